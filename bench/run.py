@@ -1,0 +1,150 @@
+"""Benchmark of the portal on PostgreSQL: seeding speed and page latency.
+
+Usage: bench/run [--orgs N] [--repeat R]
+
+Recreates the bench database, migrates it, times `seed_demo` as a subprocess,
+then times pages in-process with Django's test Client. Prints `name: value`
+lines and writes them to bench/results/latest.txt.
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import psycopg2
+
+PROJECT = Path(__file__).resolve().parent.parent
+RESULTS = PROJECT / "bench" / "results" / "latest.txt"
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/portal_bench"
+WARMUP = 3
+
+
+def recreate_database(url):
+    """Drop and create the database named in `url`, via the `postgres` maintenance database."""
+    parts = urlparse(url)
+    name = unquote(parts.path.lstrip("/"))
+    if not name or name in ("postgres", "template0", "template1"):
+        sys.exit(f"refusing to drop database {name!r}")
+    conn = psycopg2.connect(
+        host=parts.hostname, port=parts.port or 5432, user=unquote(parts.username or ""),
+        password=unquote(parts.password or "") or None, dbname="postgres",
+    )
+    conn.autocommit = True  # DROP/CREATE DATABASE cannot run inside a transaction
+    with conn.cursor() as cursor:
+        quoted = '"' + name.replace('"', '""') + '"'
+        cursor.execute(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)")
+        cursor.execute(f"CREATE DATABASE {quoted}")
+    conn.close()
+
+
+def manage(*args, env):
+    """Run manage.py with the venv interpreter; return the wall-clock seconds."""
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "manage.py", *args], cwd=PROJECT, env=env, check=True)
+    return time.perf_counter() - started
+
+
+def median_ms(action, repeat):
+    """Warm up, then the median wall-clock time of `repeat` calls, in milliseconds."""
+    for _ in range(WARMUP):
+        action()
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        action()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def page(client, url):
+    """A callable that GETs `url` and insists on a 200."""
+    def get():
+        response = client.get(url)
+        assert response.status_code == 200, f"GET {url} -> {response.status_code}"
+    return get
+
+
+def measure(repeat):
+    """Figures measured inside this process, with Django set up on the bench database."""
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+    sys.path.insert(0, str(PROJECT))
+    django.setup()
+
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test import Client
+
+    from branches import selectors
+    from branches.models import Member, Organization, Role, RoleAssignment
+
+    User = get_user_model()
+    root = Organization.objects.get_root_nodes().first()
+    branch = RoleAssignment.objects.get(user__username="shuji", role=Role.SECRETARY).organization
+    reviewer, secretary, anonymous = Client(), Client(), Client()
+    reviewer.force_login(User.objects.get(username="zuzhibu"))
+    secretary.force_login(User.objects.get(username="shuji"))
+
+    def bare_sql():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM branches_member")
+            cursor.fetchone()
+
+    floors = {
+        "trivial_view_ms": median_ms(page(anonymous, "/healthz/"), repeat),
+        "bare_sql_ms": median_ms(bare_sql, repeat),
+    }
+    rows = {"rows_organizations": Organization.objects.count(), "rows_members": Member.objects.count()}
+    # The one query behind the org page's subtree member counts, alone (compared with bare_sql_ms).
+    sql = {"member_counts_root_sql_ms": median_ms(lambda: selectors.member_counts(root), repeat)}
+    pages = {
+        "tree_root_ms": median_ms(page(reviewer, "/orgs/"), repeat),
+        "tree_children_root_ms": median_ms(page(reviewer, f"/orgs/{root.pk}/children/"), repeat),
+        "org_page_root_ms": median_ms(page(reviewer, f"/orgs/{root.pk}/"), repeat),
+        "org_page_branch_ms": median_ms(page(secretary, f"/orgs/{branch.pk}/"), repeat),
+        "search_ms": median_ms(page(reviewer, "/orgs/?q=村"), repeat),
+    }
+    return floors, rows, sql, pages
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orgs", type=int, default=10000, help="organizations to seed (default 10000)")
+    parser.add_argument("--repeat", type=int, default=20, help="timed runs per figure (default 20)")
+    args = parser.parse_args()
+
+    url = os.environ.get("BENCH_DATABASE_URL") or DEFAULT_URL
+    os.environ["DATABASE_URL"] = url
+    os.environ.pop("REDIS_URL", None)  # keep /healthz/ a pure `SELECT 1` floor (no Redis ping)
+    env = dict(os.environ)
+
+    recreate_database(url)
+    manage("migrate", "--noinput", "-v0", env=env)
+    seconds = manage("seed_demo", "--orgs", str(args.orgs), "--seed", "1", "--quiet-logins", env=env)
+
+    floors, rows, sql, pages = measure(args.repeat)
+    lines = [f"{name}: {value:.2f}" for name, value in floors.items()]
+    lines += [f"{name}: {value}" for name, value in rows.items()]
+    lines += [
+        f"seed_demo_seconds: {seconds:.1f}",
+        f"seed_demo_orgs_per_second: {rows['rows_organizations'] / seconds:.0f}",
+    ]
+    lines += [f"{name}: {value:.2f} ({value / floors['bare_sql_ms']:.1f}x bare_sql)" for name, value in sql.items()]
+    lines += [
+        f"{name}: {value:.2f} ({value / floors['trivial_view_ms']:.1f}x trivial_view)" for name, value in pages.items()
+    ]
+
+    text = "\n".join(lines) + "\n"
+    print(text, end="")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+"""The one access helper: every read and write in the portal asks it.
+
+A user holds role assignments ``(user, organization, role)``; each covers the
+organization's whole subtree. Each role grants a set of actions. Scoping is a
+path-prefix filter on the materialized tree path, so it stays one indexed
+condition however large the tree.
+
+    visible = scoped(user, Meeting.objects.all(), via="organization")
+    org = get_scoped_or_404(user, Organization.objects.all(), pk=pk, action=EDIT)
+"""
+
+from dataclasses import dataclass
+
+from django.db.models import Q
+from django.http import Http404
+
+from branches.models import Organization, Role, RoleAssignment
+
+VIEW = "view"
+EDIT = "edit"  # change the organization's own records: members, cadres, meetings …
+REVIEW = "review"  # watch compliance and review across the subtree
+ASSESS = "assess"  # score what is assigned
+ADMINISTER = "administer"  # the tree itself, rules, users and roles, Django admin
+
+ACTIONS = (VIEW, EDIT, REVIEW, ASSESS, ADMINISTER)
+
+ROLE_ACTIONS = {
+    Role.SECRETARY: frozenset({VIEW, EDIT}),
+    Role.REVIEWER: frozenset({VIEW, REVIEW}),
+    Role.ASSESSOR: frozenset({VIEW, ASSESS}),
+    Role.ADMIN: frozenset(ACTIONS),
+}
+
+
+@dataclass(frozen=True)
+class Grant:
+    organization_id: int
+    path: str
+    role: str
+
+
+def grants(user):
+    """The user's role assignments, read once per user object (so once per request)."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return ()
+    cached = getattr(user, "_portal_grants", None)
+    if cached is None:
+        rows = RoleAssignment.objects.filter(user=user, organization__status="active").values_list(
+            "organization_id", "organization__path", "role"
+        )
+        cached = tuple(Grant(org_id, path, role) for org_id, path, role in rows)
+        user._portal_grants = cached
+    return cached
+
+
+def forget(user):
+    """Drop the cached grants (after the user's roles change)."""
+    user.__dict__.pop("_portal_grants", None)
+
+
+def is_everywhere(user):
+    return bool(getattr(user, "is_superuser", False) and user.is_active)
+
+
+def root_paths(user, action=VIEW):
+    """The outermost paths the user may act on; nested grants are folded into their ancestor."""
+    paths = sorted({g.path for g in grants(user) if action in ROLE_ACTIONS[g.role]})
+    outer = []
+    for path in paths:
+        if not any(path.startswith(kept) for kept in outer):
+            outer.append(path)
+    return outer
+
+
+def roles(user):
+    return {g.role for g in grants(user)}
+
+
+def has_any(user, action=VIEW):
+    return is_everywhere(user) or bool(root_paths(user, action))
+
+
+def can(user, action, organization):
+    """May the user do `action` on this organization? No query beyond the cached grants."""
+    if is_everywhere(user):
+        return True
+    return any(organization.path.startswith(path) for path in root_paths(user, action))
+
+
+def organization_q(user, action=VIEW, via=None):
+    """A Q that keeps only rows whose organization is in the user's scope.
+
+    `via` is the lookup from the queried model to its Organization
+    (None when querying Organization itself, "organization" for most records).
+    """
+    if is_everywhere(user):
+        return Q()
+    field = f"{via}__path__startswith" if via else "path__startswith"
+    paths = root_paths(user, action)
+    if not paths:
+        return Q(pk__in=[])
+    condition = Q()
+    for path in paths:
+        condition |= Q(**{field: path})
+    return condition
+
+
+def scoped(user, queryset, action=VIEW, via="organization"):
+    if queryset.model is Organization:
+        via = None
+    return queryset.filter(organization_q(user, action, via))
+
+
+def get_scoped_or_404(user, queryset, action=VIEW, via="organization", **lookup):
+    """Fetch one object by id only if it lies in the user's scope: otherwise 404, never 403.
+
+    A 404 tells a curious user nothing about whether another branch's record exists.
+    """
+    try:
+        return scoped(user, queryset, action, via).get(**lookup)
+    except (queryset.model.DoesNotExist, ValueError, TypeError):
+        raise Http404 from None
+
+
+def home_organizations(user):
+    """The organizations where the user's assignments sit, outermost first (for navigation)."""
+    if not grants(user):
+        return Organization.objects.none()
+    return Organization.objects.filter(pk__in={g.organization_id for g in grants(user)}).order_by("depth", "path")
+
+
+def administers_rules(user):
+    """Rules (term lengths, requirements, rubrics) hold for the whole tree: only an admin of a root edits them."""
+    if is_everywhere(user):
+        return True
+    return any(len(path) == Organization.steplen for path in root_paths(user, ADMINISTER))

@@ -1,0 +1,228 @@
+"""Django admin for the portal's administrators, scoped to their subtrees by the access helper."""
+
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+
+from branches import access
+from branches.models import (
+    Cadre,
+    CommitteeTerm,
+    Member,
+    Organization,
+    RoleAssignment,
+    TermLengthRule,
+    TrainingRecord,
+)
+
+
+class ScopedPermissions:
+    """Admin permissions from the access helper: an object is reachable only through the scoped queryset."""
+
+    def _allowed(self, request, obj=None):
+        if not access.has_any(request.user, access.ADMINISTER):
+            return False
+        return obj is None or self.get_queryset(request).filter(pk=obj.pk).exists()
+
+    def has_module_permission(self, request):
+        return access.has_any(request.user, access.ADMINISTER)
+
+    def has_view_permission(self, request, obj=None):
+        return self._allowed(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return self._allowed(request, obj)
+
+    def has_add_permission(self, request):
+        return self._allowed(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._allowed(request, obj)
+
+
+class ScopedAdmin(ScopedPermissions, admin.ModelAdmin):
+    """Lists, detail pages and choices limited to the admin's subtrees.
+
+    `organization_via` is the lookup from the model to its Organization (None for Organization).
+    """
+
+    organization_via = "organization"
+    list_per_page = 50
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        return access.scoped(request.user, queryset, access.ADMINISTER, via=self.organization_via)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        # A choice outside the subtree must fail validation, whatever id is posted.
+        if db_field.related_model is Organization:
+            kwargs["queryset"] = access.scoped(request.user, Organization.objects.all(), access.ADMINISTER)
+        elif db_field.related_model in (Member, Cadre):
+            kwargs["queryset"] = access.scoped(request.user, db_field.related_model.objects.all(), access.ADMINISTER)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+@admin.register(Organization)
+class OrganizationAdmin(ScopedAdmin):
+    organization_via = None
+    list_display = ("name", "code", "kind", "sector", "status", "depth", "staff_headcount")
+    list_filter = ("kind", "sector", "status", "depth")
+    search_fields = ("name", "code")
+    readonly_fields = ("path", "depth", "numchild", "created_at", "updated_at")
+    # The tree is changed through the portal's move and dissolve pages, which keep the paths right.
+    fields = (
+        "code",
+        "name",
+        "kind",
+        "sector",
+        "founded_on",
+        "staff_headcount",
+        "status",
+        "dissolved_on",
+        "dissolution_reason",
+        "path",
+        "depth",
+        "numchild",
+        "created_at",
+        "updated_at",
+    )
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Member)
+class MemberAdmin(ScopedAdmin):
+    list_display = ("name", "organization", "party_group", "category", "status", "joined_party_on")
+    list_filter = ("category", "status", "gender", "organization__sector")
+    search_fields = ("name", "organization__name", "organization__code")
+    autocomplete_fields = ("organization", "party_group")
+    list_select_related = ("organization", "party_group")
+
+
+class TrainingInline(admin.TabularInline):
+    """Shown inside a cadre that the scoped admin already reached, so it follows the cadre's scope."""
+
+    model = TrainingRecord
+    extra = 0
+
+    def has_view_permission(self, request, obj=None):
+        return access.has_any(request.user, access.ADMINISTER)
+
+    has_change_permission = has_add_permission = has_delete_permission = has_view_permission
+
+
+@admin.register(Cadre)
+class CadreAdmin(ScopedAdmin):
+    list_display = ("name", "post", "organization", "employment", "also_unit_head", "term_start", "term_end")
+    list_filter = ("post", "employment", "also_unit_head", "organization__sector")
+    search_fields = ("name", "organization__name", "organization__code")
+    autocomplete_fields = ("organization", "member")
+    list_select_related = ("organization",)
+    inlines = [TrainingInline]
+
+
+@admin.register(TrainingRecord)
+class TrainingRecordAdmin(ScopedAdmin):
+    organization_via = "cadre__organization"
+    list_display = ("course", "cadre", "organizer", "held_on", "hours")
+    list_filter = ("held_on",)
+    search_fields = ("course", "organizer", "cadre__name")
+    autocomplete_fields = ("cadre",)
+    list_select_related = ("cadre",)
+
+
+@admin.register(CommitteeTerm)
+class CommitteeTermAdmin(ScopedAdmin):
+    list_display = ("organization", "started_on", "length_years", "expected_election_on", "ended_on")
+    list_filter = ("length_years", "organization__kind", "organization__sector")
+    search_fields = ("organization__name", "organization__code")
+    autocomplete_fields = ("organization",)
+    list_select_related = ("organization",)
+
+
+@admin.register(RoleAssignment)
+class RoleAssignmentAdmin(ScopedAdmin):
+    list_display = ("user", "role", "organization", "granted_at")
+    list_filter = ("role",)
+    search_fields = (
+        "user__username",
+        "user__first_name",
+        "user__last_name",
+        "organization__name",
+        "organization__code",
+    )
+    autocomplete_fields = ("user", "organization")
+    list_select_related = ("user", "organization")
+
+
+@admin.register(TermLengthRule)
+class TermLengthRuleAdmin(admin.ModelAdmin):
+    """Rules hold for every organization, so only administrators of the whole tree change them."""
+
+    list_display = ("kind", "sector", "years")
+    list_filter = ("kind", "sector")
+    search_fields = ("kind", "sector")
+
+    def has_module_permission(self, request):
+        return access.has_any(request.user, access.ADMINISTER)
+
+    def has_view_permission(self, request, obj=None):
+        return access.has_any(request.user, access.ADMINISTER)
+
+    def has_change_permission(self, request, obj=None):
+        return access.administers_rules(request.user)
+
+    def has_add_permission(self, request):
+        return access.administers_rules(request.user)
+
+    def has_delete_permission(self, request, obj=None):
+        return access.administers_rules(request.user)
+
+
+User = get_user_model()
+if admin.site.is_registered(User):
+    admin.site.unregister(User)
+
+
+@admin.register(User)
+class ScopedUserAdmin(ScopedPermissions, UserAdmin):
+    """An admin sees users whose every role lies in their subtree (and users with no role yet).
+
+    Superusers and users with roles elsewhere stay out of reach, so a branch's admin
+    cannot reset the password of the county's.
+    """
+
+    list_filter = ("is_active", "role_assignments__role")
+    search_fields = ("username", "first_name", "last_name", "email")
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        user = request.user
+        if access.is_everywhere(user):
+            return queryset
+        outside = RoleAssignment.objects.exclude(access.organization_q(user, access.ADMINISTER, via="organization"))
+        return queryset.filter(is_superuser=False).exclude(pk__in=outside.values("user_id")).distinct()
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if access.is_everywhere(request.user) or obj is None:
+            return fieldsets
+        # Only superusers hand out superuser status or Django's own permissions.
+        return [
+            (
+                name,
+                {
+                    **options,
+                    "fields": tuple(
+                        f
+                        for f in options["fields"]
+                        if f not in ("is_superuser", "is_staff", "groups", "user_permissions")
+                    ),
+                },
+            )
+            for name, options in fieldsets
+        ]

@@ -1,0 +1,542 @@
+"""A deterministic, realistic demo county: organizations, members, cadres, terms and training.
+
+Everything comes from one seeded random generator and a reference day, so the same
+seed and day always build the same county. Rows go in with bulk inserts in chunks, so
+100,000 organizations take minutes, not hours.
+"""
+
+import random
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from branches.models import (
+    Cadre,
+    CommitteeTerm,
+    Employment,
+    Gender,
+    Member,
+    MemberCategory,
+    MemberStatus,
+    Organization,
+    OrganizationKind,
+    Post,
+    Role,
+    Sector,
+    TermLengthRule,
+    TrainingRecord,
+)
+from branches.services import add_years, role_assign
+
+ROOT_CODE = "QS"
+COUNTY = "青山县"
+CHUNK = 2000
+
+SURNAMES = (
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢"
+    "姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+)
+GIVEN = (
+    "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍红建国志海波辉鹏宇浩俊峰晨阳雪梅琳燕飞凯斌"
+    "文博思源嘉欣子涵雨泽一鸣春生秋菊冬梅德福永利国庆新民卫东小龙振华爱民淑珍玉珍桂芳丽娟海燕晓东"
+)
+TOWN_NAMES = (
+    ["城关", "青石", "白沙", "龙泉", "清河", "石门", "柳林", "新集", "双桥", "黄岭", "马鞍", "凤山", "桃源", "金沟", "长岗", "梅溪", "云台", "杨庄", "高桥", "东湖"]
+)
+VILLAGE_WORDS = ["河", "岭", "坪", "湾", "庄", "沟", "冲", "岗", "塘", "口", "坝", "堡", "铺", "寨", "桥", "山", "洼", "店", "屯", "林"]
+VILLAGE_PREFIX = list("东西南北上下前后大小新老红石青白黄柳杨李张王刘陈高马龙凤桃梅松竹")
+ORGAN_UNITS = ["县委办公室", "县政府办公室", "县纪委监委机关", "县委组织部", "县委宣传部", "县委统战部", "县委政法委", "县发展和改革局", "县教育局", "县科技局", "县工业和信息化局", "县公安局", "县民政局", "县司法局", "县财政局", "县人力资源和社会保障局", "县自然资源局", "县生态环境局", "县住房和城乡建设局", "县交通运输局", "县水利局", "县农业农村局", "县商务局", "县文化和旅游局", "县卫生健康委员会", "县退役军人事务局", "县应急管理局", "县审计局", "县市场监督管理局", "县统计局", "县医疗保障局", "县林业局", "县信访局", "县机关事务服务中心", "县档案馆", "县融媒体中心", "县供销社", "县总工会", "团县委", "县妇联", "县科协", "县残联", "县税务局", "县人民法院", "县人民检察院"]
+INSTITUTIONS = ["县人民医院", "县中医院", "县妇幼保健院", "县疾病预防控制中心", "县图书馆", "县文化馆", "县广播电视台", "县农业技术推广中心", "县水利工程管理站", "县公路养护中心"]
+SCHOOLS = ["县第一中学", "县第二中学", "县实验中学", "县职业中学", "县实验小学", "县第二小学", "县特殊教育学校", "县幼儿园"]
+ENTERPRISES = ["县城市投资集团有限公司", "县交通投资有限公司", "县水务集团有限公司", "县农业发展投资有限公司", "县文化旅游投资有限公司", "县供电公司", "县粮食储备有限公司"]
+ENTERPRISE_DEPARTMENTS = ["机关", "生产运营", "工程建设", "财务审计", "市场营销", "安全监管", "后勤服务"]
+PRIVATE_WORDS = (
+    ["宏达", "恒信", "鑫源", "华美", "顺丰", "金山", "绿源", "盛世", "联创", "天成", "瑞丰", "博远", "正大", "兴业", "润通", "嘉禾", "远航", "新星", "中和", "永昌"]
+)
+PRIVATE_TRADES = ["建材有限公司", "食品有限公司", "物流有限公司", "纺织有限公司", "机械制造有限公司", "电子科技有限公司", "农业开发有限公司", "商贸有限公司"]
+SOCIAL_ORGS = ["协会", "商会", "促进会", "志愿者协会", "社会工作服务中心", "律师事务所", "会计师事务所", "养老服务中心"]
+COURSES = (
+    "基层党组织书记示范培训班",
+    "新任党支部书记培训班",
+    "党务干部业务能力提升培训",
+    "党支部标准化规范化建设专题培训",
+    "纪检委员履职能力培训",
+    "党建工作实务网络培训",
+)
+ORGANIZERS = ("县委组织部", "县委党校", "县直机关工委", "乡镇党委", "县委宣传部")
+
+DEMO_PASSWORD_SUFFIX = "-qingshan-2026"
+
+
+@dataclass
+class Node:
+    obj: Organization
+    children: int = 0
+    member_target: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+class CountyBuilder:
+    def __init__(self, *, orgs, seed, today):
+        self.target = max(orgs, 12)
+        self.rng = random.Random(seed)
+        self.today = today
+        self.nodes = []
+        self.used_names = set()
+        self.term_years = {(r.kind, r.sector): r.years for r in TermLengthRule.objects.all()}
+        self.code_counter = 0
+
+    # --- names and dates -------------------------------------------------------------
+    def person(self):
+        given = self.rng.choice(GIVEN) if self.rng.random() < 0.35 else self.rng.choice(GIVEN) + self.rng.choice(GIVEN)
+        return self.rng.choice(SURNAMES) + given
+
+    def day_between(self, start, end):
+        span = (end - start).days
+        return start + timedelta(days=self.rng.randint(0, max(span, 0)))
+
+    def years_ago(self, years):
+        return self.today - timedelta(days=int(365.25 * years))
+
+    # --- the tree --------------------------------------------------------------------
+    def add(self, parent, name, kind, sector, members=0, **extra):
+        self.code_counter += 1
+        if parent is None:
+            path, depth = Organization._get_path("", 1, 1), 1
+            code = ROOT_CODE
+        else:
+            parent.children += 1
+            depth = parent.obj.depth + 1
+            path = Organization._get_path(parent.obj.path, depth, parent.children)
+            code = f"{ROOT_CODE}{self.code_counter:06d}"
+        founded = self.day_between(date(1978, 1, 1), self.years_ago(2))
+        headcount = None
+        if kind != OrganizationKind.PARTY_GROUP and sector in (
+            Sector.ORGAN,
+            Sector.PUBLIC_INSTITUTION,
+            Sector.STATE_ENTERPRISE,
+            Sector.PRIVATE_ENTERPRISE,
+            Sector.SCHOOL,
+        ):
+            headcount = self.rng.randint(15, 400) if kind == OrganizationKind.BRANCH else self.rng.randint(200, 3000)
+        org = Organization(
+            path=path,
+            depth=depth,
+            numchild=0,
+            code=code,
+            name=name,
+            kind=kind,
+            sector=sector,
+            founded_on=founded,
+            staff_headcount=headcount,
+        )
+        node = Node(org, member_target=members, extra=extra)
+        self.nodes.append(node)
+        return node
+
+    def full(self):
+        return len(self.nodes) >= self.target
+
+    def branch(self, parent, name, sector, low, high):
+        """A branch with its members, and party groups when it is large (≥25 members)."""
+        size = self.rng.randint(low, high)
+        node = self.add(parent, name, OrganizationKind.BRANCH, sector, members=size)
+        if size >= 25 and not self.full():
+            for number in range(self.rng.randint(2, 3)):
+                if self.full():
+                    break
+                self.add(node, f"第{'一二三四'[number]}党小组", OrganizationKind.PARTY_GROUP, sector)
+        return node
+
+    def unique(self, name):
+        base, n = name, 1
+        while name in self.used_names:
+            n += 1
+            name = f"{base}（{n}）"
+        self.used_names.add(name)
+        return name
+
+    def build_tree(self):
+        rng = self.rng
+        root = self.add(None, f"中共{COUNTY}委员会", OrganizationKind.COMMITTEE, Sector.ORGAN)
+        organs = self.add(root, f"中共{COUNTY}直属机关工作委员会", OrganizationKind.COMMITTEE, Sector.ORGAN)
+        education = self.add(root, f"中共{COUNTY}教育局委员会", OrganizationKind.PRIMARY_COMMITTEE, Sector.SCHOOL)
+        soe = self.add(
+            root, f"中共{COUNTY}国有资产监督管理委员会委员会", OrganizationKind.COMMITTEE, Sector.STATE_ENTERPRISE
+        )
+        private = self.add(
+            root,
+            f"中共{COUNTY}非公有制经济组织综合委员会",
+            OrganizationKind.PRIMARY_COMMITTEE,
+            Sector.PRIVATE_ENTERPRISE,
+        )
+        social = self.add(
+            root, f"中共{COUNTY}社会组织综合委员会", OrganizationKind.PRIMARY_COMMITTEE, Sector.SOCIAL_ORGANIZATION
+        )
+        towns = []
+        makers = [
+            (0.38, lambda: self.village(root, towns)),
+            (0.14, lambda: self.organ_unit(organs)),
+            (0.10, lambda: self.school(education)),
+            (0.10, lambda: self.enterprise(soe)),
+            (0.14, lambda: self.private_branch(private)),
+            (0.06, lambda: self.social_branch(social)),
+            (0.08, lambda: self.community(root, towns)),
+        ]
+        weights = [w for w, _ in makers]
+        while not self.full():
+            rng.choices(makers, weights)[0][1]()
+
+    def town(self, root, towns):
+        number = len(towns)
+        word = TOWN_NAMES[number % len(TOWN_NAMES)] + (
+            "" if number < len(TOWN_NAMES) else str(number // len(TOWN_NAMES) + 1)
+        )
+        town = self.add(root, f"中共{word}镇委员会", OrganizationKind.PRIMARY_COMMITTEE, Sector.VILLAGE, town=word)
+        towns.append(town)
+        if not self.full():
+            self.branch(town, f"中共{word}镇机关支部委员会", Sector.ORGAN, 10, 35)
+        return town
+
+    def current_town(self, root, towns):
+        if not towns or towns[-1].children >= self.rng.randint(10, 24):
+            return self.town(root, towns)
+        return towns[-1]
+
+    def village(self, root, towns):
+        town = self.current_town(root, towns)
+        if self.full():
+            return
+        name = self.unique(
+            f"中共{town.extra['town']}镇{self.rng.choice(VILLAGE_PREFIX)}{self.rng.choice(VILLAGE_WORDS)}村支部委员会"
+        )
+        self.branch(town, name, Sector.VILLAGE, 12, 50)
+
+    def community(self, root, towns):
+        town = self.current_town(root, towns)
+        if self.full():
+            return
+        name = self.unique(
+            f"中共{town.extra['town']}镇{self.rng.choice(VILLAGE_PREFIX)}{self.rng.choice(('苑', '园', '街', '坊'))}社区支部委员会"
+        )
+        self.branch(town, name, Sector.COMMUNITY, 8, 45)
+
+    def organ_unit(self, organs):
+        index = organs.children
+        unit = ORGAN_UNITS[index % len(ORGAN_UNITS)] if index < len(ORGAN_UNITS) else None
+        if unit is None:
+            unit = INSTITUTIONS[(index - len(ORGAN_UNITS)) % len(INSTITUTIONS)]
+        unit = self.unique(unit)
+        sector = Sector.ORGAN if index < len(ORGAN_UNITS) else Sector.PUBLIC_INSTITUTION
+        if self.rng.random() < 0.2 and self.target - len(self.nodes) > 4:
+            general = self.add(organs, f"中共{unit}总支部委员会", OrganizationKind.GENERAL_BRANCH, sector)
+            for number in range(self.rng.randint(2, 3)):
+                if self.full():
+                    break
+                self.branch(general, f"中共{unit}第{'一二三'[number]}支部委员会", sector, 6, 30)
+        else:
+            self.branch(organs, f"中共{unit}支部委员会", sector, 5, 40)
+
+    def school(self, education):
+        index = education.children
+        name = SCHOOLS[index] if index < len(SCHOOLS) else f"{COUNTY}{self.rng.choice(TOWN_NAMES)}镇中心小学"
+        self.branch(education, self.unique(f"中共{name}支部委员会"), Sector.SCHOOL, 5, 45)
+
+    def enterprise(self, soe):
+        index = soe.children
+        company = (
+            ENTERPRISES[index] if index < len(ENTERPRISES) else f"{COUNTY}{self.rng.choice(PRIVATE_WORDS)}实业有限公司"
+        )
+        company = self.unique(company)
+        committee = self.add(soe, f"中共{company}委员会", OrganizationKind.PRIMARY_COMMITTEE, Sector.STATE_ENTERPRISE)
+        for department in self.rng.sample(ENTERPRISE_DEPARTMENTS, self.rng.randint(2, 4)):
+            if self.full():
+                break
+            self.branch(committee, f"中共{company}{department}支部委员会", Sector.STATE_ENTERPRISE, 5, 40)
+
+    def private_branch(self, private):
+        company = self.unique(f"{COUNTY}{self.rng.choice(PRIVATE_WORDS)}{self.rng.choice(PRIVATE_TRADES)}")
+        self.branch(private, f"中共{company}支部委员会", Sector.PRIVATE_ENTERPRISE, 3, 15)
+
+    def social_branch(self, social):
+        body = self.unique(f"{COUNTY}{self.rng.choice(PRIVATE_WORDS)}{self.rng.choice(SOCIAL_ORGS)}")
+        self.branch(social, f"中共{body}支部委员会", Sector.SOCIAL_ORGANIZATION, 3, 12)
+
+    # --- people ----------------------------------------------------------------------
+    def term_length(self, org):
+        return self.term_years.get((org.kind, org.sector)) or self.term_years.get((org.kind, ""), 3)
+
+    def members_for(self, node, groups):
+        org = node.obj
+        members = []
+        probationary_share = 0.08
+        for _ in range(node.member_target):
+            probationary = self.rng.random() < probationary_share
+            if probationary:
+                joined = self.day_between(self.years_ago(1), self.today - timedelta(days=7))
+            else:
+                joined = self.day_between(date(1965, 1, 1), self.years_ago(1.2))
+            joined_branch = (
+                joined if self.rng.random() < 0.6 else self.day_between(joined, self.today - timedelta(days=7))
+            )
+            members.append(
+                Member(
+                    organization=org,
+                    party_group=self.rng.choice(groups) if groups else None,
+                    name=self.person(),
+                    gender=Gender.FEMALE if self.rng.random() < 0.3 else Gender.MALE,
+                    category=MemberCategory.PROBATIONARY if probationary else MemberCategory.FULL,
+                    joined_party_on=joined,
+                    joined_branch_on=joined_branch,
+                    status=MemberStatus.ACTIVE,
+                )
+            )
+        # A few former members, transferred out, so history is not empty.
+        for _ in range(self.rng.randint(0, 2)):
+            joined = self.day_between(date(1980, 1, 1), self.years_ago(4))
+            members.append(
+                Member(
+                    organization=org,
+                    name=self.person(),
+                    gender=Gender.MALE,
+                    category=MemberCategory.FULL,
+                    joined_party_on=joined,
+                    joined_branch_on=joined,
+                    status=MemberStatus.TRANSFERRED_OUT,
+                    left_on=self.day_between(joined, self.years_ago(0.5)),
+                )
+            )
+        return members
+
+    def committee_for(self, node, members):
+        """Posts of an organization, and the start of the committee's current term."""
+        org = node.obj
+        active_full = [m for m in members if m.status == MemberStatus.ACTIVE and m.category == MemberCategory.FULL]
+        years = self.term_length(org)
+        # Most committees are inside their term; about one in eight is overdue for election.
+        served = self.rng.uniform(0.1, years + 1.2) if self.rng.random() < 0.12 else self.rng.uniform(0.1, years - 0.1)
+        started = self.years_ago(served)
+        if org.kind == OrganizationKind.BRANCH:
+            if len(active_full) >= 7:
+                size = self.rng.randint(3, 5)
+                posts = [
+                    Post.SECRETARY,
+                    Post.ORGANIZATION_MEMBER,
+                    Post.PUBLICITY_MEMBER,
+                    Post.DISCIPLINE_MEMBER,
+                    Post.DEPUTY_SECRETARY,
+                ][:size]
+            else:
+                posts = [Post.SECRETARY] + (
+                    [Post.DEPUTY_SECRETARY] if self.rng.random() < 0.3 and len(active_full) > 3 else []
+                )
+            holders = self.rng.sample(active_full, min(len(posts), len(active_full))) if active_full else []
+            pairs = list(zip(posts, holders, strict=False))
+        else:
+            posts = [
+                Post.SECRETARY,
+                Post.DEPUTY_SECRETARY,
+                Post.ORGANIZATION_MEMBER,
+                Post.PUBLICITY_MEMBER,
+                Post.DISCIPLINE_MEMBER,
+            ]
+            if org.staff_headcount and org.staff_headcount > 100:
+                posts.append(Post.PARTY_AFFAIRS_STAFF)
+            pairs = [(post, None) for post in posts]
+        head_share = {Sector.VILLAGE: 0.7, Sector.COMMUNITY: 0.5, Sector.PRIVATE_ENTERPRISE: 0.5}.get(org.sector, 0.1)
+        cadres = []
+        for post, member in pairs:
+            full_time = post == Post.PARTY_AFFAIRS_STAFF or (
+                org.kind != OrganizationKind.BRANCH and self.rng.random() < 0.4
+            )
+            cadres.append(
+                Cadre(
+                    organization=org,
+                    member=member,
+                    name=member.name if member else self.person(),
+                    post=post,
+                    employment=Employment.FULL_TIME if full_time else Employment.PART_TIME,
+                    also_unit_head=post == Post.SECRETARY and self.rng.random() < head_share,
+                    term_start=started,
+                )
+            )
+        # A former secretary from the previous term.
+        if self.rng.random() < 0.5:
+            before = started - timedelta(days=int(365.25 * years))
+            cadres.append(
+                Cadre(
+                    organization=org,
+                    name=self.person(),
+                    post=Post.SECRETARY,
+                    employment=Employment.PART_TIME,
+                    term_start=before,
+                    term_end=started - timedelta(days=1),
+                )
+            )
+        term = CommitteeTerm(
+            organization=org, started_on=started, length_years=years, expected_election_on=add_years(started, years)
+        )
+        return cadres, term
+
+    def group_leaders(self, group_node, members):
+        in_group = [m for m in members if m.party_group_id == group_node.obj.pk and m.category == MemberCategory.FULL]
+        if not in_group:
+            return []
+        leader = self.rng.choice(in_group)
+        return [
+            Cadre(
+                organization=group_node.obj,
+                member=leader,
+                name=leader.name,
+                post=Post.GROUP_LEADER,
+                employment=Employment.PART_TIME,
+                term_start=self.day_between(self.years_ago(3), self.years_ago(0.2)),
+            )
+        ]
+
+    def trainings_for(self, cadres):
+        records = []
+        for cadre in cadres:
+            if cadre.term_end is not None:
+                continue
+            for _ in range(self.rng.choices((0, 1, 2, 3), (2, 4, 3, 1))[0]):
+                records.append(
+                    TrainingRecord(
+                        cadre=cadre,
+                        course=self.rng.choice(COURSES),
+                        organizer=self.rng.choice(ORGANIZERS),
+                        held_on=self.day_between(self.years_ago(2), self.today - timedelta(days=3)),
+                        hours=Decimal(self.rng.choice((4, 8, 12, 16, 24, 32, 40))),
+                    )
+                )
+        return records
+
+    # --- writing ---------------------------------------------------------------------
+    def write(self, progress=None):
+        Organization.objects.bulk_create([n.obj for n in self.nodes], batch_size=CHUNK)
+        by_path = {n.obj.path: n for n in self.nodes}
+        for node in self.nodes:
+            node.obj.numchild = node.children
+        Organization.objects.bulk_update([n.obj for n in self.nodes if n.children], ["numchild"], batch_size=CHUNK)
+        if any(n.obj.pk is None for n in self.nodes):  # backends that do not return ids from bulk inserts
+            ids = dict(Organization.objects.filter(code__startswith=ROOT_CODE).values_list("path", "pk"))
+            for path, node in by_path.items():
+                node.obj.pk = ids[path]
+
+        groups_of = {}
+        for node in self.nodes:
+            if node.obj.kind == OrganizationKind.PARTY_GROUP:
+                groups_of.setdefault(node.obj.path[: -Organization.steplen], []).append(node)
+
+        counts = {"members": 0, "cadres": 0, "trainings": 0, "terms": 0}
+        for start in range(0, len(self.nodes), CHUNK):
+            chunk = [n for n in self.nodes[start : start + CHUNK] if n.obj.kind != OrganizationKind.PARTY_GROUP]
+            members_by_node = []
+            all_members = []
+            for node in chunk:
+                groups = [g.obj for g in groups_of.get(node.obj.path, [])]
+                members = self.members_for(node, groups) if node.obj.kind == OrganizationKind.BRANCH else []
+                members_by_node.append((node, members))
+                all_members.extend(members)
+            Member.objects.bulk_create(all_members, batch_size=CHUNK)
+            cadres, terms = [], []
+            for node, members in members_by_node:
+                node_cadres, term = self.committee_for(node, members)
+                cadres.extend(node_cadres)
+                terms.append(term)
+                for group in groups_of.get(node.obj.path, []):
+                    cadres.extend(self.group_leaders(group, members))
+            Cadre.objects.bulk_create(cadres, batch_size=CHUNK)
+            trainings = self.trainings_for(cadres)
+            TrainingRecord.objects.bulk_create(trainings, batch_size=CHUNK)
+            CommitteeTerm.objects.bulk_create(terms, batch_size=CHUNK)
+            counts["members"] += len(all_members)
+            counts["cadres"] += len(cadres)
+            counts["trainings"] += len(trainings)
+            counts["terms"] += len(terms)
+            if progress:
+                progress(min(start + CHUNK, len(self.nodes)), len(self.nodes))
+        counts["organizations"] = len(self.nodes)
+        return counts
+
+
+def demo_exists():
+    return Organization.objects.filter(code=ROOT_CODE).exists()
+
+
+@transaction.atomic
+def build_county(*, orgs, seed, today, progress=None):
+    """Build the demo county unless it is already there. Returns the row counts (empty if it was there)."""
+    if demo_exists():
+        return {}
+    builder = CountyBuilder(orgs=orgs, seed=seed, today=today)
+    builder.build_tree()
+    return builder.write(progress)
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    username: str
+    password: str
+    role: str
+    organization: str
+    name: str
+
+
+def _first(queryset):
+    return queryset.order_by("path").first()
+
+
+def ensure_demo_users():
+    """One demo user per role, on fixed organizations of the demo county. Idempotent.
+
+    Existing users keep their passwords (someone may have changed them on purpose).
+    """
+    root = Organization.objects.get(code=ROOT_CODE)
+    town = _first(
+        Organization.objects.filter(
+            path__startswith=root.path, kind=OrganizationKind.PRIMARY_COMMITTEE, sector=Sector.VILLAGE
+        )
+    )
+    village = _first(
+        Organization.objects.filter(
+            path__startswith=(town or root).path, kind=OrganizationKind.BRANCH, sector=Sector.VILLAGE
+        )
+    )
+    organs = _first(
+        Organization.objects.filter(
+            depth=2, path__startswith=root.path, kind=OrganizationKind.COMMITTEE, sector=Sector.ORGAN
+        )
+    )
+    organ_branch = _first(
+        Organization.objects.filter(path__startswith=(organs or root).path, kind=OrganizationKind.BRANCH)
+    )
+    plan = [
+        ("admin", Role.ADMIN, root, "管理员"),
+        ("zuzhibu", Role.REVIEWER, root, "县委组织部"),
+        ("zhen", Role.REVIEWER, town, "镇党委组织委员"),
+        ("kaohe", Role.ASSESSOR, organs, "考核组"),
+        ("shuji", Role.SECRETARY, village, None),
+        ("shuji2", Role.SECRETARY, organ_branch, None),
+    ]
+    User = get_user_model()
+    logins = []
+    for username, role, organization, display in plan:
+        if organization is None:
+            continue
+        if display is None:
+            secretary = Cadre.objects.filter(
+                organization=organization, post=Post.SECRETARY, term_end__isnull=True
+            ).first()
+            display = secretary.name if secretary else "书记"
+        password = f"{username}{DEMO_PASSWORD_SUFFIX}"
+        user, created = User.objects.get_or_create(username=username, defaults={"first_name": display})
+        if created:
+            user.set_password(password)
+            user.save(update_fields=["password"])
+        role_assign(user=user, organization=organization, role=role)
+        logins.append(DemoLogin(username, password, Role(role).label, organization.name, display))
+    return logins

@@ -1,0 +1,42 @@
+from branches.models.organizations import (
+    ALLOWED_PARENT_KINDS,
+    Organization,
+    OrganizationKind,
+    OrganizationStatus,
+    Sector,
+)
+from branches.models.people import (
+    COMMITTEE_POSTS,
+    Cadre,
+    CommitteeTerm,
+    Employment,
+    Gender,
+    Member,
+    MemberCategory,
+    MemberStatus,
+    Post,
+    TermLengthRule,
+    TrainingRecord,
+)
+from branches.models.roles import Role, RoleAssignment
+
+__all__ = [
+    "COMMITTEE_POSTS",
+    "ALLOWED_PARENT_KINDS",
+    "Cadre",
+    "CommitteeTerm",
+    "Employment",
+    "Gender",
+    "Member",
+    "MemberCategory",
+    "MemberStatus",
+    "Organization",
+    "OrganizationKind",
+    "OrganizationStatus",
+    "Post",
+    "Role",
+    "RoleAssignment",
+    "Sector",
+    "TermLengthRule",
+    "TrainingRecord",
+]

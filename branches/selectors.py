@@ -1,0 +1,177 @@
+"""Reads for organizations and people: scoped, set-based, a fixed number of queries."""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import Count, DecimalField, IntegerField, OuterRef, Q, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from branches import access
+from branches.models import (
+    COMMITTEE_POSTS,
+    Cadre,
+    CommitteeTerm,
+    Member,
+    MemberCategory,
+    MemberStatus,
+    Organization,
+    OrganizationKind,
+    OrganizationStatus,
+    TermLengthRule,
+    TrainingRecord,
+)
+
+DEFAULT_TERM_YEARS = 3
+
+
+def term_length_years(kind, sector):
+    """The committee term for a kind and sector: the sector's own rule first, then the kind's."""
+    rules = {r.sector: r.years for r in TermLengthRule.objects.filter(kind=kind, sector__in=[sector, ""])}
+    return rules.get(sector) or rules.get("") or DEFAULT_TERM_YEARS
+
+
+def active_member_count(organization):
+    return Member.objects.filter(organization=organization, status=MemberStatus.ACTIVE).count()
+
+
+def _direct_member_count():
+    """Active members of a branch, as a subquery on the organization row (cheap: one indexed count)."""
+    counts = (
+        Member.objects.filter(organization=OuterRef("pk"), status=MemberStatus.ACTIVE)
+        .order_by()
+        .values("organization")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(counts, output_field=IntegerField()), 0)
+
+
+def with_member_counts(queryset):
+    return queryset.annotate(member_count=_direct_member_count())
+
+
+def tree_roots(user):
+    """The top organizations of the user's scope, for the tree browser."""
+    if access.is_everywhere(user):
+        roots = Organization.objects.filter(depth=1)
+    else:
+        roots = Organization.objects.filter(path__in=access.root_paths(user))
+    return with_member_counts(roots.order_by("path"))
+
+
+def children_of(organization):
+    """Direct sub-organizations (party groups included), in tree order."""
+    return with_member_counts(
+        Organization.objects.filter(path__startswith=organization.path, depth=organization.depth + 1).order_by("path")
+    )
+
+
+def visible_ancestors(user, organization):
+    """Ancestors the user may see, root first, for breadcrumbs (one query)."""
+    paths = organization.ancestor_paths()
+    if not paths:
+        return []
+    return list(access.scoped(user, Organization.objects.filter(path__in=paths)).order_by("depth"))
+
+
+def search_organizations(user, text):
+    """Scoped organizations whose name contains, or whose code starts with, the text."""
+    text = (text or "").strip()
+    queryset = access.scoped(user, Organization.objects.all())
+    if text:
+        queryset = queryset.filter(Q(name__icontains=text) | Q(code__istartswith=text))
+    return with_member_counts(queryset.order_by("path"))
+
+
+def ancestor_names(organizations):
+    """Map path -> name for every ancestor of the given organizations (one query)."""
+    paths = {p for org in organizations for p in org.ancestor_paths()}
+    if not paths:
+        return {}
+    return dict(Organization.objects.filter(path__in=paths).values_list("path", "name"))
+
+
+@dataclass
+class MemberCounts:
+    full: int = 0
+    probationary: int = 0
+
+    @property
+    def total(self):
+        return self.full + self.probationary
+
+
+def member_counts(organization):
+    """Active members in the organization's subtree, by category (one query)."""
+    rows = (
+        Member.objects.filter(organization__path__startswith=organization.path, status=MemberStatus.ACTIVE)
+        .values("category")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    counts = MemberCounts()
+    for row in rows:
+        if row["category"] == MemberCategory.FULL:
+            counts.full = row["n"]
+        elif row["category"] == MemberCategory.PROBATIONARY:
+            counts.probationary = row["n"]
+    return counts
+
+
+def subtree_kind_counts(organization):
+    """Active organizations under this one, by kind (one query)."""
+    rows = (
+        Organization.objects.filter(path__startswith=organization.path, depth__gt=organization.depth)
+        .filter(status=OrganizationStatus.ACTIVE)
+        .values("kind")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    by_kind = {row["kind"]: row["n"] for row in rows}
+    return [(kind.label, by_kind[kind.value]) for kind in OrganizationKind if by_kind.get(kind.value)]
+
+
+def current_cadres(organization, today=None):
+    today = today or timezone.localdate()
+    return (
+        Cadre.objects.filter(organization=organization, term_start__lte=today)
+        .filter(Q(term_end__isnull=True) | Q(term_end__gte=today))
+        .annotate(training_hours=_training_hours())
+        .order_by("post", "term_start", "pk")
+    )
+
+
+def _training_hours():
+    hours = (
+        TrainingRecord.objects.filter(cadre=OuterRef("pk"))
+        .order_by()
+        .values("cadre")
+        .annotate(h=Sum("hours"))
+        .values("h")
+    )
+    decimal = DecimalField(max_digits=8, decimal_places=1)
+    return Coalesce(Subquery(hours, output_field=decimal), Value(Decimal("0")), output_field=decimal)
+
+
+def past_cadres(organization, today=None, limit=20):
+    today = today or timezone.localdate()
+    return Cadre.objects.filter(organization=organization, term_end__lt=today).order_by("-term_end", "pk")[:limit]
+
+
+def committee_size(cadres):
+    return sum(1 for cadre in cadres if cadre.post in COMMITTEE_POSTS)
+
+
+def open_committee_term(organization):
+    return CommitteeTerm.objects.filter(organization=organization, ended_on__isnull=True).first()
+
+
+def members_of(user, organization, text="", include_former=False):
+    """The members of one branch, scoped, with an optional name search."""
+    queryset = access.scoped(user, Member.objects.filter(organization=organization)).select_related("party_group")
+    if not include_former:
+        queryset = queryset.filter(status=MemberStatus.ACTIVE)
+    if text:
+        queryset = queryset.filter(name__icontains=text.strip())
+    return queryset.order_by("party_group__path", "name", "pk")

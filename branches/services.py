@@ -1,0 +1,248 @@
+"""Writes for organizations, people and roles.
+
+Each function validates, saves in a transaction and returns the object; it raises
+ValidationError with messages keyed by field, so forms show them beside the field.
+Permission is the caller's check (through branches.access); these enforce the rules.
+"""
+
+from datetime import date
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
+
+from branches import access, selectors
+from branches.models import (
+    ALLOWED_PARENT_KINDS,
+    Cadre,
+    CommitteeTerm,
+    Member,
+    Organization,
+    OrganizationKind,
+    OrganizationStatus,
+    RoleAssignment,
+)
+
+
+def _check_parent_kind(kind, parent):
+    parent_kind = parent.kind if parent else None
+    if parent_kind not in ALLOWED_PARENT_KINDS[OrganizationKind(kind)]:
+        if parent is None:
+            raise ValidationError(
+                {
+                    "parent": _("A %(kind)s cannot stand at the top of the tree.")
+                    % {"kind": OrganizationKind(kind).label}
+                }
+            )
+        raise ValidationError(
+            {
+                "parent": _("A %(kind)s cannot be placed under a %(parent_kind)s.")
+                % {"kind": OrganizationKind(kind).label, "parent_kind": OrganizationKind(parent_kind).label}
+            }
+        )
+
+
+def _check_code_free(code, instance=None):
+    clash = Organization.objects.filter(code=code)
+    if instance is not None and instance.pk:
+        clash = clash.exclude(pk=instance.pk)
+    if clash.exists():
+        raise ValidationError({"code": _("The organization code %(code)s is already in use.") % {"code": code}})
+
+
+ORGANIZATION_FIELDS = ("code", "name", "sector", "founded_on", "staff_headcount")
+
+
+@transaction.atomic
+def organization_create(*, parent, kind, data, by=None):
+    """Add an organization under `parent` (None: a new root)."""
+    _check_parent_kind(kind, parent)
+    if parent is not None and not parent.is_active:
+        raise ValidationError({"parent": _("Nothing can be added under a dissolved organization.")})
+    _check_code_free(data["code"])
+    fields = {name: data.get(name) for name in ORGANIZATION_FIELDS}
+    founded_on = fields.get("founded_on")
+    if founded_on and founded_on > date.today():
+        raise ValidationError({"founded_on": _("The founding date cannot be in the future.")})
+    instance = Organization(kind=kind, **fields)
+    if parent is None:
+        return Organization.objects.add_root(instance=instance)
+    # Re-read the parent: treebeard needs its current path and child count.
+    return Organization.objects.add_child(Organization.objects.get(pk=parent.pk), instance=instance)
+
+
+@transaction.atomic
+def organization_update(*, organization, data, by=None):
+    _check_code_free(data["code"], organization)
+    founded_on = data.get("founded_on")
+    if founded_on and founded_on > date.today():
+        raise ValidationError({"founded_on": _("The founding date cannot be in the future.")})
+    for name in ORGANIZATION_FIELDS:
+        if name in data:
+            setattr(organization, name, data[name])
+    try:
+        organization.save()
+    except IntegrityError:
+        raise ValidationError({"code": _("The organization code %(code)s is already in use.") % data}) from None
+    return organization
+
+
+@transaction.atomic
+def organization_move(*, organization, new_parent, by=None):
+    """Move an organization with its whole subtree under `new_parent`.
+
+    Records point at organizations by id, so their history moves with them; only
+    the paths change. A move into the organization's own subtree is refused (no cycles).
+    """
+    organization = Organization.objects.select_for_update().get(pk=organization.pk)
+    new_parent = Organization.objects.get(pk=new_parent.pk)
+    if new_parent.pk == organization.pk or new_parent.path.startswith(organization.path):
+        raise ValidationError(
+            {"new_parent": _("An organization cannot be moved under itself or its own sub-organizations.")}
+        )
+    if not new_parent.is_active:
+        raise ValidationError({"new_parent": _("An organization cannot be moved under a dissolved organization.")})
+    current_parent_path = organization.path[: -organization.steplen]
+    if new_parent.path == current_parent_path:
+        raise ValidationError(
+            {"new_parent": _("The organization is already directly under %(name)s.") % {"name": new_parent.name}}
+        )
+    try:
+        _check_parent_kind(organization.kind, new_parent)
+    except ValidationError as error:
+        raise ValidationError({"new_parent": error.message_dict["parent"]}) from None
+    Organization.objects.move(organization, new_parent, pos="last-child")
+    return Organization.objects.get(pk=organization.pk)
+
+
+@transaction.atomic
+def organization_dissolve(*, organization, on, reason, by=None):
+    """Mark an organization dissolved. Nothing is deleted: its records stay for history."""
+    organization = Organization.objects.select_for_update().get(pk=organization.pk)
+    if not organization.is_active:
+        raise ValidationError({"on": _("This organization is already dissolved.")})
+    if on > date.today():
+        raise ValidationError({"on": _("The dissolution date cannot be in the future.")})
+    if organization.founded_on and on < organization.founded_on:
+        raise ValidationError({"on": _("The dissolution date cannot be before the founding date.")})
+    active_children = Organization.objects.filter(
+        path__startswith=organization.path, depth=organization.depth + 1, status=OrganizationStatus.ACTIVE
+    ).exclude(kind=OrganizationKind.PARTY_GROUP)
+    if active_children.exists():
+        raise ValidationError(
+            {
+                "on": _("Move or dissolve its %(count)d active sub-organizations first.")
+                % {"count": active_children.count()}
+            }
+        )
+    if selectors.active_member_count(organization):
+        raise ValidationError({"on": _("Transfer its members to other branches first.")})
+    # Its party groups go with it.
+    Organization.objects.filter(path__startswith=organization.path, status=OrganizationStatus.ACTIVE).update(
+        status=OrganizationStatus.DISSOLVED, dissolved_on=on
+    )
+    organization.refresh_from_db()
+    organization.dissolution_reason = reason
+    organization.save(update_fields=["dissolution_reason", "updated_at"])
+    return organization
+
+
+def _check_term(term_start, term_end, field="term_end"):
+    if term_start and term_end and term_end < term_start:
+        raise ValidationError({field: _("The term cannot end before it starts.")})
+
+
+CADRE_FIELDS = ("name", "member", "post", "employment", "also_unit_head", "term_start", "term_end")
+
+
+@transaction.atomic
+def cadre_save(*, organization, data, cadre=None, by=None):
+    _check_term(data.get("term_start"), data.get("term_end"))
+    member = data.get("member")
+    if member is not None and member.organization_id != organization.pk:
+        raise ValidationError({"member": _("This member does not belong to this organization.")})
+    cadre = cadre or Cadre(organization=organization)
+    for name in CADRE_FIELDS:
+        if name in data:
+            setattr(cadre, name, data[name])
+    if member is not None and not cadre.name:
+        cadre.name = member.name
+    cadre.save()
+    return cadre
+
+
+MEMBER_FIELDS = (
+    "name",
+    "gender",
+    "category",
+    "party_group",
+    "joined_party_on",
+    "joined_branch_on",
+    "status",
+    "left_on",
+)
+
+
+@transaction.atomic
+def member_save(*, organization, data, member=None, by=None):
+    if organization.kind != OrganizationKind.BRANCH:
+        raise ValidationError(_("Members belong to a Party branch."))
+    group = data.get("party_group")
+    if group is not None and (
+        group.kind != OrganizationKind.PARTY_GROUP
+        or not group.path.startswith(organization.path)
+        or group.depth != organization.depth + 1
+    ):
+        raise ValidationError({"party_group": _("Choose a party group of this branch.")})
+    joined_branch_on = data.get("joined_branch_on") or data.get("joined_party_on")
+    if data.get("joined_party_on") and data["joined_party_on"] > date.today():
+        raise ValidationError({"joined_party_on": _("The date cannot be in the future.")})
+    if data.get("left_on") and joined_branch_on and data["left_on"] < joined_branch_on:
+        raise ValidationError({"left_on": _("A member cannot leave before joining the branch.")})
+    if data.get("status", "active") != "active" and not data.get("left_on"):
+        raise ValidationError({"left_on": _("Give the date the member left the branch.")})
+    member = member or Member(organization=organization)
+    for name in MEMBER_FIELDS:
+        if name in data:
+            setattr(member, name, data[name])
+    member.joined_branch_on = joined_branch_on
+    member.save()
+    return member
+
+
+def term_length_for(organization):
+    return selectors.term_length_years(organization.kind, organization.sector)
+
+
+@transaction.atomic
+def committee_term_start(*, organization, started_on, by=None):
+    """Record an election: close the open term and open a new one of the rule's length."""
+    years = term_length_for(organization)
+    open_term = (
+        CommitteeTerm.objects.select_for_update().filter(organization=organization, ended_on__isnull=True).first()
+    )
+    if open_term is not None:
+        if started_on < open_term.started_on:
+            raise ValidationError({"started_on": _("The election cannot be before the current term began.")})
+        open_term.ended_on = started_on
+        open_term.save(update_fields=["ended_on"])
+    return CommitteeTerm.objects.create(
+        organization=organization,
+        started_on=started_on,
+        length_years=years,
+        expected_election_on=add_years(started_on, years),
+    )
+
+
+def add_years(day, years):
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + years, day=28)
+
+
+@transaction.atomic
+def role_assign(*, user, organization, role, by=None):
+    assignment, _created = RoleAssignment.objects.get_or_create(user=user, organization=organization, role=role)
+    access.forget(user)
+    return assignment

@@ -1,0 +1,19 @@
+import django_tables2 as tables
+from django.utils.translation import gettext_lazy as _
+
+from branches.models import Member
+
+
+class MemberTable(tables.Table):
+    party_group = tables.Column(accessor="party_group__name", verbose_name=_("party group"), default="—")
+
+    class Meta:
+        model = Member
+        fields = ("name", "gender", "category", "party_group", "joined_party_on", "status")
+        orderable = False
+        attrs = {"class": "table table-sm table-hover align-middle"}
+        empty_text = _("No members found.")
+
+
+class EditableMemberTable(MemberTable):
+    name = tables.Column(linkify=("branches:member_edit", {"pk": tables.A("pk")}))

@@ -1,0 +1,20 @@
+from django.urls import path
+
+from branches import views
+
+app_name = "branches"
+
+urlpatterns = [
+    path("", views.tree, name="tree"),
+    path("<int:pk>/", views.organization_detail, name="organization"),
+    path("<int:pk>/children/", views.organization_children, name="children"),
+    path("<int:pk>/edit/", views.organization_edit, name="organization_edit"),
+    path("<int:pk>/add/", views.organization_add, name="organization_add"),
+    path("<int:pk>/move/", views.organization_move, name="organization_move"),
+    path("<int:pk>/dissolve/", views.organization_dissolve, name="organization_dissolve"),
+    path("<int:pk>/members/", views.member_list, name="members"),
+    path("<int:pk>/members/add/", views.member_add, name="member_add"),
+    path("members/<int:pk>/", views.member_edit, name="member_edit"),
+    path("<int:pk>/cadres/add/", views.cadre_add, name="cadre_add"),
+    path("cadres/<int:pk>/", views.cadre_edit, name="cadre_edit"),
+]

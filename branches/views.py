@@ -1,0 +1,254 @@
+"""Pages of the organization tree and its people. Thin: scope through access, write through services."""
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods
+from django_tables2 import RequestConfig
+
+from branches import access, selectors, services
+from branches.forms import (
+    CadreForm,
+    MemberForm,
+    OrganizationCreateForm,
+    OrganizationDissolveForm,
+    OrganizationForm,
+    OrganizationMoveForm,
+    show_service_errors,
+)
+from branches.models import Cadre, Member, Organization, OrganizationKind
+from branches.tables import EditableMemberTable, MemberTable
+
+CHILDREN_PAGE_SIZE = 100
+
+
+def _organization(request, pk, action=access.VIEW):
+    return access.get_scoped_or_404(request.user, Organization.objects.all(), action=action, pk=pk)
+
+
+@require_GET
+def tree(request):
+    """The tree browser: the user's top organizations, expanded lazily; or search results."""
+    text = request.GET.get("q", "").strip()
+    if text:
+        results = selectors.search_organizations(request.user, text)
+        page = Paginator(results, 50).get_page(request.GET.get("page"))
+        names = selectors.ancestor_names(page.object_list)
+        for org in page.object_list:
+            org.trail = [names[p] for p in org.ancestor_paths() if p in names]
+        return render(request, "branches/tree_search.html", {"q": text, "page": page})
+    roots = list(selectors.tree_roots(request.user))
+    return render(request, "branches/tree.html", {"roots": roots})
+
+
+@require_GET
+def organization_children(request, pk):
+    """One level of the tree, as a fragment for lazy expansion (paged for very wide levels)."""
+    organization = _organization(request, pk)
+    page = Paginator(selectors.children_of(organization), CHILDREN_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "branches/_tree_children.html", {"parent": organization, "page": page})
+
+
+@require_GET
+def organization_detail(request, pk):
+    organization = _organization(request, pk)
+    user = request.user
+    today = timezone.localdate()
+    cadres = list(selectors.current_cadres(organization, today))
+    children = Paginator(selectors.children_of(organization), 50).get_page(request.GET.get("page"))
+    context = {
+        "organization": organization,
+        "ancestors": selectors.visible_ancestors(user, organization),
+        "cadres": cadres,
+        "committee_size": selectors.committee_size(cadres),
+        "past_cadres": list(selectors.past_cadres(organization, today)),
+        "term": selectors.open_committee_term(organization),
+        "member_counts": selectors.member_counts(organization),
+        "kind_counts": selectors.subtree_kind_counts(organization),
+        "children": children,
+        "can_edit": access.can(user, access.EDIT, organization),
+        "can_administer": access.can(user, access.ADMINISTER, organization),
+        "today": today,
+    }
+    return render(request, "branches/organization_detail.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def organization_edit(request, pk):
+    organization = _organization(request, pk, access.ADMINISTER)
+    form = OrganizationForm(request.POST or None, instance=organization)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.organization_update(organization=organization, data=form.cleaned_data, by=request.user)
+        except ValidationError as error:
+            show_service_errors(form, error)
+        else:
+            messages.success(request, _("Saved."))
+            return redirect("branches:organization", pk=organization.pk)
+    return render(
+        request,
+        "branches/form.html",
+        {
+            "organization": organization,
+            "form": form,
+            "title": _("Edit organization"),
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def organization_add(request, pk):
+    parent = _organization(request, pk, access.ADMINISTER)
+    form = OrganizationCreateForm(request.POST or None, initial={"sector": parent.sector})
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        try:
+            child = services.organization_create(parent=parent, kind=data.pop("kind"), data=data, by=request.user)
+        except ValidationError as error:
+            show_service_errors(form, error)
+        else:
+            messages.success(request, _("%(name)s was added.") % {"name": child.name})
+            return redirect("branches:organization", pk=child.pk)
+    return render(
+        request,
+        "branches/form.html",
+        {
+            "organization": parent,
+            "form": form,
+            "title": _("Add a sub-organization"),
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def organization_move(request, pk):
+    organization = _organization(request, pk, access.ADMINISTER)
+    candidates = access.scoped(request.user, Organization.objects.filter(status="active"), access.ADMINISTER)
+    form = OrganizationMoveForm(request.POST or None, candidates=candidates)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.organization_move(
+                organization=organization, new_parent=form.cleaned_data["new_parent"], by=request.user
+            )
+        except ValidationError as error:
+            show_service_errors(form, error)
+        else:
+            messages.success(request, _("Moved under %(name)s.") % {"name": form.cleaned_data["new_parent"].name})
+            return redirect("branches:organization", pk=organization.pk)
+    return render(
+        request,
+        "branches/form.html",
+        {
+            "organization": organization,
+            "form": form,
+            "title": _("Move organization"),
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def organization_dissolve(request, pk):
+    organization = _organization(request, pk, access.ADMINISTER)
+    form = OrganizationDissolveForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.organization_dissolve(
+                organization=organization,
+                on=form.cleaned_data["on"],
+                reason=form.cleaned_data["reason"],
+                by=request.user,
+            )
+        except ValidationError as error:
+            show_service_errors(form, error)
+        else:
+            messages.success(request, _("%(name)s is dissolved. Its records are kept.") % {"name": organization.name})
+            return redirect("branches:organization", pk=organization.pk)
+    return render(
+        request,
+        "branches/form.html",
+        {
+            "organization": organization,
+            "form": form,
+            "title": _("Dissolve organization"),
+            "danger": True,
+        },
+    )
+
+
+@require_GET
+def member_list(request, pk):
+    organization = _organization(request, pk)
+    text = request.GET.get("q", "")
+    include_former = request.GET.get("former") == "1"
+    can_edit = access.can(request.user, access.EDIT, organization) and organization.kind == OrganizationKind.BRANCH
+    table_class = EditableMemberTable if can_edit else MemberTable
+    table = table_class(selectors.members_of(request.user, organization, text, include_former))
+    RequestConfig(request, paginate={"per_page": 50}).configure(table)
+    return render(
+        request,
+        "branches/member_list.html",
+        {
+            "organization": organization,
+            "table": table,
+            "q": text,
+            "former": include_former,
+            "can_edit": can_edit,
+        },
+    )
+
+
+def _member_form_page(request, organization, member=None):
+    form = MemberForm(request.POST or None, instance=member, organization=organization)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.member_save(organization=organization, data=form.cleaned_data, member=member, by=request.user)
+        except ValidationError as error:
+            show_service_errors(form, error)
+        else:
+            messages.success(request, _("Saved."))
+            return redirect("branches:members", pk=organization.pk)
+    title = _("Edit member") if member else _("Add a member")
+    return render(request, "branches/form.html", {"organization": organization, "form": form, "title": title})
+
+
+@require_http_methods(["GET", "POST"])
+def member_add(request, pk):
+    organization = _organization(request, pk, access.EDIT)
+    if organization.kind != OrganizationKind.BRANCH:
+        messages.error(request, _("Members belong to a Party branch."))
+        return redirect("branches:organization", pk=organization.pk)
+    return _member_form_page(request, organization)
+
+
+@require_http_methods(["GET", "POST"])
+def member_edit(request, pk):
+    member = access.get_scoped_or_404(request.user, Member.objects.select_related("organization"), access.EDIT, pk=pk)
+    return _member_form_page(request, member.organization, member)
+
+
+def _cadre_form_page(request, organization, cadre=None):
+    form = CadreForm(request.POST or None, instance=cadre)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.cadre_save(organization=organization, data=form.cleaned_data, cadre=cadre, by=request.user)
+        except ValidationError as error:
+            show_service_errors(form, error)
+        else:
+            messages.success(request, _("Saved."))
+            return redirect("branches:organization", pk=organization.pk)
+    title = _("Edit cadre") if cadre else _("Add a cadre")
+    return render(request, "branches/form.html", {"organization": organization, "form": form, "title": title})
+
+
+@require_http_methods(["GET", "POST"])
+def cadre_add(request, pk):
+    return _cadre_form_page(request, _organization(request, pk, access.EDIT))
+
+
+@require_http_methods(["GET", "POST"])
+def cadre_edit(request, pk):
+    cadre = access.get_scoped_or_404(request.user, Cadre.objects.select_related("organization"), access.EDIT, pk=pk)
+    return _cadre_form_page(request, cadre.organization, cadre)

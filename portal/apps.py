@@ -1,0 +1,16 @@
+from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
+from django.utils.translation import gettext_lazy as _
+
+
+class PortalAdminConfig(admin_apps.AdminConfig):
+    """Django admin, on a site that only admins may enter (see portal.admin)."""
+
+    default = False
+    default_site = "portal.admin.PortalAdminSite"
+
+
+class PortalConfig(AppConfig):
+    default = True
+    name = "portal"
+    verbose_name = _("Portal")

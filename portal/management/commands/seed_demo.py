@@ -1,0 +1,54 @@
+import time
+from datetime import date
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from branches import demo
+
+
+class Command(BaseCommand):
+    help = (
+        "Build a deterministic demo county (organizations, members, cadres, users). Running it again changes nothing."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--orgs", type=int, default=400, help="about how many organizations (default 400)")
+        parser.add_argument("--seed", type=int, default=2026, help="random seed (default 2026)")
+        parser.add_argument(
+            "--today",
+            type=date.fromisoformat,
+            default=None,
+            help="reference day YYYY-MM-DD (default: today in Beijing time)",
+        )
+        parser.add_argument("--quiet-logins", action="store_true", help="do not print the demo logins")
+
+    def handle(self, *args, orgs, seed, today, quiet_logins, **options):
+        if orgs < 12:
+            raise CommandError(_("--orgs must be at least 12."))
+        today = today or timezone.localdate()
+        started = time.monotonic()
+
+        def progress(done, total):
+            if options["verbosity"] >= 2:
+                self.stdout.write(f"  {done}/{total}")
+
+        counts = demo.build_county(orgs=orgs, seed=seed, today=today, progress=progress)
+        if counts:
+            self.stdout.write(
+                self.style.SUCCESS(
+                    _(
+                        "Demo county built in %(seconds).1f s: %(organizations)d organizations, %(members)d members, "
+                        "%(cadres)d cadres, %(terms)d committee terms, %(trainings)d training records."
+                    )
+                    % {"seconds": time.monotonic() - started, **counts}
+                )
+            )
+        else:
+            self.stdout.write(_("Demo data is already present; nothing was added."))
+        logins = demo.ensure_demo_users()
+        if not quiet_logins:
+            self.stdout.write(_("Demo logins (user name / password):"))
+            for login in logins:
+                self.stdout.write(f"  {login.username:<8} {login.password:<24} {login.role} · {login.organization}")
