@@ -225,12 +225,12 @@ class CountyBuilder:
         self.branch(town, name, Sector.COMMUNITY, 8, 45)
 
     def organ_unit(self, organs):
-        index = organs.children
-        unit = ORGAN_UNITS[index % len(ORGAN_UNITS)] if index < len(ORGAN_UNITS) else None
-        if unit is None:
-            unit = INSTITUTIONS[(index - len(ORGAN_UNITS)) % len(INSTITUTIONS)]
+        # About one unit in four is a public institution (hospital, library …), the rest government organs.
+        if self.rng.random() < 0.25:
+            unit, sector = self.rng.choice(INSTITUTIONS), Sector.PUBLIC_INSTITUTION
+        else:
+            unit, sector = self.rng.choice(ORGAN_UNITS), Sector.ORGAN
         unit = self.unique(unit)
-        sector = Sector.ORGAN if index < len(ORGAN_UNITS) else Sector.PUBLIC_INSTITUTION
         if self.rng.random() < 0.2 and self.target - len(self.nodes) > 4:
             general = self.add(organs, f"中共{unit}总支部委员会", OrganizationKind.GENERAL_BRANCH, sector)
             for number in range(self.rng.randint(2, 3)):

@@ -1,0 +1,125 @@
+"""seed_demo builds the same county from the same seed, and running it twice adds nothing."""
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+
+from branches import access
+from branches.models import Cadre, CommitteeTerm, Member, Organization, OrganizationKind, RoleAssignment
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def fingerprint():
+    rows = [
+        list(Organization.objects.order_by("path").values_list("path", "code", "name", "kind", "sector", "founded_on")),
+        list(Member.objects.order_by("organization__path", "name", "joined_party_on", "category")
+             .values_list("organization__code", "name", "category", "joined_party_on", "party_group__code")),
+        list(Cadre.objects.order_by("organization__path", "post", "name", "term_start")
+             .values_list("organization__code", "name", "post", "term_start", "term_end")),
+    ]
+    return hashlib.sha256(repr(rows).encode()).hexdigest()
+
+
+def seed(**options):
+    call_command("seed_demo", orgs=options.get("orgs", 120), seed=options.get("seed", 7),
+                 today=options.get("today"), quiet_logins=True, stdout=open(os.devnull, "w"))
+
+
+@pytest.mark.django_db
+def test_seed_demo_is_deterministic_for_a_seed():
+    from datetime import date
+
+    seed(today=date(2026, 6, 30))
+    first = fingerprint()
+    Cadre.objects.all().delete()
+    CommitteeTerm.objects.all().delete()
+    Member.objects.all().delete()
+    RoleAssignment.objects.all().delete()
+    Organization.objects.all().delete()
+    seed(today=date(2026, 6, 30))
+    assert fingerprint() == first
+    Cadre.objects.all().delete()
+    CommitteeTerm.objects.all().delete()
+    Member.objects.all().delete()
+    RoleAssignment.objects.all().delete()
+    Organization.objects.all().delete()
+    seed(today=date(2026, 6, 30), seed=8)
+    assert fingerprint() != first
+
+
+@pytest.mark.django_db
+def test_seed_demo_twice_adds_nothing():
+    seed()
+    counts = (Organization.objects.count(), Member.objects.count(), Cadre.objects.count(),
+              get_user_model().objects.count(), RoleAssignment.objects.count())
+    seed()
+    assert counts == (Organization.objects.count(), Member.objects.count(), Cadre.objects.count(),
+                      get_user_model().objects.count(), RoleAssignment.objects.count())
+
+
+@pytest.mark.django_db
+def test_the_demo_county_is_realistic():
+    seed(orgs=300)
+    assert Organization.objects.count() >= 300
+    assert Organization.objects.find_problems() == ([], [], [], [], [])
+    kinds = set(Organization.objects.values_list("kind", flat=True))
+    assert kinds == {k.value for k in OrganizationKind}
+    assert len(set(Organization.objects.values_list("sector", flat=True))) == 8
+    for branch in Organization.objects.filter(kind=OrganizationKind.BRANCH):
+        active = Member.objects.filter(organization=branch, status="active")
+        assert 3 <= active.count() <= 50, branch.name
+        full = active.filter(category="full").count()
+        committee = Cadre.objects.filter(organization=branch, term_end__isnull=True).exclude(post="group_leader")
+        if full >= 7:
+            assert 3 <= committee.count() <= 5, branch.name
+        else:
+            assert 1 <= committee.count() <= 2, branch.name
+    assert CommitteeTerm.objects.filter(ended_on__isnull=True).count() > 0
+
+
+@pytest.mark.django_db
+def test_the_demo_users_cover_every_role_with_the_printed_passwords():
+    from io import StringIO
+
+    buffer = StringIO()
+    call_command("seed_demo", orgs=60, seed=3, stdout=buffer)
+    printed = buffer.getvalue()
+    roles = set(RoleAssignment.objects.values_list("role", flat=True))
+    assert roles == {"admin", "reviewer", "assessor", "secretary"}
+    for user in get_user_model().objects.all():
+        password = f"{user.username}-qingshan-2026"
+        assert password in printed
+        assert user.check_password(password)
+        assert access.grants(user)
+
+
+def test_make_runs_sqlite_default_works_from_scratch(tmp_path):
+    """The path `make run` takes on a fresh machine: SQLite, migrate, a small county, a page."""
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "REQUIRE_SERVICES"}}
+    env["PORTAL_VAR_DIR"] = str(tmp_path)
+    script = (
+        "import os, django; os.environ['DJANGO_SETTINGS_MODULE'] = 'portal.settings';\n"
+        "from django.conf import settings\n"
+        f"settings.DATABASES['default']['NAME'] = {str(tmp_path / 'smoke.sqlite3')!r}\n"
+        "django.setup()\n"
+        "from django.core.management import call_command\n"
+        "call_command('migrate', verbosity=0)\n"
+        "call_command('seed_demo', orgs=40, seed=1, quiet_logins=True)\n"
+        "from django.test import Client\n"
+        "c = Client()\n"
+        "assert c.login(username='zuzhibu', password='zuzhibu-qingshan-2026')\n"
+        "r = c.get('/orgs/'); assert r.status_code == 200, r.status_code\n"
+        "assert '中共青山县委员会' in r.content.decode()\n"
+        "print('ENGINE', settings.DATABASES['default']['ENGINE'])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "ENGINE django.db.backends.sqlite3" in result.stdout
