@@ -10,6 +10,7 @@ from datetime import date
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from branches import access, selectors
 from branches.models import (
@@ -58,7 +59,7 @@ def organization_create(*, parent, kind, data, by=None):
     """Add an organization under `parent` (None: a new root)."""
     _check_parent_kind(kind, parent)
     if parent is not None and not parent.is_active:
-        raise ValidationError({"parent": _("Nothing can be added under a dissolved organization.")})
+        raise ValidationError({"parent": _("A sub-organization cannot be added under a dissolved organization.")})
     _check_code_free(data["code"])
     fields = {name: data.get(name) for name in ORGANIZATION_FIELDS}
     founded_on = fields.get("founded_on")
@@ -128,13 +129,14 @@ def organization_dissolve(*, organization, on, reason, by=None):
     active_children = Organization.objects.filter(
         path__startswith=organization.path, depth=organization.depth + 1, status=OrganizationStatus.ACTIVE
     ).exclude(kind=OrganizationKind.PARTY_GROUP)
-    if active_children.exists():
-        raise ValidationError(
-            {
-                "on": _("Move or dissolve its %(count)d active sub-organizations first.")
-                % {"count": active_children.count()}
-            }
+    count = active_children.count()
+    if count:
+        message = ngettext(
+            "Move or dissolve its active sub-organization first.",
+            "Move or dissolve its %(count)d active sub-organizations first.",
+            count,
         )
+        raise ValidationError({"on": message % {"count": count}})
     if selectors.active_member_count(organization):
         raise ValidationError({"on": _("Transfer its members to other branches first.")})
     # Its party groups go with it.
@@ -186,7 +188,7 @@ MEMBER_FIELDS = (
 @transaction.atomic
 def member_save(*, organization, data, member=None, by=None):
     if organization.kind != OrganizationKind.BRANCH:
-        raise ValidationError(_("Members belong to a Party branch."))
+        raise ValidationError(_("Members can only be added to a Party branch."))
     group = data.get("party_group")
     if group is not None and (
         group.kind != OrganizationKind.PARTY_GROUP
@@ -196,7 +198,7 @@ def member_save(*, organization, data, member=None, by=None):
         raise ValidationError({"party_group": _("Choose a party group of this branch.")})
     joined_branch_on = data.get("joined_branch_on") or data.get("joined_party_on")
     if data.get("joined_party_on") and data["joined_party_on"] > date.today():
-        raise ValidationError({"joined_party_on": _("The date cannot be in the future.")})
+        raise ValidationError({"joined_party_on": _("The Party joining date cannot be in the future.")})
     if data.get("left_on") and joined_branch_on and data["left_on"] < joined_branch_on:
         raise ValidationError({"left_on": _("A member cannot leave before joining the branch.")})
     if data.get("status", "active") != "active" and not data.get("left_on"):

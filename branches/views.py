@@ -218,7 +218,7 @@ def _member_form_page(request, organization, member=None):
 def member_add(request, pk):
     organization = _organization(request, pk, access.EDIT)
     if organization.kind != OrganizationKind.BRANCH:
-        messages.error(request, _("Members belong to a Party branch."))
+        messages.error(request, _("Members can only be added to a Party branch."))
         return redirect("branches:organization", pk=organization.pk)
     return _member_form_page(request, organization)
 

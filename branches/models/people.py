@@ -18,7 +18,7 @@ class MemberStatus(models.TextChoices):
     ACTIVE = "active", _("In the branch")
     TRANSFERRED_OUT = "transferred_out", _("Transferred out")
     DECEASED = "deceased", _("Deceased")
-    EXPELLED = "expelled", _("No longer a member")
+    EXPELLED = "expelled", _("Left the Party")
 
 
 class Member(models.Model):
@@ -41,7 +41,7 @@ class Member(models.Model):
         verbose_name=_("party group"),
         limit_choices_to={"kind": OrganizationKind.PARTY_GROUP},
     )
-    name = models.CharField(_("name"), max_length=60)
+    name = models.CharField(_("full name"), max_length=60)
     gender = models.CharField(_("gender"), max_length=8, choices=Gender.choices)
     category = models.CharField(_("category"), max_length=16, choices=MemberCategory.choices)
     joined_party_on = models.DateField(_("joined the Party on"))
@@ -106,9 +106,9 @@ class Cadre(models.Model):
         null=True,
         blank=True,
         related_name="posts",
-        verbose_name=_("Party member record"),
+        verbose_name=_("linked Party member"),
     )
-    name = models.CharField(_("name"), max_length=60)
+    name = models.CharField(_("full name"), max_length=60)
     post = models.CharField(_("post"), max_length=24, choices=Post.choices)
     employment = models.CharField(_("employment"), max_length=12, choices=Employment.choices)
     also_unit_head = models.BooleanField(
@@ -143,7 +143,7 @@ class TermLengthRule(models.Model):
 
     kind = models.CharField(_("kind"), max_length=24, choices=OrganizationKind.choices)
     sector = models.CharField(
-        _("sector"), max_length=24, choices=Sector.choices, blank=True, help_text=_("Empty: every sector.")
+        _("sector"), max_length=24, choices=Sector.choices, blank=True, help_text=_("Leave empty to apply to every sector.")
     )
     years = models.PositiveSmallIntegerField(_("term length (years)"))
 
