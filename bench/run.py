@@ -24,22 +24,46 @@ DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/portal_bench"
 WARMUP = 3
 
 
-def recreate_database(url):
-    """Drop and create the database named in `url`, via the `postgres` maintenance database."""
+def connect(url, dbname):
+    """An autocommit psycopg2 connection to `dbname` on the server of `url`."""
     parts = urlparse(url)
-    name = unquote(parts.path.lstrip("/"))
-    if not name or name in ("postgres", "template0", "template1"):
-        sys.exit(f"refusing to drop database {name!r}")
     conn = psycopg2.connect(
         host=parts.hostname, port=parts.port or 5432, user=unquote(parts.username or ""),
-        password=unquote(parts.password or "") or None, dbname="postgres",
+        password=unquote(parts.password or "") or None, dbname=dbname,
     )
-    conn.autocommit = True  # DROP/CREATE DATABASE cannot run inside a transaction
-    with conn.cursor() as cursor:
-        quoted = '"' + name.replace('"', '""') + '"'
-        cursor.execute(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)")
-        cursor.execute(f"CREATE DATABASE {quoted}")
-    conn.close()
+    conn.autocommit = True  # DROP/CREATE DATABASE and VACUUM cannot run inside a transaction
+    return conn
+
+
+def database_name(url):
+    name = unquote(urlparse(url).path.lstrip("/"))
+    if not name or name in ("postgres", "template0", "template1"):
+        sys.exit(f"refusing to use database {name!r} for the bench (it is dropped and recreated)")
+    return name
+
+
+def recreate_database(url):
+    """Drop and create the bench database, via the `postgres` maintenance database."""
+    quoted = '"' + database_name(url).replace('"', '""') + '"'
+    conn = connect(url, "postgres")
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)")
+            cursor.execute(f"CREATE DATABASE {quoted}")
+    finally:
+        conn.close()
+
+
+def vacuum_analyze(url):
+    """Give the planner statistics, as autovacuum would soon after a bulk load; return the seconds."""
+    started = time.perf_counter()
+    conn = connect(url, database_name(url))
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("VACUUM (ANALYZE)")
+    finally:
+        conn.close()
+    return time.perf_counter() - started
 
 
 def manage(*args, env):
@@ -117,6 +141,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orgs", type=int, default=10000, help="organizations to seed (default 10000)")
     parser.add_argument("--repeat", type=int, default=20, help="timed runs per figure (default 20)")
+    parser.add_argument("--no-analyze", action="store_true",
+                        help="measure the just-seeded database, without VACUUM (ANALYZE) first")
     args = parser.parse_args()
 
     url = os.environ.get("BENCH_DATABASE_URL") or DEFAULT_URL
@@ -127,6 +153,7 @@ def main():
     recreate_database(url)
     manage("migrate", "--noinput", "-v0", env=env)
     seconds = manage("seed_demo", "--orgs", str(args.orgs), "--seed", "1", "--quiet-logins", env=env)
+    analyze_seconds = None if args.no_analyze else vacuum_analyze(url)
 
     floors, rows, sql, pages = measure(args.repeat)
     lines = [f"{name}: {value:.2f}" for name, value in floors.items()]
@@ -134,6 +161,7 @@ def main():
     lines += [
         f"seed_demo_seconds: {seconds:.1f}",
         f"seed_demo_orgs_per_second: {rows['rows_organizations'] / seconds:.0f}",
+        f"vacuum_analyze_seconds: {'skipped' if analyze_seconds is None else f'{analyze_seconds:.1f}'}",
     ]
     lines += [f"{name}: {value:.2f} ({value / floors['bare_sql_ms']:.1f}x bare_sql)" for name, value in sql.items()]
     lines += [

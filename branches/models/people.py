@@ -143,7 +143,11 @@ class TermLengthRule(models.Model):
 
     kind = models.CharField(_("kind"), max_length=24, choices=OrganizationKind.choices)
     sector = models.CharField(
-        _("sector"), max_length=24, choices=Sector.choices, blank=True, help_text=_("Leave empty to apply to every sector.")
+        _("sector"),
+        max_length=24,
+        choices=Sector.choices,
+        blank=True,
+        help_text=_("Leave empty to apply to every sector."),
     )
     years = models.PositiveSmallIntegerField(_("term length (years)"))
 

@@ -4,6 +4,7 @@ import hashlib
 import os
 import subprocess
 import sys
+from io import StringIO
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,7 @@ def fingerprint():
 
 def seed(**options):
     call_command("seed_demo", orgs=options.get("orgs", 120), seed=options.get("seed", 7),
-                 today=options.get("today"), quiet_logins=True, stdout=open(os.devnull, "w"))
+                 today=options.get("today"), quiet_logins=True, stdout=StringIO())
 
 
 @pytest.mark.django_db
@@ -86,8 +87,6 @@ def test_the_demo_county_is_realistic():
 
 @pytest.mark.django_db
 def test_the_demo_users_cover_every_role_with_the_printed_passwords():
-    from io import StringIO
-
     buffer = StringIO()
     call_command("seed_demo", orgs=60, seed=3, stdout=buffer)
     printed = buffer.getvalue()
