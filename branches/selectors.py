@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Count, DecimalField, IntegerField, OuterRef, Q, Subquery, Sum, Value
+from django.db.models import Case, Count, DecimalField, IntegerField, OuterRef, Q, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -18,6 +18,7 @@ from branches.models import (
     Organization,
     OrganizationKind,
     OrganizationStatus,
+    Post,
     TermLengthRule,
     TrainingRecord,
 )
@@ -36,15 +37,23 @@ def active_member_count(organization):
 
 
 def _direct_member_count():
-    """Active members of a branch, as a subquery on the organization row (cheap: one indexed count)."""
-    counts = (
-        Member.objects.filter(organization=OuterRef("pk"), status=MemberStatus.ACTIVE)
-        .order_by()
-        .values("organization")
-        .annotate(n=Count("pk"))
-        .values("n")
+    """Active members of a branch (or of a party group), as a subquery on the organization row."""
+
+    def count(field):
+        rows = (
+            Member.objects.filter(**{field: OuterRef("pk")}, status=MemberStatus.ACTIVE)
+            .order_by()
+            .values(field)
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
+        return Coalesce(Subquery(rows, output_field=IntegerField()), 0)
+
+    return Case(
+        When(kind=OrganizationKind.PARTY_GROUP, then=count("party_group")),
+        default=count("organization"),
+        output_field=IntegerField(),
     )
-    return Coalesce(Subquery(counts, output_field=IntegerField()), 0)
 
 
 def with_member_counts(queryset):
@@ -137,8 +146,8 @@ def current_cadres(organization, today=None):
     return (
         Cadre.objects.filter(organization=organization, term_start__lte=today)
         .filter(Q(term_end__isnull=True) | Q(term_end__gte=today))
-        .annotate(training_hours=_training_hours())
-        .order_by("post", "term_start", "pk")
+        .annotate(training_hours=_training_hours(), post_rank=_post_rank())
+        .order_by("post_rank", "term_start", "pk")
     )
 
 
@@ -152,6 +161,11 @@ def _training_hours():
     )
     decimal = DecimalField(max_digits=8, decimal_places=1)
     return Coalesce(Subquery(hours, output_field=decimal), Value(Decimal("0")), output_field=decimal)
+
+
+def _post_rank():
+    """Posts in protocol order: secretary first, then deputy, committee members, staff."""
+    return Case(*(When(post=post, then=rank) for rank, post in enumerate(Post)), output_field=IntegerField())
 
 
 def past_cadres(organization, today=None, limit=20):

@@ -5,35 +5,66 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('branches', '0002_default_term_rules'),
+        ("branches", "0002_default_term_rules"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='cadre',
-            name='member',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='posts', to='branches.member', verbose_name='linked Party member'),
+            model_name="cadre",
+            name="member",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="posts",
+                to="branches.member",
+                verbose_name="linked Party member",
+            ),
         ),
         migrations.AlterField(
-            model_name='cadre',
-            name='name',
-            field=models.CharField(max_length=60, verbose_name='full name'),
+            model_name="cadre",
+            name="name",
+            field=models.CharField(max_length=60, verbose_name="full name"),
         ),
         migrations.AlterField(
-            model_name='member',
-            name='name',
-            field=models.CharField(max_length=60, verbose_name='full name'),
+            model_name="member",
+            name="name",
+            field=models.CharField(max_length=60, verbose_name="full name"),
         ),
         migrations.AlterField(
-            model_name='member',
-            name='status',
-            field=models.CharField(choices=[('active', 'In the branch'), ('transferred_out', 'Transferred out'), ('deceased', 'Deceased'), ('expelled', 'Left the Party')], default='active', max_length=16, verbose_name='status'),
+            model_name="member",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("active", "In the branch"),
+                    ("transferred_out", "Transferred out"),
+                    ("deceased", "Deceased"),
+                    ("expelled", "Left the Party"),
+                ],
+                default="active",
+                max_length=16,
+                verbose_name="status",
+            ),
         ),
         migrations.AlterField(
-            model_name='termlengthrule',
-            name='sector',
-            field=models.CharField(blank=True, choices=[('organ', 'Government organ'), ('public_institution', 'Public institution'), ('state_enterprise', 'State-owned enterprise'), ('private_enterprise', 'Non-public enterprise'), ('village', 'Village'), ('community', 'Community'), ('school', 'School'), ('social_organization', 'Social organization')], help_text='Leave empty to apply to every sector.', max_length=24, verbose_name='sector'),
+            model_name="termlengthrule",
+            name="sector",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("organ", "Government organ"),
+                    ("public_institution", "Public institution"),
+                    ("state_enterprise", "State-owned enterprise"),
+                    ("private_enterprise", "Non-public enterprise"),
+                    ("village", "Village"),
+                    ("community", "Community"),
+                    ("school", "School"),
+                    ("social_organization", "Social organization"),
+                ],
+                help_text="Leave empty to apply to every sector.",
+                max_length=24,
+                verbose_name="sector",
+            ),
         ),
     ]

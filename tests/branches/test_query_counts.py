@@ -19,20 +19,28 @@ def grow(county, branches):
     """Add `branches` villages under the town, each with members, a group, cadres and training."""
     for n in range(branches):
         branch = services.organization_create(
-            parent=county.town, kind=OrganizationKind.BRANCH,
+            parent=county.town,
+            kind=OrganizationKind.BRANCH,
             data={"code": f"G-{n}", "name": f"新村{n}支部", "sector": "village"},
         )
         group = services.organization_create(
-            parent=branch, kind=OrganizationKind.PARTY_GROUP,
+            parent=branch,
+            kind=OrganizationKind.PARTY_GROUP,
             data={"code": f"G-{n}-1", "name": f"新村{n}第一党小组", "sector": "village"},
         )
         for m in range(8):
             add_member(branch, f"成员{n}-{m}", group=group if m % 2 else None)
         for post in (Post.SECRETARY, Post.ORGANIZATION_MEMBER, Post.PUBLICITY_MEMBER):
-            cadre = Cadre.objects.create(organization=county.town, name=f"干部{n}{post}", post=post,
-                                         employment=Employment.PART_TIME, term_start=date(2024, 1, 1))
-            TrainingRecord.objects.create(cadre=cadre, course="培训", organizer="县委组织部",
-                                          held_on=date(2025, 5, 1), hours=8)
+            cadre = Cadre.objects.create(
+                organization=county.town,
+                name=f"干部{n}{post}",
+                post=post,
+                employment=Employment.PART_TIME,
+                term_start=date(2024, 1, 1),
+            )
+            TrainingRecord.objects.create(
+                cadre=cadre, course="培训", organizer="县委组织部", held_on=date(2025, 5, 1), hours=8
+            )
         services.committee_term_start(organization=branch, started_on=date(2024, 1, 1))
 
 
@@ -49,8 +57,9 @@ def test_the_tree_page_query_count_does_not_grow(county, people, signed_in, djan
 
 
 @pytest.mark.parametrize("branches", [1, 40])
-def test_the_organization_page_query_count_does_not_grow(county, people, signed_in,
-                                                        django_assert_max_num_queries, branches):
+def test_the_organization_page_query_count_does_not_grow(
+    county, people, signed_in, django_assert_max_num_queries, branches
+):
     grow(county, branches)
     client = signed_in(people.reviewer)
     for org in (county.root, county.town, county.east):

@@ -76,9 +76,20 @@ def test_sign_out_is_a_post_and_ends_the_session(people, signed_in):
 
 def test_password_change_refuses_a_weak_password(people, signed_in):
     client = signed_in(people.reviewer)
-    response = client.post(reverse("password_change"), {
-        "old_password": PASSWORD, "new_password1": "12345678", "new_password2": "12345678",
-    })
+    response = client.post(
+        reverse("password_change"),
+        {
+            "old_password": PASSWORD,
+            "new_password1": "12345678",
+            "new_password2": "12345678",
+        },
+    )
     assert response.status_code == 200
     people.reviewer.refresh_from_db()
     assert people.reviewer.check_password(PASSWORD)
+
+
+def test_an_english_browser_still_gets_chinese_until_the_user_switches(db, client):
+    page = client.get(reverse("login"), HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9").content.decode()
+    assert 'lang="zh-hans"' in page
+    assert "登录" in page

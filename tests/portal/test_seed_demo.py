@@ -20,17 +20,29 @@ ROOT = Path(__file__).resolve().parents[2]
 def fingerprint():
     rows = [
         list(Organization.objects.order_by("path").values_list("path", "code", "name", "kind", "sector", "founded_on")),
-        list(Member.objects.order_by("organization__path", "name", "joined_party_on", "category")
-             .values_list("organization__code", "name", "category", "joined_party_on", "party_group__code")),
-        list(Cadre.objects.order_by("organization__path", "post", "name", "term_start")
-             .values_list("organization__code", "name", "post", "term_start", "term_end")),
+        list(
+            Member.objects.order_by("organization__path", "name", "joined_party_on", "category").values_list(
+                "organization__code", "name", "category", "joined_party_on", "party_group__code"
+            )
+        ),
+        list(
+            Cadre.objects.order_by("organization__path", "post", "name", "term_start").values_list(
+                "organization__code", "name", "post", "term_start", "term_end"
+            )
+        ),
     ]
     return hashlib.sha256(repr(rows).encode()).hexdigest()
 
 
 def seed(**options):
-    call_command("seed_demo", orgs=options.get("orgs", 120), seed=options.get("seed", 7),
-                 today=options.get("today"), quiet_logins=True, stdout=StringIO())
+    call_command(
+        "seed_demo",
+        orgs=options.get("orgs", 120),
+        seed=options.get("seed", 7),
+        today=options.get("today"),
+        quiet_logins=True,
+        stdout=StringIO(),
+    )
 
 
 @pytest.mark.django_db
@@ -58,11 +70,21 @@ def test_seed_demo_is_deterministic_for_a_seed():
 @pytest.mark.django_db
 def test_seed_demo_twice_adds_nothing():
     seed()
-    counts = (Organization.objects.count(), Member.objects.count(), Cadre.objects.count(),
-              get_user_model().objects.count(), RoleAssignment.objects.count())
+    counts = (
+        Organization.objects.count(),
+        Member.objects.count(),
+        Cadre.objects.count(),
+        get_user_model().objects.count(),
+        RoleAssignment.objects.count(),
+    )
     seed()
-    assert counts == (Organization.objects.count(), Member.objects.count(), Cadre.objects.count(),
-                      get_user_model().objects.count(), RoleAssignment.objects.count())
+    assert counts == (
+        Organization.objects.count(),
+        Member.objects.count(),
+        Cadre.objects.count(),
+        get_user_model().objects.count(),
+        RoleAssignment.objects.count(),
+    )
 
 
 @pytest.mark.django_db
@@ -118,7 +140,8 @@ def test_make_runs_sqlite_default_works_from_scratch(tmp_path):
         "assert '中共青山县委员会' in r.content.decode()\n"
         "print('ENGINE', settings.DATABASES['default']['ENGINE'])\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "ENGINE django.db.backends.sqlite3" in result.stdout

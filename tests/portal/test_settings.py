@@ -38,8 +38,15 @@ def test_production_refuses_debug():
 
 
 def test_production_passes_the_deployment_check():
-    result = manage("check", "--deploy", "--fail-level", "WARNING",
-                    PORTAL_ENV="production", SECRET_KEY=GOOD_KEY, ALLOWED_HOSTS="portal.example.cn")
+    result = manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        PORTAL_ENV="production",
+        SECRET_KEY=GOOD_KEY,
+        ALLOWED_HOSTS="portal.example.cn",
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
@@ -64,9 +71,17 @@ def test_a_malformed_setting_stops_start_up_naming_the_variable(variable, value)
 def test_development_runs_on_sqlite_without_any_variable():
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
     result = subprocess.run(
-        [sys.executable, "-c", "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='portal.settings'; "
-         "django.setup(); from django.conf import settings as s; "
-         "print(s.DATABASES['default']['ENGINE'], s.CELERY_BROKER_URL, s.LANGUAGE_CODE, s.TIME_ZONE)"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-c",
+            "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='portal.settings'; "
+            "django.setup(); from django.conf import settings as s; "
+            "print(s.DATABASES['default']['ENGINE'], s.CELERY_BROKER_URL, s.LANGUAGE_CODE, s.TIME_ZONE)",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.stdout.split() == ["django.db.backends.sqlite3", "filesystem://", "zh-hans", "Asia/Shanghai"]

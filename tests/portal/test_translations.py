@@ -14,10 +14,12 @@ SOURCES = ["manage.py", "portal", "branches", "assessments", "templates", "local
 
 
 def untranslated(po_file):
-    result = subprocess.run(["msgattrib", "--untranslated", "--no-obsolete", str(po_file)],
-                            capture_output=True, text=True, check=True)
-    fuzzy = subprocess.run(["msgattrib", "--only-fuzzy", "--no-obsolete", str(po_file)],
-                           capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        ["msgattrib", "--untranslated", "--no-obsolete", str(po_file)], capture_output=True, text=True, check=True
+    )
+    fuzzy = subprocess.run(
+        ["msgattrib", "--only-fuzzy", "--no-obsolete", str(po_file)], capture_output=True, text=True, check=True
+    )
     ids = [line for line in (result.stdout + fuzzy.stdout).splitlines() if line.startswith("msgid ")]
     return [line for line in ids if line != 'msgid ""']
 
@@ -37,7 +39,9 @@ def test_no_string_in_the_code_lacks_a_chinese_translation(tmp_path):
             shutil.copy(source, copy / name)
     subprocess.run(
         [sys.executable, "manage.py", "makemessages", "-l", "zh_Hans", "--no-location", "-v0"],
-        cwd=copy, check=True, env={**os.environ, "PYTHONPATH": str(copy)},
+        cwd=copy,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(copy)},
     )
     missing = untranslated(copy / "locale/zh_Hans/LC_MESSAGES/django.po")
     assert missing == [], "translate these in locale/zh_Hans/LC_MESSAGES/django.po: " + "; ".join(missing)
