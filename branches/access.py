@@ -119,7 +119,26 @@ def get_scoped_or_404(user, queryset, action=VIEW, via="organization", **lookup)
     try:
         return scoped(user, queryset, action, via).get(**lookup)
     except (queryset.model.DoesNotExist, ValueError, TypeError):
+        _record_if_out_of_scope(queryset, via, lookup)
         raise Http404 from None
+
+
+def _record_if_out_of_scope(queryset, via, lookup):
+    """A request for a record that exists but lies outside the user's scope is kept as a security event."""
+    from branches import audit
+    from branches.models import SecurityEventKind
+
+    field = "pk" if queryset.model is Organization else f"{via}_id"
+    try:
+        organization_id = queryset.filter(**lookup).values_list(field, flat=True).first()
+    except (ValueError, TypeError):
+        return
+    if organization_id is not None:
+        audit.record_refusal(
+            SecurityEventKind.OUT_OF_SCOPE,
+            organization_id=organization_id,
+            detail=f"{queryset.model._meta.label} {lookup}",
+        )
 
 
 def home_organizations(user):

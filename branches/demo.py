@@ -13,7 +13,9 @@ from decimal import Decimal
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from branches import audit
 from branches.models import (
+    AuditEntry,
     Cadre,
     CommitteeTerm,
     Employment,
@@ -620,9 +622,13 @@ def build_county(*, orgs, seed, today, progress=None):
     """Build the demo county unless it is already there. Returns the row counts (empty if it was there)."""
     if demo_exists():
         return {}
-    builder = CountyBuilder(orgs=orgs, seed=seed, today=today)
-    builder.build_tree()
-    return builder.write(progress)
+    with audit.as_job("seed_demo"):
+        builder = CountyBuilder(orgs=orgs, seed=seed, today=today)
+        builder.build_tree()
+        counts = builder.write(progress)
+        # Millions of demo rows are one event: a summary entry, not a row each.
+        audit.record_summary(builder.nodes[0].obj, AuditEntry.Action.CREATE, {"rows": counts, "seed": seed})
+    return counts
 
 
 @dataclass(frozen=True)

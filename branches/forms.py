@@ -2,6 +2,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from branches.models import Cadre, Member, Organization, OrganizationKind
+from branches.validators import reject_markup, validate_code
 
 
 class DateInput(forms.DateInput):
@@ -28,6 +29,7 @@ class OrganizationMoveForm(forms.Form):
     new_parent_code = forms.CharField(
         label=_("code of the new parent organization"),
         max_length=32,
+        validators=[validate_code],
         help_text=_("The organization will move with all its sub-organizations and records."),
     )
 
@@ -48,7 +50,7 @@ class OrganizationMoveForm(forms.Form):
 
 class OrganizationDissolveForm(forms.Form):
     on = forms.DateField(label=_("dissolved on"), widget=DateInput())
-    reason = forms.CharField(label=_("reason for dissolution"), max_length=200)
+    reason = forms.CharField(label=_("reason for dissolution"), max_length=200, validators=[reject_markup])
     confirm = forms.BooleanField(
         label=_("I understand: the organization becomes read-only and leaves every list of active organizations."),
     )
@@ -82,6 +84,18 @@ class MemberForm(forms.ModelForm):
             path__startswith=organization.path, depth=organization.depth + 1, kind=OrganizationKind.PARTY_GROUP
         )
         self.fields["joined_branch_on"].required = False
+
+
+class AttachmentForm(forms.Form):
+    title = forms.CharField(label=_("title"), max_length=120, validators=[reject_markup])
+    file = forms.FileField(
+        label=_("file"),
+        help_text=_("JPG, PNG, PDF, DOCX or XLSX; checked by content, not by name."),
+    )
+
+
+class ConfirmForm(forms.Form):
+    confirm = forms.BooleanField(label=_("Yes, delete it. The audit trail keeps a record of the deletion."))
 
 
 def show_service_errors(form, error):

@@ -6,10 +6,13 @@ from decimal import Decimal
 from django.db.models import Case, Count, DecimalField, IntegerField, OuterRef, Q, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from branches import access
 from branches.models import (
     COMMITTEE_POSTS,
+    Attachment,
+    AuditEntry,
     Cadre,
     CommitteeTerm,
     Member,
@@ -19,6 +22,7 @@ from branches.models import (
     OrganizationKind,
     OrganizationStatus,
     Post,
+    SecurityEvent,
     TermLengthRule,
     TrainingRecord,
 )
@@ -189,3 +193,59 @@ def members_of(user, organization, text="", include_former=False):
     if text:
         queryset = queryset.filter(name__icontains=text.strip())
     return queryset.order_by("party_group__path", "name", "pk")
+
+
+# --- history ---------------------------------------------------------------------------
+
+FIELD_LABELS_OUTSIDE_MODELS = {"parent": _("parent organization")}
+
+
+def history_in_subtree(organization):
+    """Audit entries of every record in the organization's subtree, newest first (scope checked by the caller)."""
+    return (
+        AuditEntry.objects.filter(organization__path__startswith=organization.path)
+        .select_related("actor", "content_type", "organization")
+        .order_by("-timestamp", "-pk")
+    )
+
+
+def history_of_object(user, content_type, object_pk):
+    """Entries for one record (deleted ones too), limited to what the user may review."""
+    entries = AuditEntry.objects.filter(content_type=content_type, object_pk=str(object_pk))
+    scope = access.organization_q(user, access.REVIEW, via="organization")
+    if access.administers_rules(user):
+        scope |= Q(organization__isnull=True)
+    return entries.filter(scope).select_related("actor", "content_type", "organization").order_by("-timestamp", "-pk")
+
+
+def display_changes(entry):
+    """[(field label, before, after)] for an entry, with choice labels and '—' for nothing."""
+    model = entry.content_type.model_class()
+    rows = []
+    for name, values in (entry.changes_display_dict or {}).items():
+        before, after = (list(values) + [None, None])[:2]
+        label = name
+        if model is not None:
+            try:
+                label = model._meta.get_field(name).verbose_name
+            except Exception:  # a key that is not a field, e.g. "parent" of a move
+                label = FIELD_LABELS_OUTSIDE_MODELS.get(name, name)
+        rows.append((label, _dash(before), _dash(after)))
+    return rows
+
+
+def _dash(value):
+    return "—" if value in (None, "None", "") else value
+
+
+def security_events_in_subtree(user, organization):
+    events = SecurityEvent.objects.filter(organization__path__startswith=organization.path)
+    if access.administers_rules(user):
+        events = SecurityEvent.objects.filter(
+            Q(organization__path__startswith=organization.path) | Q(organization__isnull=True)
+        )
+    return events.select_related("user", "organization").order_by("-at", "-pk")
+
+
+def attachments_of(organization):
+    return Attachment.objects.filter(organization=organization).select_related("uploaded_by")

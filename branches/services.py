@@ -12,9 +12,11 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from branches import access, selectors
+from branches import access, audit, selectors, uploads
 from branches.models import (
     ALLOWED_PARENT_KINDS,
+    Attachment,
+    AuditEntry,
     Cadre,
     CommitteeTerm,
     Member,
@@ -22,6 +24,7 @@ from branches.models import (
     OrganizationKind,
     OrganizationStatus,
     RoleAssignment,
+    SecurityEventKind,
 )
 
 
@@ -112,8 +115,20 @@ def organization_move(*, organization, new_parent, by=None):
         _check_parent_kind(organization.kind, new_parent)
     except ValidationError as error:
         raise ValidationError({"new_parent": error.message_dict["parent"]}) from None
+    subtree = Organization.objects.filter(path__startswith=organization.path)
+    before = {org.pk: org for org in subtree}
+    old_parent = Organization.objects.filter(path=current_parent_path).first()
     Organization.objects.move(organization, new_parent, pos="last-child")
-    return Organization.objects.get(pk=organization.pk)
+    moved = Organization.objects.get(pk=organization.pk)
+    # Tree moves rewrite paths with bulk updates, which signals never see: record them here.
+    changes = []
+    for org in Organization.objects.filter(pk__in=before):
+        change = {"path": [before[org.pk].path, org.path], "depth": [before[org.pk].depth, org.depth]}
+        if org.pk == moved.pk:
+            change["parent"] = [old_parent.name if old_parent else None, new_parent.name]
+        changes.append((org, change))
+    audit.record_bulk(AuditEntry.Action.UPDATE, changes)
+    return moved
 
 
 @transaction.atomic
@@ -139,9 +154,17 @@ def organization_dissolve(*, organization, on, reason, by=None):
         raise ValidationError({"on": message % {"count": count}})
     if selectors.active_member_count(organization):
         raise ValidationError({"on": _("Transfer its members to other branches first.")})
-    # Its party groups go with it.
-    Organization.objects.filter(path__startswith=organization.path, status=OrganizationStatus.ACTIVE).update(
+    # Its party groups go with it, in one update that the trail records row by row.
+    going = list(Organization.objects.filter(path__startswith=organization.path, status=OrganizationStatus.ACTIVE))
+    Organization.objects.filter(pk__in=[org.pk for org in going]).update(
         status=OrganizationStatus.DISSOLVED, dissolved_on=on
+    )
+    audit.record_bulk(
+        AuditEntry.Action.UPDATE,
+        [
+            (org, {"status": [OrganizationStatus.ACTIVE, OrganizationStatus.DISSOLVED], "dissolved_on": [None, on]})
+            for org in going
+        ],
     )
     organization.refresh_from_db()
     organization.dissolution_reason = reason
@@ -248,3 +271,45 @@ def role_assign(*, user, organization, role, by=None):
     assignment, _created = RoleAssignment.objects.get_or_create(user=user, organization=organization, role=role)
     access.forget(user)
     return assignment
+
+
+def attachment_add(*, organization, title, upload, by):
+    """Store an upload after sniffing its content; a refusal is recorded and nothing is stored.
+
+    Not one transaction: the record of a refusal must survive the refusal.
+    """
+    try:
+        content_type, extension = uploads.inspect(upload)
+    except ValidationError as error:
+        audit.record_refusal(
+            SecurityEventKind.UPLOAD_REFUSED,
+            organization_id=organization.pk,
+            detail=f"{uploads.safe_original_name(upload.name)}: {error.messages[0]}",
+        )
+        raise ValidationError({"file": error.messages}) from None
+    attachment = Attachment(
+        organization=organization,
+        title=title,
+        original_name=uploads.safe_original_name(upload.name),
+        content_type=content_type,
+        extension=extension,
+        size=upload.size,
+        uploaded_by=by,
+    )
+    attachment.full_clean(exclude=["file"])
+    attachment.file.save(f"upload.{extension}", upload, save=False)
+    try:
+        attachment.save()
+    except Exception:
+        attachment.file.delete(save=False)
+        raise
+    return attachment
+
+
+@transaction.atomic
+def attachment_delete(*, attachment, by):
+    """Remove an attachment; the audit trail keeps who removed what, and when."""
+    stored = attachment.file.name
+    storage = attachment.file.storage
+    attachment.delete()
+    transaction.on_commit(lambda: storage.delete(stored))

@@ -17,4 +17,10 @@ urlpatterns = [
     path("members/<int:pk>/", views.member_edit, name="member_edit"),
     path("<int:pk>/cadres/add/", views.cadre_add, name="cadre_add"),
     path("cadres/<int:pk>/", views.cadre_edit, name="cadre_edit"),
+    path("<int:pk>/history/", views.organization_history, name="organization_history"),
+    path("<int:pk>/security/", views.security_events, name="security_events"),
+    path("history/<int:content_type_id>/<str:object_pk>/", views.object_history, name="object_history"),
+    path("<int:pk>/attachments/add/", views.attachment_add, name="attachment_add"),
+    path("attachments/<int:pk>/", views.attachment_download, name="attachment_download"),
+    path("attachments/<int:pk>/delete/", views.attachment_delete, name="attachment_delete"),
 ]

@@ -1,17 +1,26 @@
 """Pages of the organization tree and its people. Thin: scope through access, write through services."""
 
+import copy
+
+from django.conf import settings
 from django.contrib import messages
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.shortcuts import redirect, render
+from django.http import FileResponse, Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 from django_tables2 import RequestConfig
 
 from branches import access, selectors, services
+from branches.filtersets import AuditEntryFilter
 from branches.forms import (
+    AttachmentForm,
     CadreForm,
+    ConfirmForm,
     MemberForm,
     OrganizationCreateForm,
     OrganizationDissolveForm,
@@ -19,7 +28,7 @@ from branches.forms import (
     OrganizationMoveForm,
     show_service_errors,
 )
-from branches.models import Cadre, Member, Organization, OrganizationKind
+from branches.models import Attachment, Cadre, Member, Organization, OrganizationKind
 from branches.tables import EditableMemberTable, MemberTable
 
 CHILDREN_PAGE_SIZE = 100
@@ -71,6 +80,8 @@ def organization_detail(request, pk):
         "children": children,
         "can_edit": access.can(user, access.EDIT, organization),
         "can_administer": access.can(user, access.ADMINISTER, organization),
+        "can_review": access.can(user, access.REVIEW, organization),
+        "attachments": list(selectors.attachments_of(organization)[:20]),
         "today": today,
     }
     return render(request, "branches/organization_detail.html", context)
@@ -79,7 +90,8 @@ def organization_detail(request, pk):
 @require_http_methods(["GET", "POST"])
 def organization_edit(request, pk):
     organization = _organization(request, pk, access.ADMINISTER)
-    form = OrganizationForm(request.POST or None, instance=organization)
+    # The form works on a copy, so a refused name never shows up in the page's own headings.
+    form = OrganizationForm(request.POST or None, instance=copy.copy(organization))
     if request.method == "POST" and form.is_valid():
         try:
             services.organization_update(organization=organization, data=form.cleaned_data, by=request.user)
@@ -252,3 +264,131 @@ def cadre_add(request, pk):
 def cadre_edit(request, pk):
     cadre = access.get_scoped_or_404(request.user, Cadre.objects.select_related("organization"), access.EDIT, pk=pk)
     return _cadre_form_page(request, cadre.organization, cadre)
+
+
+# --- history ---------------------------------------------------------------------------
+
+
+@require_GET
+def organization_history(request, pk):
+    """Every change in the organization's subtree, filterable by date, person, record type and action."""
+    organization = _organization(request, pk, access.REVIEW)
+    entries = AuditEntryFilter(request.GET, queryset=selectors.history_in_subtree(organization))
+    page = Paginator(entries.qs, 50).get_page(request.GET.get("page"))
+    rows = [(entry, selectors.display_changes(entry)) for entry in page.object_list]
+    return render(
+        request,
+        "branches/history.html",
+        {
+            "organization": organization,
+            "filter": entries,
+            "page": page,
+            "rows": rows,
+            "query": _query_without_page(request),
+        },
+    )
+
+
+@require_GET
+def object_history(request, content_type_id, object_pk):
+    """One record's whole history, including after it was deleted."""
+    content_type = get_object_or_404(ContentType, pk=content_type_id)
+    entries = selectors.history_of_object(request.user, content_type, object_pk)
+    page = Paginator(entries, 50).get_page(request.GET.get("page"))
+    if not page.object_list:
+        raise Http404
+    rows = [(entry, selectors.display_changes(entry)) for entry in page.object_list]
+    return render(
+        request,
+        "branches/object_history.html",
+        {
+            "entry": page.object_list[0],
+            "page": page,
+            "rows": rows,
+            "query": "",
+        },
+    )
+
+
+@require_GET
+def security_events(request, pk):
+    organization = _organization(request, pk, access.ADMINISTER)
+    page = Paginator(selectors.security_events_in_subtree(request.user, organization), 50).get_page(
+        request.GET.get("page")
+    )
+    return render(request, "branches/security_events.html", {"organization": organization, "page": page})
+
+
+def _query_without_page(request):
+    query = request.GET.copy()
+    query.pop("page", None)
+    return query.urlencode()
+
+
+# --- attachments -----------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def attachment_add(request, pk):
+    organization = _organization(request, pk, access.EDIT)
+    form = AttachmentForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.attachment_add(
+                organization=organization,
+                title=form.cleaned_data["title"],
+                upload=form.cleaned_data["file"],
+                by=request.user,
+            )
+        except ValidationError as error:
+            show_service_errors(form, error)
+        else:
+            messages.success(request, _("Uploaded."))
+            return redirect("branches:organization", pk=organization.pk)
+    return render(
+        request,
+        "branches/form.html",
+        {
+            "organization": organization,
+            "form": form,
+            "title": _("Upload a document"),
+            "multipart": True,
+        },
+    )
+
+
+@require_GET
+def attachment_download(request, pk):
+    """Served only inside the user's scope, always as a download, never rendered by the browser."""
+    attachment = access.get_scoped_or_404(request.user, Attachment.objects.all(), access.VIEW, pk=pk)
+    if settings.PROTECTED_MEDIA_REDIRECT:
+        response = HttpResponse(content_type=attachment.content_type)
+        response["X-Accel-Redirect"] = settings.PROTECTED_MEDIA_REDIRECT + attachment.file.name
+    else:
+        response = FileResponse(attachment.file.open("rb"), content_type=attachment.content_type)
+    response["Content-Disposition"] = content_disposition_header(True, attachment.original_name)
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+def attachment_delete(request, pk):
+    attachment = access.get_scoped_or_404(
+        request.user, Attachment.objects.select_related("organization"), access.EDIT, pk=pk
+    )
+    organization = attachment.organization
+    form = ConfirmForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        services.attachment_delete(attachment=attachment, by=request.user)
+        messages.success(request, _("%(title)s was deleted.") % {"title": attachment.title})
+        return redirect("branches:organization", pk=organization.pk)
+    return render(
+        request,
+        "branches/form.html",
+        {
+            "organization": organization,
+            "form": form,
+            "danger": True,
+            "title": _("Delete “%(title)s”") % {"title": attachment.title},
+        },
+    )

@@ -14,3 +14,6 @@ class PortalConfig(AppConfig):
     default = True
     name = "portal"
     verbose_name = _("Portal")
+
+    def ready(self):
+        from portal import signals  # noqa: F401 (connects the receivers)

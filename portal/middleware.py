@@ -1,5 +1,9 @@
+import uuid
+
 from django.conf import settings
 from django.utils import translation
+
+from branches import audit
 
 
 class ChosenLanguageMiddleware:
@@ -22,3 +26,43 @@ class ChosenLanguageMiddleware:
         response.headers.setdefault("Content-Language", language)
         translation.deactivate()
         return response
+
+
+class RequestIdMiddleware:
+    """Give every request an id (kept from a trusted proxy's X-Request-ID), echoed in the response."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        given = request.headers.get("X-Request-ID", "") if settings.BEHIND_PROXY else ""
+        request.id = given[:64] if given and given.replace("-", "").isalnum() else uuid.uuid4().hex
+        response = self.get_response(request)
+        response.headers["X-Request-ID"] = request.id
+        return response
+
+
+def client_address(request):
+    """The client's address: nginx's X-Forwarded-For behind the proxy, the socket's otherwise."""
+    if settings.BEHIND_PROXY:
+        forwarded = request.headers.get("X-Forwarded-For", "").split(",")[0].strip()
+        if forwarded:
+            return forwarded
+    return request.META.get("REMOTE_ADDR")
+
+
+class AuditContextMiddleware:
+    """Everything written during the request is signed with its user, address and id."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        context = audit.RequestContext(
+            user=getattr(request, "user", None),
+            remote_addr=client_address(request),
+            request_id=getattr(request, "id", ""),
+            path=request.get_full_path(),
+        )
+        with audit.in_request(context):
+            return self.get_response(request)

@@ -5,6 +5,7 @@ Production (PORTAL_ENV=production) refuses to start without a real SECRET_KEY
 and ALLOWED_HOSTS, and turns on the secure-cookie and HTTPS settings.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -59,13 +60,18 @@ INSTALLED_APPS = [
     "django_tables2",
     "django_filters",
     "treebeard",
+    "auditlog",
+    "axes",
+    "csp",
     "branches",
     "assessments",
     "portal",
 ]
 
 MIDDLEWARE = [
+    "portal.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "portal.middleware.ChosenLanguageMiddleware",
@@ -75,6 +81,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "portal.middleware.AuditContextMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -105,6 +114,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 LOGIN_URL = "login"
@@ -179,6 +193,63 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
+# Sign-in throttling (django-axes): after AXES_FAILURE_LIMIT wrong passwords for one user
+# from one address, that pair is locked for AXES_COOLOFF_MINUTES; each failure is recorded.
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "portal.views.locked_out"
+AXES_VERBOSE = False
+# Behind nginx the client address is the first X-Forwarded-For entry (nginx sets it, see deploy/).
+BEHIND_PROXY = env_bool("BEHIND_PROXY", PRODUCTION)
+AXES_IPWARE_PROXY_COUNT = 1 if BEHIND_PROXY else None
+AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if BEHIND_PROXY else ("REMOTE_ADDR",)
+
+# Audit trail (django-auditlog, with our own entry model that knows the organization).
+# Every model is audited unless listed here, with the reason.
+AUDITLOG_LOGENTRY_MODEL = "branches.AuditEntry"
+AUDITLOG_INCLUDE_ALL_MODELS = True
+AUDITLOG_EXCLUDE_TRACKING_MODELS = (
+    "sessions",  # sign-in sessions: churn, no business meaning
+    "contenttypes",  # Django's model catalogue
+    "auth.permission",  # Django's permission catalogue (the portal's rights are role assignments)
+    "admin.logentry",  # Django admin's own log; the audit trail covers the same changes
+    "axes",  # sign-in attempts are a log already
+    "branches.securityevent",  # itself a log
+)
+AUDITLOG_EXCLUDE_TRACKING_FIELDS = ("created_at", "updated_at", "last_login", "numchild", "role_assignments")
+AUDITLOG_MASK_TRACKING_FIELDS = ("password",)
+AUDITLOG_STORE_JSON_CHANGES = True
+AUDITLOG_DISABLE_REMOTE_ADDR = False
+# Days to keep audit entries; 0 keeps them forever. `manage.py prune_audit_trail` applies it.
+AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 0)
+
+# Uploads: sniffed by content, limited in size, stored through the storage API outside static.
+UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_MB", 10) * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# In production nginx sends protected files (X-Accel-Redirect to this internal location).
+PROTECTED_MEDIA_REDIRECT = env_str("PROTECTED_MEDIA_REDIRECT", "/protected-media/" if PRODUCTION else "")
+
+CSRF_FAILURE_VIEW = "portal.views.csrf_failure"
+
+# Content-Security-Policy: every asset is vendored, so nothing but our own origin is needed.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+
 # Production hardening; `manage.py check --deploy` is clean with these.
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -197,4 +268,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
+    # Sign-in attempts are kept in the database by django-axes; the console needs only warnings.
+    "loggers": {"axes": {"level": "WARNING"}},
 }

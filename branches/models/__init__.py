@@ -1,3 +1,5 @@
+from branches.models.audit import AuditEntry, SecurityEvent, SecurityEventKind, audit_organization_id
+from branches.models.files import Attachment
 from branches.models.organizations import (
     ALLOWED_PARENT_KINDS,
     Organization,
@@ -21,6 +23,11 @@ from branches.models.people import (
 from branches.models.roles import Role, RoleAssignment
 
 __all__ = [
+    "Attachment",
+    "AuditEntry",
+    "SecurityEvent",
+    "SecurityEventKind",
+    "audit_organization_id",
     "COMMITTEE_POSTS",
     "ALLOWED_PARENT_KINDS",
     "Cadre",

@@ -2,6 +2,8 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from treebeard.mp_tree import MP_Node
 
+from branches.validators import reject_markup, validate_code
+
 
 class OrganizationKind(models.TextChoices):
     # The oversight level (县委, 机关工委) that a county organization department works from.
@@ -50,8 +52,8 @@ class Organization(MP_Node):
     indexed prefix filter: ``path__startswith=x.path``.
     """
 
-    code = models.CharField(_("organization code"), max_length=32, unique=True)
-    name = models.CharField(_("name"), max_length=120, db_index=True)
+    code = models.CharField(_("organization code"), max_length=32, unique=True, validators=[validate_code])
+    name = models.CharField(_("name"), max_length=120, db_index=True, validators=[reject_markup])
     kind = models.CharField(_("kind"), max_length=24, choices=OrganizationKind.choices)
     sector = models.CharField(_("sector"), max_length=24, choices=Sector.choices)
     founded_on = models.DateField(_("founded on"), null=True, blank=True)
@@ -65,7 +67,9 @@ class Organization(MP_Node):
         _("status"), max_length=12, choices=OrganizationStatus.choices, default=OrganizationStatus.ACTIVE
     )
     dissolved_on = models.DateField(_("dissolved on"), null=True, blank=True)
-    dissolution_reason = models.CharField(_("reason for dissolution"), max_length=200, blank=True)
+    dissolution_reason = models.CharField(
+        _("reason for dissolution"), max_length=200, blank=True, validators=[reject_markup]
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 

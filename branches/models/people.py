@@ -2,6 +2,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from branches.models.organizations import Organization, OrganizationKind, Sector
+from branches.validators import reject_markup
 
 
 class Gender(models.TextChoices):
@@ -41,7 +42,7 @@ class Member(models.Model):
         verbose_name=_("party group"),
         limit_choices_to={"kind": OrganizationKind.PARTY_GROUP},
     )
-    name = models.CharField(_("full name"), max_length=60)
+    name = models.CharField(_("full name"), max_length=60, validators=[reject_markup])
     gender = models.CharField(_("gender"), max_length=8, choices=Gender.choices)
     category = models.CharField(_("category"), max_length=16, choices=MemberCategory.choices)
     joined_party_on = models.DateField(_("joined the Party on"))
@@ -108,7 +109,7 @@ class Cadre(models.Model):
         related_name="posts",
         verbose_name=_("linked Party member"),
     )
-    name = models.CharField(_("full name"), max_length=60)
+    name = models.CharField(_("full name"), max_length=60, validators=[reject_markup])
     post = models.CharField(_("post"), max_length=24, choices=Post.choices)
     employment = models.CharField(_("employment"), max_length=12, choices=Employment.choices)
     also_unit_head = models.BooleanField(
@@ -196,8 +197,8 @@ class TrainingRecord(models.Model):
     """A course a cadre attended, for the training-coverage indicators."""
 
     cadre = models.ForeignKey(Cadre, on_delete=models.CASCADE, related_name="trainings", verbose_name=_("cadre"))
-    course = models.CharField(_("course"), max_length=120)
-    organizer = models.CharField(_("organizer"), max_length=120)
+    course = models.CharField(_("course"), max_length=120, validators=[reject_markup])
+    organizer = models.CharField(_("organizer"), max_length=120, validators=[reject_markup])
     held_on = models.DateField(_("held on"))
     hours = models.DecimalField(_("hours"), max_digits=5, decimal_places=1)
 

@@ -12,7 +12,8 @@ GOOD_KEY = "k3y-" + "x7Q9pL2mZ8vR4tY6wB1nC5dF0gH3jK" * 2
 
 
 def manage(*args, **env):
-    clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "ALLOWED_HOSTS", "DEBUG", "PORTAL_ENV"}}
+    unset = {"SECRET_KEY", "ALLOWED_HOSTS", "DEBUG", "PORTAL_ENV", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    clean = {k: v for k, v in os.environ.items() if k not in unset}
     clean.update(env)
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=120

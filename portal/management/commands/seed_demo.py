@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from branches import demo
+from branches import audit, demo
 
 
 class Command(BaseCommand):
@@ -47,7 +47,8 @@ class Command(BaseCommand):
             )
         else:
             self.stdout.write(_("Demo data is already present; nothing was added."))
-        logins = demo.ensure_demo_users()
+        with audit.as_job("seed_demo"):
+            logins = demo.ensure_demo_users()
         if not quiet_logins:
             self.stdout.write(_("Demo logins (user name / password):"))
             for login in logins:

@@ -1,0 +1,60 @@
+"""Uploads are judged by their bytes, not by their name or the browser's word."""
+
+import os
+
+import filetype
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.template.defaultfilters import filesizeformat
+from django.utils.translation import gettext as _
+
+# What a branch files: scans and photos, PDFs, Word and Excel documents.
+ALLOWED = {
+    "jpg": ("image/jpeg", {"jpg", "jpeg"}),
+    "png": ("image/png", {"png"}),
+    "pdf": ("application/pdf", {"pdf"}),
+    "docx": ("application/vnd.openxmlformats-officedocument.wordprocessingml.document", {"docx"}),
+    "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", {"xlsx"}),
+}
+SNIFF_BYTES = 8192
+
+
+def allowed_names():
+    return "JPG、PNG、PDF、DOCX、XLSX"
+
+
+def inspect(upload):
+    """Return (content_type, extension) of an acceptable upload, or raise ValidationError for the `file` field."""
+    limit = settings.UPLOAD_MAX_BYTES
+    if upload.size > limit:
+        raise ValidationError(
+            _("The file is %(size)s; the limit is %(limit)s.")
+            % {"size": filesizeformat(upload.size), "limit": filesizeformat(limit)},
+            code="too_large",
+        )
+    if upload.size == 0:
+        raise ValidationError(_("The file is empty."), code="empty")
+    upload.seek(0)
+    head = upload.read(SNIFF_BYTES)
+    upload.seek(0)
+    kind = filetype.guess(head)
+    declared = os.path.splitext(upload.name or "")[1].lower().lstrip(".")
+    if kind is None or kind.extension not in ALLOWED:
+        raise ValidationError(
+            _("This file is not an accepted type. Accepted: %(types)s.") % {"types": allowed_names()},
+            code="type",
+        )
+    content_type, extensions = ALLOWED[kind.extension]
+    if declared not in extensions:
+        raise ValidationError(
+            _("The file's name says .%(declared)s but its content is %(actual)s.")
+            % {"declared": declared or "?", "actual": kind.extension.upper()},
+            code="mislabelled",
+        )
+    return content_type, kind.extension
+
+
+def safe_original_name(name):
+    """The file name as the user knows it, without any folder part, for the download dialog."""
+    base = os.path.basename((name or "").replace("\\", "/")).strip() or "file"
+    return base[:200]

@@ -1,0 +1,189 @@
+"""The permission matrix: every URL of the portal, every role, an object inside and one outside the subtree.
+
+A URL added without a row here fails `test_every_url_is_in_the_matrix`.
+
+Roles sit so that 东村支部 (A) is inside and 县财政局支部 (B) outside every user's subtree:
+the secretary of 东村, and the reviewer, assessor and admin of 中共东镇委员会.
+"""
+
+import pytest
+from django.contrib.contenttypes.models import ContentType
+from django.core.files.base import ContentFile
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from branches.models import Attachment, Cadre, Employment, Member, Post, Role
+
+# The only doors open without signing in.
+PUBLIC = {"healthz", "login", "set_language"}
+ROLES = ("anonymous", "nobody", "secretary", "reviewer", "assessor", "admin")
+SIGN_IN = 302  # anonymous users are sent to sign-in
+
+
+def every(status):
+    return dict.fromkeys(ROLES[1:], status)
+
+
+def only(allowed, status=200):
+    """`status` for the listed roles inside their subtree, 404 for everyone else."""
+    return {role: (status if role in allowed else 404) for role in ROLES[1:]}
+
+
+# url name: (how to build its arguments from a branch's objects, or None; expected GET status inside the subtree)
+MATRIX = {
+    "home": (None, {"nobody": 200, "secretary": 302, "reviewer": 302, "assessor": 302, "admin": 302}),
+    "healthz": (None, {"anonymous": 200, **every(200)}),
+    "login": (None, {"anonymous": 200, **every(302)}),
+    "logout": (None, every(405)),  # sign-out is a POST
+    "password_change": (None, every(200)),
+    "password_change_done": (None, every(200)),
+    "set_language": (None, {"anonymous": 302, **every(302)}),  # open to all; a GET does nothing but go back
+    "branches:tree": (None, every(200)),
+    "branches:organization": (lambda o: [o["branch"].pk], only({"secretary", "reviewer", "assessor", "admin"})),
+    "branches:children": (lambda o: [o["branch"].pk], only({"secretary", "reviewer", "assessor", "admin"})),
+    "branches:members": (lambda o: [o["branch"].pk], only({"secretary", "reviewer", "assessor", "admin"})),
+    "branches:organization_edit": (lambda o: [o["branch"].pk], only({"admin"})),
+    "branches:organization_add": (lambda o: [o["branch"].pk], only({"admin"})),
+    "branches:organization_move": (lambda o: [o["branch"].pk], only({"admin"})),
+    "branches:organization_dissolve": (lambda o: [o["branch"].pk], only({"admin"})),
+    "branches:member_add": (lambda o: [o["branch"].pk], only({"secretary", "admin"})),
+    "branches:member_edit": (lambda o: [o["member"].pk], only({"secretary", "admin"})),
+    "branches:cadre_add": (lambda o: [o["branch"].pk], only({"secretary", "admin"})),
+    "branches:cadre_edit": (lambda o: [o["cadre"].pk], only({"secretary", "admin"})),
+    "branches:organization_history": (lambda o: [o["branch"].pk], only({"reviewer", "admin"})),
+    "branches:security_events": (lambda o: [o["branch"].pk], only({"admin"})),
+    "branches:object_history": (
+        lambda o: [ContentType.objects.get_for_model(Member).pk, o["member"].pk],
+        only({"reviewer", "admin"}),
+    ),
+    "branches:attachment_add": (lambda o: [o["branch"].pk], only({"secretary", "admin"})),
+    "branches:attachment_download": (
+        lambda o: [o["attachment"].pk],
+        only({"secretary", "reviewer", "assessor", "admin"}),
+    ),
+    "branches:attachment_delete": (lambda o: [o["attachment"].pk], only({"secretary", "admin"})),
+    # Django admin: one row for its whole namespace; admins only (others are sent to its sign-in).
+    "admin:*": (
+        None,
+        {"anonymous": 302, "nobody": 302, "secretary": 302, "reviewer": 302, "assessor": 302, "admin": 200},
+    ),
+}
+
+# Write URLs: a POST aimed at the other branch must answer 404 and change nothing.
+WRITES = [name for name in MATRIX if name.split(":")[-1].endswith(("_edit", "_add", "_move", "_dissolve", "_delete"))]
+
+
+def url_names(patterns=None, namespace=""):
+    for pattern in patterns if patterns is not None else get_resolver().url_patterns:
+        if isinstance(pattern, URLResolver):
+            inner = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
+            yield from url_names(pattern.url_patterns, inner)
+        elif isinstance(pattern, URLPattern):
+            yield f"{namespace}{pattern.name}" if pattern.name else f"{namespace}<unnamed {pattern.pattern}>"
+
+
+def test_every_url_is_in_the_matrix():
+    names = {("admin:*" if name.startswith("admin:") else name) for name in url_names()}
+    assert names - set(MATRIX) == set(), "add these URLs to the permission matrix"
+    assert set(MATRIX) - names == set(), "these matrix rows name no URL"
+
+
+@pytest.fixture
+def world(county, make_user, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    users = {
+        "nobody": make_user("nobody"),
+        "secretary": make_user("secretary", Role.SECRETARY, county.east),
+        "reviewer": make_user("reviewer", Role.REVIEWER, county.town),
+        "assessor": make_user("assessor", Role.ASSESSOR, county.town),
+        "admin": make_user("admin", Role.ADMIN, county.town),
+    }
+
+    def objects_of(branch):
+        member = Member.objects.filter(organization=branch).first()
+        member.save()  # so that it has a history entry
+        cadre = Cadre.objects.create(
+            organization=branch,
+            name=member.name,
+            post=Post.SECRETARY,
+            employment=Employment.PART_TIME,
+            term_start="2024-01-01",
+        )
+        attachment = Attachment(
+            organization=branch, title="批复", original_name="a.png", content_type="image/png", extension="png", size=3
+        )
+        attachment.file.save("a.png", ContentFile(b"png"), save=True)
+        return {"branch": branch, "member": member, "cadre": cadre, "attachment": attachment}
+
+    return users, {"inside": objects_of(county.east), "outside": objects_of(county.finance)}
+
+
+def url_for(name, objects):
+    build, _expected = MATRIX[name]
+    if name == "admin:*":
+        return reverse("admin:index")
+    return reverse(name, args=build(objects) if build else None)
+
+
+@pytest.mark.parametrize("name", sorted(MATRIX))
+def test_the_matrix(world, client, name):
+    users, objects = world
+    build, expected = MATRIX[name]
+    for role in ROLES:
+        client.logout()
+        if role != "anonymous":
+            client.force_login(users[role])
+        inside = client.get(url_for(name, objects["inside"]))
+        want = expected.get(role, SIGN_IN)
+        assert inside.status_code == want, f"{name} as {role}, inside: {inside.status_code} != {want}"
+        if role == "anonymous" and name not in PUBLIC and name != "admin:*":
+            assert inside.status_code == SIGN_IN and inside.url.startswith(reverse("login"))
+        if build is not None and role != "anonymous":
+            outside = client.get(url_for(name, objects["outside"]))
+            assert outside.status_code == 404, f"{name} as {role}, outside: {outside.status_code}"
+
+
+@pytest.mark.parametrize("name", sorted(WRITES))
+def test_no_write_reaches_another_branch(world, client, name):
+    users, objects = world
+    outside = objects["outside"]
+    before = (
+        list(Member.objects.values_list("pk", "name", "status")),
+        list(Cadre.objects.values_list("pk", "name", "term_end")),
+        list(Attachment.objects.values_list("pk", "title")),
+    )
+    for role in ROLES[1:]:
+        client.force_login(users[role])
+        response = client.post(
+            url_for(name, outside),
+            {
+                "confirm": "on",
+                "name": "篡改",
+                "code": "HACK",
+                "sector": "organ",
+                "kind": "branch",
+                "new_parent_code": "T",
+                "on": "2026-01-01",
+                "reason": "x",
+                "title": "x",
+                "gender": "male",
+                "category": "full",
+                "joined_party_on": "2010-01-01",
+                "status": "active",
+                "post": "secretary",
+                "employment": "part_time",
+                "term_start": "2024-01-01",
+            },
+        )
+        assert response.status_code == 404, f"POST {name} as {role}: {response.status_code}"
+    after = (
+        list(Member.objects.values_list("pk", "name", "status")),
+        list(Cadre.objects.values_list("pk", "name", "term_end")),
+        list(Attachment.objects.values_list("pk", "title")),
+    )
+    assert before == after
+    assert not any(o.name == "篡改" or o.code == "HACK" for o in type(outside["branch"]).objects.all())
+
+
+def test_only_sign_in_health_and_language_are_open_to_anonymous_visitors():
+    open_rows = {name for name, (_build, expected) in MATRIX.items() if expected.get("anonymous", SIGN_IN) != SIGN_IN}
+    assert open_rows == {"healthz", "login"}  # set_language redirects, but does not sign anyone in
