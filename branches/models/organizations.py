@@ -77,7 +77,13 @@ class Organization(MP_Node):
         verbose_name = _("organization")
         verbose_name_plural = _("organizations")
         ordering = ["path"]
-        indexes = [models.Index(fields=["kind", "sector"])]
+        indexes = [
+            models.Index(fields=["kind", "sector"]),
+            # "The children of X" is depth = d + 1 and a path prefix: one range scan with this index.
+            models.Index(
+                fields=["depth", "path"], name="organization_depth_path", opclasses=["int4_ops", "varchar_pattern_ops"]
+            ),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(status="active", dissolved_on__isnull=True)

@@ -2,6 +2,7 @@ import time
 from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -35,6 +36,11 @@ class Command(BaseCommand):
                 self.stdout.write(f"  {done}/{total}")
 
         counts = demo.build_county(orgs=orgs, seed=seed, today=today, progress=progress)
+        if counts and connection.vendor == "postgresql":
+            # Fresh statistics, or the planner guesses badly over the millions of rows just loaded.
+            with connection.cursor() as cursor:
+                for table in ("branches_organization", "branches_member", "branches_cadre", "branches_trainingrecord"):
+                    cursor.execute(f"ANALYZE {table}")
         if counts:
             self.stdout.write(
                 self.style.SUCCESS(
