@@ -1,6 +1,6 @@
 """Benchmark of the portal on PostgreSQL: seeding speed and page latency.
 
-Usage: bench/run [--orgs N] [--repeat R]
+Usage: bench/run [--orgs N] [--repeat R] [--no-analyze]
 
 Recreates the bench database, migrates it, times `seed_demo` as a subprocess,
 then times pages in-process with Django's test Client. Prints `name: value`
@@ -28,8 +28,11 @@ def connect(url, dbname):
     """An autocommit psycopg2 connection to `dbname` on the server of `url`."""
     parts = urlparse(url)
     conn = psycopg2.connect(
-        host=parts.hostname, port=parts.port or 5432, user=unquote(parts.username or ""),
-        password=unquote(parts.password or "") or None, dbname=dbname,
+        host=parts.hostname,
+        port=parts.port or 5432,
+        user=unquote(parts.username or ""),
+        password=unquote(parts.password or "") or None,
+        dbname=dbname,
     )
     conn.autocommit = True  # DROP/CREATE DATABASE and VACUUM cannot run inside a transaction
     return conn
@@ -87,9 +90,11 @@ def median_ms(action, repeat):
 
 def page(client, url):
     """A callable that GETs `url` and insists on a 200."""
+
     def get():
         response = client.get(url)
         assert response.status_code == 200, f"GET {url} -> {response.status_code}"
+
     return get
 
 
@@ -141,13 +146,15 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orgs", type=int, default=10000, help="organizations to seed (default 10000)")
     parser.add_argument("--repeat", type=int, default=20, help="timed runs per figure (default 20)")
-    parser.add_argument("--no-analyze", action="store_true",
-                        help="measure the just-seeded database, without VACUUM (ANALYZE) first")
+    parser.add_argument(
+        "--no-analyze", action="store_true", help="measure the just-seeded database, without VACUUM (ANALYZE) first"
+    )
     args = parser.parse_args()
 
     url = os.environ.get("BENCH_DATABASE_URL") or DEFAULT_URL
     os.environ["DATABASE_URL"] = url
     os.environ.pop("REDIS_URL", None)  # keep /healthz/ a pure `SELECT 1` floor (no Redis ping)
+    os.environ.setdefault("LOG_LEVEL", "WARNING")  # no INFO chatter (sign-in logs) among the figures
     env = dict(os.environ)
 
     recreate_database(url)

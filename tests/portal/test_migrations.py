@@ -18,8 +18,9 @@ def manage(tmp_path, *args):
         "django.setup(); from django.core.management import call_command;"
         "call_command(*sys.argv[1:], verbosity=0)"
     )
-    return subprocess.run([sys.executable, "-c", script, *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", script, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_no_model_change_lacks_a_migration(tmp_path):
