@@ -209,6 +209,9 @@ AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if B
 # Audit trail (django-auditlog, with our own entry model that knows the organization).
 # Every model is audited unless listed here, with the reason.
 AUDITLOG_LOGENTRY_MODEL = "branches.AuditEntry"
+# auditlog's own migrations would create its stock table beside ours; with the model swapped
+# the app needs no table at all.
+MIGRATION_MODULES = {"auditlog": None}
 AUDITLOG_INCLUDE_ALL_MODELS = True
 AUDITLOG_EXCLUDE_TRACKING_MODELS = (
     "sessions",  # sign-in sessions: churn, no business meaning
