@@ -6,11 +6,14 @@ from django.contrib.auth.admin import UserAdmin
 
 from branches import access
 from branches.models import (
+    Attachment,
+    AuditEntry,
     Cadre,
     CommitteeTerm,
     Member,
     Organization,
     RoleAssignment,
+    SecurityEvent,
     TermLengthRule,
     TrainingRecord,
 )
@@ -226,3 +229,60 @@ class ScopedUserAdmin(ScopedPermissions, UserAdmin):
             )
             for name, options in fieldsets
         ]
+
+
+class ReadOnlyScopedAdmin(ScopedAdmin):
+    """Logs: visible to admins within their subtree, never edited or deleted by hand."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+# django-auditlog registers its own admin for the entry model; ours is scoped and read-only.
+if admin.site.is_registered(AuditEntry):
+    admin.site.unregister(AuditEntry)
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(ReadOnlyScopedAdmin):
+    list_display = (
+        "timestamp",
+        "actor",
+        "actor_label",
+        "action",
+        "content_type",
+        "object_repr",
+        "organization",
+        "remote_addr",
+    )
+    list_filter = ("action", "content_type", "timestamp")
+    search_fields = ("object_repr", "actor__username", "actor_label", "cid", "remote_addr")
+    list_select_related = ("actor", "content_type", "organization")
+    date_hierarchy = "timestamp"
+
+
+@admin.register(SecurityEvent)
+class SecurityEventAdmin(ReadOnlyScopedAdmin):
+    list_display = ("at", "kind", "user", "username", "remote_addr", "organization", "path")
+    list_filter = ("kind", "at")
+    search_fields = ("username", "user__username", "remote_addr", "path", "detail")
+    list_select_related = ("user", "organization")
+
+
+@admin.register(Attachment)
+class AttachmentAdmin(ScopedAdmin):
+    list_display = ("title", "organization", "extension", "size", "uploaded_by", "uploaded_at")
+    list_filter = ("extension", "uploaded_at")
+    search_fields = ("title", "original_name", "organization__name", "organization__code")
+    list_select_related = ("organization", "uploaded_by")
+    readonly_fields = ("file", "original_name", "content_type", "extension", "size", "uploaded_by", "uploaded_at")
+    autocomplete_fields = ("organization",)
+
+    def has_add_permission(self, request):
+        return False  # uploads go through the portal's page, which sniffs them

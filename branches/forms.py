@@ -86,6 +86,12 @@ class MemberForm(forms.ModelForm):
         self.fields["joined_branch_on"].required = False
 
 
+class ElectionForm(forms.Form):
+    """换届: the committee elected on this date starts a new term of the rule's length."""
+
+    started_on = forms.DateField(label=_("elected on"), widget=DateInput())
+
+
 class AttachmentForm(forms.Form):
     title = forms.CharField(label=_("title"), max_length=120, validators=[reject_markup])
     file = forms.FileField(

@@ -242,6 +242,10 @@ def term_length_for(organization):
 @transaction.atomic
 def committee_term_start(*, organization, started_on, by=None):
     """Record an election: close the open term and open a new one of the rule's length."""
+    if started_on > date.today():
+        raise ValidationError({"started_on": _("The election date cannot be in the future.")})
+    if organization.founded_on and started_on < organization.founded_on:
+        raise ValidationError({"started_on": _("The election cannot be before the organization was founded.")})
     years = term_length_for(organization)
     open_term = (
         CommitteeTerm.objects.select_for_update().filter(organization=organization, ended_on__isnull=True).first()

@@ -1,4 +1,6 @@
 import django_tables2 as tables
+from django.contrib.contenttypes.models import ContentType
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from branches.models import Member
@@ -17,3 +19,13 @@ class MemberTable(tables.Table):
 
 class EditableMemberTable(MemberTable):
     name = tables.Column(linkify=("branches:member_edit", {"pk": tables.A("pk")}))
+
+
+def _member_history(record):
+    return reverse("branches:object_history", args=[ContentType.objects.get_for_model(Member).pk, record.pk])
+
+
+class ReviewedMemberTable(MemberTable):
+    """For reviewers: a name opens the member's change history."""
+
+    name = tables.Column(linkify=_member_history)

@@ -17,6 +17,7 @@ urlpatterns = [
     path("members/<int:pk>/", views.member_edit, name="member_edit"),
     path("<int:pk>/cadres/add/", views.cadre_add, name="cadre_add"),
     path("cadres/<int:pk>/", views.cadre_edit, name="cadre_edit"),
+    path("<int:pk>/election/", views.committee_election, name="committee_election"),
     path("<int:pk>/history/", views.organization_history, name="organization_history"),
     path("<int:pk>/security/", views.security_events, name="security_events"),
     path("history/<int:content_type_id>/<str:object_pk>/", views.object_history, name="object_history"),

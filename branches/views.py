@@ -10,6 +10,7 @@ from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
@@ -21,6 +22,7 @@ from branches.forms import (
     AttachmentForm,
     CadreForm,
     ConfirmForm,
+    ElectionForm,
     MemberForm,
     OrganizationCreateForm,
     OrganizationDissolveForm,
@@ -29,7 +31,7 @@ from branches.forms import (
     show_service_errors,
 )
 from branches.models import Attachment, Cadre, Member, Organization, OrganizationKind
-from branches.tables import EditableMemberTable, MemberTable
+from branches.tables import EditableMemberTable, MemberTable, ReviewedMemberTable
 
 CHILDREN_PAGE_SIZE = 100
 
@@ -83,6 +85,7 @@ def organization_detail(request, pk):
         "can_review": access.can(user, access.REVIEW, organization),
         "attachments": list(selectors.attachments_of(organization)[:20]),
         "today": today,
+        "cadre_type": ContentType.objects.get_for_model(Cadre).pk,
     }
     return render(request, "branches/organization_detail.html", context)
 
@@ -196,7 +199,12 @@ def member_list(request, pk):
     text = request.GET.get("q", "")
     include_former = request.GET.get("former") == "1"
     can_edit = access.can(request.user, access.EDIT, organization) and organization.kind == OrganizationKind.BRANCH
-    table_class = EditableMemberTable if can_edit else MemberTable
+    if can_edit:
+        table_class = EditableMemberTable
+    elif access.can(request.user, access.REVIEW, organization):
+        table_class = ReviewedMemberTable
+    else:
+        table_class = MemberTable
     table = table_class(selectors.members_of(request.user, organization, text, include_former))
     RequestConfig(request, paginate={"per_page": 50}).configure(table)
     return render(
@@ -264,6 +272,36 @@ def cadre_add(request, pk):
 def cadre_edit(request, pk):
     cadre = access.get_scoped_or_404(request.user, Cadre.objects.select_related("organization"), access.EDIT, pk=pk)
     return _cadre_form_page(request, cadre.organization, cadre)
+
+
+@require_http_methods(["GET", "POST"])
+def committee_election(request, pk):
+    """Record a committee election (换届): the old term closes, a new one opens with the rule's length."""
+    organization = _organization(request, pk, access.EDIT)
+    form = ElectionForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            term = services.committee_term_start(
+                organization=organization, started_on=form.cleaned_data["started_on"], by=request.user
+            )
+        except ValidationError as error:
+            show_service_errors(form, error)
+        else:
+            messages.success(
+                request,
+                _("Election recorded. The next one is due on %(date)s.")
+                % {"date": date_format(term.expected_election_on)},
+            )
+            return redirect("branches:organization", pk=organization.pk)
+    return render(
+        request,
+        "branches/form.html",
+        {
+            "organization": organization,
+            "form": form,
+            "title": _("Record a committee election"),
+        },
+    )
 
 
 # --- history ---------------------------------------------------------------------------

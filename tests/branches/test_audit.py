@@ -209,3 +209,43 @@ def test_retention_prunes_only_what_is_older_than_the_setting(county, settings):
     settings.AUDIT_RETENTION_DAYS = 365
     call_command("prune_audit_trail", stdout=StringIO())
     assert AuditEntry.objects.count() == total - 3
+
+
+def test_the_trail_in_django_admin_is_read_only_and_scoped(county, people, make_user, signed_in):
+    services.cadre_save(
+        organization=county.finance,
+        data={
+            "name": "王三",
+            "post": "organization_member",
+            "employment": "part_time",
+            "term_start": date(2025, 1, 1),
+        },
+    )
+    services.cadre_save(
+        organization=county.east,
+        data={
+            "name": "张七",
+            "post": "organization_member",
+            "employment": "part_time",
+            "term_start": date(2025, 1, 1),
+        },
+    )
+    client = signed_in(make_user("town_admin", "admin", county.town))
+    listing = client.get(reverse("admin:branches_auditentry_changelist")).content.decode()
+    assert "张七" in listing and "王三" not in listing
+    entry = AuditEntry.objects.filter(object_repr__contains="张七").first()
+    page = client.get(reverse("admin:branches_auditentry_change", args=[entry.pk]))
+    assert page.status_code == 200 and 'name="_save"' not in page.content.decode()
+    assert client.post(reverse("admin:branches_auditentry_delete", args=[entry.pk]), {"post": "yes"}).status_code == 403
+    assert AuditEntry.objects.filter(pk=entry.pk).exists()
+
+
+def test_a_reviewer_reaches_a_members_history_from_the_member_list(county, people, signed_in):
+    zhang = Member.objects.get(name="张一")
+    zhang.category = "probationary"
+    zhang.save()
+    client = signed_in(people.town_reviewer)
+    listing = client.get(reverse("branches:members", args=[county.east.pk])).content.decode()
+    url = reverse("branches:object_history", args=[ContentType.objects.get_for_model(Member).pk, zhang.pk])
+    assert url in listing
+    assert "预备党员" in client.get(url).content.decode()

@@ -180,6 +180,16 @@ def test_the_committee_term_follows_the_rule_for_villages(county):
     assert term.expected_election_on == date(2029, 3, 1)
     term = services.committee_term_start(organization=county.finance, started_on=date(2024, 3, 1))
     assert term.length_years == 3
-    second = services.committee_term_start(organization=county.finance, started_on=date(2027, 3, 1))
+    second = services.committee_term_start(organization=county.finance, started_on=date(2026, 3, 1))
     term.refresh_from_db()
-    assert term.ended_on == date(2027, 3, 1) and second.ended_on is None
+    assert term.ended_on == date(2026, 3, 1) and second.ended_on is None
+
+
+def test_recording_an_election_opens_a_term_of_the_rules_length(county, people, signed_in):
+    client = signed_in(people.secretary)
+    url = reverse("branches:committee_election", args=[county.east.pk])
+    response = client.post(url, {"started_on": "2099-01-01"})
+    assert response.status_code == 200 and "不能晚于今天" in response.content.decode()
+    assert client.post(url, {"started_on": "2025-03-01"}).status_code == 302
+    page = client.get(reverse("branches:organization", args=[county.east.pk])).content.decode()
+    assert "2030年3月1日" in page  # village committees serve five years

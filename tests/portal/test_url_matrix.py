@@ -49,6 +49,7 @@ MATRIX = {
     "branches:member_edit": (lambda o: [o["member"].pk], only({"secretary", "admin"})),
     "branches:cadre_add": (lambda o: [o["branch"].pk], only({"secretary", "admin"})),
     "branches:cadre_edit": (lambda o: [o["cadre"].pk], only({"secretary", "admin"})),
+    "branches:committee_election": (lambda o: [o["branch"].pk], only({"secretary", "admin"})),
     "branches:organization_history": (lambda o: [o["branch"].pk], only({"reviewer", "admin"})),
     "branches:security_events": (lambda o: [o["branch"].pk], only({"admin"})),
     "branches:object_history": (
@@ -69,7 +70,11 @@ MATRIX = {
 }
 
 # Write URLs: a POST aimed at the other branch must answer 404 and change nothing.
-WRITES = [name for name in MATRIX if name.split(":")[-1].endswith(("_edit", "_add", "_move", "_dissolve", "_delete"))]
+WRITES = [
+    name
+    for name in MATRIX
+    if name.split(":")[-1].endswith(("_edit", "_add", "_move", "_dissolve", "_delete", "_election"))
+]
 
 
 def url_names(patterns=None, namespace=""):
