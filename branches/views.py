@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.http import content_disposition_header
@@ -90,27 +91,39 @@ def organization_detail(request, pk):
     return render(request, "branches/organization_detail.html", context)
 
 
+def _form_page(request, *, organization, form, title, save, success, next_url=None, danger=False):
+    """Every form page has this shape: on a valid POST call the service; its refusals go beside the
+    fields and everything typed stays; on success say so and move on."""
+    if request.method == "POST" and form.is_valid():
+        try:
+            result = save(form.cleaned_data)
+        except ValidationError as error:
+            show_service_errors(form, error)
+        else:
+            messages.success(request, success(result) if callable(success) else success)
+            return redirect(next_url(result) if next_url else reverse("branches:organization", args=[organization.pk]))
+    context = {
+        "organization": organization,
+        "form": form,
+        "title": title,
+        "danger": danger,
+        "multipart": form.is_multipart(),
+    }
+    return render(request, "branches/form.html", context)
+
+
 @require_http_methods(["GET", "POST"])
 def organization_edit(request, pk):
     organization = _organization(request, pk, access.ADMINISTER)
     # The form works on a copy, so a refused name never shows up in the page's own headings.
     form = OrganizationForm(request.POST or None, instance=copy.copy(organization))
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.organization_update(organization=organization, data=form.cleaned_data, by=request.user)
-        except ValidationError as error:
-            show_service_errors(form, error)
-        else:
-            messages.success(request, _("Saved."))
-            return redirect("branches:organization", pk=organization.pk)
-    return render(
+    return _form_page(
         request,
-        "branches/form.html",
-        {
-            "organization": organization,
-            "form": form,
-            "title": _("Edit organization"),
-        },
+        organization=organization,
+        form=form,
+        title=_("Edit organization"),
+        success=_("Saved."),
+        save=lambda data: services.organization_update(organization=organization, data=data, by=request.user),
     )
 
 
@@ -118,23 +131,19 @@ def organization_edit(request, pk):
 def organization_add(request, pk):
     parent = _organization(request, pk, access.ADMINISTER)
     form = OrganizationCreateForm(request.POST or None, initial={"sector": parent.sector})
-    if request.method == "POST" and form.is_valid():
-        data = dict(form.cleaned_data)
-        try:
-            child = services.organization_create(parent=parent, kind=data.pop("kind"), data=data, by=request.user)
-        except ValidationError as error:
-            show_service_errors(form, error)
-        else:
-            messages.success(request, _("%(name)s was added.") % {"name": child.name})
-            return redirect("branches:organization", pk=child.pk)
-    return render(
+
+    def save(data):
+        data = dict(data)
+        return services.organization_create(parent=parent, kind=data.pop("kind"), data=data, by=request.user)
+
+    return _form_page(
         request,
-        "branches/form.html",
-        {
-            "organization": parent,
-            "form": form,
-            "title": _("Add a sub-organization"),
-        },
+        organization=parent,
+        form=form,
+        title=_("Add a sub-organization"),
+        save=save,
+        success=lambda child: _("%(name)s was added.") % {"name": child.name},
+        next_url=lambda child: reverse("branches:organization", args=[child.pk]),
     )
 
 
@@ -143,53 +152,31 @@ def organization_move(request, pk):
     organization = _organization(request, pk, access.ADMINISTER)
     candidates = access.scoped(request.user, Organization.objects.filter(status="active"), access.ADMINISTER)
     form = OrganizationMoveForm(request.POST or None, candidates=candidates)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.organization_move(
-                organization=organization, new_parent=form.cleaned_data["new_parent"], by=request.user
-            )
-        except ValidationError as error:
-            show_service_errors(form, error)
-        else:
-            messages.success(request, _("Moved under %(name)s.") % {"name": form.cleaned_data["new_parent"].name})
-            return redirect("branches:organization", pk=organization.pk)
-    return render(
+    return _form_page(
         request,
-        "branches/form.html",
-        {
-            "organization": organization,
-            "form": form,
-            "title": _("Move organization"),
-        },
+        organization=organization,
+        form=form,
+        title=_("Move organization"),
+        save=lambda data: services.organization_move(
+            organization=organization, new_parent=data["new_parent"], by=request.user
+        ),
+        success=lambda moved: _("Moved under %(name)s.") % {"name": form.cleaned_data["new_parent"].name},
     )
 
 
 @require_http_methods(["GET", "POST"])
 def organization_dissolve(request, pk):
     organization = _organization(request, pk, access.ADMINISTER)
-    form = OrganizationDissolveForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.organization_dissolve(
-                organization=organization,
-                on=form.cleaned_data["on"],
-                reason=form.cleaned_data["reason"],
-                by=request.user,
-            )
-        except ValidationError as error:
-            show_service_errors(form, error)
-        else:
-            messages.success(request, _("%(name)s is dissolved. Its records are kept.") % {"name": organization.name})
-            return redirect("branches:organization", pk=organization.pk)
-    return render(
+    return _form_page(
         request,
-        "branches/form.html",
-        {
-            "organization": organization,
-            "form": form,
-            "title": _("Dissolve organization"),
-            "danger": True,
-        },
+        organization=organization,
+        form=OrganizationDissolveForm(request.POST or None),
+        title=_("Dissolve organization"),
+        danger=True,
+        save=lambda data: services.organization_dissolve(
+            organization=organization, on=data["on"], reason=data["reason"], by=request.user
+        ),
+        success=_("%(name)s is dissolved. Its records are kept.") % {"name": organization.name},
     )
 
 
@@ -221,17 +208,15 @@ def member_list(request, pk):
 
 
 def _member_form_page(request, organization, member=None):
-    form = MemberForm(request.POST or None, instance=member, organization=organization)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.member_save(organization=organization, data=form.cleaned_data, member=member, by=request.user)
-        except ValidationError as error:
-            show_service_errors(form, error)
-        else:
-            messages.success(request, _("Saved."))
-            return redirect("branches:members", pk=organization.pk)
-    title = _("Edit member") if member else _("Add a member")
-    return render(request, "branches/form.html", {"organization": organization, "form": form, "title": title})
+    return _form_page(
+        request,
+        organization=organization,
+        form=MemberForm(request.POST or None, instance=member, organization=organization),
+        title=_("Edit member") if member else _("Add a member"),
+        success=_("Saved."),
+        save=lambda data: services.member_save(organization=organization, data=data, member=member, by=request.user),
+        next_url=lambda saved: reverse("branches:members", args=[organization.pk]),
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -250,17 +235,14 @@ def member_edit(request, pk):
 
 
 def _cadre_form_page(request, organization, cadre=None):
-    form = CadreForm(request.POST or None, instance=cadre)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.cadre_save(organization=organization, data=form.cleaned_data, cadre=cadre, by=request.user)
-        except ValidationError as error:
-            show_service_errors(form, error)
-        else:
-            messages.success(request, _("Saved."))
-            return redirect("branches:organization", pk=organization.pk)
-    title = _("Edit cadre") if cadre else _("Add a cadre")
-    return render(request, "branches/form.html", {"organization": organization, "form": form, "title": title})
+    return _form_page(
+        request,
+        organization=organization,
+        form=CadreForm(request.POST or None, instance=cadre),
+        title=_("Edit cadre") if cadre else _("Add a cadre"),
+        success=_("Saved."),
+        save=lambda data: services.cadre_save(organization=organization, data=data, cadre=cadre, by=request.user),
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -278,29 +260,17 @@ def cadre_edit(request, pk):
 def committee_election(request, pk):
     """Record a committee election (换届): the old term closes, a new one opens with the rule's length."""
     organization = _organization(request, pk, access.EDIT)
-    form = ElectionForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            term = services.committee_term_start(
-                organization=organization, started_on=form.cleaned_data["started_on"], by=request.user
-            )
-        except ValidationError as error:
-            show_service_errors(form, error)
-        else:
-            messages.success(
-                request,
-                _("Election recorded. The next one is due on %(date)s.")
-                % {"date": date_format(term.expected_election_on)},
-            )
-            return redirect("branches:organization", pk=organization.pk)
-    return render(
+    return _form_page(
         request,
-        "branches/form.html",
-        {
-            "organization": organization,
-            "form": form,
-            "title": _("Record a committee election"),
-        },
+        organization=organization,
+        form=ElectionForm(request.POST or None),
+        title=_("Record a committee election"),
+        save=lambda data: services.committee_term_start(
+            organization=organization, started_on=data["started_on"], by=request.user
+        ),
+        success=lambda term: (
+            _("Election recorded. The next one is due on %(date)s.") % {"date": date_format(term.expected_election_on)}
+        ),
     )
 
 
@@ -369,29 +339,15 @@ def _query_without_page(request):
 @require_http_methods(["GET", "POST"])
 def attachment_add(request, pk):
     organization = _organization(request, pk, access.EDIT)
-    form = AttachmentForm(request.POST or None, request.FILES or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.attachment_add(
-                organization=organization,
-                title=form.cleaned_data["title"],
-                upload=form.cleaned_data["file"],
-                by=request.user,
-            )
-        except ValidationError as error:
-            show_service_errors(form, error)
-        else:
-            messages.success(request, _("Uploaded."))
-            return redirect("branches:organization", pk=organization.pk)
-    return render(
+    return _form_page(
         request,
-        "branches/form.html",
-        {
-            "organization": organization,
-            "form": form,
-            "title": _("Upload a document"),
-            "multipart": True,
-        },
+        organization=organization,
+        form=AttachmentForm(request.POST or None, request.FILES or None),
+        title=_("Upload a document"),
+        success=_("Uploaded."),
+        save=lambda data: services.attachment_add(
+            organization=organization, title=data["title"], upload=data["file"], by=request.user
+        ),
     )
 
 
@@ -414,19 +370,12 @@ def attachment_delete(request, pk):
     attachment = access.get_scoped_or_404(
         request.user, Attachment.objects.select_related("organization"), access.EDIT, pk=pk
     )
-    organization = attachment.organization
-    form = ConfirmForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        services.attachment_delete(attachment=attachment, by=request.user)
-        messages.success(request, _("%(title)s was deleted.") % {"title": attachment.title})
-        return redirect("branches:organization", pk=organization.pk)
-    return render(
+    return _form_page(
         request,
-        "branches/form.html",
-        {
-            "organization": organization,
-            "form": form,
-            "danger": True,
-            "title": _("Delete “%(title)s”") % {"title": attachment.title},
-        },
+        organization=attachment.organization,
+        form=ConfirmForm(request.POST or None),
+        danger=True,
+        title=_("Delete “%(title)s”") % {"title": attachment.title},
+        save=lambda data: services.attachment_delete(attachment=attachment, by=request.user),
+        success=_("%(title)s was deleted.") % {"title": attachment.title},
     )
