@@ -81,6 +81,14 @@ def add_member(branch, name, category=MemberCategory.FULL, group=None, joined=da
     )
 
 
+def add_cadre(organization, name, post=Post.SECRETARY, term_start=date(2025, 1, 1)):
+    """A cadre added the way the pages add one (through the service, so it is audited)."""
+    return services.cadre_save(
+        organization=organization,
+        data={"name": name, "post": post, "employment": Employment.PART_TIME, "term_start": term_start},
+    )
+
+
 @pytest.fixture
 def county(db):
     """A small county, drawn:

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from branches import services
 from branches.models import AuditEntry, Cadre, Member, Organization
+from tests.conftest import add_cadre
 
 
 def entries_for(obj):
@@ -64,15 +65,7 @@ def test_an_edit_through_the_page_records_actor_address_request_and_values(count
 
 
 def test_create_and_delete_keep_the_values_and_the_deleted_record_stays_in_history(county, people, signed_in):
-    cadre = services.cadre_save(
-        organization=county.east,
-        data={
-            "name": "张一",
-            "post": "secretary",
-            "employment": "part_time",
-            "term_start": date(2025, 1, 1),
-        },
-    )
+    cadre = add_cadre(county.east, "张一", "secretary")
     created = entries_for(cadre).first()
     assert created.action == AuditEntry.Action.CREATE
     assert created.changes["name"] == [None, "张一"]
@@ -134,15 +127,7 @@ def test_passwords_never_reach_the_trail(people):
 
 
 def test_the_subtree_history_answers_who_changed_records_after_a_date(county, people, signed_in):
-    services.cadre_save(
-        organization=county.south,
-        data={
-            "name": "李一",
-            "post": "secretary",
-            "employment": "part_time",
-            "term_start": date(2025, 1, 1),
-        },
-    )
+    add_cadre(county.south, "李一", "secretary")
     AuditEntry.objects.filter(object_repr__contains="李一").update(timestamp=timezone.now() - timedelta(days=40))
     signed_in(people.secretary).post(
         reverse("branches:member_add", args=[county.east.pk]),
@@ -166,15 +151,7 @@ def test_the_subtree_history_answers_who_changed_records_after_a_date(county, pe
 
 
 def test_history_is_scoped_like_everything_else(county, people, signed_in):
-    services.cadre_save(
-        organization=county.finance,
-        data={
-            "name": "王二",
-            "post": "organization_member",
-            "employment": "part_time",
-            "term_start": date(2025, 1, 1),
-        },
-    )
+    add_cadre(county.finance, "王二", "organization_member")
     town_page = (
         signed_in(people.town_reviewer)
         .get(reverse("branches:organization_history", args=[county.town.pk]))
@@ -212,24 +189,8 @@ def test_retention_prunes_only_what_is_older_than_the_setting(county, settings):
 
 
 def test_the_trail_in_django_admin_is_read_only_and_scoped(county, people, make_user, signed_in):
-    services.cadre_save(
-        organization=county.finance,
-        data={
-            "name": "王三",
-            "post": "organization_member",
-            "employment": "part_time",
-            "term_start": date(2025, 1, 1),
-        },
-    )
-    services.cadre_save(
-        organization=county.east,
-        data={
-            "name": "张七",
-            "post": "organization_member",
-            "employment": "part_time",
-            "term_start": date(2025, 1, 1),
-        },
-    )
+    add_cadre(county.finance, "王三", "organization_member")
+    add_cadre(county.east, "张七", "organization_member")
     client = signed_in(make_user("town_admin", "admin", county.town))
     listing = client.get(reverse("admin:branches_auditentry_changelist")).content.decode()
     assert "张七" in listing and "王三" not in listing
