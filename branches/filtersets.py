@@ -4,6 +4,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.utils.translation import gettext_lazy as _
 
 from branches.models import AuditEntry
+from branches.models.audit import ACTION_LABELS
 
 
 class DateInput(forms.DateInput):
@@ -28,7 +29,7 @@ class AuditEntryFilter(django_filters.FilterSet):
     )
     who = django_filters.CharFilter(method="filter_who", label=_("by (user name)"))
     record = django_filters.ModelChoiceFilter(field_name="content_type", queryset=audited_types, label=_("record type"))
-    action = django_filters.ChoiceFilter(choices=AuditEntry.Action.choices, label=_("action"))
+    action = django_filters.ChoiceFilter(choices=list(ACTION_LABELS.items()), label=_("action"))
 
     class Meta:
         model = AuditEntry

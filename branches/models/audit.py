@@ -19,6 +19,14 @@ def audit_organization_id(instance):
     return getattr(instance, "organization_id", None)
 
 
+ACTION_LABELS = {
+    AbstractLogEntry.Action.CREATE: _("created"),
+    AbstractLogEntry.Action.UPDATE: _("changed"),
+    AbstractLogEntry.Action.DELETE: _("deleted"),
+    AbstractLogEntry.Action.ACCESS: _("accessed"),
+}
+
+
 class AuditEntryManager(LogEntryManager):
     def log_create(self, instance, force_log=False, **kwargs):
         kwargs.setdefault("organization_id", audit_organization_id(instance))
@@ -63,7 +71,13 @@ class AuditEntry(AbstractLogEntry):
     def who(self):
         if self.actor_id:
             return self.actor.get_full_name() or self.actor.get_username()
+        if self.actor_label.startswith("job:"):
+            return _("job %(name)s") % {"name": self.actor_label[4:]}
         return self.actor_label or _("system")
+
+    @property
+    def action_label(self):
+        return ACTION_LABELS.get(self.action, "")
 
 
 class SecurityEventKind(models.TextChoices):
