@@ -6,20 +6,26 @@ seed and day always build the same county. Rows go in with bulk inserts in chunk
 """
 
 import random
+from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from branches import audit
 from branches.models import (
+    COMMITTEE_POSTS,
+    Attendance,
     AuditEntry,
     Cadre,
     CommitteeTerm,
     Employment,
     Gender,
+    Meeting,
+    MeetingType,
     Member,
     MemberCategory,
     MemberStatus,
@@ -213,6 +219,31 @@ COURSES = (
 ORGANIZERS = ("县委组织部", "县委党校", "县直机关工委", "乡镇党委", "县委宣传部")
 
 DEMO_PASSWORD_SUFFIX = "-qingshan-2026"
+BEIJING = ZoneInfo("Asia/Shanghai")
+MEETING_BATCH = 3000
+PLACES = ("党员活动室", "会议室", "党群服务中心", "村委会议室", "社区党建活动中心", "线上视频会议")
+ABSENCE_WEIGHTS = ("official", "official", "sick", "personal", "personal", "other")
+MINUTE_POINTS = (
+    "传达学习了上级有关会议和文件精神，与会同志结合工作实际进行了交流发言。",
+    "通报了上月工作完成情况，研究部署了下一阶段重点任务。",
+    "书记对照责任清单逐项检查落实情况，明确了责任人和完成时限。",
+    "讨论了入党积极分子培养考察情况，提出了下一步培养意见。",
+    "组织党员开展批评与自我批评，查找问题并提出整改措施。",
+    "会议要求全体党员发挥先锋模范作用，做好联系服务群众工作。",
+    "收缴了本季度党费，通报了党费使用情况。",
+    "对照问题清单通报了整改进展，督促按期完成整改。",
+)
+TOPICS = {
+    "general_meeting": ("传达学习上级会议精神", "讨论接收预备党员", "通报支部季度工作", "学习党章党规"),
+    "committee_meeting": ("研究本月党建工作安排", "研究党员发展工作", "研究主题党日活动方案", "研究整改落实措施"),
+    "group_meeting": ("党小组学习交流", "开展谈心交流", "学习上级文件"),
+    "party_lecture": ("书记讲党课：践行初心使命", "党课：加强作风建设", "党课：学习党的光辉历史"),
+    "theme_day": ("主题党日：志愿服务进社区", "主题党日：重温入党誓词", "主题党日：参观红色教育基地"),
+    "life_meeting": ("年度组织生活会",),
+    "democratic_evaluation": ("民主评议党员",),
+    "heart_to_heart": ("开展谈心谈话",),
+    "study_session": ("集中学习习近平新时代中国特色社会主义思想", "学习《中国共产党支部工作条例》", "专题学习研讨"),
+}
 
 
 @dataclass
@@ -224,7 +255,7 @@ class Node:
 
 
 class CountyBuilder:
-    def __init__(self, *, orgs, seed, today):
+    def __init__(self, *, orgs, seed, today, with_meetings=True):
         self.target = max(orgs, 12)
         self.rng = random.Random(seed)
         self.today = today
@@ -232,6 +263,8 @@ class CountyBuilder:
         self.used_names = set()
         self.term_years = {(r.kind, r.sector): r.years for r in TermLengthRule.objects.all()}
         self.code_counter = 0
+        self.with_meetings = with_meetings
+        self.now = datetime.combine(today, time(20, 0), tzinfo=BEIJING)
 
     # --- names and dates -------------------------------------------------------------
     def person(self):
@@ -564,6 +597,89 @@ class CountyBuilder:
                 )
         return records
 
+    # --- meetings --------------------------------------------------------------------
+    def meetings_for(self, branch, members, groups, has_committee):
+        """About a year of a branch's meetings, up to yesterday, in one of four habits.
+
+        Most branches keep every rule; some log late or cram at the end of the period
+        (年底突击), some skip meetings, some meet with thin attendance.
+        """
+        rng = self.rng
+        habit = rng.choices(("diligent", "late", "missing", "thin"), (70, 12, 12, 6))[0]
+        skip = {"diligent": 0.02, "late": 0.05, "missing": 0.4, "thin": 0.08}[habit]
+        turnout = {"diligent": 0.93, "late": 0.9, "missing": 0.85, "thin": 0.5}[habit]
+        first = date(self.today.year - 1, self.today.month, 1) + timedelta(days=31)
+        first = first.replace(day=1)
+        planned = []
+        month = first
+        while month <= self.today:
+            last_day = min(_month_end(month), self.today - timedelta(days=1))
+            if last_day >= month:
+                monthly = [MeetingType.THEME_DAY] + ([MeetingType.COMMITTEE_MEETING] if has_committee else [])
+                monthly += [MeetingType.STUDY_SESSION] * 2
+                if month.month % 3 == 2:  # the middle month of a quarter
+                    monthly += [MeetingType.GENERAL_MEETING, MeetingType.PARTY_LECTURE]
+                if month.month == 12 or (
+                    month.month == self.today.month and month.year == self.today.year and month.month >= 11
+                ):
+                    monthly += [MeetingType.LIFE_MEETING, MeetingType.DEMOCRATIC_EVALUATION, MeetingType.HEART_TO_HEART]
+                for meeting_type in monthly:
+                    planned.append((meeting_type, None, month, last_day))
+                for group in groups:
+                    planned.append((MeetingType.GROUP_MEETING, group, month, last_day))
+            month = _month_end(month) + timedelta(days=1)
+
+        result = []
+        for meeting_type, group, month, last_day in planned:
+            if rng.random() < skip:
+                continue
+            held_on = self.day_between(month, last_day)
+            hour, minute = rng.choice(((9, 0), (14, 30), (19, 30), (15, 0)))
+            held_at = datetime.combine(held_on, time(hour, minute), tzinfo=BEIJING)
+            if habit == "late":
+                logged_at = held_at + timedelta(days=rng.randint(20, 80))
+            else:
+                logged_at = held_at + timedelta(hours=rng.randint(2, 72))
+            logged_at = min(logged_at, self.now)
+            expected = [
+                m
+                for m in members
+                if m.joined_branch_on <= held_on
+                and (m.left_on is None or m.left_on > held_on)
+                and (group is None or m.party_group_id == group.pk)
+            ]
+            rows = []
+            for member in expected:
+                present = rng.random() < turnout
+                rows.append(
+                    Attendance(
+                        member=member, present=present, absence_reason="" if present else rng.choice(ABSENCE_WEIGHTS)
+                    )
+                )
+            topic = rng.choice(TOPICS[meeting_type])
+            meeting = Meeting(
+                organization=branch,
+                party_group=group,
+                meeting_type=meeting_type,
+                held_at=held_at,
+                held_on=held_on,
+                place=rng.choice(PLACES),
+                host=rng.choice(expected).name if expected else "",
+                topic=topic,
+                minutes=self.minutes(topic, len(expected), sum(r.present for r in rows)),
+                expected_count=len(expected),
+                present_count=sum(1 for r in rows if r.present),
+                logged_at=logged_at,
+            )
+            result.append((meeting, rows))
+        return result
+
+    def minutes(self, topic, expected, present):
+        points = self.rng.sample(MINUTE_POINTS, 3)
+        return f"会议应到{expected}人，实到{present}人。会议围绕“{topic}”进行。\n" + "\n".join(
+            f"{n}. {point}" for n, point in enumerate(points, 1)
+        )
+
     # --- writing ---------------------------------------------------------------------
     def write(self, progress=None):
         Organization.objects.bulk_create([n.obj for n in self.nodes], batch_size=CHUNK)
@@ -603,6 +719,25 @@ class CountyBuilder:
             trainings = self.trainings_for(cadres)
             TrainingRecord.objects.bulk_create(trainings, batch_size=CHUNK)
             CommitteeTerm.objects.bulk_create(terms, batch_size=CHUNK)
+            if self.with_meetings:
+                serving = defaultdict(int)
+                for cadre in cadres:
+                    if cadre.term_end is None and cadre.post in COMMITTEE_POSTS:
+                        serving[cadre.organization_id] += 1
+                meetings = attendance = 0
+                batch = []
+                for node, members in members_by_node:
+                    if node.obj.kind != OrganizationKind.BRANCH:
+                        continue
+                    groups = [g.obj for g in groups_of.get(node.obj.path, [])]
+                    batch.extend(self.meetings_for(node.obj, members, groups, serving[node.obj.pk] >= 3))
+                    if len(batch) >= MEETING_BATCH:
+                        attendance += _write_meetings(batch)
+                        meetings += len(batch)
+                        batch = []
+                attendance += _write_meetings(batch)
+                counts["meetings"] = counts.get("meetings", 0) + meetings + len(batch)
+                counts["attendance"] = counts.get("attendance", 0) + attendance
             counts["members"] += len(all_members)
             counts["cadres"] += len(cadres)
             counts["trainings"] += len(trainings)
@@ -613,17 +748,36 @@ class CountyBuilder:
         return counts
 
 
+def _write_meetings(batch):
+    """Insert meetings, then their attendance rows (which need the meetings' ids)."""
+    if not batch:
+        return 0
+    Meeting.objects.bulk_create([meeting for meeting, _rows in batch], batch_size=CHUNK)
+    rows = []
+    for meeting, attendance in batch:
+        for row in attendance:
+            row.meeting_id = meeting.pk
+        rows.extend(attendance)
+    Attendance.objects.bulk_create(rows, batch_size=5 * CHUNK)
+    return len(rows)
+
+
 def demo_exists():
     return Organization.objects.filter(code=ROOT_CODE).exists()
 
 
+def _month_end(day):
+    following = (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return following - timedelta(days=1)
+
+
 @transaction.atomic
-def build_county(*, orgs, seed, today, progress=None):
+def build_county(*, orgs, seed, today, progress=None, with_meetings=True):
     """Build the demo county unless it is already there. Returns the row counts (empty if it was there)."""
     if demo_exists():
         return {}
     with audit.as_job("seed_demo"):
-        builder = CountyBuilder(orgs=orgs, seed=seed, today=today)
+        builder = CountyBuilder(orgs=orgs, seed=seed, today=today, with_meetings=with_meetings)
         builder.build_tree()
         counts = builder.write(progress)
         # Millions of demo rows are one event: a summary entry, not a row each.

@@ -1,7 +1,17 @@
 from django import forms
+from django.conf import settings
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from branches.models import Cadre, Member, Organization, OrganizationKind
+from branches.models import (
+    AbsenceReason,
+    Cadre,
+    Meeting,
+    MeetingType,
+    Member,
+    Organization,
+    OrganizationKind,
+)
 from branches.validators import reject_markup, validate_code
 
 
@@ -111,3 +121,112 @@ def show_service_errors(form, error):
         return
     for field, messages in error.message_dict.items():
         form.add_error(field if field in form.fields else None, messages)
+
+
+class DateTimeInput(forms.DateTimeInput):
+    input_type = "datetime-local"
+
+    def format_value(self, value):
+        if hasattr(value, "strftime"):
+            return (
+                timezone.localtime(value).strftime("%Y-%m-%dT%H:%M")
+                if timezone.is_aware(value)
+                else (value.strftime("%Y-%m-%dT%H:%M"))
+            )
+        return value
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """Several files in one field (Django's documented pattern); each is sniffed by the service."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": ".jpg,.jpeg,.png,.pdf,.docx,.xlsx"}))
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        single = super().clean
+        if isinstance(data, (list, tuple)):
+            return [single(item, initial) for item in data]
+        return [single(data, initial)] if data else []
+
+
+class MeetingForm(forms.ModelForm):
+    """The meeting itself; attendance comes as present_<id> / reason_<id> fields (see AttendanceFields)."""
+
+    held_at = forms.DateTimeField(label=_("held at"), widget=DateTimeInput(), input_formats=["%Y-%m-%dT%H:%M"])
+    files = MultipleFileField(
+        label=_("photos or scanned pages"),
+        required=False,
+        help_text=_("JPG, PNG, PDF, DOCX or XLSX; checked by content, not by name."),
+    )
+
+    class Meta:
+        model = Meeting
+        fields = ["meeting_type", "party_group", "held_at", "place", "host", "topic", "minutes"]
+        widgets = {"minutes": forms.Textarea(attrs={"rows": 10})}
+
+    def __init__(self, *args, organization, members, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["party_group"].queryset = Organization.objects.filter(
+            path__startswith=organization.path, depth=organization.depth + 1, kind=OrganizationKind.PARTY_GROUP
+        )
+        self.fields["party_group"].required = False
+        self.fields["party_group"].help_text = _("Only for party group meetings.")
+        self.fields["minutes"].help_text = _("Plain text, up to %(limit)d characters.") % {
+            "limit": settings.MINUTES_MAX_CHARS
+        }
+        self.members = list(members)
+        for member in self.members:
+            self.fields[f"present_{member.pk}"] = forms.BooleanField(label=member.name, required=False, initial=True)
+            self.fields[f"reason_{member.pk}"] = forms.ChoiceField(
+                label=_("reason"), required=False, choices=[("", "—"), *AbsenceReason.choices]
+            )
+
+    def attendance_rows(self):
+        return [(member, self[f"present_{member.pk}"], self[f"reason_{member.pk}"]) for member in self.members]
+
+    def meeting_fields(self):
+        return [self[name] for name in [*self.Meta.fields, "files"]]
+
+    def attendance(self):
+        """member id -> (present, reason), from the cleaned data."""
+        return {
+            member.pk: (
+                bool(self.cleaned_data.get(f"present_{member.pk}")),
+                self.cleaned_data.get(f"reason_{member.pk}") or "",
+            )
+            for member in self.members
+        }
+
+    def posted_member_ids(self):
+        """Ids the browser sent attendance for (a stale list names members the server no longer expects)."""
+        ids = set()
+        for key in self.data:
+            if key.startswith(("present_", "reason_")):
+                try:
+                    ids.add(int(key.split("_", 1)[1]))
+                except ValueError:
+                    continue
+        return ids
+
+
+class MeetingWhenForm(forms.Form):
+    """Just enough of a posted meeting to know whose attendance to show: the day and the group."""
+
+    meeting_type = forms.ChoiceField(choices=MeetingType.choices)
+    held_at = forms.DateTimeField(input_formats=["%Y-%m-%dT%H:%M"])
+    party_group = forms.IntegerField(required=False)
+
+
+class MeetingFilterForm(forms.Form):
+    meeting_type = forms.ChoiceField(
+        label=_("meeting type"), required=False, choices=[("", _("all types")), *MeetingType.choices]
+    )
+    period = forms.CharField(
+        label=_("period"), required=False, widget=forms.TextInput(attrs={"placeholder": "2026 / 2026-Q3 / 2026-07"})
+    )
+    q = forms.CharField(label=_("search topic and minutes"), required=False, max_length=100)

@@ -15,6 +15,7 @@ from branches.models import (
     AuditEntry,
     Cadre,
     CommitteeTerm,
+    Meeting,
     Member,
     MemberCategory,
     MemberStatus,
@@ -197,7 +198,7 @@ def members_of(user, organization, text="", include_former=False):
 
 # --- history ---------------------------------------------------------------------------
 
-FIELD_LABELS_OUTSIDE_MODELS = {"parent": _("parent organization")}
+FIELD_LABELS_OUTSIDE_MODELS = {"parent": _("parent organization"), "attendance": _("attendance")}
 
 
 def history_in_subtree(organization):
@@ -224,14 +225,21 @@ def display_changes(entry):
     rows = []
     for name, values in (entry.changes_display_dict or {}).items():
         before, after = (list(values) + [None, None])[:2]
-        label = name
-        if model is not None:
-            try:
-                label = model._meta.get_field(name).verbose_name
-            except Exception:  # a key that is not a field, e.g. "parent" of a move
-                label = FIELD_LABELS_OUTSIDE_MODELS.get(name, name)
+        label = FIELD_LABELS_OUTSIDE_MODELS.get(name, name)
+        field = _field_or_none(model, name)
+        if field is not None and not field.concrete and name not in FIELD_LABELS_OUTSIDE_MODELS:
+            continue  # a reverse relation auditlog lists on creation: noise, not a value
+        if field is not None and field.concrete:
+            label = field.verbose_name
         rows.append((label, _dash(before), _dash(after)))
     return rows
+
+
+def _field_or_none(model, name):
+    try:
+        return model._meta.get_field(name) if model is not None else None
+    except Exception:  # a key that is not a field, e.g. "parent" of a move
+        return None
 
 
 def _dash(value):
@@ -249,3 +257,52 @@ def security_events_in_subtree(user, organization):
 
 def attachments_of(organization):
     return Attachment.objects.filter(organization=organization).select_related("uploaded_by")
+
+
+# --- meetings --------------------------------------------------------------------------
+
+
+def members_on(organization, day, party_group=None):
+    """Members expected at a meeting held that day: in the branch (or group) then, probationary included."""
+    members = Member.objects.filter(organization=organization, joined_branch_on__lte=day).filter(
+        Q(left_on__isnull=True) | Q(left_on__gt=day)
+    )
+    if party_group is not None:
+        members = members.filter(party_group=party_group)
+    return members.order_by("party_group__path", "name", "pk")
+
+
+def party_groups_of(branch):
+    return Organization.objects.filter(
+        path__startswith=branch.path, depth=branch.depth + 1, kind=OrganizationKind.PARTY_GROUP
+    ).order_by("path")
+
+
+def committee_members_on(organization, day):
+    return Cadre.objects.filter(organization=organization, post__in=COMMITTEE_POSTS, term_start__lte=day).filter(
+        Q(term_end__isnull=True) | Q(term_end__gte=day)
+    )
+
+
+def meetings_of(user, organization, *, meeting_type="", span=None, text=""):
+    meetings = access.scoped(user, Meeting.objects.filter(organization=organization))
+    if meeting_type:
+        meetings = meetings.filter(meeting_type=meeting_type)
+    if span is not None:
+        meetings = meetings.filter(held_on__range=(span.start, span.end))
+    if text.strip():
+        meetings = meetings.filter(Q(topic__icontains=text.strip()) | Q(minutes__icontains=text.strip()))
+    return meetings.select_related("party_group").order_by("-held_at", "-pk")
+
+
+def compliance_candidates(user, root, span, *, sector="", kind=OrganizationKind.BRANCH):
+    """Organizations of the subtree that existed during the span, in tree order (one query)."""
+    organizations = access.scoped(user, Organization.objects.filter(path__startswith=root.path))
+    organizations = organizations.filter(Q(founded_on__isnull=True) | Q(founded_on__lte=span.end)).filter(
+        Q(dissolved_on__isnull=True) | Q(dissolved_on__gte=span.start)
+    )
+    if kind:
+        organizations = organizations.filter(kind=kind)
+    if sector:
+        organizations = organizations.filter(sector=sector)
+    return list(organizations.order_by("path"))

@@ -5,10 +5,13 @@ ValidationError with messages keyed by field, so forms show them beside the fiel
 Permission is the caller's check (through branches.access); these enforce the rules.
 """
 
-from datetime import date
+from datetime import date, timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -16,9 +19,13 @@ from branches import access, audit, selectors, uploads
 from branches.models import (
     ALLOWED_PARENT_KINDS,
     Attachment,
+    Attendance,
     AuditEntry,
     Cadre,
     CommitteeTerm,
+    Meeting,
+    MeetingRequirement,
+    MeetingType,
     Member,
     Organization,
     OrganizationKind,
@@ -277,22 +284,25 @@ def role_assign(*, user, organization, role, by=None):
     return assignment
 
 
-def attachment_add(*, organization, title, upload, by):
-    """Store an upload after sniffing its content; a refusal is recorded and nothing is stored.
-
-    Not one transaction: the record of a refusal must survive the refusal.
-    """
+def _inspect_or_refuse(organization, upload, field="file"):
+    """Judge an upload by its bytes; a refusal is recorded (outside any transaction) and raised for `field`."""
+    name = uploads.safe_original_name(upload.name)
     try:
-        content_type, extension = uploads.inspect(upload)
+        return uploads.inspect(upload)
     except ValidationError as error:
         audit.record_refusal(
-            SecurityEventKind.UPLOAD_REFUSED,
-            organization_id=organization.pk,
-            detail=f"{uploads.safe_original_name(upload.name)}: {error.messages[0]}",
+            SecurityEventKind.UPLOAD_REFUSED, organization_id=organization.pk, detail=f"{name}: {error.messages[0]}"
         )
-        raise ValidationError({"file": error.messages}) from None
+        raise ValidationError(
+            {field: [f"{name}：{error.messages[0]}" if field == "files" else error.messages[0]]}
+        ) from None
+
+
+def _store_attachment(organization, title, upload, by, meeting=None):
+    content_type, extension = uploads.inspect(upload)
     attachment = Attachment(
         organization=organization,
+        meeting=meeting,
         title=title,
         original_name=uploads.safe_original_name(upload.name),
         content_type=content_type,
@@ -300,7 +310,7 @@ def attachment_add(*, organization, title, upload, by):
         size=upload.size,
         uploaded_by=by,
     )
-    attachment.full_clean(exclude=["file"])
+    attachment.full_clean(exclude=["file", "meeting"])
     attachment.file.save(f"upload.{extension}", upload, save=False)
     try:
         attachment.save()
@@ -310,6 +320,15 @@ def attachment_add(*, organization, title, upload, by):
     return attachment
 
 
+def attachment_add(*, organization, title, upload, by):
+    """Store an upload after sniffing its content; a refusal is recorded and nothing is stored.
+
+    Not one transaction: the record of a refusal must survive the refusal.
+    """
+    _inspect_or_refuse(organization, upload)
+    return _store_attachment(organization, title, upload, by)
+
+
 @transaction.atomic
 def attachment_delete(*, attachment, by):
     """Remove an attachment; the audit trail keeps who removed what, and when."""
@@ -317,3 +336,189 @@ def attachment_delete(*, attachment, by):
     storage = attachment.file.storage
     attachment.delete()
     transaction.on_commit(lambda: storage.delete(stored))
+
+
+# --- meetings --------------------------------------------------------------------------
+
+
+def meeting_date_check(organization, held_at):
+    """The day a meeting was held, or a ValidationError on `held_at` (future, before founding, after dissolution)."""
+    held_on = timezone.localtime(held_at).date()
+    if held_at > timezone.now():
+        raise ValidationError({"held_at": _("A meeting cannot be logged before it is held.")})
+    if organization.founded_on and held_on < organization.founded_on:
+        raise ValidationError(
+            {
+                "held_at": _("The branch was founded on %(day)s, after this date.")
+                % {"day": date_format(organization.founded_on)}
+            }
+        )
+    if organization.dissolved_on and held_on > organization.dissolved_on:
+        raise ValidationError(
+            {
+                "held_at": _("The branch was dissolved on %(day)s, before this date.")
+                % {"day": date_format(organization.dissolved_on)}
+            }
+        )
+    return held_on
+
+
+def meeting_save(*, organization, data, attendance, meeting=None, by=None, files=()):
+    """Log (or correct) a meeting with its attendance. Returns (meeting, warnings).
+
+    `attendance` maps member id to (present, reason). It must name exactly the members of the
+    branch (or the party group) on the day of the meeting. Warnings do not block the save:
+    a second committee meeting the same day, a committee meeting without a quorum.
+    """
+    if organization.kind != OrganizationKind.BRANCH:
+        raise ValidationError(_("Meetings are logged by a Party branch."))
+    held_on = meeting_date_check(organization, data["held_at"])
+    meeting_type = data["meeting_type"]
+    group = data.get("party_group")
+    if meeting_type == MeetingType.GROUP_MEETING:
+        if group is None:
+            raise ValidationError({"party_group": _("Choose the party group that met.")})
+    else:
+        group = None
+    if group is not None and not (group.path.startswith(organization.path) and group.kind == "party_group"):
+        raise ValidationError({"party_group": _("Choose a party group of this branch.")})
+    if len(data.get("minutes") or "") > settings.MINUTES_MAX_CHARS:
+        raise ValidationError(
+            {
+                "minutes": _("The minutes are %(length)d characters long; the limit is %(limit)d.")
+                % {"length": len(data["minutes"]), "limit": settings.MINUTES_MAX_CHARS}
+            }
+        )
+    expected = {m.pk: m for m in selectors.members_on(organization, held_on, group)}
+    strangers = set(attendance) - set(expected)
+    if strangers:
+        names = "、".join(Member.objects.filter(pk__in=strangers).values_list("name", flat=True)[:10])
+        raise ValidationError(
+            {
+                "attendance": _("Not members of this branch on that day: %(names)s.")
+                % {"names": names or _("unknown members")}
+            }
+        )
+    missing = set(expected) - set(attendance)
+    if missing:
+        raise ValidationError(
+            {
+                "attendance": _("Attendance is missing for: %(names)s.")
+                % {"names": "、".join(expected[pk].name for pk in sorted(missing))}
+            }
+        )
+    for member_id, (present, reason) in attendance.items():
+        if not present and not reason:
+            raise ValidationError(
+                {"attendance": _("Give a reason for %(name)s's absence.") % {"name": expected[member_id].name}}
+            )
+    for upload in files:  # every file is judged before anything is saved
+        _inspect_or_refuse(organization, upload, field="files")
+
+    with transaction.atomic():
+        before = _attendance_summary(meeting) if meeting else None
+        meeting = meeting or Meeting(organization=organization, logged_by=by)
+        for name in ("meeting_type", "held_at", "place", "host", "topic", "minutes"):
+            setattr(meeting, name, data.get(name) or "")
+        meeting.party_group = group
+        meeting.held_on = held_on
+        meeting.updated_by = by
+        meeting.expected_count = len(expected)
+        meeting.present_count = sum(1 for present, _reason in attendance.values() if present)
+        meeting.full_clean(exclude=["organization", "party_group", "logged_by", "updated_by"])
+        meeting.save()
+        Attendance.objects.filter(meeting=meeting).delete()
+        Attendance.objects.bulk_create(
+            [
+                Attendance(
+                    meeting=meeting, member_id=member_id, present=present, absence_reason="" if present else reason
+                )
+                for member_id, (present, reason) in attendance.items()
+            ]
+        )
+        after = _attendance_summary(meeting)
+        if after != before:
+            audit.record_bulk(AuditEntry.Action.UPDATE, [(meeting, {"attendance": [before, after]})])
+        for upload in files:
+            _store_attachment(organization, uploads.safe_original_name(upload.name), upload, by, meeting=meeting)
+    return meeting, _meeting_warnings(meeting)
+
+
+def _attendance_summary(meeting):
+    rows = Attendance.objects.filter(meeting=meeting).select_related("member").order_by("member__name", "member_id")
+    present = [a.member.name for a in rows if a.present]
+    absent = [f"{a.member.name}（{a.get_absence_reason_display()}）" for a in rows if not a.present]
+    return f"{_('present')} {len(present)}: {'、'.join(present)}" + (
+        f"; {_('absent')}: {'、'.join(absent)}" if absent else ""
+    )
+
+
+def _meeting_warnings(meeting):
+    warnings = []
+    if meeting.meeting_type == MeetingType.COMMITTEE_MEETING:
+        same_day = Meeting.objects.filter(
+            organization=meeting.organization_id, meeting_type=meeting.meeting_type, held_on=meeting.held_on
+        ).exclude(pk=meeting.pk)
+        if same_day.exists():
+            warnings.append(
+                _(
+                    "Another committee meeting is already logged for this day. Please check it is not "
+                    "the same meeting twice."
+                )
+            )
+        committee = set(
+            selectors.committee_members_on(meeting.organization, meeting.held_on).values_list("member_id", flat=True)
+        )
+        committee.discard(None)
+        if committee:
+            present = Attendance.objects.filter(meeting=meeting, member_id__in=committee, present=True).count()
+            if present * 2 <= len(committee):
+                warnings.append(
+                    _(
+                        "Only %(present)d of %(total)d committee members attended: a committee meeting "
+                        "needs more than half."
+                    )
+                    % {"present": present, "total": len(committee)}
+                )
+    return warnings
+
+
+@transaction.atomic
+def meeting_delete(*, meeting, by=None):
+    """Delete a meeting; the audit trail keeps its last state, its attendance and who deleted it."""
+    audit.record_bulk(AuditEntry.Action.UPDATE, [(meeting, {"attendance": [_attendance_summary(meeting), None]})])
+    meeting.delete()
+
+
+@transaction.atomic
+def requirement_change(*, requirement, data, from_day, by=None):
+    """Change a meeting rule from a day on: the version in force closes, a new one opens.
+
+    Periods before `from_day` keep being judged by the old version; nothing past is rewritten.
+    """
+    if from_day <= requirement.effective_from:
+        for name, value in data.items():
+            setattr(requirement, name, value)
+        requirement.full_clean()
+        requirement.save()
+        return requirement
+    old = MeetingRequirement.objects.select_for_update().get(pk=requirement.pk)
+    successor = MeetingRequirement(
+        meeting_type=old.meeting_type,
+        period=old.period,
+        minimum=old.minimum,
+        organization_kind=old.organization_kind,
+        sector=old.sector,
+        per_party_group=old.per_party_group,
+        only_with_committee=old.only_with_committee,
+        effective_from=from_day,
+        effective_to=old.effective_to,
+    )
+    for name, value in data.items():
+        setattr(successor, name, value)
+    successor.effective_from = from_day
+    old.effective_to = from_day - timedelta(days=1)
+    old.save()
+    successor.full_clean()
+    successor.save()
+    return successor

@@ -220,6 +220,7 @@ AUDITLOG_EXCLUDE_TRACKING_MODELS = (
     "admin.logentry",  # Django admin's own log; the audit trail covers the same changes
     "axes",  # sign-in attempts are a log already
     "branches.securityevent",  # itself a log
+    "branches.attendance",  # kept inside its meeting's entries (who was present, before and after)
 )
 AUDITLOG_EXCLUDE_TRACKING_FIELDS = ("created_at", "updated_at", "last_login", "numchild", "role_assignments")
 AUDITLOG_MASK_TRACKING_FIELDS = ("password",)
@@ -234,6 +235,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 # In production nginx sends protected files (X-Accel-Redirect to this internal location).
 PROTECTED_MEDIA_REDIRECT = env_str("PROTECTED_MEDIA_REDIRECT", "/protected-media/" if PRODUCTION else "")
+
+# Minutes longer than this are refused (characters); a meeting's minutes are a page or a few.
+MINUTES_MAX_CHARS = env_int("MINUTES_MAX_CHARS", 20000)
 
 CSRF_FAILURE_VIEW = "portal.views.csrf_failure"
 

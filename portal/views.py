@@ -21,6 +21,8 @@ def home(request):
     if len(homes) == 1:
         roles = access.roles(user)
         if roles <= {Role.SECRETARY}:
+            if homes[0].kind == "branch":
+                return redirect("branches:meetings_owed", pk=homes[0].pk)
             return redirect("branches:organization", pk=homes[0].pk)
         return redirect("branches:tree")
     grants = access.grants(user)

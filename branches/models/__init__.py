@@ -1,5 +1,13 @@
 from branches.models.audit import AuditEntry, SecurityEvent, SecurityEventKind, audit_organization_id
 from branches.models.files import Attachment
+from branches.models.meetings import (
+    AbsenceReason,
+    Attendance,
+    Meeting,
+    MeetingRequirement,
+    MeetingType,
+    Period,
+)
 from branches.models.organizations import (
     ALLOWED_PARENT_KINDS,
     Organization,
@@ -23,6 +31,12 @@ from branches.models.people import (
 from branches.models.roles import Role, RoleAssignment
 
 __all__ = [
+    "AbsenceReason",
+    "Attendance",
+    "Meeting",
+    "MeetingRequirement",
+    "MeetingType",
+    "Period",
     "Attachment",
     "AuditEntry",
     "SecurityEvent",

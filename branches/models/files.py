@@ -22,6 +22,14 @@ class Attachment(models.Model):
     organization = models.ForeignKey(
         Organization, on_delete=models.PROTECT, related_name="attachments", verbose_name=_("organization")
     )
+    meeting = models.ForeignKey(
+        "branches.Meeting",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="attachments",
+        verbose_name=_("meeting"),
+    )
     title = models.CharField(_("title"), max_length=120, validators=[reject_markup])
     file = models.FileField(_("file"), upload_to=attachment_path, max_length=200)
     original_name = models.CharField(_("original file name"), max_length=200)

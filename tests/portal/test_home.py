@@ -34,10 +34,10 @@ def test_a_wrong_password_is_refused_with_a_clear_message(people, client):
     assert "密码" in response.content.decode()
 
 
-def test_a_secretary_lands_on_their_branch(county, people, client):
+def test_a_secretary_lands_on_what_their_branch_owes(county, people, client):
     client.post(reverse("login"), {"username": "secretary", "password": PASSWORD})
     response = client.get(reverse("home"))
-    assert response.url == reverse("branches:organization", args=[county.east.pk])
+    assert response.url == reverse("branches:meetings_owed", args=[county.east.pk])
 
 
 def test_a_reviewer_lands_on_the_tree(people, client):

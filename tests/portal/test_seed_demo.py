@@ -10,9 +10,19 @@ from pathlib import Path
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.db import models
 
 from branches import access
-from branches.models import Cadre, CommitteeTerm, Member, Organization, OrganizationKind, RoleAssignment
+from branches.models import (
+    Attendance,
+    Cadre,
+    CommitteeTerm,
+    Meeting,
+    Member,
+    Organization,
+    OrganizationKind,
+    RoleAssignment,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,6 +44,11 @@ def fingerprint():
     return hashlib.sha256(repr(rows).encode()).hexdigest()
 
 
+def wipe():
+    for model in (Attendance, Meeting, Cadre, CommitteeTerm, Member, RoleAssignment, Organization):
+        model.objects.all().delete()
+
+
 def seed(**options):
     call_command(
         "seed_demo",
@@ -51,18 +66,10 @@ def test_seed_demo_is_deterministic_for_a_seed():
 
     seed(today=date(2026, 6, 30))
     first = fingerprint()
-    Cadre.objects.all().delete()
-    CommitteeTerm.objects.all().delete()
-    Member.objects.all().delete()
-    RoleAssignment.objects.all().delete()
-    Organization.objects.all().delete()
+    wipe()
     seed(today=date(2026, 6, 30))
     assert fingerprint() == first
-    Cadre.objects.all().delete()
-    CommitteeTerm.objects.all().delete()
-    Member.objects.all().delete()
-    RoleAssignment.objects.all().delete()
-    Organization.objects.all().delete()
+    wipe()
     seed(today=date(2026, 6, 30), seed=8)
     assert fingerprint() != first
 
@@ -148,3 +155,28 @@ def test_make_runs_sqlite_default_works_from_scratch(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "ENGINE django.db.backends.sqlite3" in result.stdout
+
+
+@pytest.mark.django_db
+def test_the_demo_year_of_meetings_is_mostly_kept_with_true_exceptions():
+    """Most branches keep the rules; some log late, some skip, some meet with thin attendance."""
+    from datetime import date, timedelta
+
+    from branches import compliance, periods
+
+    today = date(2026, 11, 20)
+    seed(orgs=300, today=today)
+    branches = list(Organization.objects.filter(kind="branch"))
+    october = periods.parse("2026-10", today)
+    rows = compliance.for_span(branches, october, today)
+    kept = [row for row in rows if row.status("theme_day") and row.status("theme_day").fulfilled]
+    assert 0.6 * len(rows) < len(kept) < len(rows)  # most, not all
+    late = Meeting.objects.filter(logged_at__gte=models.F("held_at") + timedelta(days=20)).count()
+    assert late > 0
+    thin = [
+        row
+        for row in compliance.for_span(branches, periods.parse("2026", today), today)
+        if row.attendance_rate is not None and row.attendance_rate < 0.7
+    ]
+    assert 0 < len(thin) < len(rows) / 3
+    assert not Meeting.objects.filter(held_on__gte=today).exists()

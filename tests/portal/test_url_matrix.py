@@ -10,8 +10,9 @@ import pytest
 from django.contrib.contenttypes.models import ContentType
 from django.core.files.base import ContentFile
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
-from branches.models import Attachment, Cadre, Employment, Member, Post, Role
+from branches.models import Attachment, Cadre, Employment, Meeting, Member, Post, Role
 
 # The only doors open without signing in.
 PUBLIC = {"healthz", "login", "set_language"}
@@ -49,6 +50,13 @@ MATRIX = {
     "branches:member_edit": (lambda o: [o["member"].pk], only({"secretary", "admin"})),
     "branches:cadre_add": (lambda o: [o["branch"].pk], only({"secretary", "admin"})),
     "branches:cadre_edit": (lambda o: [o["cadre"].pk], only({"secretary", "admin"})),
+    "branches:meetings_owed": (lambda o: [o["branch"].pk], only({"secretary", "reviewer", "assessor", "admin"})),
+    "branches:meetings": (lambda o: [o["branch"].pk], only({"secretary", "reviewer", "assessor", "admin"})),
+    "branches:meeting": (lambda o: [o["meeting"].pk], only({"secretary", "reviewer", "assessor", "admin"})),
+    "branches:meeting_add": (lambda o: [o["branch"].pk], only({"secretary", "admin"})),
+    "branches:meeting_edit": (lambda o: [o["meeting"].pk], only({"secretary", "admin"})),
+    "branches:meeting_delete": (lambda o: [o["meeting"].pk], only({"secretary", "admin"})),
+    "branches:compliance": (lambda o: [o["branch"].pk], only({"reviewer", "admin"})),
     "branches:committee_election": (lambda o: [o["branch"].pk], only({"secretary", "admin"})),
     "branches:organization_history": (lambda o: [o["branch"].pk], only({"reviewer", "admin"})),
     "branches:security_events": (lambda o: [o["branch"].pk], only({"admin"})),
@@ -117,7 +125,16 @@ def world(county, make_user, settings, tmp_path):
             organization=branch, title="批复", original_name="a.png", content_type="image/png", extension="png", size=3
         )
         attachment.file.save("a.png", ContentFile(b"png"), save=True)
-        return {"branch": branch, "member": member, "cadre": cadre, "attachment": attachment}
+        meeting = Meeting.objects.create(
+            organization=branch,
+            meeting_type="theme_day",
+            held_at=timezone.now(),
+            held_on=timezone.localdate(),
+            place="x",
+            host="x",
+            topic="x",
+        )
+        return {"branch": branch, "member": member, "cadre": cadre, "attachment": attachment, "meeting": meeting}
 
     return users, {"inside": objects_of(county.east), "outside": objects_of(county.finance)}
 
@@ -152,6 +169,7 @@ def test_no_write_reaches_another_branch(world, client, name):
     users, objects = world
     outside = objects["outside"]
     before = (
+        list(Meeting.objects.values_list("pk", "topic")),
         list(Member.objects.values_list("pk", "name", "status")),
         list(Cadre.objects.values_list("pk", "name", "term_end")),
         list(Attachment.objects.values_list("pk", "title")),
@@ -181,6 +199,7 @@ def test_no_write_reaches_another_branch(world, client, name):
         )
         assert response.status_code == 404, f"POST {name} as {role}: {response.status_code}"
     after = (
+        list(Meeting.objects.values_list("pk", "topic")),
         list(Member.objects.values_list("pk", "name", "status")),
         list(Cadre.objects.values_list("pk", "name", "term_end")),
         list(Attachment.objects.values_list("pk", "title")),

@@ -23,9 +23,10 @@ class Command(BaseCommand):
             default=None,
             help="reference day YYYY-MM-DD (default: today in Beijing time)",
         )
+        parser.add_argument("--no-meetings", action="store_true", help="skip the year of meetings")
         parser.add_argument("--quiet-logins", action="store_true", help="do not print the demo logins")
 
-    def handle(self, *args, orgs, seed, today, quiet_logins, **options):
+    def handle(self, *args, orgs, seed, today, quiet_logins, no_meetings, **options):
         if orgs < 12:
             raise CommandError(_("--orgs must be at least 12."))
         today = today or timezone.localdate()
@@ -35,20 +36,28 @@ class Command(BaseCommand):
             if options["verbosity"] >= 2:
                 self.stdout.write(f"  {done}/{total}")
 
-        counts = demo.build_county(orgs=orgs, seed=seed, today=today, progress=progress)
+        counts = demo.build_county(orgs=orgs, seed=seed, today=today, progress=progress, with_meetings=not no_meetings)
         if counts and connection.vendor == "postgresql":
             # Fresh statistics, or the planner guesses badly over the millions of rows just loaded.
             with connection.cursor() as cursor:
-                for table in ("branches_organization", "branches_member", "branches_cadre", "branches_trainingrecord"):
+                for table in (
+                    "branches_organization",
+                    "branches_member",
+                    "branches_cadre",
+                    "branches_trainingrecord",
+                    "branches_meeting",
+                    "branches_attendance",
+                ):
                     cursor.execute(f"ANALYZE {table}")
         if counts:
             self.stdout.write(
                 self.style.SUCCESS(
                     _(
                         "Demo county built in %(seconds).1f s: %(organizations)d organizations, %(members)d members, "
-                        "%(cadres)d cadres, %(terms)d committee terms, %(trainings)d training records."
+                        "%(cadres)d cadres, %(terms)d committee terms, %(trainings)d training records, "
+                        "%(meetings)d meetings with %(attendance)d attendance records."
                     )
-                    % {"seconds": time.monotonic() - started, **counts}
+                    % {"seconds": time.monotonic() - started, "meetings": 0, "attendance": 0, **counts}
                 )
             )
         else:

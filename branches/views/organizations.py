@@ -36,6 +36,28 @@ from branches.tables import EditableMemberTable, MemberTable, ReviewedMemberTabl
 
 CHILDREN_PAGE_SIZE = 100
 
+__all__ = [
+    "attachment_add",
+    "attachment_delete",
+    "attachment_download",
+    "cadre_add",
+    "cadre_edit",
+    "committee_election",
+    "member_add",
+    "member_edit",
+    "member_list",
+    "object_history",
+    "organization_add",
+    "organization_children",
+    "organization_detail",
+    "organization_dissolve",
+    "organization_edit",
+    "organization_history",
+    "organization_move",
+    "security_events",
+    "tree",
+]
+
 
 def _organization(request, pk, action=access.VIEW):
     return access.get_scoped_or_404(request.user, Organization.objects.all(), action=action, pk=pk)

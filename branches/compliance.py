@@ -1,0 +1,241 @@
+"""Meeting compliance: held against required, for any set of organizations and period.
+
+One set-based function serves the secretary's "what is owed" page, the reviewer's table,
+and later scoring and dashboards. It reads a fixed number of queries whatever the number
+of organizations: the organizations, the rules, the party groups, the committees, the
+meeting counts (grouped by organization, type, group and month) and the attendance sums.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import TruncMonth
+
+from branches import periods
+from branches.models import (
+    COMMITTEE_POSTS,
+    Cadre,
+    Meeting,
+    MeetingRequirement,
+    MeetingType,
+    Organization,
+    OrganizationKind,
+    OrganizationStatus,
+)
+
+COMMITTEE_MINIMUM = 3  # a committee (支委会) has at least three members
+
+
+@dataclass
+class SpanCount:
+    span: periods.Span
+    held: int
+    required: int
+
+    @property
+    def met(self):
+        return self.held >= self.required
+
+
+@dataclass
+class RequirementStatus:
+    requirement: MeetingRequirement
+    counts: list[SpanCount]
+
+    @property
+    def held(self):
+        return sum(c.held for c in self.counts)
+
+    @property
+    def required(self):
+        return sum(c.required for c in self.counts)
+
+    @property
+    def fulfilled(self):
+        return all(c.met for c in self.counts)
+
+    @property
+    def periods_met(self):
+        return sum(1 for c in self.counts if c.met)
+
+    @property
+    def deadline(self):
+        return self.counts[-1].span.end if self.counts else None
+
+    @property
+    def current(self):
+        return self.counts[-1] if self.counts else None
+
+
+@dataclass
+class ComplianceRow:
+    organization: Organization
+    statuses: dict = field(default_factory=dict)  # meeting type -> RequirementStatus
+    present: int = 0
+    expected: int = 0
+    meetings: int = 0
+
+    @property
+    def attendance_rate(self):
+        return self.present / self.expected if self.expected else None
+
+    @property
+    def requirements_met(self):
+        return sum(1 for s in self.statuses.values() if s.fulfilled)
+
+    @property
+    def requirements_total(self):
+        return len(self.statuses)
+
+    def status(self, meeting_type):
+        return self.statuses.get(meeting_type)
+
+
+def _rules_in_force(first_day, last_day):
+    return list(
+        MeetingRequirement.objects.filter(effective_from__lte=last_day)
+        .filter(Q(effective_to__isnull=True) | Q(effective_to__gte=first_day))
+        .order_by("meeting_type", "-effective_from")
+    )
+
+
+def _rule_for(rules, organization, meeting_type, span):
+    """The version in force at the span's start (else at its end), the sector's own before the general one."""
+    best = None
+    for rule in rules:
+        if rule.meeting_type != meeting_type or rule.organization_kind != organization.kind:
+            continue
+        if rule.sector not in ("", organization.sector):
+            continue
+        if not (rule.in_force_on(span.start) or rule.in_force_on(span.end)):
+            continue
+        rank = (rule.sector != "", rule.in_force_on(span.start))
+        if best is None or rank > best[0]:
+            best = (rank, rule)
+    return best[1] if best else None
+
+
+def judge(organizations, spans_for, today, attendance_span=None):
+    """Compliance rows for the given organizations (a list).
+
+    `spans_for(period)` returns the spans over which a requirement with that period is judged.
+    """
+    if not organizations:
+        return []
+    kinds_and_periods = {p: spans_for(p) for p in periods.GRANULARITY}
+    all_spans = [s for spans in kinds_and_periods.values() for s in spans]
+    first_day, last_day = min(s.start for s in all_spans), max(s.end for s in all_spans)
+    rules = _rules_in_force(first_day, last_day)
+    ids = [org.pk for org in organizations]
+
+    groups = defaultdict(list)  # branch id -> its active party groups
+    branch_by_path = {org.path: org.pk for org in organizations if org.kind == OrganizationKind.BRANCH}
+    if branch_by_path and any(r.per_party_group for r in rules):
+        for group_id, path in Organization.objects.filter(
+            kind=OrganizationKind.PARTY_GROUP,
+            status=OrganizationStatus.ACTIVE,
+            path__startswith=_common_prefix(branch_by_path),
+        ).values_list("pk", "path"):
+            parent = branch_by_path.get(path[: -Organization.steplen])
+            if parent is not None:
+                groups[parent].append(group_id)
+
+    with_committee = set(
+        Cadre.objects.filter(organization_id__in=ids, post__in=COMMITTEE_POSTS, term_start__lte=today)
+        .filter(Q(term_end__isnull=True) | Q(term_end__gte=today))
+        .values("organization_id")
+        .annotate(n=Count("pk"))
+        .filter(n__gte=COMMITTEE_MINIMUM)
+        .values_list("organization_id", flat=True)
+    )
+
+    counts = defaultdict(int)  # (org, type, group, month start) -> meetings
+    totals = defaultdict(int)  # (org, type, month start) -> meetings, groups summed
+    for row in (
+        Meeting.objects.filter(organization_id__in=ids, held_on__range=(first_day, last_day))
+        .annotate(month=TruncMonth("held_on"))
+        .values("organization_id", "meeting_type", "party_group_id", "month")
+        .annotate(n=Count("pk"))
+        .order_by()
+    ):
+        month = row["month"].date() if hasattr(row["month"], "date") else row["month"]
+        counts[(row["organization_id"], row["meeting_type"], row["party_group_id"], month)] += row["n"]
+        totals[(row["organization_id"], row["meeting_type"], month)] += row["n"]
+
+    attendance = {}
+    if attendance_span is not None:
+        attendance = {
+            row["organization_id"]: row
+            for row in Meeting.objects.filter(
+                organization_id__in=ids, held_on__range=(attendance_span.start, attendance_span.end)
+            )
+            .values("organization_id")
+            .annotate(present=Sum("present_count"), expected=Sum("expected_count"), meetings=Count("pk"))
+            .order_by()
+        }
+
+    rows = []
+    for org in organizations:
+        row = ComplianceRow(org)
+        if org.pk in attendance:
+            row.present = attendance[org.pk]["present"] or 0
+            row.expected = attendance[org.pk]["expected"] or 0
+            row.meetings = attendance[org.pk]["meetings"]
+        for meeting_type in MeetingType.values:
+            span_counts = []
+            for period, spans in kinds_and_periods.items():
+                for span in spans:
+                    rule = _rule_for(rules, org, meeting_type, span)
+                    if rule is None or rule.period != period:
+                        continue
+                    if rule.only_with_committee and org.pk not in with_committee:
+                        continue
+                    span_counts.append(_count(counts, totals, org, rule, span, groups.get(org.pk, [])))
+            span_counts = [c for c in span_counts if c is not None]
+            if span_counts:
+                row.statuses[meeting_type] = RequirementStatus(
+                    _rule_for(rules, org, meeting_type, span_counts[-1].span), span_counts
+                )
+        rows.append(row)
+    return rows
+
+
+@lru_cache(maxsize=512)
+def _months(span):
+    return [s.start for s in periods.spans_within("month", span)]
+
+
+def _count(counts, totals, org, rule, span, group_ids):
+    months = _months(span)
+    if rule.per_party_group:
+        if not group_ids:
+            return None  # a branch without party groups owes no group meetings
+        # Each group counts up to the minimum, so one busy group cannot make up for a silent one.
+        held = sum(min(sum(counts[(org.pk, rule.meeting_type, g, m)] for m in months), rule.minimum) for g in group_ids)
+        return SpanCount(span, held, rule.minimum * len(group_ids))
+    return SpanCount(span, sum(totals[(org.pk, rule.meeting_type, m)] for m in months), rule.minimum)
+
+
+def _common_prefix(paths_by_path):
+    paths = list(paths_by_path)
+    prefix = paths[0]
+    for path in paths[1:]:
+        while not path.startswith(prefix):
+            prefix = prefix[: -Organization.steplen]
+    return prefix
+
+
+def owed(branch, today):
+    """The branch's own status now: each requirement in its current month, quarter or year."""
+
+    def spans_for(period):
+        return [periods.span_of(period, today)]
+
+    return judge([branch], spans_for, today, attendance_span=periods.span_of("year", today))[0]
+
+
+def for_span(organizations, span, today):
+    """Each organization over a chosen span (the reviewer's table)."""
+    return judge(organizations, lambda period: periods.counting_spans(period, span, today), today, attendance_span=span)

@@ -1,0 +1,170 @@
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from branches.models.organizations import Organization, OrganizationKind, Sector
+from branches.models.people import Member
+from branches.validators import reject_markup
+
+
+class MeetingType(models.TextChoices):
+    GENERAL_MEETING = "general_meeting", _("Branch general meeting")
+    COMMITTEE_MEETING = "committee_meeting", _("Branch committee meeting")
+    GROUP_MEETING = "group_meeting", _("Party group meeting")
+    PARTY_LECTURE = "party_lecture", _("Party lecture")
+    THEME_DAY = "theme_day", _("Theme Party day")
+    LIFE_MEETING = "life_meeting", _("Organizational life meeting")
+    DEMOCRATIC_EVALUATION = "democratic_evaluation", _("Democratic evaluation of members")
+    HEART_TO_HEART = "heart_to_heart", _("One-to-one talks")
+    STUDY_SESSION = "study_session", _("Study session")
+
+
+class Period(models.TextChoices):
+    MONTH = "month", _("month")
+    QUARTER = "quarter", _("quarter")
+    YEAR = "year", _("year")
+
+
+class MeetingRequirement(models.Model):
+    """How often a kind of meeting must be held (rules as data, versioned by effective dates).
+
+    A change never edits a version that has been in force: it closes it and opens a new one
+    (services.requirement_change), so periods already past keep the rule they were judged by.
+    """
+
+    meeting_type = models.CharField(_("meeting type"), max_length=24, choices=MeetingType.choices)
+    period = models.CharField(_("period"), max_length=8, choices=Period.choices)
+    minimum = models.PositiveSmallIntegerField(_("minimum number"))
+    organization_kind = models.CharField(
+        _("for organizations of kind"),
+        max_length=24,
+        choices=OrganizationKind.choices,
+        default=OrganizationKind.BRANCH,
+    )
+    sector = models.CharField(
+        _("sector"),
+        max_length=24,
+        choices=Sector.choices,
+        blank=True,
+        help_text=_("Leave empty to apply to every sector."),
+    )
+    only_with_committee = models.BooleanField(
+        _("only where a committee exists"),
+        default=False,
+        help_text=_("For committee meetings: branches with a secretary but no committee are exempt."),
+    )
+    per_party_group = models.BooleanField(
+        _("counted per party group"),
+        default=False,
+        help_text=_("Each party group of the branch must hold the minimum itself."),
+    )
+    effective_from = models.DateField(_("in force from"))
+    effective_to = models.DateField(_("in force until"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("meeting requirement")
+        verbose_name_plural = _("meeting requirements")
+        ordering = ["meeting_type", "organization_kind", "sector", "-effective_from"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(effective_to__isnull=True) | models.Q(effective_to__gte=models.F("effective_from")),
+                name="requirement_ends_after_start",
+            ),
+            models.CheckConstraint(condition=models.Q(minimum__gte=1), name="requirement_minimum_positive"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_meeting_type_display()} {self.minimum}/{self.get_period_display()}"
+
+    def in_force_on(self, day):
+        return self.effective_from <= day and (self.effective_to is None or self.effective_to >= day)
+
+
+class Meeting(models.Model):
+    """One meeting held by a branch (or one of its party groups), with its minutes and attendance."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="meetings", verbose_name=_("branch")
+    )
+    party_group = models.ForeignKey(
+        Organization,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="group_meetings",
+        verbose_name=_("party group"),
+    )
+    meeting_type = models.CharField(_("meeting type"), max_length=24, choices=MeetingType.choices)
+    held_at = models.DateTimeField(_("held at"))
+    # The Beijing-time date of held_at, kept so that periods group on a plain indexed date.
+    held_on = models.DateField(_("meeting date"), editable=False)
+    place = models.CharField(_("place"), max_length=120, validators=[reject_markup])
+    host = models.CharField(_("host"), max_length=60, validators=[reject_markup])
+    topic = models.CharField(_("topic"), max_length=200, validators=[reject_markup])
+    minutes = models.TextField(_("minutes"), blank=True, validators=[reject_markup])
+    expected_count = models.PositiveIntegerField(_("members expected"), default=0)
+    present_count = models.PositiveIntegerField(_("members present"), default=0)
+    logged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+", verbose_name=_("logged by")
+    )
+    logged_at = models.DateTimeField(_("logged at"), default=timezone.now, editable=False)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        verbose_name=_("last edited by"),
+    )
+    updated_at = models.DateTimeField(_("last edited at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("meeting")
+        verbose_name_plural = _("meetings")
+        ordering = ["-held_at", "-pk"]
+        indexes = [
+            models.Index(fields=["organization", "held_on"]),
+            models.Index(fields=["held_on", "meeting_type"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(present_count__lte=models.F("expected_count")), name="meeting_present_le_expected"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.held_on} {self.get_meeting_type_display()}"
+
+    @property
+    def attendance_rate(self):
+        return self.present_count / self.expected_count if self.expected_count else None
+
+
+class AbsenceReason(models.TextChoices):
+    OFFICIAL = "official", _("On official duty")
+    SICK = "sick", _("Sick leave")
+    PERSONAL = "personal", _("Personal leave")
+    OTHER = "other", _("Other")
+
+
+class Attendance(models.Model):
+    meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="attendance", verbose_name=_("meeting"))
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="attendance", verbose_name=_("member"))
+    present = models.BooleanField(_("present"), default=True)
+    absence_reason = models.CharField(_("reason for absence"), max_length=12, choices=AbsenceReason.choices, blank=True)
+
+    class Meta:
+        verbose_name = _("attendance")
+        verbose_name_plural = _("attendance")
+        ordering = ["meeting", "member__name"]
+        constraints = [
+            models.UniqueConstraint(fields=["meeting", "member"], name="attendance_once_per_member"),
+            models.CheckConstraint(
+                condition=models.Q(present=True, absence_reason="") | models.Q(present=False),
+                name="attendance_reason_only_when_absent",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.member} {'✓' if self.present else '✗'}"

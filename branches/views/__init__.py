@@ -1,0 +1,2 @@
+from branches.views.meetings import *  # noqa: F403
+from branches.views.organizations import *  # noqa: F403

@@ -1,0 +1,294 @@
+"""Meeting pages: what is owed, the log, the form a secretary fills on a phone, the reviewer's table."""
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods
+
+from branches import access, compliance, exports, periods, selectors, services
+from branches.forms import ConfirmForm, MeetingFilterForm, MeetingForm, MeetingWhenForm, show_service_errors
+from branches.models import Meeting, MeetingType, Member, OrganizationKind, Sector
+from branches.views.organizations import _form_page, _organization
+
+__all__ = [
+    "compliance_table",
+    "meeting_add",
+    "meeting_delete",
+    "meeting_detail",
+    "meeting_edit",
+    "meeting_list",
+    "meetings_owed",
+]
+
+
+def _branch(request, pk, action=access.VIEW):
+    """The branch, and None; or None and a redirect to the organization's page when it is not a branch."""
+    organization = _organization(request, pk, action)
+    if organization.kind != OrganizationKind.BRANCH:
+        messages.info(request, _("Meetings are logged by a Party branch."))
+        return None, redirect("branches:organization", pk=organization.pk)
+    return organization, None
+
+
+@require_GET
+def meetings_owed(request, pk):
+    """The secretary's home: each requirement in its current period, held against required, and the deadline."""
+    branch, elsewhere = _branch(request, pk)
+    if elsewhere:
+        return elsewhere
+    today = timezone.localdate()
+    row = compliance.owed(branch, today)
+    statuses = sorted(row.statuses.values(), key=lambda s: (s.fulfilled, s.deadline, s.requirement.meeting_type))
+    return render(
+        request,
+        "branches/meetings_owed.html",
+        {
+            "organization": branch,
+            "today": today,
+            "statuses": [(status, (status.deadline - today).days) for status in statuses],
+            "attendance_rate": round(row.attendance_rate * 100) if row.attendance_rate is not None else None,
+            "recent": list(selectors.meetings_of(request.user, branch)[:5]),
+            "can_edit": access.can(request.user, access.EDIT, branch) and branch.is_active,
+        },
+    )
+
+
+@require_GET
+def meeting_list(request, pk):
+    branch, elsewhere = _branch(request, pk)
+    if elsewhere:
+        return elsewhere
+    filters = MeetingFilterForm(request.GET or None)
+    chosen = {"meeting_type": "", "period": "", "q": ""}
+    if filters.is_valid():
+        chosen.update(filters.cleaned_data)
+    span = periods.parse(chosen["period"], timezone.localdate()) if chosen["period"] else None
+    meetings = selectors.meetings_of(
+        request.user, branch, meeting_type=chosen["meeting_type"], span=span, text=chosen["q"]
+    )
+    page = Paginator(meetings, 30).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "branches/meeting_list.html",
+        {
+            "organization": branch,
+            "page": page,
+            "filters": filters,
+            "span": span,
+            "query": query.urlencode(),
+            "can_edit": access.can(request.user, access.EDIT, branch) and branch.is_active,
+        },
+    )
+
+
+def _meeting_form_page(request, branch, meeting=None):
+    """Log or correct a meeting. A refused submit comes back with every field as typed."""
+    held_on = timezone.localdate()
+    group = None
+    if request.method == "POST":
+        probe = MeetingWhenForm(request.POST)
+        probe.is_valid()
+        held_at = probe.cleaned_data.get("held_at")
+        held_on = timezone.localtime(held_at).date() if held_at else held_on
+        if probe.cleaned_data.get("meeting_type") == MeetingType.GROUP_MEETING and probe.cleaned_data.get(
+            "party_group"
+        ):
+            group = selectors.party_groups_of(branch).filter(pk=probe.cleaned_data["party_group"]).first()
+    elif meeting is not None:
+        held_on, group = meeting.held_on, meeting.party_group
+    members = selectors.members_on(branch, held_on, group)
+    initial = {}
+    if meeting is not None:
+        for row in meeting.attendance.all():
+            initial[f"present_{row.member_id}"] = row.present
+            initial[f"reason_{row.member_id}"] = row.absence_reason
+    else:
+        initial = {
+            "held_at": timezone.localtime().replace(second=0, microsecond=0),
+            "meeting_type": request.GET.get("type", ""),
+        }
+    form = MeetingForm(
+        request.POST or None,
+        request.FILES or None,
+        instance=meeting,
+        initial=initial,
+        organization=branch,
+        members=members,
+    )
+    if request.method == "POST" and form.is_valid():
+        posted = form.posted_member_ids()
+        expected = {m.pk for m in form.members}
+        try:
+            services.meeting_date_check(branch, form.cleaned_data["held_at"])
+        except ValidationError as error:
+            show_service_errors(form, error)  # the date first: a wrong day also makes the list look wrong
+        if form.errors:
+            pass
+        elif posted and posted != expected:
+            # The list was made for another day or group: show the right one, keeping the ticks.
+            form.add_error(None, _attendance_mismatch(branch, posted - expected))
+        else:
+            try:
+                saved, warnings = services.meeting_save(
+                    organization=branch,
+                    data=form.cleaned_data,
+                    attendance=form.attendance(),
+                    meeting=meeting,
+                    by=request.user,
+                    files=form.cleaned_data.get("files") or [],
+                )
+            except ValidationError as error:
+                show_service_errors(form, error)
+            else:
+                messages.success(request, _("The meeting is saved."))
+                for warning in warnings:
+                    messages.warning(request, warning)
+                return redirect(reverse("branches:meeting", args=[saved.pk]) + "?saved=1")
+    return render(
+        request,
+        "branches/meeting_form.html",
+        {
+            "organization": branch,
+            "form": form,
+            "meeting": meeting,
+            "title": _("Correct the meeting record") if meeting else _("Log a meeting"),
+            "draft_key": f"meeting:{request.user.pk}:{branch.pk}:{meeting.pk if meeting else 'new'}",
+            "attendees_url": reverse("branches:meeting_add", args=[branch.pk]),
+        },
+    )
+
+
+def _attendance_mismatch(branch, strangers):
+    """Say who cannot be on the list, naming only people of this branch (never another branch's members)."""
+    ours = list(Member.objects.filter(pk__in=strangers, organization=branch).values_list("name", flat=True)[:10])
+    if ours:
+        return _(
+            "Not members of this branch on that day: %(names)s. The attendance list has been updated for the "
+            "chosen day and group. Please check it and save again."
+        ) % {"names": "、".join(ours)}
+    if strangers:
+        return _(
+            "The list named people who are not members of this branch. The attendance list has been updated "
+            "for the chosen day and group. Please check it and save again."
+        )
+    return _("The attendance list has been updated for the chosen day and group. Please check it and save again.")
+
+
+@require_http_methods(["GET", "POST"])
+def meeting_add(request, pk):
+    branch, elsewhere = _branch(request, pk, access.EDIT)
+    if elsewhere:
+        return elsewhere
+    return _meeting_form_page(request, branch)
+
+
+def _meeting(request, pk, action=access.VIEW):
+    return access.get_scoped_or_404(
+        request.user,
+        Meeting.objects.select_related("organization", "party_group", "logged_by", "updated_by"),
+        action,
+        pk=pk,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def meeting_edit(request, pk):
+    meeting = _meeting(request, pk, access.EDIT)
+    return _meeting_form_page(request, meeting.organization, meeting)
+
+
+@require_GET
+def meeting_detail(request, pk):
+    """The meeting record, laid out to print on A4 for the branch's files (台账)."""
+    meeting = _meeting(request, pk)
+    attendance = list(meeting.attendance.select_related("member").order_by("member__name", "member_id"))
+    committee = set(
+        selectors.committee_members_on(meeting.organization, meeting.held_on).values_list("member_id", flat=True)
+    )
+    committee.discard(None)
+    present_committee = sum(1 for row in attendance if row.present and row.member_id in committee)
+    return render(
+        request,
+        "branches/meeting_detail.html",
+        {
+            "meeting": meeting,
+            "organization": meeting.organization,
+            "present": [row for row in attendance if row.present],
+            "absent": [row for row in attendance if not row.present],
+            "attachments": list(meeting.attachments.all()),
+            "no_quorum": meeting.meeting_type == MeetingType.COMMITTEE_MEETING
+            and committee
+            and present_committee * 2 <= len(committee),
+            "can_edit": access.can(request.user, access.EDIT, meeting.organization),
+            "saved": request.GET.get("saved") == "1",
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def meeting_delete(request, pk):
+    meeting = _meeting(request, pk, access.EDIT)
+    branch = meeting.organization
+    return _form_page(
+        request,
+        organization=branch,
+        form=ConfirmForm(request.POST or None),
+        danger=True,
+        title=_("Delete the meeting of %(day)s: %(topic)s") % {"day": meeting.held_on, "topic": meeting.topic},
+        save=lambda data: services.meeting_delete(meeting=meeting, by=request.user),
+        success=_("The meeting was deleted. The audit trail keeps its record."),
+        next_url=lambda result: reverse("branches:meetings", args=[branch.pk]),
+    )
+
+
+SORTS = {
+    "name": lambda row: row.organization.name,
+    "code": lambda row: row.organization.code,
+    "met": lambda row: (row.requirements_met - row.requirements_total, row.organization.path),
+    "attendance": lambda row: row.attendance_rate if row.attendance_rate is not None else -1,
+}
+
+
+@require_GET
+def compliance_table(request, pk):
+    """For a reviewer: every organization of the subtree over a period, held against required per type."""
+    organization = _organization(request, pk, access.REVIEW)
+    today = timezone.localdate()
+    span = periods.parse(request.GET.get("period"), today)
+    sector = request.GET.get("sector", "")
+    kind = request.GET.get("kind", OrganizationKind.BRANCH)
+    orgs = selectors.compliance_candidates(request.user, organization, span, sector=sector, kind=kind)
+    rows = compliance.for_span(orgs, span, today)
+    sort = request.GET.get("sort", "met")
+    rows.sort(key=SORTS.get(sort.lstrip("-"), SORTS["met"]), reverse=sort.startswith("-"))
+    types = [t for t in MeetingType if any(t.value in row.statuses for row in rows)]
+    if request.GET.get("format") in ("csv", "xlsx"):
+        return exports.compliance(rows, types, span, organization, request.GET["format"])
+    page = Paginator(rows, 50).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "branches/compliance_table.html",
+        {
+            "organization": organization,
+            "page": page,
+            "types": types,
+            "span": span,
+            "sort": sort,
+            "sector": sector,
+            "kind": kind,
+            "sectors": Sector.choices,
+            "kinds": [(k.value, k.label) for k in OrganizationKind if k != OrganizationKind.PARTY_GROUP],
+            "query": query.urlencode(),
+            "previous": periods.shift(span, -1),
+            "next": periods.shift(span, 1),
+            "rows_total": len(rows),
+        },
+    )
