@@ -1,6 +1,9 @@
 """Benchmark of the portal on PostgreSQL: seeding speed and page latency.
 
-Usage: bench/run [--orgs N] [--repeat R] [--no-analyze]
+Usage: bench/run [--orgs N] [--repeat R] [--no-analyze] [--meetings | --no-meetings]
+
+A year of meetings is seeded up to 20,000 organizations (or with --meetings), so the
+reviewer's compliance table is measured over 10,000 organizations by default.
 
 Recreates the bench database, migrates it, times `seed_demo` as a subprocess,
 then times pages in-process with Django's test Client. Prints `name: value`
@@ -109,9 +112,10 @@ def measure(repeat):
     from django.contrib.auth import get_user_model
     from django.db import connection
     from django.test import Client
+    from django.utils import timezone
 
-    from branches import selectors
-    from branches.models import Member, Organization, Role, RoleAssignment
+    from branches import compliance, periods, selectors
+    from branches.models import Attendance, Meeting, Member, Organization, Role, RoleAssignment
 
     User = get_user_model()
     root = Organization.objects.get_root_nodes().first()
@@ -129,9 +133,30 @@ def measure(repeat):
         "trivial_view_ms": median_ms(page(anonymous, "/healthz/"), repeat),
         "bare_sql_ms": median_ms(bare_sql, repeat),
     }
-    rows = {"rows_organizations": Organization.objects.count(), "rows_members": Member.objects.count()}
+    rows = {
+        "rows_organizations": Organization.objects.count(),
+        "rows_members": Member.objects.count(),
+        "rows_meetings": Meeting.objects.count(),
+        "rows_attendance": Attendance.objects.count(),
+    }
     # The one query behind the org page's subtree member counts, alone (compared with bare_sql_ms).
     sql = {"member_counts_root_sql_ms": median_ms(lambda: selectors.member_counts(root), repeat)}
+    if rows["rows_meetings"]:
+        today = timezone.localdate()
+        year = periods.span_of("year", today)
+        branches = selectors.compliance_candidates(User.objects.get(username="zuzhibu"), root, year)
+
+        def year_of_meetings():
+            with connection.cursor() as cursor:  # the bare aggregate the compliance selector builds on
+                cursor.execute(
+                    "SELECT organization_id, meeting_type, date_trunc('month', held_on), count(*) "
+                    "FROM branches_meeting WHERE held_on BETWEEN %s AND %s GROUP BY 1, 2, 3",
+                    [year.start, year.end],
+                )
+                cursor.fetchall()
+
+        sql["meeting_counts_year_sql_ms"] = median_ms(year_of_meetings, repeat)
+        sql["compliance_selector_year_ms"] = median_ms(lambda: compliance.for_span(branches, year, today), repeat)
     pages = {
         "tree_root_ms": median_ms(page(reviewer, "/orgs/"), repeat),
         "tree_children_root_ms": median_ms(page(reviewer, f"/orgs/{root.pk}/children/"), repeat),
@@ -139,6 +164,15 @@ def measure(repeat):
         "org_page_branch_ms": median_ms(page(secretary, f"/orgs/{branch.pk}/"), repeat),
         "search_ms": median_ms(page(reviewer, "/orgs/?q=村"), repeat),
     }
+    if rows["rows_meetings"]:
+        pages["meetings_owed_ms"] = median_ms(page(secretary, f"/orgs/{branch.pk}/meetings/owed/"), repeat)
+        pages["meeting_form_ms"] = median_ms(page(secretary, f"/orgs/{branch.pk}/meetings/new/"), repeat)
+        pages["meeting_list_ms"] = median_ms(page(secretary, f"/orgs/{branch.pk}/meetings/"), repeat)
+        year_key = timezone.localdate().year
+        pages["compliance_table_year_ms"] = median_ms(
+            page(reviewer, f"/orgs/{root.pk}/compliance/?period={year_key}"), repeat
+        )
+        pages["compliance_table_quarter_ms"] = median_ms(page(reviewer, f"/orgs/{root.pk}/compliance/"), repeat)
     return floors, rows, sql, pages
 
 
@@ -149,7 +183,11 @@ def main():
     parser.add_argument(
         "--no-analyze", action="store_true", help="measure the just-seeded database, without VACUUM (ANALYZE) first"
     )
+    meetings = parser.add_mutually_exclusive_group()
+    meetings.add_argument("--meetings", action="store_true", help="seed a year of meetings whatever the size")
+    meetings.add_argument("--no-meetings", action="store_true", help="seed no meetings")
     args = parser.parse_args()
+    with_meetings = args.meetings or (not args.no_meetings and args.orgs <= 20000)
 
     url = os.environ.get("BENCH_DATABASE_URL") or DEFAULT_URL
     os.environ["DATABASE_URL"] = url
@@ -159,7 +197,8 @@ def main():
 
     recreate_database(url)
     manage("migrate", "--noinput", "-v0", env=env)
-    seconds = manage("seed_demo", "--orgs", str(args.orgs), "--seed", "1", "--quiet-logins", env=env)
+    seed_args = ["seed_demo", "--orgs", str(args.orgs), "--seed", "1", "--quiet-logins"]
+    seconds = manage(*seed_args, *([] if with_meetings else ["--no-meetings"]), env=env)
     analyze_seconds = None if args.no_analyze else vacuum_analyze(url)
 
     floors, rows, sql, pages = measure(args.repeat)
@@ -170,7 +209,14 @@ def main():
         f"seed_demo_orgs_per_second: {rows['rows_organizations'] / seconds:.0f}",
         f"vacuum_analyze_seconds: {'skipped' if analyze_seconds is None else f'{analyze_seconds:.1f}'}",
     ]
-    lines += [f"{name}: {value:.2f} ({value / floors['bare_sql_ms']:.1f}x bare_sql)" for name, value in sql.items()]
+    lines += [
+        f"{name}: {value:.2f} ({value / floors['bare_sql_ms']:.1f}x bare_sql)"
+        for name, value in sql.items()
+        if name != "compliance_selector_year_ms"
+    ]
+    if "compliance_selector_year_ms" in sql:
+        value, floor = sql["compliance_selector_year_ms"], sql["meeting_counts_year_sql_ms"]
+        lines.append(f"compliance_selector_year_ms: {value:.2f} ({value / floor:.1f}x meeting_counts_year_sql)")
     lines += [
         f"{name}: {value:.2f} ({value / floors['trivial_view_ms']:.1f}x trivial_view)" for name, value in pages.items()
     ]

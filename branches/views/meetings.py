@@ -227,8 +227,14 @@ def meeting_detail(request, pk):
             and present_committee * 2 <= len(committee),
             "can_edit": access.can(request.user, access.EDIT, meeting.organization),
             "saved": request.GET.get("saved") == "1",
+            "logged_by": _person(meeting.logged_by),
+            "updated_by": _person(meeting.updated_by) if meeting.updated_by_id else "",
         },
     )
+
+
+def _person(user):
+    return (user.get_full_name() or user.get_username()) if user else "—"
 
 
 @require_http_methods(["GET", "POST"])
