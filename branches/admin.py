@@ -1,15 +1,19 @@
 """Django admin for the portal's administrators, scoped to their subtrees by the access helper."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from branches import access
+from branches import access, services
 from branches.models import (
     Attachment,
     AuditEntry,
     Cadre,
     CommitteeTerm,
+    Meeting,
+    MeetingRequirement,
     Member,
     Organization,
     RoleAssignment,
@@ -286,3 +290,78 @@ class AttachmentAdmin(ScopedAdmin):
 
     def has_add_permission(self, request):
         return False  # uploads go through the portal's page, which sniffs them
+
+
+@admin.register(MeetingRequirement)
+class MeetingRequirementAdmin(admin.ModelAdmin):
+    """Meeting rules. A change to a rule already in force becomes a new version from this month on,
+    so that the periods already judged keep the rule they were judged by."""
+
+    list_display = (
+        "meeting_type",
+        "period",
+        "minimum",
+        "organization_kind",
+        "sector",
+        "per_party_group",
+        "only_with_committee",
+        "effective_from",
+        "effective_to",
+    )
+    list_filter = ("meeting_type", "period", "organization_kind", "sector", "effective_to")
+    search_fields = ("meeting_type",)
+
+    def has_module_permission(self, request):
+        return access.has_any(request.user, access.ADMINISTER)
+
+    def has_view_permission(self, request, obj=None):
+        return access.has_any(request.user, access.ADMINISTER)
+
+    def has_change_permission(self, request, obj=None):
+        return access.administers_rules(request.user)
+
+    def has_add_permission(self, request):
+        return access.administers_rules(request.user)
+
+    def has_delete_permission(self, request, obj=None):
+        # A rule that has judged a period stays; it can only be closed (an end date) or superseded.
+        return access.administers_rules(request.user) and (obj is None or obj.effective_from > timezone.localdate())
+
+    def save_model(self, request, obj, form, change):
+        today = timezone.localdate()
+        if not change or obj.effective_from >= today.replace(day=1):
+            return super().save_model(request, obj, form, change)
+        original = MeetingRequirement.objects.get(pk=obj.pk)
+        data = {name: form.cleaned_data[name] for name in form.changed_data if name not in ("effective_from",)}
+        if not data:
+            return None
+        from_day = today.replace(day=1)
+        successor = services.requirement_change(requirement=original, data=data, from_day=from_day, by=request.user)
+        obj.pk = successor.pk
+        messages.info(
+            request,
+            _("The rule applies in its new form from %(day)s; earlier periods keep the old one.") % {"day": from_day},
+        )
+        return None
+
+
+@admin.register(Meeting)
+class MeetingAdmin(ScopedAdmin):
+    list_display = ("held_on", "meeting_type", "organization", "topic", "present_count", "expected_count", "logged_at")
+    list_filter = ("meeting_type", "held_on", "organization__sector")
+    search_fields = ("topic", "minutes", "organization__name", "organization__code")
+    list_select_related = ("organization",)
+    date_hierarchy = "held_on"
+    readonly_fields = (
+        "held_on",
+        "expected_count",
+        "present_count",
+        "logged_by",
+        "logged_at",
+        "updated_by",
+        "updated_at",
+    )
+    autocomplete_fields = ("organization", "party_group")
+
+    def has_add_permission(self, request):
+        return False  # meetings are logged through the portal's form, which checks attendance

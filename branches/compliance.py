@@ -8,7 +8,6 @@ meeting counts (grouped by organization, type, group and month) and the attendan
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncMonth
@@ -117,18 +116,21 @@ def _rule_for(rules, organization, meeting_type, span):
     return best[1] if best else None
 
 
-def judge(organizations, spans_for, today, attendance_span=None):
+def judge(organizations, spans_for, today, attendance_span=None, within=None):
     """Compliance rows for the given organizations (a list).
 
     `spans_for(period)` returns the spans over which a requirement with that period is judged.
+    `within`, when every organization lies under it, lets the queries filter by its tree path
+    instead of a long list of ids.
     """
     if not organizations:
         return []
-    kinds_and_periods = {p: spans_for(p) for p in periods.GRANULARITY}
-    all_spans = [s for spans in kinds_and_periods.values() for s in spans]
+    spans_by_period = {p: spans_for(p) for p in periods.GRANULARITY}
+    all_spans = [s for spans in spans_by_period.values() for s in spans]
     first_day, last_day = min(s.start for s in all_spans), max(s.end for s in all_spans)
     rules = _rules_in_force(first_day, last_day)
     ids = [org.pk for org in organizations]
+    of_orgs = Q(organization__path__startswith=within.path) if within is not None else Q(organization_id__in=ids)
 
     groups = defaultdict(list)  # branch id -> its active party groups
     branch_by_path = {org.path: org.pk for org in organizations if org.kind == OrganizationKind.BRANCH}
@@ -143,7 +145,7 @@ def judge(organizations, spans_for, today, attendance_span=None):
                 groups[parent].append(group_id)
 
     with_committee = set(
-        Cadre.objects.filter(organization_id__in=ids, post__in=COMMITTEE_POSTS, term_start__lte=today)
+        Cadre.objects.filter(of_orgs, post__in=COMMITTEE_POSTS, term_start__lte=today)
         .filter(Q(term_end__isnull=True) | Q(term_end__gte=today))
         .values("organization_id")
         .annotate(n=Count("pk"))
@@ -151,31 +153,54 @@ def judge(organizations, spans_for, today, attendance_span=None):
         .values_list("organization_id", flat=True)
     )
 
-    counts = defaultdict(int)  # (org, type, group, month start) -> meetings
-    totals = defaultdict(int)  # (org, type, month start) -> meetings, groups summed
-    for row in (
-        Meeting.objects.filter(organization_id__in=ids, held_on__range=(first_day, last_day))
+    counts = defaultdict(lambda: defaultdict(int))  # org -> (type, group, month start) -> meetings
+    totals = defaultdict(lambda: defaultdict(int))  # org -> (type, month start) -> meetings, groups summed
+    for org_id, meeting_type, group_id, month, n in (
+        Meeting.objects.filter(of_orgs, held_on__range=(first_day, last_day))
         .annotate(month=TruncMonth("held_on"))
-        .values("organization_id", "meeting_type", "party_group_id", "month")
+        .values_list("organization_id", "meeting_type", "party_group_id", "month")
         .annotate(n=Count("pk"))
         .order_by()
     ):
-        month = row["month"].date() if hasattr(row["month"], "date") else row["month"]
-        counts[(row["organization_id"], row["meeting_type"], row["party_group_id"], month)] += row["n"]
-        totals[(row["organization_id"], row["meeting_type"], month)] += row["n"]
+        month = month.date() if hasattr(month, "date") else month
+        counts[org_id][(meeting_type, group_id, month)] += n
+        totals[org_id][(meeting_type, month)] += n
 
     attendance = {}
     if attendance_span is not None:
         attendance = {
             row["organization_id"]: row
-            for row in Meeting.objects.filter(
-                organization_id__in=ids, held_on__range=(attendance_span.start, attendance_span.end)
-            )
+            for row in Meeting.objects.filter(of_orgs, held_on__range=(attendance_span.start, attendance_span.end))
             .values("organization_id")
             .annotate(present=Sum("present_count"), expected=Sum("expected_count"), meetings=Count("pk"))
             .order_by()
         }
 
+    # Organizations of one kind and sector share their rules: make the plan once for each pair.
+    # A plan lists, per meeting type, the (rule version, span, months) to count in.
+    plans = {}
+
+    def plan_for(org):
+        key = (org.kind, org.sector)
+        if key not in plans:
+            plan = []
+            for meeting_type in MeetingType.values:
+                first = _rule_for(rules, org, meeting_type, anchor) or _rule_for(
+                    rules, org, meeting_type, all_spans[-1]
+                )
+                if first is None:
+                    continue
+                steps = []
+                for span in spans_by_period[first.period]:
+                    rule = _rule_for(rules, org, meeting_type, span)
+                    if rule is not None:
+                        steps.append((rule, span, _months(span)))
+                if steps:
+                    plan.append((meeting_type, steps))
+            plans[key] = plan
+        return plans[key]
+
+    anchor = min(all_spans, key=lambda s: (s.start, -periods.GRANULARITY[s.kind]))
     rows = []
     for org in organizations:
         row = ComplianceRow(org)
@@ -183,39 +208,41 @@ def judge(organizations, spans_for, today, attendance_span=None):
             row.present = attendance[org.pk]["present"] or 0
             row.expected = attendance[org.pk]["expected"] or 0
             row.meetings = attendance[org.pk]["meetings"]
-        for meeting_type in MeetingType.values:
+        org_groups = groups.get(org.pk, [])
+        org_counts, org_totals = counts.get(org.pk, {}), totals.get(org.pk, {})
+        has_committee = org.pk in with_committee
+        for meeting_type, steps in plan_for(org):
             span_counts = []
-            for period, spans in kinds_and_periods.items():
-                for span in spans:
-                    rule = _rule_for(rules, org, meeting_type, span)
-                    if rule is None or rule.period != period:
-                        continue
-                    if rule.only_with_committee and org.pk not in with_committee:
-                        continue
-                    span_counts.append(_count(counts, totals, org, rule, span, groups.get(org.pk, [])))
-            span_counts = [c for c in span_counts if c is not None]
+            last_rule = None
+            for rule, span, months in steps:
+                if rule.only_with_committee and not has_committee:
+                    continue
+                count = _count(org_counts, org_totals, rule, span, months, org_groups)
+                if count is not None:
+                    span_counts.append(count)
+                    last_rule = rule
             if span_counts:
-                row.statuses[meeting_type] = RequirementStatus(
-                    _rule_for(rules, org, meeting_type, span_counts[-1].span), span_counts
-                )
+                row.statuses[meeting_type] = RequirementStatus(last_rule, span_counts)
         rows.append(row)
     return rows
 
 
-@lru_cache(maxsize=512)
 def _months(span):
-    return [s.start for s in periods.spans_within("month", span)]
+    return tuple(s.start for s in periods.spans_within("month", span))
 
 
-def _count(counts, totals, org, rule, span, group_ids):
-    months = _months(span)
+def _count(counts, totals, rule, span, months, group_ids):
+    """Meetings held in the span against the minimum; `counts` and `totals` are one organization's."""
+    meeting_type = rule.meeting_type
     if rule.per_party_group:
         if not group_ids:
             return None  # a branch without party groups owes no group meetings
         # Each group counts up to the minimum, so one busy group cannot make up for a silent one.
-        held = sum(min(sum(counts[(org.pk, rule.meeting_type, g, m)] for m in months), rule.minimum) for g in group_ids)
+        held = sum(min(sum(counts.get((meeting_type, g, m), 0) for m in months), rule.minimum) for g in group_ids)
         return SpanCount(span, held, rule.minimum * len(group_ids))
-    return SpanCount(span, sum(totals[(org.pk, rule.meeting_type, m)] for m in months), rule.minimum)
+    if len(months) == 1:
+        return SpanCount(span, totals.get((meeting_type, months[0]), 0), rule.minimum)
+    return SpanCount(span, sum(totals.get((meeting_type, m), 0) for m in months), rule.minimum)
 
 
 def _common_prefix(paths_by_path):
@@ -236,6 +263,12 @@ def owed(branch, today):
     return judge([branch], spans_for, today, attendance_span=periods.span_of("year", today))[0]
 
 
-def for_span(organizations, span, today):
-    """Each organization over a chosen span (the reviewer's table)."""
-    return judge(organizations, lambda period: periods.counting_spans(period, span, today), today, attendance_span=span)
+def for_span(organizations, span, today, within=None):
+    """Each organization over a chosen span (the reviewer's table); `within`: their common ancestor, if known."""
+    return judge(
+        organizations,
+        lambda period: periods.counting_spans(period, span, today),
+        today,
+        attendance_span=span,
+        within=within,
+    )

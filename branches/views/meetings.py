@@ -270,7 +270,7 @@ def compliance_table(request, pk):
     sector = request.GET.get("sector", "")
     kind = request.GET.get("kind", OrganizationKind.BRANCH)
     orgs = selectors.compliance_candidates(request.user, organization, span, sector=sector, kind=kind)
-    rows = compliance.for_span(orgs, span, today)
+    rows = compliance.for_span(orgs, span, today, within=organization)
     sort = request.GET.get("sort", "met")
     rows.sort(key=SORTS.get(sort.lstrip("-"), SORTS["met"]), reverse=sort.startswith("-"))
     types = [t for t in MeetingType if any(t.value in row.statuses for row in rows)]

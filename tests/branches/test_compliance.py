@@ -146,3 +146,27 @@ def test_compliance_for_many_organizations_is_a_fixed_number_of_queries(county, 
         rows = compliance.for_span(branches, span, timezone.localdate())
     assert len(rows) == 30 and all(r.status("theme_day").held == 1 for r in rows)
     assert Organization.objects.count() > 30
+
+
+def test_an_admin_edit_of_a_rule_in_force_becomes_a_new_version(county, people, signed_in):
+    from django.urls import reverse
+
+    rule = MeetingRequirement.objects.get(meeting_type="theme_day", sector="")
+    client = signed_in(people.admin)
+    url = reverse("admin:branches_meetingrequirement_change", args=[rule.pk])
+    form = {
+        "meeting_type": "theme_day", "period": "month", "minimum": "2", "organization_kind": "branch", "sector": "",
+        "effective_from": rule.effective_from.isoformat(), "effective_to": "",
+    }
+    response = client.post(url, form)
+    assert response.status_code == 302, response.content.decode()[:500]
+    versions = MeetingRequirement.objects.filter(meeting_type="theme_day").order_by("effective_from")
+    assert [(v.minimum, v.effective_to is None) for v in versions] == [(1, False), (2, True)]
+    first_of_month = timezone.localdate().replace(day=1)
+    assert versions[1].effective_from == first_of_month
+    assert compliance.owed(county.east, timezone.localdate()).status("theme_day").required == 2
+    last_month = periods.shift(periods.span_of("month", timezone.localdate()), -1)
+    assert compliance.for_span([county.east], last_month, timezone.localdate())[0].status("theme_day").required == 1
+    reviewer = signed_in(people.reviewer)
+    assert reviewer.post(url, form).status_code == 302  # sent to the admin sign-in: reviewers have no admin
+    assert MeetingRequirement.objects.filter(meeting_type="theme_day").count() == 2

@@ -3,6 +3,7 @@
 import os
 
 import pytest
+from django.db import DEFAULT_DB_ALIAS, connections
 
 from tests.conftest import CHROMIUM, PASSWORD
 
@@ -22,11 +23,22 @@ CHROMIUM_ARGS = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _migration_data(django_db_serialized_rollback):
+    """live_server's transactional_db empties every table after each test, rows seeded by data
+    migrations (term rules, meeting requirements) included: Django serializes them once and puts them back."""
+
+
 @pytest.fixture(scope="session")
-def browser():
+def browser(django_db_setup):
     from playwright.sync_api import sync_playwright
 
+    seeded = getattr(connections[DEFAULT_DB_ALIAS], "_test_serialized_contents", None)
     playwright = sync_playwright().start()
+    # Playwright's event loop now counts as running in this thread, so Django's connections (an asgiref
+    # Local) hand out new connection objects: give them the serialized rows, or nothing is put back.
+    if seeded is not None:
+        connections[DEFAULT_DB_ALIAS]._test_serialized_contents = seeded
     chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
     yield chromium
     chromium.close()
@@ -35,7 +47,7 @@ def browser():
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport=PHONE)
+    context = browser.new_context(viewport=PHONE, locale="zh-CN")  # the portal's users browse in Chinese
     page = context.new_page()
     page.set_default_timeout(10_000)
     yield page
