@@ -1,3 +1,5 @@
+from django.urls import reverse
+
 from branches import access
 from branches.models import Role
 
@@ -9,6 +11,13 @@ def navigation(request):
         return {}
     roles = access.roles(user)
     everywhere = access.is_everywhere(user)
+    grants = access.grants(user)
+    # Straight links to where each role works; ids come from the grants already read (no extra query).
+    secretary_of = next((g.organization_id for g in grants if g.role == Role.SECRETARY), None)
+    reviewer_of = next(
+        (g.organization_id for g in sorted(grants, key=lambda g: len(g.path)) if g.role in (Role.REVIEWER, Role.ADMIN)),
+        None,
+    )
     return {
         "nav": {
             "roles": sorted(Role(r).label for r in roles),
@@ -16,5 +25,7 @@ def navigation(request):
             "review": everywhere or Role.REVIEWER in roles or Role.ADMIN in roles,
             "admin": everywhere or Role.ADMIN in roles,
             "secretary": Role.SECRETARY in roles,
+            "owed_url": reverse("branches:meetings_owed", args=[secretary_of]) if secretary_of else "",
+            "compliance_url": reverse("branches:compliance", args=[reviewer_of]) if reviewer_of else "",
         }
     }

@@ -93,3 +93,12 @@ def test_an_english_browser_still_gets_chinese_until_the_user_switches(db, clien
     page = client.get(reverse("login"), HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9").content.decode()
     assert 'lang="zh-hans"' in page
     assert "登录" in page
+
+
+def test_each_role_finds_its_work_in_the_menu(county, people, signed_in):
+    secretary = signed_in(people.secretary).get(reverse("branches:tree")).content.decode()
+    assert reverse("branches:meetings_owed", args=[county.east.pk]) in secretary
+    assert "/compliance/" not in secretary
+    reviewer = signed_in(people.town_reviewer).get(reverse("branches:tree")).content.decode()
+    assert reverse("branches:compliance", args=[county.town.pk]) in reviewer
+    assert "/meetings/owed/" not in reviewer
