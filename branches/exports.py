@@ -27,10 +27,11 @@ def compliance(rows, types, span, root, fmt):
         table.append(cells)
     what = _("meeting compliance")
     name = f"{root.name}-{what}-{span.key}"
-    return _respond(table, name, fmt, title=f"{root.name} · {span.label}")
+    return respond(table, name, fmt)
 
 
-def _respond(table, name, fmt, title):
+def respond(table, name, fmt):
+    """A download of `table` (rows of cells, the header first) as .xlsx or .csv."""
     if fmt == "xlsx":
         book = Workbook()
         sheet = book.active

@@ -13,11 +13,14 @@ def navigation(request):
     everywhere = access.is_everywhere(user)
     grants = access.grants(user)
     # Straight links to where each role works; ids come from the grants already read (no extra query).
-    secretary_of = next((g.organization_id for g in grants if g.role == Role.SECRETARY), None)
-    reviewer_of = next(
-        (g.organization_id for g in sorted(grants, key=lambda g: len(g.path)) if g.role in (Role.REVIEWER, Role.ADMIN)),
-        None,
-    )
+    outermost = sorted(grants, key=lambda g: len(g.path))
+
+    def first(*kinds):
+        return next((g.organization_id for g in outermost if g.role in kinds), None)
+
+    secretary_of = first(Role.SECRETARY)
+    reviewer_of = first(Role.REVIEWER, Role.ADMIN)
+    inspector_of = first(Role.REVIEWER, Role.ASSESSOR, Role.ADMIN)
     return {
         "nav": {
             "roles": sorted(Role(r).label for r in roles),
@@ -27,5 +30,8 @@ def navigation(request):
             "secretary": Role.SECRETARY in roles,
             "owed_url": reverse("branches:meetings_owed", args=[secretary_of]) if secretary_of else "",
             "compliance_url": reverse("branches:compliance", args=[reviewer_of]) if reviewer_of else "",
+            "todo_url": reverse("assessments:todo", args=[secretary_of]) if secretary_of else "",
+            "three_lists_url": reverse("assessments:three_lists", args=[reviewer_of]) if reviewer_of else "",
+            "findings_url": reverse("assessments:findings_queue", args=[inspector_of]) if inspector_of else "",
         }
     }

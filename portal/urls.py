@@ -21,5 +21,6 @@ urlpatterns = [
     # Switching language must work on the sign-in page too.
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),
     path("orgs/", include("branches.urls")),
+    path("work/", include("assessments.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -12,7 +12,8 @@ from django.views.decorators.http import require_GET, require_http_methods
 from branches import access, compliance, exports, periods, selectors, services
 from branches.forms import ConfirmForm, MeetingFilterForm, MeetingForm, MeetingWhenForm, show_service_errors
 from branches.models import Meeting, MeetingType, Member, OrganizationKind, Sector
-from branches.views.organizations import _form_page, _organization
+from branches.pages import form_page
+from branches.views.organizations import _organization
 
 __all__ = [
     "compliance_table",
@@ -87,7 +88,7 @@ def meeting_list(request, pk):
     )
 
 
-def _meeting_form_page(request, branch, meeting=None):
+def _meetingform_page(request, branch, meeting=None):
     """Log or correct a meeting. A refused submit comes back with every field as typed."""
     held_on = timezone.localdate()
     group = None
@@ -185,7 +186,7 @@ def meeting_add(request, pk):
     branch, elsewhere = _branch(request, pk, access.EDIT)
     if elsewhere:
         return elsewhere
-    return _meeting_form_page(request, branch)
+    return _meetingform_page(request, branch)
 
 
 def _meeting(request, pk, action=access.VIEW):
@@ -200,7 +201,7 @@ def _meeting(request, pk, action=access.VIEW):
 @require_http_methods(["GET", "POST"])
 def meeting_edit(request, pk):
     meeting = _meeting(request, pk, access.EDIT)
-    return _meeting_form_page(request, meeting.organization, meeting)
+    return _meetingform_page(request, meeting.organization, meeting)
 
 
 @require_GET
@@ -241,7 +242,7 @@ def _person(user):
 def meeting_delete(request, pk):
     meeting = _meeting(request, pk, access.EDIT)
     branch = meeting.organization
-    return _form_page(
+    return form_page(
         request,
         organization=branch,
         form=ConfirmForm(request.POST or None),

@@ -5,7 +5,6 @@ import copy
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -29,9 +28,9 @@ from branches.forms import (
     OrganizationDissolveForm,
     OrganizationForm,
     OrganizationMoveForm,
-    show_service_errors,
 )
 from branches.models import Attachment, Cadre, Member, Organization, OrganizationKind
+from branches.pages import form_page
 from branches.tables import EditableMemberTable, MemberTable, ReviewedMemberTable
 
 CHILDREN_PAGE_SIZE = 100
@@ -113,33 +112,12 @@ def organization_detail(request, pk):
     return render(request, "branches/organization_detail.html", context)
 
 
-def _form_page(request, *, organization, form, title, save, success, next_url=None, danger=False):
-    """Every form page has this shape: on a valid POST call the service; its refusals go beside the
-    fields and everything typed stays; on success say so and move on."""
-    if request.method == "POST" and form.is_valid():
-        try:
-            result = save(form.cleaned_data)
-        except ValidationError as error:
-            show_service_errors(form, error)
-        else:
-            messages.success(request, success(result) if callable(success) else success)
-            return redirect(next_url(result) if next_url else reverse("branches:organization", args=[organization.pk]))
-    context = {
-        "organization": organization,
-        "form": form,
-        "title": title,
-        "danger": danger,
-        "multipart": form.is_multipart(),
-    }
-    return render(request, "branches/form.html", context)
-
-
 @require_http_methods(["GET", "POST"])
 def organization_edit(request, pk):
     organization = _organization(request, pk, access.ADMINISTER)
     # The form works on a copy, so a refused name never shows up in the page's own headings.
     form = OrganizationForm(request.POST or None, instance=copy.copy(organization))
-    return _form_page(
+    return form_page(
         request,
         organization=organization,
         form=form,
@@ -158,7 +136,7 @@ def organization_add(request, pk):
         data = dict(data)
         return services.organization_create(parent=parent, kind=data.pop("kind"), data=data, by=request.user)
 
-    return _form_page(
+    return form_page(
         request,
         organization=parent,
         form=form,
@@ -174,7 +152,7 @@ def organization_move(request, pk):
     organization = _organization(request, pk, access.ADMINISTER)
     candidates = access.scoped(request.user, Organization.objects.filter(status="active"), access.ADMINISTER)
     form = OrganizationMoveForm(request.POST or None, candidates=candidates)
-    return _form_page(
+    return form_page(
         request,
         organization=organization,
         form=form,
@@ -189,7 +167,7 @@ def organization_move(request, pk):
 @require_http_methods(["GET", "POST"])
 def organization_dissolve(request, pk):
     organization = _organization(request, pk, access.ADMINISTER)
-    return _form_page(
+    return form_page(
         request,
         organization=organization,
         form=OrganizationDissolveForm(request.POST or None),
@@ -229,8 +207,8 @@ def member_list(request, pk):
     )
 
 
-def _member_form_page(request, organization, member=None):
-    return _form_page(
+def _memberform_page(request, organization, member=None):
+    return form_page(
         request,
         organization=organization,
         form=MemberForm(request.POST or None, instance=member, organization=organization),
@@ -247,17 +225,17 @@ def member_add(request, pk):
     if organization.kind != OrganizationKind.BRANCH:
         messages.error(request, _("Members can only be added to a Party branch."))
         return redirect("branches:organization", pk=organization.pk)
-    return _member_form_page(request, organization)
+    return _memberform_page(request, organization)
 
 
 @require_http_methods(["GET", "POST"])
 def member_edit(request, pk):
     member = access.get_scoped_or_404(request.user, Member.objects.select_related("organization"), access.EDIT, pk=pk)
-    return _member_form_page(request, member.organization, member)
+    return _memberform_page(request, member.organization, member)
 
 
-def _cadre_form_page(request, organization, cadre=None):
-    return _form_page(
+def _cadreform_page(request, organization, cadre=None):
+    return form_page(
         request,
         organization=organization,
         form=CadreForm(request.POST or None, instance=cadre),
@@ -269,20 +247,20 @@ def _cadre_form_page(request, organization, cadre=None):
 
 @require_http_methods(["GET", "POST"])
 def cadre_add(request, pk):
-    return _cadre_form_page(request, _organization(request, pk, access.EDIT))
+    return _cadreform_page(request, _organization(request, pk, access.EDIT))
 
 
 @require_http_methods(["GET", "POST"])
 def cadre_edit(request, pk):
     cadre = access.get_scoped_or_404(request.user, Cadre.objects.select_related("organization"), access.EDIT, pk=pk)
-    return _cadre_form_page(request, cadre.organization, cadre)
+    return _cadreform_page(request, cadre.organization, cadre)
 
 
 @require_http_methods(["GET", "POST"])
 def committee_election(request, pk):
     """Record a committee election (换届): the old term closes, a new one opens with the rule's length."""
     organization = _organization(request, pk, access.EDIT)
-    return _form_page(
+    return form_page(
         request,
         organization=organization,
         form=ElectionForm(request.POST or None),
@@ -361,7 +339,7 @@ def _query_without_page(request):
 @require_http_methods(["GET", "POST"])
 def attachment_add(request, pk):
     organization = _organization(request, pk, access.EDIT)
-    return _form_page(
+    return form_page(
         request,
         organization=organization,
         form=AttachmentForm(request.POST or None, request.FILES or None),
@@ -392,7 +370,7 @@ def attachment_delete(request, pk):
     attachment = access.get_scoped_or_404(
         request.user, Attachment.objects.select_related("organization"), access.EDIT, pk=pk
     )
-    return _form_page(
+    return form_page(
         request,
         organization=attachment.organization,
         form=ConfirmForm(request.POST or None),

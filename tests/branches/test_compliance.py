@@ -155,8 +155,13 @@ def test_an_admin_edit_of_a_rule_in_force_becomes_a_new_version(county, people, 
     client = signed_in(people.admin)
     url = reverse("admin:branches_meetingrequirement_change", args=[rule.pk])
     form = {
-        "meeting_type": "theme_day", "period": "month", "minimum": "2", "organization_kind": "branch", "sector": "",
-        "effective_from": rule.effective_from.isoformat(), "effective_to": "",
+        "meeting_type": "theme_day",
+        "period": "month",
+        "minimum": "2",
+        "organization_kind": "branch",
+        "sector": "",
+        "effective_from": rule.effective_from.isoformat(),
+        "effective_to": "",
     }
     response = client.post(url, form)
     assert response.status_code == 302, response.content.decode()[:500]

@@ -246,21 +246,33 @@ def test_the_record_says_who_logged_it_and_who_corrected_it(committee, people, s
     meeting = Meeting.objects.get()
     page = client.get(reverse("branches:meeting", args=[meeting.pk])).content.decode()
     assert "由 secretary 于" in page
-    Meeting.objects.filter(pk=meeting.pk).update(updated_by=people.admin, updated_at=timezone.now() + timedelta(hours=1))
+    Meeting.objects.filter(pk=meeting.pk).update(
+        updated_by=people.admin, updated_at=timezone.now() + timedelta(hours=1)
+    )
     page = client.get(reverse("branches:meeting", args=[meeting.pk])).content.decode()
     assert "由 admin 于" in page and "最后修改" in page
 
 
 @pytest.mark.parametrize("branches", [2, 30])
-def test_the_reviewer_table_takes_a_fixed_number_of_queries(county, people, signed_in, django_assert_max_num_queries,
-                                                            branches):
+def test_the_reviewer_table_takes_a_fixed_number_of_queries(
+    county, people, signed_in, django_assert_max_num_queries, branches
+):
     for n in range(branches):
-        branch = services.organization_create(parent=county.town, kind="branch",
-                                              data={"code": f"Q-{n}", "name": f"村{n}", "sector": "village"})
+        branch = services.organization_create(
+            parent=county.town, kind="branch", data={"code": f"Q-{n}", "name": f"村{n}", "sector": "village"}
+        )
         add_member(branch, f"党员{n}")
-        Meeting.objects.create(organization=branch, meeting_type="theme_day", held_at=timezone.now(),
-                               held_on=timezone.localdate(), place="x", host="x", topic="x", expected_count=1,
-                               present_count=1)
+        Meeting.objects.create(
+            organization=branch,
+            meeting_type="theme_day",
+            held_at=timezone.now(),
+            held_on=timezone.localdate(),
+            place="x",
+            host="x",
+            topic="x",
+            expected_count=1,
+            present_count=1,
+        )
     client = signed_in(people.reviewer)
     url = reverse("branches:compliance", args=[county.root.pk])
     for query in ({}, {"period": str(timezone.localdate().year)}, {"format": "xlsx"}, {"sector": "village"}):

@@ -12,6 +12,7 @@ from django.core.files.base import ContentFile
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
+from assessments.models import Finding, Inspection, ResponsibilityItem, ResponsibilityList
 from branches.models import Attachment, Cadre, Employment, Meeting, Member, Post, Role
 
 # The only doors open without signing in.
@@ -57,6 +58,15 @@ MATRIX = {
     "branches:meeting_edit": (lambda o: [o["meeting"].pk], only({"secretary", "admin"})),
     "branches:meeting_delete": (lambda o: [o["meeting"].pk], only({"secretary", "admin"})),
     "branches:compliance": (lambda o: [o["branch"].pk], only({"reviewer", "admin"})),
+    "assessments:todo": (lambda o: [o["branch"].pk], only({"secretary", "reviewer", "assessor", "admin"})),
+    "assessments:item_add": (lambda o: [o["branch"].pk], only({"secretary", "admin"})),
+    "assessments:item": (lambda o: [o["item"].pk], only({"secretary", "reviewer", "assessor", "admin"})),
+    "assessments:issue": (lambda o: [o["branch"].pk], only({"reviewer", "admin"})),
+    "assessments:inspection_add": (lambda o: [o["branch"].pk], only({"reviewer", "assessor", "admin"})),
+    "assessments:inspection": (lambda o: [o["inspection"].pk], only({"secretary", "reviewer", "assessor", "admin"})),
+    "assessments:finding": (lambda o: [o["finding"].pk], only({"secretary", "reviewer", "assessor", "admin"})),
+    "assessments:findings_queue": (lambda o: [o["branch"].pk], only({"reviewer", "assessor", "admin"})),
+    "assessments:three_lists": (lambda o: [o["branch"].pk], only({"reviewer", "admin"})),
     "branches:committee_election": (lambda o: [o["branch"].pk], only({"secretary", "admin"})),
     "branches:organization_history": (lambda o: [o["branch"].pk], only({"reviewer", "admin"})),
     "branches:security_events": (lambda o: [o["branch"].pk], only({"admin"})),
@@ -82,6 +92,7 @@ WRITES = [
     name
     for name in MATRIX
     if name.split(":")[-1].endswith(("_edit", "_add", "_move", "_dissolve", "_delete", "_election"))
+    or name in ("assessments:item", "assessments:finding", "assessments:inspection", "assessments:issue")
 ]
 
 
@@ -134,7 +145,28 @@ def world(county, make_user, settings, tmp_path):
             host="x",
             topic="x",
         )
-        return {"branch": branch, "member": member, "cadre": cadre, "attachment": attachment, "meeting": meeting}
+        own = ResponsibilityList.objects.create(organization=branch, year=2026, title="自定")
+        item = ResponsibilityItem.objects.create(
+            responsibility_list=own, organization=branch, area="ideological", text="学习", due_on="2026-12-31"
+        )
+        inspection = Inspection.objects.create(organization=branch, held_on="2026-09-01", title="督查")
+        finding = Finding.objects.create(
+            inspection=inspection,
+            organization=branch,
+            description="问题",
+            required_rectification="整改",
+            deadline="2026-12-31",
+        )
+        return {
+            "branch": branch,
+            "member": member,
+            "cadre": cadre,
+            "attachment": attachment,
+            "meeting": meeting,
+            "item": item,
+            "inspection": inspection,
+            "finding": finding,
+        }
 
     return users, {"inside": objects_of(county.east), "outside": objects_of(county.finance)}
 
@@ -170,6 +202,8 @@ def test_no_write_reaches_another_branch(world, client, name):
     outside = objects["outside"]
     before = (
         list(Meeting.objects.values_list("pk", "topic")),
+        list(Finding.objects.values_list("pk", "state", "version")),
+        list(ResponsibilityItem.objects.values_list("pk", "status", "text")),
         list(Member.objects.values_list("pk", "name", "status")),
         list(Cadre.objects.values_list("pk", "name", "term_end")),
         list(Attachment.objects.values_list("pk", "title")),
@@ -200,6 +234,8 @@ def test_no_write_reaches_another_branch(world, client, name):
         assert response.status_code == 404, f"POST {name} as {role}: {response.status_code}"
     after = (
         list(Meeting.objects.values_list("pk", "topic")),
+        list(Finding.objects.values_list("pk", "state", "version")),
+        list(ResponsibilityItem.objects.values_list("pk", "status", "text")),
         list(Member.objects.values_list("pk", "name", "status")),
         list(Cadre.objects.values_list("pk", "name", "term_end")),
         list(Attachment.objects.values_list("pk", "title")),

@@ -1,12 +1,15 @@
 import time
 from datetime import date
 
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from assessments import demo as assessments_demo
 from branches import audit, demo
+from branches.models import Organization
 
 
 class Command(BaseCommand):
@@ -64,6 +67,18 @@ class Command(BaseCommand):
             self.stdout.write(_("Demo data is already present; nothing was added."))
         with audit.as_job("seed_demo"):
             logins = demo.ensure_demo_users()
+            if counts:
+                root = Organization.objects.get(code=demo.ROOT_CODE)
+                inspector = get_user_model().objects.filter(username="kaohe").first()
+                duties = assessments_demo.build(root=root, today=today, seed=seed, inspector=inspector)
+                if duties:
+                    self.stdout.write(
+                        _(
+                            "Duties: %(issued_lists)d lists with %(duties)d items issued, %(duties_done)d done; "
+                            "%(inspections)d inspections with %(findings)d findings."
+                        )
+                        % duties
+                    )
         if not quiet_logins:
             self.stdout.write(_("Demo logins (user name / password):"))
             for login in logins:

@@ -1,0 +1,74 @@
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from assessments.models import BuildingArea, Finding, Inspection, ResponsibilityTemplate
+from branches.forms import DateInput
+from branches.models import Cadre, Meeting
+from branches.validators import reject_markup
+
+
+class ItemCompleteForm(forms.Form):
+    version = forms.IntegerField(widget=forms.HiddenInput)
+    note = forms.CharField(
+        label=_("what was done"), required=False, widget=forms.Textarea(attrs={"rows": 3}), validators=[reject_markup]
+    )
+    file = forms.FileField(
+        label=_("evidence file"),
+        required=False,
+        help_text=_("JPG, PNG, PDF, DOCX or XLSX; checked by content, not by name."),
+    )
+    meeting = forms.ModelChoiceField(label=_("or a logged meeting"), required=False, queryset=Meeting.objects.none())
+
+    def __init__(self, *args, organization, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["meeting"].queryset = Meeting.objects.filter(organization=organization).order_by("-held_at")[:50]
+
+
+class OwnItemForm(forms.Form):
+    area = forms.ChoiceField(label=_("building area"), choices=BuildingArea.choices)
+    text = forms.CharField(label=_("duty"), max_length=300, validators=[reject_markup])
+    due_on = forms.DateField(label=_("due on"), widget=DateInput())
+
+
+class IssueForm(forms.Form):
+    template = forms.ModelChoiceField(
+        label=_("responsibility list template"), queryset=ResponsibilityTemplate.objects.none()
+    )
+    confirm = forms.BooleanField(label=_("Issue it to every matching organization of this subtree."))
+
+    def __init__(self, *args, templates, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["template"].queryset = templates
+
+
+class InspectionForm(forms.ModelForm):
+    class Meta:
+        model = Inspection
+        fields = ["held_on", "title", "summary"]
+        widgets = {"held_on": DateInput(), "summary": forms.Textarea(attrs={"rows": 3})}
+
+
+class FindingForm(forms.ModelForm):
+    class Meta:
+        model = Finding
+        fields = ["severity", "description", "required_rectification", "deadline", "responsible_cadre"]
+        widgets = {
+            "deadline": DateInput(),
+            "description": forms.Textarea(attrs={"rows": 3}),
+            "required_rectification": forms.Textarea(attrs={"rows": 3}),
+        }
+
+    def __init__(self, *args, organization, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["responsible_cadre"].queryset = Cadre.objects.filter(
+            organization=organization, term_end__isnull=True
+        )
+
+
+class FindingMoveForm(forms.Form):
+    to_state = forms.CharField(widget=forms.HiddenInput)
+    version = forms.IntegerField(widget=forms.HiddenInput)
+    note = forms.CharField(
+        label=_("note"), required=False, widget=forms.Textarea(attrs={"rows": 3}), validators=[reject_markup]
+    )
+    file = forms.FileField(label=_("evidence file"), required=False)

@@ -1,1 +1,0 @@
-# Responsibility lists, inspections, rubrics and scores will live here (see the open issues).

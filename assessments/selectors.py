@@ -1,0 +1,118 @@
+"""Reads for duties and findings: the secretary's to-do, the inspector's queue, the three lists."""
+
+from dataclasses import dataclass
+from datetime import date
+
+from django.db.models import Count, Q
+from django.urls import reverse
+
+from assessments.models import Finding, FindingState, ItemStatus, ResponsibilityItem
+from branches import access, compliance
+
+
+@dataclass
+class TodoEntry:
+    kind: str  # "meeting", "duty" or "rectification"
+    title: str
+    due: date
+    url: str
+    overdue: bool
+    detail: str = ""
+
+
+def todo_for(user, branch, today):
+    """Everything the branch owes, nearest deadline first: duties, rectifications and meetings."""
+    entries = []
+    for item in ResponsibilityItem.objects.filter(organization=branch, status=ItemStatus.OPEN).order_by("due_on"):
+        entries.append(
+            TodoEntry(
+                "duty",
+                item.text,
+                item.due_on,
+                reverse("assessments:item", args=[item.pk]),
+                item.due_on < today,
+                item.get_area_display(),
+            )
+        )
+    for finding in Finding.objects.filter(organization=branch).exclude(state=FindingState.VERIFIED):
+        entries.append(
+            TodoEntry(
+                "rectification",
+                finding.description,
+                finding.deadline,
+                reverse("assessments:finding", args=[finding.pk]),
+                finding.deadline < today,
+                finding.get_state_display(),
+            )
+        )
+    for status in compliance.owed(branch, today).statuses.values():
+        if not status.fulfilled:
+            entries.append(
+                TodoEntry(
+                    "meeting",
+                    status.requirement.get_meeting_type_display(),
+                    status.deadline,
+                    reverse("branches:meeting_add", args=[branch.pk]) + f"?type={status.requirement.meeting_type}",
+                    False,
+                    f"{status.held}/{status.required}",
+                )
+            )
+    return sorted(entries, key=lambda e: (e.due, e.kind))
+
+
+def findings_in(user, root, action=access.VIEW):
+    return access.scoped(user, Finding.objects.filter(organization__path__startswith=root.path), action).select_related(
+        "organization", "inspection", "responsible_cadre"
+    )
+
+
+def inspector_queue(user, root):
+    """Findings awaiting the inspector: submitted first, then the rest still open, nearest deadline first."""
+    findings = findings_in(user, root, access.REVIEW) | findings_in(user, root, access.ASSESS)
+    return findings.exclude(state=FindingState.VERIFIED).order_by("-state", "deadline", "pk")
+
+
+THREE_LISTS = ("problems", "duties", "rectifications")
+
+
+def three_lists(user, root, which, *, sector="", kind="", area="", status="", overdue=False, today):
+    """问题清单 (findings), 责任清单 (duties) or 整改清单 (rectifications under way or done) of the subtree."""
+    if which == "duties":
+        rows = access.scoped(user, ResponsibilityItem.objects.filter(organization__path__startswith=root.path))
+        if area:
+            rows = rows.filter(area=area)
+        if status:
+            rows = rows.filter(status=status)
+        if overdue:
+            rows = rows.filter(status=ItemStatus.OPEN, due_on__lt=today)
+        rows = rows.select_related("organization").order_by("due_on", "organization__path", "pk")
+    else:
+        rows = findings_in(user, root)
+        if which == "rectifications":
+            rows = rows.exclude(state=FindingState.OPEN)
+        if status:
+            rows = rows.filter(state=status)
+        if overdue:
+            rows = rows.exclude(state=FindingState.VERIFIED).filter(deadline__lt=today)
+        rows = rows.order_by("deadline", "organization__path", "pk")
+    if sector:
+        rows = rows.filter(organization__sector=sector)
+    if kind:
+        rows = rows.filter(organization__kind=kind)
+    return rows
+
+
+def three_list_counts(user, root, today):
+    """Totals and overdue counts of the three lists, in two queries."""
+    items = access.scoped(user, ResponsibilityItem.objects.filter(organization__path__startswith=root.path)).aggregate(
+        total=Count("pk"),
+        open=Count("pk", filter=Q(status=ItemStatus.OPEN)),
+        overdue=Count("pk", filter=Q(status=ItemStatus.OPEN, due_on__lt=today)),
+    )
+    findings = findings_in(user, root).aggregate(
+        total=Count("pk"),
+        rectifying=Count("pk", filter=~Q(state=FindingState.OPEN)),
+        unresolved=Count("pk", filter=~Q(state=FindingState.VERIFIED)),
+        overdue=Count("pk", filter=~Q(state=FindingState.VERIFIED) & Q(deadline__lt=today)),
+    )
+    return {"duties": items, "findings": findings}

@@ -1,0 +1,29 @@
+"""Page shapes shared by every app's views."""
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect, render
+from django.urls import reverse
+
+from branches.forms import show_service_errors
+
+
+def form_page(request, *, organization, form, title, save, success, next_url=None, danger=False):
+    """Every form page has this shape: on a valid POST call the service; its refusals go beside the
+    fields and everything typed stays; on success say so and move on."""
+    if request.method == "POST" and form.is_valid():
+        try:
+            result = save(form.cleaned_data)
+        except ValidationError as error:
+            show_service_errors(form, error)
+        else:
+            messages.success(request, success(result) if callable(success) else success)
+            return redirect(next_url(result) if next_url else reverse("branches:organization", args=[organization.pk]))
+    context = {
+        "organization": organization,
+        "form": form,
+        "title": title,
+        "danger": danger,
+        "multipart": form.is_multipart(),
+    }
+    return render(request, "branches/form.html", context)

@@ -1,0 +1,69 @@
+"""The pages of duties and findings: issuing, the three lists, the to-do, and their bounds."""
+
+from datetime import date
+
+import pytest
+from django.urls import reverse
+
+from assessments import services
+from assessments.models import ResponsibilityItem, ResponsibilityList
+from branches import services as branch_services
+
+
+def test_a_reviewer_issues_a_list_once_through_the_page(county, people, signed_in, template):
+    client = signed_in(people.reviewer)
+    url = reverse("assessments:issue", args=[county.root.pk])
+    assert client.post(url, {"template": template.pk}).status_code == 200  # must confirm
+    assert not ResponsibilityList.objects.exists()
+    response = client.post(url, {"template": template.pk, "confirm": "on"}, follow=True)
+    assert ResponsibilityList.objects.count() == 3
+    again = client.post(url, {"template": template.pk, "confirm": "on"}, follow=True)
+    assert ResponsibilityList.objects.count() == 3
+    assert "3" in again.content.decode()
+    assert response.status_code == 200
+
+
+def test_a_town_reviewer_cannot_issue_a_template_of_the_county_to_the_county(county, people, signed_in, template):
+    client = signed_in(people.town_reviewer)
+    assert client.get(reverse("assessments:issue", args=[county.root.pk])).status_code == 404
+    # Within the town, the county's template is not offered either (it belongs to the county).
+    response = client.post(reverse("assessments:issue", args=[county.town.pk]),
+                           {"template": template.pk, "confirm": "on"})
+    assert response.status_code == 200 and not ResponsibilityList.objects.exists()
+
+
+def test_the_three_lists_filter_and_export(county, people, signed_in, template):
+    services.template_issue(template=template, root=county.root)
+    client = signed_in(people.reviewer)
+    url = reverse("assessments:three_lists", args=[county.root.pk])
+    page = client.get(url, {"list": "duties", "area": "integrity"}).content.decode()
+    assert "开展警示教育一次" in page and "按期完成支部换届" not in page
+    assert client.get(url, {"list": "duties", "sector": "organ"}).content.decode().count("东村支部") == 0
+    export = client.get(url, {"list": "duties", "format": "csv"})
+    body = export.content.decode("utf-8-sig")
+    assert export["Content-Disposition"].startswith("attachment;")
+    assert body.count("开展警示教育一次") == 3
+
+
+@pytest.mark.parametrize("branches", [2, 20])
+def test_the_three_lists_take_a_fixed_number_of_queries(county, people, signed_in, template, branches,
+                                                        django_assert_max_num_queries):
+    for n in range(branches):
+        branch_services.organization_create(parent=county.town, kind="branch",
+                                            data={"code": f"P-{n}", "name": f"村{n}", "sector": "village"})
+    services.template_issue(template=template, root=county.root)
+    client = signed_in(people.reviewer)
+    url = reverse("assessments:three_lists", args=[county.root.pk])
+    for which in ("problems", "duties", "rectifications"):
+        with django_assert_max_num_queries(9):
+            assert client.get(url, {"list": which}).status_code == 200
+
+
+def test_the_to_do_merges_duties_rectifications_and_meetings_nearest_first(county, people, signed_in, template):
+    services.template_issue(template=template, root=county.town)
+    services.item_add(organization=county.east, year=date.today().year,
+                      data={"area": "work_style", "text": "走访困难党员", "due_on": date(date.today().year, 12, 1)})
+    page = signed_in(people.secretary).get(reverse("assessments:todo", args=[county.east.pk])).content.decode()
+    assert 'data-kind="duty"' in page and 'data-kind="meeting"' in page
+    assert "走访困难党员" in page
+    assert ResponsibilityItem.objects.filter(organization=county.east).count() == 4

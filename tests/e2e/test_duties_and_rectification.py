@@ -1,0 +1,66 @@
+"""At phone width a secretary completes a duty with evidence and submits a rectification."""
+
+from datetime import date, timedelta
+
+import pytest
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from assessments import services
+from assessments.models import Finding, ResponsibilityItem, ResponsibilityTemplate, TemplateItem
+from tests.portal.test_hardening import PNG
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def duties(county, people, make_user, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    year = timezone.localdate().year
+    template = ResponsibilityTemplate.objects.create(owner=county.root, year=year, title="年度责任清单")
+    TemplateItem.objects.create(template=template, area="integrity", text="组织一次警示教育",
+                                due_on=date(year, 12, 31))
+    services.template_issue(template=template, root=county.town)
+    inspector = make_user("inspector", "assessor", county.town)
+    inspection = services.inspection_create(organization=county.east, by=inspector,
+                                            data={"held_on": timezone.localdate() - timedelta(days=10),
+                                                  "title": "季度督查"})
+    services.finding_add(inspection=inspection, by=inspector, data={
+        "severity": "major", "description": "党费台账未按月登记", "required_rectification": "补登台账并公开",
+        "deadline": timezone.localdate() + timedelta(days=20),
+    })
+    return county
+
+
+def test_a_secretary_completes_a_duty_and_submits_a_rectification_at_390px(duties, people, page, sign_in,
+                                                                             live_server, tmp_path):
+    sign_in(people.secretary)
+    page.goto(f"{live_server.url}/work/{duties.east.pk}/todo/")
+    expect(page.locator(".todo [data-kind=duty]")).to_contain_text("组织一次警示教育")
+    expect(page.locator(".todo [data-kind=rectification]")).to_contain_text("党费台账未按月登记")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+    # The duty, with a note and a scanned page as evidence.
+    page.click("text=组织一次警示教育")
+    page.fill("textarea[name=note]", "10月组织全体党员观看警示教育片")
+    scan = tmp_path / "签到表.png"
+    scan.write_bytes(PNG)
+    page.set_input_files("input[name=file]", str(scan))
+    page.click("#item-complete button[type=submit]")
+    expect(page.locator(".todo [data-kind=duty]")).to_have_count(0)
+    item = ResponsibilityItem.objects.get(organization=duties.east)
+    assert item.status == "done" and item.evidence_file.original_name == "签到表.png"
+
+    # The rectification: start, then submit with evidence.
+    page.click("text=党费台账未按月登记")
+    page.click("button[value=in_progress]")
+    expect(page.locator("#finding-state")).to_have_attribute("data-state", "in_progress")
+    page.fill("textarea[name=note]", "已补登1至10月党费台账并在支部公开栏公开")
+    page.click("button[value=submitted]")
+    expect(page.locator("#finding-move")).to_contain_text("佐证")  # refused: no evidence attached yet
+    page.fill("textarea[name=note]", "已补登1至10月党费台账并在支部公开栏公开")
+    page.set_input_files("input[name=file]", str(scan))
+    page.click("button[value=submitted]")
+    expect(page.locator("#finding-state")).to_have_attribute("data-state", "submitted")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert Finding.objects.get().state == "submitted"
