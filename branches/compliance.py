@@ -156,7 +156,7 @@ def judge(organizations, spans_for, today, attendance_span=None, within=None):
     counts = defaultdict(lambda: defaultdict(int))  # org -> (type, group, month start) -> meetings
     totals = defaultdict(lambda: defaultdict(int))  # org -> (type, month start) -> meetings, groups summed
     for org_id, meeting_type, group_id, month, n in (
-        Meeting.objects.filter(of_orgs, held_on__range=(first_day, last_day))
+        Meeting.objects.filter(of_orgs, _needed_meetings(rules, spans_by_period))
         .annotate(month=TruncMonth("held_on"))
         .values_list("organization_id", "meeting_type", "party_group_id", "month")
         .annotate(n=Count("pk"))
@@ -225,6 +225,20 @@ def judge(organizations, spans_for, today, attendance_span=None, within=None):
                 row.statuses[meeting_type] = RequirementStatus(last_rule, span_counts)
         rows.append(row)
     return rows
+
+
+def _needed_meetings(rules, spans_by_period):
+    """Only the meetings some rule will count: a quarter's view reads three months of monthly
+    meetings, and the year only for the yearly ones."""
+    ranges = defaultdict(set)
+    for rule in rules:
+        spans = spans_by_period[rule.period]
+        if spans:
+            ranges[(min(s.start for s in spans), max(s.end for s in spans))].add(rule.meeting_type)
+    condition = Q(pk__in=[])
+    for (start, end), types in ranges.items():
+        condition |= Q(meeting_type__in=sorted(types), held_on__range=(start, end))
+    return condition
 
 
 def _months(span):

@@ -124,7 +124,7 @@ class ResponsibilityList(models.Model):
 
 
 class ItemStatus(models.TextChoices):
-    OPEN = "open", _("To do")
+    OPEN = "open", _("Not done")
     DONE = "done", _("Done")
 
 

@@ -27,8 +27,9 @@ def test_a_town_reviewer_cannot_issue_a_template_of_the_county_to_the_county(cou
     client = signed_in(people.town_reviewer)
     assert client.get(reverse("assessments:issue", args=[county.root.pk])).status_code == 404
     # Within the town, the county's template is not offered either (it belongs to the county).
-    response = client.post(reverse("assessments:issue", args=[county.town.pk]),
-                           {"template": template.pk, "confirm": "on"})
+    response = client.post(
+        reverse("assessments:issue", args=[county.town.pk]), {"template": template.pk, "confirm": "on"}
+    )
     assert response.status_code == 200 and not ResponsibilityList.objects.exists()
 
 
@@ -46,11 +47,13 @@ def test_the_three_lists_filter_and_export(county, people, signed_in, template):
 
 
 @pytest.mark.parametrize("branches", [2, 20])
-def test_the_three_lists_take_a_fixed_number_of_queries(county, people, signed_in, template, branches,
-                                                        django_assert_max_num_queries):
+def test_the_three_lists_take_a_fixed_number_of_queries(
+    county, people, signed_in, template, branches, django_assert_max_num_queries
+):
     for n in range(branches):
-        branch_services.organization_create(parent=county.town, kind="branch",
-                                            data={"code": f"P-{n}", "name": f"村{n}", "sector": "village"})
+        branch_services.organization_create(
+            parent=county.town, kind="branch", data={"code": f"P-{n}", "name": f"村{n}", "sector": "village"}
+        )
     services.template_issue(template=template, root=county.root)
     client = signed_in(people.reviewer)
     url = reverse("assessments:three_lists", args=[county.root.pk])
@@ -61,8 +64,11 @@ def test_the_three_lists_take_a_fixed_number_of_queries(county, people, signed_i
 
 def test_the_to_do_merges_duties_rectifications_and_meetings_nearest_first(county, people, signed_in, template):
     services.template_issue(template=template, root=county.town)
-    services.item_add(organization=county.east, year=date.today().year,
-                      data={"area": "work_style", "text": "走访困难党员", "due_on": date(date.today().year, 12, 1)})
+    services.item_add(
+        organization=county.east,
+        year=date.today().year,
+        data={"area": "work_style", "text": "走访困难党员", "due_on": date(date.today().year, 12, 1)},
+    )
     page = signed_in(people.secretary).get(reverse("assessments:todo", args=[county.east.pk])).content.decode()
     assert 'data-kind="duty"' in page and 'data-kind="meeting"' in page
     assert "走访困难党员" in page

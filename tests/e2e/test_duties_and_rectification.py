@@ -18,22 +18,30 @@ def duties(county, people, make_user, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
     year = timezone.localdate().year
     template = ResponsibilityTemplate.objects.create(owner=county.root, year=year, title="年度责任清单")
-    TemplateItem.objects.create(template=template, area="integrity", text="组织一次警示教育",
-                                due_on=date(year, 12, 31))
+    TemplateItem.objects.create(template=template, area="integrity", text="组织一次警示教育", due_on=date(year, 12, 31))
     services.template_issue(template=template, root=county.town)
     inspector = make_user("inspector", "assessor", county.town)
-    inspection = services.inspection_create(organization=county.east, by=inspector,
-                                            data={"held_on": timezone.localdate() - timedelta(days=10),
-                                                  "title": "季度督查"})
-    services.finding_add(inspection=inspection, by=inspector, data={
-        "severity": "major", "description": "党费台账未按月登记", "required_rectification": "补登台账并公开",
-        "deadline": timezone.localdate() + timedelta(days=20),
-    })
+    inspection = services.inspection_create(
+        organization=county.east,
+        by=inspector,
+        data={"held_on": timezone.localdate() - timedelta(days=10), "title": "季度督查"},
+    )
+    services.finding_add(
+        inspection=inspection,
+        by=inspector,
+        data={
+            "severity": "major",
+            "description": "党费台账未按月登记",
+            "required_rectification": "补登台账并公开",
+            "deadline": timezone.localdate() + timedelta(days=20),
+        },
+    )
     return county
 
 
-def test_a_secretary_completes_a_duty_and_submits_a_rectification_at_390px(duties, people, page, sign_in,
-                                                                             live_server, tmp_path):
+def test_a_secretary_completes_a_duty_and_submits_a_rectification_at_390px(
+    duties, people, page, sign_in, live_server, tmp_path
+):
     sign_in(people.secretary)
     page.goto(f"{live_server.url}/work/{duties.east.pk}/todo/")
     expect(page.locator(".todo [data-kind=duty]")).to_contain_text("组织一次警示教育")

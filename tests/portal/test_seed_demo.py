@@ -45,7 +45,20 @@ def fingerprint():
 
 
 def wipe():
-    for model in (Attendance, Meeting, Cadre, CommitteeTerm, Member, RoleAssignment, Organization):
+    from assessments.models import Inspection, ResponsibilityList, ResponsibilityTemplate
+
+    for model in (
+        Inspection,
+        ResponsibilityList,
+        ResponsibilityTemplate,
+        Attendance,
+        Meeting,
+        Cadre,
+        CommitteeTerm,
+        Member,
+        RoleAssignment,
+        Organization,
+    ):
         model.objects.all().delete()
 
 
