@@ -8,7 +8,7 @@ the user saw (optimistic locking), so two people acting at once cannot overwrite
 from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -27,8 +27,6 @@ from branches import access, audit
 from branches import services as branch_services
 from branches.models import AuditEntry, Organization, OrganizationStatus
 
-ISSUE_BATCH = 5000
-
 
 @dataclass
 class IssueResult:
@@ -40,55 +38,57 @@ class IssueResult:
 def template_issue(*, template, root, by=None):
     """下发: give every matching organization under `root` its own copy of the template's list.
 
-    Organizations that already have this template's list are left alone, so issuing twice
-    creates nothing twice. The items are copied: later template edits change no issued list.
+    Two INSERT … SELECT statements, whatever the number of organizations: the lists, then their
+    items copied from the template (so later template edits change no issued list). Organizations
+    that already hold this template's list are skipped, so issuing twice creates nothing twice.
     """
-    items = list(TemplateItem.objects.filter(template=template).order_by("position", "pk"))
-    if not items:
+    if not TemplateItem.objects.filter(template=template).exists():
         raise ValidationError(_("The template has no items to issue."))
-    targets = Organization.objects.filter(
-        path__startswith=root.path, kind=template.organization_kind, status=OrganizationStatus.ACTIVE
-    )
-    if template.sector:
-        targets = targets.filter(sector=template.sector)
+    lists_table = ResponsibilityList._meta.db_table
+    items_table = ResponsibilityItem._meta.db_table
     with transaction.atomic():
-        have = set(ResponsibilityList.objects.filter(template=template).values_list("organization_id", flat=True))
-        now = timezone.now()
-        organizations = [org for org in targets.only("pk") if org.pk not in have]
-        lists = ResponsibilityList.objects.bulk_create(
-            [
-                ResponsibilityList(
-                    organization=org,
-                    year=template.year,
-                    template=template,
-                    title=template.title,
-                    issued_at=now,
-                    issued_by=by,
-                )
-                for org in organizations
-            ],
-            batch_size=ISSUE_BATCH,
-        )
-        rows = [
-            ResponsibilityItem(
-                responsibility_list_id=lst.pk,
-                organization_id=lst.organization_id,
-                source_id=item.pk,
-                area=item.area,
-                text=item.text,
-                due_on=item.due_on,
-                responsible_post=item.responsible_post,
+        # One issue of a template at a time: a second one waits, then finds the lists there.
+        template = type(template).objects.select_for_update().get(pk=template.pk)
+        already = ResponsibilityList.objects.filter(template=template).count()
+        sector = "AND o.sector = %s" if template.sector else ""
+        with connection.cursor() as cursor:
+            # Table names come from the models, values are parameters: nothing here is user text.
+            cursor.execute(
+                f"""INSERT INTO {lists_table} (organization_id, year, template_id, title, issued_at, issued_by_id)
+                SELECT o.id, %s, %s, %s, %s, %s FROM {Organization._meta.db_table} o
+                WHERE o.path LIKE %s AND o.kind = %s AND o.status = %s {sector}
+                AND NOT EXISTS (SELECT 1 FROM {lists_table} l WHERE l.organization_id = o.id AND l.template_id = %s)""",  # noqa: S608
+                [
+                    template.year,
+                    template.pk,
+                    template.title,
+                    timezone.now(),
+                    getattr(by, "pk", None),
+                    root.path + "%",
+                    template.organization_kind,
+                    OrganizationStatus.ACTIVE,
+                    *([template.sector] if template.sector else []),
+                    template.pk,
+                ],
             )
-            for lst in lists
-            for item in items
-        ]
-        ResponsibilityItem.objects.bulk_create(rows, batch_size=ISSUE_BATCH)
+            lists = cursor.rowcount
+            # The new lists are the ones of this template without items yet.
+            cursor.execute(
+                f"""INSERT INTO {items_table} (responsibility_list_id, organization_id, source_id, area, text, due_on,
+                    responsible_post, status, evidence_note, version)
+                SELECT l.id, l.organization_id, t.id, t.area, t.text, t.due_on, t.responsible_post, %s, '', 1
+                FROM {lists_table} l JOIN {TemplateItem._meta.db_table} t ON t.template_id = l.template_id
+                WHERE l.template_id = %s
+                AND NOT EXISTS (SELECT 1 FROM {items_table} i WHERE i.responsibility_list_id = l.id)""",  # noqa: S608
+                [ItemStatus.OPEN, template.pk],
+            )
+            items = cursor.rowcount
         if lists:
             # Thousands of copies are one event on record, against the template.
             audit.record_summary(
-                template, AuditEntry.Action.UPDATE, {"issued_to": len(lists), "items": len(rows), "root": root.code}
+                template, AuditEntry.Action.UPDATE, {"issued_to": lists, "items": items, "root": root.code}
             )
-    return IssueResult(lists=len(lists), items=len(rows), already=len(have))
+    return IssueResult(lists=lists, items=items, already=already)
 
 
 def _check_due(due_on, year, field="due_on"):

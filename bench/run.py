@@ -173,7 +173,35 @@ def measure(repeat):
             page(reviewer, f"/orgs/{root.pk}/compliance/?period={year_key}"), repeat
         )
         pages["compliance_table_quarter_ms"] = median_ms(page(reviewer, f"/orgs/{root.pk}/compliance/"), repeat)
+    pages.update(issue_list(root))
     return floors, rows, sql, pages
+
+
+def issue_list(root):
+    """下发 once: a 30-item list to every branch of the tree (it writes, so it runs last and once)."""
+    from datetime import date
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from assessments import services
+    from assessments.models import ResponsibilityTemplate, TemplateItem
+
+    year = date.today().year
+    template = ResponsibilityTemplate.objects.create(owner=root, year=year, title="bench")
+    TemplateItem.objects.bulk_create(
+        TemplateItem(template=template, area="ideological", text=f"事项{n}", due_on=date(year, 12, 31), position=n)
+        for n in range(30)
+    )
+    started = time.perf_counter()
+    with CaptureQueriesContext(connection) as queries:
+        result = services.template_issue(template=template, root=root)
+    seconds = time.perf_counter() - started
+    return {
+        "issue_30_items_ms": seconds * 1000,
+        "issue_30_items_lists": result.lists,
+        "issue_30_items_queries": len(queries),
+    }
 
 
 def main():
@@ -218,8 +246,11 @@ def main():
         value, floor = sql["compliance_selector_year_ms"], sql["meeting_counts_year_sql_ms"]
         lines.append(f"compliance_selector_year_ms: {value:.2f} ({value / floor:.1f}x meeting_counts_year_sql)")
     lines += [
-        f"{name}: {value:.2f} ({value / floors['trivial_view_ms']:.1f}x trivial_view)" for name, value in pages.items()
+        f"{name}: {value:.2f} ({value / floors['trivial_view_ms']:.1f}x trivial_view)"
+        for name, value in pages.items()
+        if not name.startswith("issue_30_items_") or name == "issue_30_items_ms"
     ]
+    lines += [f"{name}: {pages[name]}" for name in ("issue_30_items_lists", "issue_30_items_queries")]
 
     text = "\n".join(lines) + "\n"
     print(text, end="")

@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -72,6 +73,12 @@ class TemplateItem(models.Model):
 
     def __str__(self):
         return self.text
+
+    def clean(self):
+        if self.due_on and self.template_id and self.due_on.year != self.template.year:
+            raise ValidationError(
+                {"due_on": _("The due date must fall within %(year)d.") % {"year": self.template.year}}
+            )
 
     def audit_organization_id(self):
         return ResponsibilityTemplate.objects.filter(pk=self.template_id).values_list("owner_id", flat=True).first()

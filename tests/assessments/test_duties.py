@@ -107,3 +107,25 @@ def _user(county):
     user = get_user_model().objects.create_user("county_reviewer")
     role_assign(user=user, organization=county.root, role="reviewer")
     return user
+
+
+def test_a_template_item_due_outside_the_templates_year_is_refused(template):
+    from django.core.exceptions import ValidationError as Invalid
+
+    item = TemplateItem(template=template, area="ideological", text="跨年事项", due_on=date(2027, 1, 10))
+    with pytest.raises(Invalid) as error:
+        item.full_clean()
+    assert "2026" in str(error.value.message_dict["due_on"])
+
+
+def test_overdue_turns_at_midnight_in_beijing_not_in_utc(county, template):
+    from datetime import UTC, datetime
+
+    from django.utils import timezone
+
+    services.template_issue(template=template, root=county.town)
+    item = ResponsibilityItem.objects.filter(text="每季度开展一次专题学习").first()  # due 31 March
+    late_utc_evening = datetime(2026, 3, 31, 15, 30, tzinfo=UTC)  # 23:30 on 31 March in Beijing
+    after_midnight = datetime(2026, 3, 31, 16, 30, tzinfo=UTC)  # 00:30 on 1 April in Beijing, still March in UTC
+    assert not item.is_overdue(timezone.localdate(late_utc_evening))
+    assert item.is_overdue(timezone.localdate(after_midnight))

@@ -73,3 +73,15 @@ def test_the_to_do_merges_duties_rectifications_and_meetings_nearest_first(count
     assert 'data-kind="duty"' in page and 'data-kind="meeting"' in page
     assert "走访困难党员" in page
     assert ResponsibilityItem.objects.filter(organization=county.east).count() == 4
+
+
+def test_a_reviewer_reaches_a_findings_history_and_a_secretary_does_not(county, people, signed_in, make_user):
+    inspector = make_user("inspector", "assessor", county.town)
+    inspection = services.inspection_create(organization=county.east, by=inspector,
+                                            data={"held_on": date(2026, 9, 1), "title": "督查"})
+    finding = services.finding_add(inspection=inspection, by=inspector, data={
+        "severity": "minor", "description": "台账不全", "required_rectification": "补齐", "deadline": date(2026, 12, 1),
+    })
+    url = reverse("assessments:finding", args=[finding.pk])
+    assert "/orgs/history/" in signed_in(people.town_reviewer).get(url).content.decode()
+    assert "/orgs/history/" not in signed_in(people.secretary).get(url).content.decode()
