@@ -1,7 +1,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from assessments.models import BuildingArea, Finding, Inspection, ResponsibilityTemplate
+from assessments.models import BuildingArea, Finding, Inspection, ResponsibilityTemplate, TemplateItem
 from branches.forms import DateInput
 from branches.models import Cadre, Meeting
 from branches.validators import reject_markup
@@ -72,3 +72,19 @@ class FindingMoveForm(forms.Form):
         label=_("note"), required=False, widget=forms.Textarea(attrs={"rows": 3}), validators=[reject_markup]
     )
     file = forms.FileField(label=_("evidence file"), required=False)
+
+
+class TemplateForm(forms.ModelForm):
+    class Meta:
+        model = ResponsibilityTemplate
+        fields = ["year", "title", "organization_kind", "sector"]
+
+
+TemplateItemFormSet = forms.inlineformset_factory(
+    ResponsibilityTemplate,
+    TemplateItem,
+    fields=["area", "text", "due_on", "responsible_post", "position"],
+    widgets={"due_on": DateInput(), "text": forms.TextInput()},
+    extra=3,
+    can_delete=True,
+)

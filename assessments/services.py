@@ -91,6 +91,27 @@ def template_issue(*, template, root, by=None):
     return IssueResult(lists=lists, items=items, already=already)
 
 
+@transaction.atomic
+def template_save(*, owner, form, items, by=None):
+    """Save a template and its items together; every item must fall due within the template's year."""
+    template = form.save(commit=False)
+    if template.pk is None:
+        template.owner = owner
+    for item_form in items.forms:
+        due_on = item_form.cleaned_data.get("due_on")
+        if due_on and not item_form.cleaned_data.get("DELETE") and due_on.year != template.year:
+            raise ValidationError(
+                {
+                    "year": _("Every item must fall due within %(year)d; “%(text)s” does not.")
+                    % {"year": template.year, "text": item_form.cleaned_data.get("text", "")}
+                }
+            )
+    template.save()
+    items.instance = template
+    items.save()
+    return template
+
+
 def _check_due(due_on, year, field="due_on"):
     if due_on.year != year:
         raise ValidationError({field: _("The due date must fall within %(year)d.") % {"year": year}})

@@ -19,6 +19,8 @@ from assessments.forms import (
     IssueForm,
     ItemCompleteForm,
     OwnItemForm,
+    TemplateForm,
+    TemplateItemFormSet,
 )
 from assessments.models import (
     BuildingArea,
@@ -309,5 +311,64 @@ def three_lists(request, pk):
             "statuses": statuses,
             "kinds": [(k.value, k.label) for k in OrganizationKind if k != OrganizationKind.PARTY_GROUP],
             "can_issue": access.can(request.user, access.REVIEW, root),
+        },
+    )
+
+
+@require_GET
+def templates(request, pk):
+    """The responsibility-list templates written in this subtree, to edit or to issue."""
+    root = _organization(request, pk, access.REVIEW)
+    rows = (
+        access.scoped(
+            request.user,
+            ResponsibilityTemplate.objects.filter(owner__path__startswith=root.path),
+            access.REVIEW,
+            via="owner",
+        )
+        .select_related("owner")
+        .order_by("-year", "title")
+    )
+    return render(request, "assessments/templates.html", {"organization": root, "templates": rows})
+
+
+@require_http_methods(["GET", "POST"])
+def template_edit(request, pk, template_pk=None):
+    """Write a standard list: its items by building area, each with a due date and the post responsible.
+
+    Issued lists are copies, so saving here changes none of them.
+    """
+    root = _organization(request, pk, access.REVIEW)
+    template = None
+    if template_pk is not None:
+        template = access.get_scoped_or_404(
+            request.user,
+            ResponsibilityTemplate.objects.filter(owner__path__startswith=root.path),
+            access.REVIEW,
+            via="owner",
+            pk=template_pk,
+        )
+    form = TemplateForm(
+        request.POST or None,
+        instance=template,
+        initial={"year": timezone.localdate().year} if template is None else None,
+    )
+    items = TemplateItemFormSet(request.POST or None, instance=template or ResponsibilityTemplate())
+    if request.method == "POST" and form.is_valid() and items.is_valid():
+        try:
+            services.template_save(owner=root, form=form, items=items, by=request.user)
+        except ValidationError as error:
+            show_service_errors(form, error)
+        else:
+            messages.success(request, _("Saved. Issue it from the three lists when it is ready."))
+            return redirect("assessments:templates", pk=root.pk)
+    return render(
+        request,
+        "assessments/template_form.html",
+        {
+            "organization": root,
+            "form": form,
+            "items": items,
+            "template": template,
         },
     )

@@ -77,11 +77,63 @@ def test_the_to_do_merges_duties_rectifications_and_meetings_nearest_first(count
 
 def test_a_reviewer_reaches_a_findings_history_and_a_secretary_does_not(county, people, signed_in, make_user):
     inspector = make_user("inspector", "assessor", county.town)
-    inspection = services.inspection_create(organization=county.east, by=inspector,
-                                            data={"held_on": date(2026, 9, 1), "title": "督查"})
-    finding = services.finding_add(inspection=inspection, by=inspector, data={
-        "severity": "minor", "description": "台账不全", "required_rectification": "补齐", "deadline": date(2026, 12, 1),
-    })
+    inspection = services.inspection_create(
+        organization=county.east, by=inspector, data={"held_on": date(2026, 9, 1), "title": "督查"}
+    )
+    finding = services.finding_add(
+        inspection=inspection,
+        by=inspector,
+        data={
+            "severity": "minor",
+            "description": "台账不全",
+            "required_rectification": "补齐",
+            "deadline": date(2026, 12, 1),
+        },
+    )
     url = reverse("assessments:finding", args=[finding.pk])
     assert "/orgs/history/" in signed_in(people.town_reviewer).get(url).content.decode()
     assert "/orgs/history/" not in signed_in(people.secretary).get(url).content.decode()
+
+
+def test_a_reviewer_writes_a_template_with_items_through_the_page(county, people, signed_in):
+    from assessments.models import ResponsibilityTemplate
+
+    client = signed_in(people.town_reviewer)
+    url = reverse("assessments:template_add", args=[county.town.pk])
+    data = {
+        "year": "2026",
+        "title": "东镇2026年党支部责任清单",
+        "organization_kind": "branch",
+        "sector": "",
+        "items-TOTAL_FORMS": "3",
+        "items-INITIAL_FORMS": "0",
+        "items-MIN_NUM_FORMS": "0",
+        "items-MAX_NUM_FORMS": "1000",
+        "items-0-area": "organizational",
+        "items-0-text": "完成换届",
+        "items-0-due_on": "2027-03-31",
+        "items-0-responsible_post": "secretary",
+        "items-0-position": "1",
+    }
+    for n in (1, 2):  # the empty rows, as a browser sends them
+        data.update(
+            {
+                f"items-{n}-area": "",
+                f"items-{n}-text": "",
+                f"items-{n}-due_on": "",
+                f"items-{n}-responsible_post": "secretary",
+                f"items-{n}-position": "0",
+            }
+        )
+    response = client.post(url, data)
+    assert response.status_code == 200 and "2026" in response.content.decode()  # due in 2027: refused
+    assert not ResponsibilityTemplate.objects.exists()
+    data["items-0-due_on"] = "2026-10-31"
+    assert client.post(url, data).status_code == 302
+    template = ResponsibilityTemplate.objects.get()
+    assert template.owner == county.town and template.items.get().text == "完成换届"
+    issued = client.post(
+        reverse("assessments:issue", args=[county.town.pk]), {"template": template.pk, "confirm": "on"}
+    )
+    assert issued.status_code == 302
+    assert ResponsibilityList.objects.filter(template=template).count() == 2

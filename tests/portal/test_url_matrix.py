@@ -12,7 +12,7 @@ from django.core.files.base import ContentFile
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
-from assessments.models import Finding, Inspection, ResponsibilityItem, ResponsibilityList
+from assessments.models import Finding, Inspection, ResponsibilityItem, ResponsibilityList, ResponsibilityTemplate
 from branches.models import Attachment, Cadre, Employment, Meeting, Member, Post, Role
 
 # The only doors open without signing in.
@@ -62,6 +62,9 @@ MATRIX = {
     "assessments:item_add": (lambda o: [o["branch"].pk], only({"secretary", "admin"})),
     "assessments:item": (lambda o: [o["item"].pk], only({"secretary", "reviewer", "assessor", "admin"})),
     "assessments:issue": (lambda o: [o["branch"].pk], only({"reviewer", "admin"})),
+    "assessments:templates": (lambda o: [o["branch"].pk], only({"reviewer", "admin"})),
+    "assessments:template_add": (lambda o: [o["branch"].pk], only({"reviewer", "admin"})),
+    "assessments:template_edit": (lambda o: [o["branch"].pk, o["template"].pk], only({"reviewer", "admin"})),
     "assessments:inspection_add": (lambda o: [o["branch"].pk], only({"reviewer", "assessor", "admin"})),
     "assessments:inspection": (lambda o: [o["inspection"].pk], only({"secretary", "reviewer", "assessor", "admin"})),
     "assessments:finding": (lambda o: [o["finding"].pk], only({"secretary", "reviewer", "assessor", "admin"})),
@@ -92,7 +95,14 @@ WRITES = [
     name
     for name in MATRIX
     if name.split(":")[-1].endswith(("_edit", "_add", "_move", "_dissolve", "_delete", "_election"))
-    or name in ("assessments:item", "assessments:finding", "assessments:inspection", "assessments:issue")
+    or name
+    in (
+        "assessments:item",
+        "assessments:finding",
+        "assessments:inspection",
+        "assessments:issue",
+        "assessments:template_edit",
+    )
 ]
 
 
@@ -166,6 +176,7 @@ def world(county, make_user, settings, tmp_path):
             "item": item,
             "inspection": inspection,
             "finding": finding,
+            "template": ResponsibilityTemplate.objects.create(owner=branch, year=2026, title="支部模板"),
         }
 
     return users, {"inside": objects_of(county.east), "outside": objects_of(county.finance)}
@@ -204,6 +215,7 @@ def test_no_write_reaches_another_branch(world, client, name):
         list(Meeting.objects.values_list("pk", "topic")),
         list(Finding.objects.values_list("pk", "state", "version")),
         list(ResponsibilityItem.objects.values_list("pk", "status", "text")),
+        list(ResponsibilityTemplate.objects.values_list("pk", "title")),
         list(Member.objects.values_list("pk", "name", "status")),
         list(Cadre.objects.values_list("pk", "name", "term_end")),
         list(Attachment.objects.values_list("pk", "title")),
@@ -236,6 +248,7 @@ def test_no_write_reaches_another_branch(world, client, name):
         list(Meeting.objects.values_list("pk", "topic")),
         list(Finding.objects.values_list("pk", "state", "version")),
         list(ResponsibilityItem.objects.values_list("pk", "status", "text")),
+        list(ResponsibilityTemplate.objects.values_list("pk", "title")),
         list(Member.objects.values_list("pk", "name", "status")),
         list(Cadre.objects.values_list("pk", "name", "term_end")),
         list(Attachment.objects.values_list("pk", "title")),
