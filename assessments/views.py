@@ -94,31 +94,25 @@ def item_detail(request, pk):
     form = ItemCompleteForm(
         request.POST or None, request.FILES or None, organization=item.organization, initial={"version": item.version}
     )
-    if request.method == "POST":
-        if not can_edit:
-            raise Http404
-        if form.is_valid():
-            try:
-                services.item_complete(
-                    item=item,
-                    by=request.user,
-                    version=form.cleaned_data["version"],
-                    note=form.cleaned_data["note"],
-                    upload=form.cleaned_data["file"],
-                    meeting=form.cleaned_data["meeting"],
-                )
-            except ValidationError as error:
-                show_service_errors(form, error)
-            else:
-                messages.success(request, _("Marked done."))
-                return redirect("assessments:todo", pk=item.organization_id)
-    return render(
+    if request.method == "POST" and not can_edit:
+        raise Http404
+    return form_page(
         request,
-        "assessments/item_detail.html",
-        {
+        organization=item.organization,
+        form=form,
+        template="assessments/item_detail.html",
+        save=lambda data: services.item_complete(
+            item=item,
+            by=request.user,
+            version=data["version"],
+            note=data["note"],
+            upload=data["file"],
+            meeting=data["meeting"],
+        ),
+        success=_("Marked done."),
+        next_url=lambda done: reverse("assessments:todo", args=[item.organization_id]),
+        context={
             "item": item,
-            "organization": item.organization,
-            "form": form,
             "can_edit": can_edit,
             "overdue": item.is_overdue(timezone.localdate()),
             "history_url": _history_url(request.user, item),
@@ -169,27 +163,21 @@ def inspection_detail(request, pk):
     )
     may_inspect = services.may_inspect(request.user, inspection.organization)
     form = FindingForm(request.POST or None, organization=inspection.organization)
-    if request.method == "POST":
-        if not may_inspect:
-            raise Http404
-        if form.is_valid():
-            try:
-                services.finding_add(inspection=inspection, data=form.cleaned_data, by=request.user)
-            except ValidationError as error:
-                show_service_errors(form, error)
-            else:
-                messages.success(request, _("Finding added."))
-                return redirect("assessments:inspection", pk=inspection.pk)
-    return render(
+    if request.method == "POST" and not may_inspect:
+        raise Http404
+    return form_page(
         request,
-        "assessments/inspection_detail.html",
-        {
+        organization=inspection.organization,
+        form=form,
+        template="assessments/inspection_detail.html",
+        save=lambda data: services.finding_add(inspection=inspection, data=data, by=request.user),
+        success=_("Finding added."),
+        next_url=lambda finding: reverse("assessments:inspection", args=[inspection.pk]),
+        context={
             "inspection": inspection,
-            "organization": inspection.organization,
-            "form": form,
             "may_inspect": may_inspect,
-            "findings": inspection.findings.select_related("responsible_cadre"),
             "today": timezone.localdate(),
+            "findings": inspection.findings.select_related("responsible_cadre"),
         },
     )
 

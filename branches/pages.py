@@ -8,7 +8,19 @@ from django.urls import reverse
 from branches.forms import show_service_errors
 
 
-def form_page(request, *, organization, form, title, save, success, next_url=None, danger=False):
+def form_page(
+    request,
+    *,
+    organization,
+    form,
+    title="",
+    save,
+    success,
+    next_url=None,
+    danger=False,
+    template="branches/form.html",
+    context=None,
+):
     """Every form page has this shape: on a valid POST call the service; its refusals go beside the
     fields and everything typed stays; on success say so and move on."""
     if request.method == "POST" and form.is_valid():
@@ -19,11 +31,12 @@ def form_page(request, *, organization, form, title, save, success, next_url=Non
         else:
             messages.success(request, success(result) if callable(success) else success)
             return redirect(next_url(result) if next_url else reverse("branches:organization", args=[organization.pk]))
-    context = {
+    page = {
         "organization": organization,
         "form": form,
         "title": title,
         "danger": danger,
         "multipart": form.is_multipart(),
+        **(context or {}),
     }
-    return render(request, "branches/form.html", context)
+    return render(request, template, page)
