@@ -14,8 +14,9 @@ run: install messages
 	$(PY) manage.py seed_demo
 	@echo ""
 	@echo "  The portal is at http://$(HOST):$(PORT)/  (sign in with a demo login above; Ctrl-C stops it)"
+	@echo "  Reminders run in the background (a Celery worker and beat); their emails print below."
 	@echo ""
-	$(PY) manage.py runserver $(HOST):$(PORT)
+	$(PY) manage.py serve $(HOST):$(PORT)
 
 test: install messages check
 	@scripts/ensure-debian-packages chromium fonts-noto-cjk

@@ -116,3 +116,35 @@ def three_list_counts(user, root, today):
         overdue=Count("pk", filter=~Q(state=FindingState.VERIFIED) & Q(deadline__lt=today)),
     )
     return {"duties": items, "findings": findings}
+
+
+# Reads for the scheduled jobs: whole-tree, set-based, a fixed number of queries.
+
+
+def open_duties():
+    return ResponsibilityItem.objects.filter(status=ItemStatus.OPEN)
+
+
+def unresolved_findings():
+    return Finding.objects.exclude(state=FindingState.VERIFIED)
+
+
+def duties_due_between(first_day, last_day):
+    """Open duties falling due in the range: (id, organization id, path, text, due date)."""
+    return list(
+        open_duties()
+        .filter(due_on__range=(first_day, last_day))
+        .values_list("pk", "organization_id", "organization__path", "text", "due_on")
+        .order_by("due_on", "pk")
+    )
+
+
+def findings_due_between(first_day, last_day):
+    """Unresolved findings whose rectification deadline falls in the range: (id, organization id, path,
+    description, deadline)."""
+    return list(
+        unresolved_findings()
+        .filter(deadline__range=(first_day, last_day))
+        .values_list("pk", "organization_id", "organization__path", "description", "deadline")
+        .order_by("deadline", "pk")
+    )

@@ -166,13 +166,8 @@ class RoleAssignmentAdmin(ScopedAdmin):
     list_select_related = ("user", "organization")
 
 
-@admin.register(TermLengthRule)
-class TermLengthRuleAdmin(admin.ModelAdmin):
-    """Rules hold for every organization, so only administrators of the whole tree change them."""
-
-    list_display = ("kind", "sector", "years")
-    list_filter = ("kind", "sector")
-    search_fields = ("kind", "sector")
+class RulePermissions:
+    """Rules hold for every organization: every admin reads them, only administrators of a whole tree change them."""
 
     def has_module_permission(self, request):
         return access.has_any(request.user, access.ADMINISTER)
@@ -188,6 +183,13 @@ class TermLengthRuleAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return access.administers_rules(request.user)
+
+
+@admin.register(TermLengthRule)
+class TermLengthRuleAdmin(RulePermissions, admin.ModelAdmin):
+    list_display = ("kind", "sector", "years")
+    list_filter = ("kind", "sector")
+    search_fields = ("kind", "sector")
 
 
 User = get_user_model()
@@ -293,7 +295,7 @@ class AttachmentAdmin(ScopedAdmin):
 
 
 @admin.register(MeetingRequirement)
-class MeetingRequirementAdmin(admin.ModelAdmin):
+class MeetingRequirementAdmin(RulePermissions, admin.ModelAdmin):
     """Meeting rules. A change to a rule already in force becomes a new version from this month on,
     so that the periods already judged keep the rule they were judged by."""
 
@@ -310,18 +312,6 @@ class MeetingRequirementAdmin(admin.ModelAdmin):
     )
     list_filter = ("meeting_type", "period", "organization_kind", "sector", "effective_to")
     search_fields = ("meeting_type",)
-
-    def has_module_permission(self, request):
-        return access.has_any(request.user, access.ADMINISTER)
-
-    def has_view_permission(self, request, obj=None):
-        return access.has_any(request.user, access.ADMINISTER)
-
-    def has_change_permission(self, request, obj=None):
-        return access.administers_rules(request.user)
-
-    def has_add_permission(self, request):
-        return access.administers_rules(request.user)
 
     def has_delete_permission(self, request, obj=None):
         # A rule that has judged a period stays; it can only be closed (an end date) or superseded.

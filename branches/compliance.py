@@ -25,6 +25,7 @@ from branches.models import (
 )
 
 COMMITTEE_MINIMUM = 3  # a committee (支委会) has at least three members
+EVERYWHERE = object()  # `within` for a call that judges every active organization
 
 
 @dataclass
@@ -129,8 +130,12 @@ def judge(organizations, spans_for, today, attendance_span=None, within=None):
     all_spans = [s for spans in spans_by_period.values() for s in spans]
     first_day, last_day = min(s.start for s in all_spans), max(s.end for s in all_spans)
     rules = _rules_in_force(first_day, last_day)
-    ids = [org.pk for org in organizations]
-    of_orgs = Q(organization__path__startswith=within.path) if within is not None else Q(organization_id__in=ids)
+    if within is EVERYWHERE:
+        of_orgs = Q()  # the caller passes every active organization: no filter beats a long list of ids
+    elif within is not None:
+        of_orgs = Q(organization__path__startswith=within.path)
+    else:
+        of_orgs = Q(organization_id__in=[org.pk for org in organizations])
 
     groups = defaultdict(list)  # branch id -> its active party groups
     branch_by_path = {org.path: org.pk for org in organizations if org.kind == OrganizationKind.BRANCH}
@@ -286,3 +291,16 @@ def for_span(organizations, span, today, within=None):
         attendance_span=span,
         within=within,
     )
+
+
+def around(organizations, today):
+    """Every requirement in the period now running and in the one just ended, for the reminder job.
+
+    `organizations` are all active organizations (selectors.active_organizations()).
+    """
+
+    def spans_for(period):
+        current = periods.span_of(period, today)
+        return [periods.shift(current, -1), current]
+
+    return judge(organizations, spans_for, today, within=EVERYWHERE)

@@ -23,6 +23,7 @@ from branches.models import (
     OrganizationKind,
     OrganizationStatus,
     Post,
+    RoleAssignment,
     SecurityEvent,
     TermLengthRule,
     TrainingRecord,
@@ -306,3 +307,39 @@ def compliance_candidates(user, root, span, *, sector="", kind=OrganizationKind.
     if sector:
         organizations = organizations.filter(sector=sector)
     return list(organizations.order_by("path"))
+
+
+# Reads for the scheduled jobs: whole-tree, set-based, no user in scope (the job acts for the system;
+# who receives what is decided by role assignments).
+
+
+def active_organizations():
+    """Every active organization, with what compliance judging needs (a list, in tree order)."""
+    return list(
+        Organization.objects.filter(status=OrganizationStatus.ACTIVE)
+        .only("pk", "path", "depth", "kind", "sector", "name", "founded_on")
+        .order_by("path")
+    )
+
+
+def role_holders(role):
+    """(user id, organization id, organization path) for each active user holding `role`, one query."""
+    return list(
+        RoleAssignment.objects.filter(role=role, user__is_active=True).values_list(
+            "user_id", "organization_id", "organization__path"
+        )
+    )
+
+
+def open_terms():
+    """Committee terms still running (no election held yet)."""
+    return CommitteeTerm.objects.filter(ended_on__isnull=True, organization__status=OrganizationStatus.ACTIVE)
+
+
+def terms_electing_between(first_day, last_day):
+    """Running terms whose next election falls in the range: (id, organization id, name, election day)."""
+    return list(
+        open_terms()
+        .filter(expected_election_on__range=(first_day, last_day))
+        .values_list("pk", "organization_id", "organization__name", "expected_election_on")
+    )

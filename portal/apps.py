@@ -4,10 +4,10 @@ from django.utils.translation import gettext_lazy as _
 
 
 class PortalAdminConfig(admin_apps.AdminConfig):
-    """Django admin, on a site that only admins may enter (see portal.admin)."""
+    """Django admin, on a site that only admins may enter (see portal.admin_site)."""
 
     default = False
-    default_site = "portal.admin.PortalAdminSite"
+    default_site = "portal.admin_site.PortalAdminSite"
 
 
 class PortalConfig(AppConfig):

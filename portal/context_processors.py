@@ -2,6 +2,7 @@ from django.urls import reverse
 
 from branches import access
 from branches.models import Role
+from portal import selectors
 
 
 def navigation(request):
@@ -9,6 +10,13 @@ def navigation(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
+    # A page may render more than one context (tables, forms): work it out once per request.
+    if not hasattr(request, "_portal_navigation"):
+        request._portal_navigation = _navigation(user)
+    return request._portal_navigation
+
+
+def _navigation(user):
     roles = access.roles(user)
     everywhere = access.is_everywhere(user)
     grants = access.grants(user)
@@ -23,6 +31,8 @@ def navigation(request):
     inspector_of = first(Role.REVIEWER, Role.ASSESSOR, Role.ADMIN)
     return {
         "nav": {
+            "unread": selectors.unread_count(user),
+            "jobs": access.administers_rules(user),
             "roles": sorted(Role(r).label for r in roles),
             "tree": everywhere or bool(roles),
             "review": everywhere or Role.REVIEWER in roles or Role.ADMIN in roles,

@@ -2,6 +2,7 @@ import uuid
 
 from django.conf import settings
 from django.utils import translation
+from django.utils.cache import patch_cache_control
 
 from branches import audit
 
@@ -66,3 +67,18 @@ class AuditContextMiddleware:
         )
         with audit.in_request(context):
             return self.get_response(request)
+
+
+class PrivatePagesMiddleware:
+    """Signed-in pages are personal and change under the user (the bell's count, what is done):
+    never keep them in a browser or proxy cache, so going back shows the page as it is now."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and not response.has_header("Cache-Control"):
+            patch_cache_control(response, private=True, no_store=True)
+        return response

@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "auditlog",
     "axes",
     "csp",
+    "django_celery_beat",
     "branches",
     "assessments",
     "portal",
@@ -82,6 +83,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "portal.middleware.AuditContextMiddleware",
+    "portal.middleware.PrivatePagesMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -179,19 +181,40 @@ REDIS_URL = redis_url_from_env("REDIS_URL")
 CELERY_BROKER_DIR = VAR_DIR / "celery"
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": 3600,
+        # A page that enqueues must not hang when Redis is down.
+        "socket_connect_timeout": 3,
+        "socket_timeout": 5,
+    }
 else:
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(CELERY_BROKER_DIR / "queue"),
         "data_folder_out": str(CELERY_BROKER_DIR / "queue"),
         "processed_folder": str(CELERY_BROKER_DIR / "processed"),
+        "control_folder": str(CELERY_BROKER_DIR / "control"),
         "store_processed": False,
     }
+    # The folder transport has no broadcast: no remote control, no mingle, no gossip.
+    CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True  # a killed worker's task goes back to the queue
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True  # results live in the database (runs, notifications), not in the broker
+CELERY_BROKER_CONNECTION_TIMEOUT = 3
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Schedules are rows an admin edits (django-celery-beat), created by portal's migrations.
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+DJANGO_CELERY_BEAT_TZ_AWARE = True
+
+# Reminders: links in emails point here; a failed email is retried this many times, with
+# a delay doubling from REMINDER_RETRY_MINUTES.
+PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+REMINDER_EMAIL_ATTEMPTS = env_int("REMINDER_EMAIL_ATTEMPTS", 5)
+REMINDER_RETRY_MINUTES = env_int("REMINDER_RETRY_MINUTES", 5)
 
 # Sign-in throttling (django-axes): after AXES_FAILURE_LIMIT wrong passwords for one user
 # from one address, that pair is locked for AXES_COOLOFF_MINUTES; each failure is recorded.
@@ -221,8 +244,21 @@ AUDITLOG_EXCLUDE_TRACKING_MODELS = (
     "axes",  # sign-in attempts are a log already
     "branches.securityevent",  # itself a log
     "branches.attendance",  # kept inside its meeting's entries (who was present, before and after)
+    "portal.notification",  # itself a log of what was sent to whom, with delivery status
+    "portal.reminderrun",  # itself a log of the reminder job's runs
+    "django_celery_beat.periodictasks",  # beat's change counter, bumped on every schedule save
 )
-AUDITLOG_EXCLUDE_TRACKING_FIELDS = ("created_at", "updated_at", "last_login", "numchild", "role_assignments")
+AUDITLOG_EXCLUDE_TRACKING_FIELDS = (
+    "created_at",
+    "updated_at",
+    "last_login",
+    "numchild",
+    "role_assignments",
+    # beat writes these on every run of a schedule; the schedule's own changes are still audited
+    "last_run_at",
+    "total_run_count",
+    "date_changed",
+)
 AUDITLOG_MASK_TRACKING_FIELDS = ("password",)
 AUDITLOG_STORE_JSON_CHANGES = True
 AUDITLOG_DISABLE_REMOTE_ADDR = False

@@ -20,6 +20,11 @@ urlpatterns = [
     path("accounts/password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
     # Switching language must work on the sign-in page too.
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),
+    path("inbox/", views.inbox, name="inbox"),
+    path("inbox/<int:pk>/", views.notification_open, name="notification_open"),
+    path("inbox/read/", views.inbox_read, name="inbox_read"),
+    path("inbox/settings/", views.notification_settings, name="notification_settings"),
+    path("jobs/", views.jobs, name="jobs"),
     path("orgs/", include("branches.urls")),
     path("work/", include("assessments.urls")),
     path("admin/", admin.site.urls),

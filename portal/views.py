@@ -1,15 +1,23 @@
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
+from django.core.paginator import Paginator
 from django.db import connection
-from django.http import JsonResponse
+from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from branches import access, audit
 from branches.models import Role, SecurityEventKind
-from portal import health
+from portal import health, notices, selectors, services, tasks
+from portal import jobs as jobs_queue
+from portal.forms import NotificationSettingsForm
+from portal.models import Notification
 
 
 def home(request):
@@ -58,3 +66,85 @@ def locked_out(request, original_response=None, credentials=None):
     minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
     context = {"retry_at": retry_at, "minutes": minutes, "username": username}
     return render(request, "registration/locked_out.html", context, status=429)
+
+
+# Reminders: the inbox, the person's settings, the admins' jobs page
+
+
+@require_GET
+def inbox(request):
+    """The person's notifications, newest first, unread marked; each links to what it is about."""
+    unread_only = request.GET.get("show") == "unread"
+    page = Paginator(selectors.inbox_of(request.user, unread_only=unread_only), 20).get_page(request.GET.get("page"))
+    entries = [{"notification": n, "title": notices.title(n), "lines": notices.detail_lines(n)} for n in page]
+    return render(
+        request,
+        "portal/inbox.html",
+        {"page": page, "entries": entries, "unread_only": unread_only, "query": "show=unread" if unread_only else ""},
+    )
+
+
+@require_GET
+def notification_open(request, pk):
+    """Mark one notification read and go to what it is about. Only the recipient may open it."""
+    notification = Notification.objects.filter(pk=pk, recipient=request.user).first()
+    if notification is None:
+        other = Notification.objects.filter(pk=pk).values_list("organization_id", flat=True).first()
+        if other is not None:
+            audit.record_refusal(
+                SecurityEventKind.OUT_OF_SCOPE, organization_id=other, detail=f"portal.Notification pk={pk}"
+            )
+        raise Http404
+    services.notification_open(notification)
+    link = notification.link
+    if not link or not url_has_allowed_host_and_scheme(link, allowed_hosts=None):
+        return redirect("inbox")
+    return redirect(link)
+
+
+@require_POST
+def inbox_read(request):
+    """Mark the chosen notifications (or all of them) read; only the person's own are touched."""
+    ids = [int(i) for i in request.POST.getlist("id") if i.isdigit()]
+    count = services.notifications_mark_read(user=request.user, ids=ids or None)
+    messages.success(
+        request, ngettext("%(n)d notification marked read.", "%(n)d notifications marked read.", count) % {"n": count}
+    )
+    return redirect("inbox")
+
+
+def notification_settings(request):
+    preference = selectors.preference_of(request.user)
+    initial = {
+        "email": request.user.email,
+        # Ticked only with an address to send to, so the form as first shown can be saved as it is.
+        "email_enabled": preference.email_enabled and bool(request.user.email),
+        "daily_digest": preference.daily_digest,
+        "language": preference.language,
+    }
+    form = NotificationSettingsForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        services.preference_save(user=request.user, data=form.cleaned_data)
+        messages.success(request, _("Your reminder settings are saved."))
+        return redirect("notification_settings")
+    return render(request, "portal/notification_settings.html", {"form": form})
+
+
+def jobs(request):
+    """Schedules, reminder rules, the last runs and the week's emails, for admins of the whole tree."""
+    if not access.administers_rules(request.user):
+        raise Http404
+    if request.method == "POST":
+        run = services.reminder_run_request(by=request.user)
+        if jobs_queue.enqueue(tasks.send_reminders, run_id=run.pk):
+            messages.success(request, _("The reminder run is queued; refresh this page to follow it."))
+        else:
+            messages.warning(
+                request,
+                _(
+                    "The job queue cannot be reached just now. The run is recorded and will start by itself "
+                    "within minutes of the queue coming back."
+                ),
+            )
+        return redirect("jobs")
+    return render(request, "portal/jobs.html", selectors.jobs_overview())

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from assessments.models import Finding, Inspection, ResponsibilityItem, ResponsibilityList, ResponsibilityTemplate
 from branches.models import Attachment, Cadre, Employment, Meeting, Member, Post, Role
+from portal.models import Notification, NotificationKind
 
 # The only doors open without signing in.
 PUBLIC = {"healthz", "login", "set_language"}
@@ -83,6 +84,12 @@ MATRIX = {
         only({"secretary", "reviewer", "assessor", "admin"}),
     ),
     "branches:attachment_delete": (lambda o: [o["attachment"].pk], only({"secretary", "admin"})),
+    # Reminders: each person's own inbox; a notification opens for its recipient only.
+    "inbox": (None, every(200)),
+    "inbox_read": (None, every(405)),  # a POST
+    "notification_settings": (None, every(200)),
+    "notification_open": (lambda o: [o["notification"].pk], {**only(set()), "secretary": 302}),
+    "jobs": (None, every(404)),  # admins of a whole tree only (tests/portal/test_inbox.py)
     # Django admin: one row for its whole namespace; admins only (others are sent to its sign-in).
     "admin:*": (
         None,
@@ -132,7 +139,7 @@ def world(county, make_user, settings, tmp_path):
         "admin": make_user("admin", Role.ADMIN, county.town),
     }
 
-    def objects_of(branch):
+    def objects_of(branch, recipient):
         member = Member.objects.filter(organization=branch).first()
         member.save()  # so that it has a history entry
         cadre = Cadre.objects.create(
@@ -177,9 +184,20 @@ def world(county, make_user, settings, tmp_path):
             "inspection": inspection,
             "finding": finding,
             "template": ResponsibilityTemplate.objects.create(owner=branch, year=2026, title="支部模板"),
+            "notification": Notification.objects.create(
+                recipient=recipient,
+                kind=NotificationKind.DUTY_DUE,
+                subject=f"duty:{item.pk}",
+                window="2026-12-31@7",
+                organization=branch,
+                object_id=item.pk,
+                params={"text": "学习", "due": "2026-12-31", "days": 7},
+                link=f"/work/items/{item.pk}/",
+            ),
         }
 
-    return users, {"inside": objects_of(county.east), "outside": objects_of(county.finance)}
+    inside = objects_of(county.east, users["secretary"])
+    return users, {"inside": inside, "outside": objects_of(county.finance, make_user("finance_secretary"))}
 
 
 def url_for(name, objects):

@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 from assessments import demo as assessments_demo
 from branches import audit, demo
 from branches.models import Organization
+from portal import demo as portal_demo
 
 
 class Command(BaseCommand):
@@ -79,6 +80,8 @@ class Command(BaseCommand):
                         )
                         % duties
                     )
+                portal_demo.build(today=today, inspector=inspector)
+            portal_demo.give_emails()
         if not quiet_logins:
             self.stdout.write(_("Demo logins (user name / password):"))
             for login in logins:

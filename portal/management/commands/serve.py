@@ -1,0 +1,67 @@
+"""`make run`: the web server with a Celery worker and beat beside it, started and stopped together.
+
+Without REDIS_URL the worker and beat talk through the folder broker under var/celery, so a fresh
+machine runs the same scheduled jobs as production with nothing else installed.
+"""
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.utils.translation import gettext as _
+
+from portal import jobs, tasks
+from portal.celery import ensure_broker_folders
+
+MANAGE = str(Path(settings.BASE_DIR) / "manage.py")
+
+
+def job_commands(loglevel="INFO"):
+    """The worker and beat command lines, the same for both brokers."""
+    celery = [sys.executable, "-m", "celery", "-A", "portal"]
+    worker = [*celery, "worker", "--pool=solo", f"--loglevel={loglevel}", "--hostname=portal@%h"]
+    if not settings.REDIS_URL:
+        worker += ["--without-mingle", "--without-gossip", "--without-heartbeat"]
+    beat = [*celery, "beat", f"--loglevel={loglevel}"]
+    return worker, beat
+
+
+class Command(BaseCommand):
+    help = "Serve the portal with its scheduled jobs (web server, Celery worker and beat); Ctrl-C stops all three."
+
+    def add_arguments(self, parser):
+        parser.add_argument("addrport", nargs="?", default="127.0.0.1:8000")
+        parser.add_argument("--no-jobs", action="store_true", help="serve pages only, without worker and beat")
+
+    def handle(self, *args, addrport, no_jobs, **options):
+        ensure_broker_folders()
+        commands = [[sys.executable, MANAGE, "runserver", addrport]]
+        if not no_jobs:
+            commands += job_commands()
+            broker = settings.REDIS_URL or _("the folder broker in %(path)s") % {"path": settings.CELERY_BROKER_DIR}
+            self.stdout.write(_("Jobs: a Celery worker and beat on %(broker)s.") % {"broker": broker})
+        processes = [subprocess.Popen(command) for command in commands]
+        if not no_jobs:
+            # Catch up at once: the run is idempotent, and a new user sees reminders without waiting for 7:00.
+            jobs.enqueue(tasks.send_reminders)
+        stopping = []
+        signal.signal(signal.SIGTERM, lambda *_args: stopping.append(True))
+        try:
+            while not stopping and all(p.poll() is None for p in processes):
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            for process in processes:
+                if process.poll() is None:
+                    process.terminate()
+            deadline = time.monotonic() + 15
+            for process in processes:
+                try:
+                    process.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    process.kill()

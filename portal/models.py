@@ -1,0 +1,229 @@
+"""Reminders and notifications: the rules (lead times as data), each notification sent, each run of the job."""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from branches.models import Organization
+
+MAX_LEAD_DAYS = 366
+MAX_CATCH_UP_DAYS = 60
+
+
+class Topic(models.TextChoices):
+    MEETING = "meeting", _("Required meetings")
+    DUTY = "duty", _("Responsibility items")
+    RECTIFICATION = "rectification", _("Rectifications")
+    TERM = "term", _("Committee terms (election due)")
+
+
+class Timing(models.TextChoices):
+    BEFORE = "before", _("Before it falls due")
+    OVERDUE = "overdue", _("Once it is overdue")
+
+
+class ReminderRule(models.Model):
+    """When reminders go out, as rows an admin edits without a deploy.
+
+    "before, 7 days": a reminder 7 days before the due date (or later, if the job missed that day).
+    "overdue, 7 days": one notice after the due date passes, caught up for at most 7 days.
+    """
+
+    topic = models.CharField(_("about"), max_length=16, choices=Topic.choices)
+    timing = models.CharField(_("when"), max_length=8, choices=Timing.choices, default=Timing.BEFORE)
+    days = models.PositiveSmallIntegerField(
+        _("days"),
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_LEAD_DAYS)],
+        help_text=_(
+            "Before: how many days ahead of the due date. Overdue: for how many days after the due date "
+            "a missed notice is still sent."
+        ),
+    )
+    active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("reminder rule")
+        verbose_name_plural = _("reminder rules")
+        ordering = ["topic", "timing", "-days"]
+        constraints = [
+            models.UniqueConstraint(fields=["topic", "timing", "days"], name="reminder_rule_unique"),
+            models.UniqueConstraint(
+                fields=["topic"], condition=models.Q(timing="overdue"), name="reminder_rule_one_overdue_per_topic"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_topic_display()} · {self.get_timing_display()} · {self.days}"
+
+    def clean(self):
+        if self.topic == Topic.TERM and self.timing == Timing.OVERDUE:
+            raise ValidationError(
+                {
+                    "timing": _(
+                        "Committee terms have reminders before the election only; an overdue election is a finding."
+                    )
+                }
+            )
+        if self.timing == Timing.OVERDUE and self.days and self.days > MAX_CATCH_UP_DAYS:
+            raise ValidationError(
+                {
+                    "days": _("An overdue notice can be caught up for at most %(days)d days.")
+                    % {"days": MAX_CATCH_UP_DAYS}
+                }
+            )
+
+
+class NotificationKind(models.TextChoices):
+    MEETING_DUE = "meeting_due", _("Meeting due soon")
+    MEETING_OVERDUE = "meeting_overdue", _("Meeting not held in time")
+    DUTY_DUE = "duty_due", _("Duty due soon")
+    DUTY_OVERDUE = "duty_overdue", _("Duty overdue")
+    RECTIFICATION_DUE = "rectification_due", _("Rectification due soon")
+    RECTIFICATION_OVERDUE = "rectification_overdue", _("Rectification overdue")
+    TERM_ENDING = "term_ending", _("Committee term ending")
+    OVERDUE_DIGEST = "overdue_digest", _("Daily overdue digest")
+
+
+class EmailState(models.TextChoices):
+    PENDING = "pending", _("Waiting to be sent")
+    SENDING = "sending", _("Being sent")
+    SENT = "sent", _("Sent")
+    FAILED = "failed", _("Failed")
+    SKIPPED = "skipped", _("Not emailed")
+    WITHDRAWN = "withdrawn", _("Withdrawn")
+
+
+class ReminderRunState(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+    INTERRUPTED = "interrupted", _("Interrupted")
+
+
+class ReminderRun(models.Model):
+    """One run of the reminder job: for which day, who asked, what it did, or why it failed."""
+
+    today = models.DateField(_("for the day"))
+    state = models.CharField(_("state"), max_length=12, choices=ReminderRunState.choices)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("requested by"),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    created = models.PositiveIntegerField(_("notifications created"), default=0)
+    withdrawn = models.PositiveIntegerField(_("notifications withdrawn"), default=0)
+    emailed = models.PositiveIntegerField(_("emails sent"), default=0)
+    email_errors = models.PositiveIntegerField(_("email errors"), default=0)
+    error = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        verbose_name = _("reminder run")
+        verbose_name_plural = _("reminder runs")
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["state", "today"])]
+
+    def __str__(self):
+        return f"{self.today} · {self.get_state_display()}"
+
+
+class Notification(models.Model):
+    """One reminder to one person: shown in the inbox at once, and emailed unless they chose otherwise.
+
+    (kind, subject, recipient, window) is unique: `subject` names what it is about ("duty:12",
+    "meeting:5:branch_committee") and `window` which occurrence ("2026-12-31@7" – the due date and
+    the lead time), so a second run, or a second worker, cannot send it again.
+    """
+
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications", verbose_name=_("recipient")
+    )
+    kind = models.CharField(_("kind"), max_length=24, choices=NotificationKind.choices)
+    subject = models.CharField(_("about"), max_length=64)
+    window = models.CharField(_("window"), max_length=32)
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="+", verbose_name=_("organization")
+    )
+    object_id = models.BigIntegerField(_("record id"), null=True, blank=True)
+    due_on = models.DateField(_("due on"), null=True, blank=True)
+    # What the message says, kept as data and worded in the reader's language when shown or mailed.
+    params = models.JSONField(_("details"), default=dict, blank=True)
+    link = models.CharField(_("link"), max_length=300, blank=True)
+    run = models.ForeignKey(
+        ReminderRun,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="notifications",
+        verbose_name=_("run"),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    read_at = models.DateTimeField(_("read at"), null=True, blank=True)
+    withdrawn_at = models.DateTimeField(_("withdrawn at"), null=True, blank=True)
+    withdrawn_reason = models.CharField(_("withdrawn because"), max_length=16, blank=True)
+    email_state = models.CharField(_("email"), max_length=12, choices=EmailState.choices, default=EmailState.PENDING)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+    claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True)
+    claim = models.CharField(_("claimed by"), max_length=32, blank=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+
+    class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "subject", "recipient", "window"], name="notification_once_per_window"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["recipient", "read_at"], name="notification_inbox"),
+            models.Index(fields=["email_state", "next_attempt_at"], name="notification_outbox"),
+            models.Index(fields=["kind", "object_id"], name="notification_object"),
+            # The daily check for reminders to withdraw reads only those still live.
+            models.Index(
+                fields=["kind", "due_on"],
+                condition=models.Q(read_at=None, withdrawn_at=None),
+                name="notification_live",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} · {self.subject} · {self.window}"
+
+    @property
+    def withdrawn(self):
+        return self.withdrawn_at is not None
+
+
+class NotificationPreference(models.Model):
+    """How a person wants reminders: by email or only in the portal, one by one or in a daily digest."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="notification_preference",
+        verbose_name=_("user"),
+    )
+    email_enabled = models.BooleanField(_("send reminders by email"), default=True)
+    daily_digest = models.BooleanField(
+        _("one email a day"), default=False, help_text=_("Collect the day's reminders into one email.")
+    )
+    language = models.CharField(_("email language"), max_length=8, choices=settings.LANGUAGES, default="zh-hans")
+
+    class Meta:
+        verbose_name = _("notification preference")
+        verbose_name_plural = _("notification preferences")
+
+    def __str__(self):
+        return str(self.user)

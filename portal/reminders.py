@@ -1,0 +1,250 @@
+"""What reminders are due on a day. Reads only, through the apps' selectors, a fixed number of queries.
+
+Windows are date ranges, not single days, so a day the job did not run is caught up the next:
+- "before, N days": from N days ahead of the due date until the due date. With several leads
+  (90 and 30 days), the shortest lead not shorter than the days left is the one in force, so a
+  late run sends one reminder, not two.
+- "overdue, N days": from the day after the due date for N days.
+- the reviewers' digest covers everything that fell due since the last completed run.
+"""
+
+from bisect import bisect_left
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from django.urls import reverse
+
+from assessments import selectors as duty_selectors
+from branches import compliance
+from branches import selectors as branch_selectors
+from branches.models import Role
+from portal.models import NotificationKind, ReminderRule, Timing, Topic
+
+DIGEST_ENTRIES = 30  # listed in a digest; the rest are counted
+DIGEST_MAX_DAYS = 7  # a digest never reaches further back than this
+
+
+@dataclass(frozen=True)
+class Reminder:
+    kind: str
+    subject: str
+    window: str
+    recipient_id: int
+    organization_id: int
+    object_id: int | None
+    due_on: date | None
+    params: dict
+    link: str
+
+
+@dataclass
+class Plan:
+    today: date
+    reminders: list = field(default_factory=list)
+    # Meeting spans judged today (keys like "2026-Q4") and those of them still unmet, per organization
+    # and meeting type: what a meeting reminder may be withdrawn against.
+    judged_spans: set = field(default_factory=set)
+    unmet_meetings: set = field(default_factory=set)  # (organization id, meeting type, span key)
+
+    def count_by_kind(self):
+        counts = defaultdict(int)
+        for reminder in self.reminders:
+            counts[reminder.kind] += 1
+        return dict(counts)
+
+
+@dataclass
+class Rules:
+    leads: dict  # topic -> sorted lead days ("before" rules)
+    catch_up: dict  # topic -> days an overdue notice may still go out (absent: no overdue notices)
+
+    @classmethod
+    def load(cls):
+        leads, catch_up = defaultdict(list), {}
+        for rule in ReminderRule.objects.filter(active=True):
+            if rule.timing == Timing.BEFORE:
+                leads[rule.topic].append(rule.days)
+            else:
+                catch_up[rule.topic] = rule.days
+        return cls({topic: sorted(days) for topic, days in leads.items()}, catch_up)
+
+    def lead(self, topic, days_left):
+        """The lead in force `days_left` days before the due date, or None outside every window."""
+        fitting = [lead for lead in self.leads.get(topic, ()) if lead >= days_left]
+        return fitting[0] if fitting and days_left >= 0 else None
+
+    def furthest(self, topic):
+        return max(self.leads.get(topic, [0]))
+
+
+def plan(today, digest_since):
+    """Every reminder due on `today`. `digest_since`: the first due date the reviewers' digest covers."""
+    rules = Rules.load()
+    result = Plan(today)
+    secretaries = defaultdict(list)
+    for user_id, organization_id, _path in branch_selectors.role_holders(Role.SECRETARY):
+        secretaries[organization_id].append(user_id)
+    reviewers = branch_selectors.role_holders(Role.REVIEWER)
+    overdue = []  # (path, topic, organization name, title, due date): what fell due since the last digest
+
+    def remind(kind, subject, window, organization_id, object_id, due_on, params, link):
+        for user_id in secretaries.get(organization_id, ()):
+            result.reminders.append(
+                Reminder(kind, subject, window, user_id, organization_id, object_id, due_on, params, link)
+            )
+
+    organizations = branch_selectors.active_organizations()
+    by_id = {org.pk: org for org in organizations}
+    _plan_meetings(result, rules, organizations, remind, overdue, digest_since)
+    for topic, rows, due_kind, overdue_kind, url_name in (
+        (
+            Topic.DUTY,
+            duty_selectors.duties_due_between,
+            NotificationKind.DUTY_DUE,
+            NotificationKind.DUTY_OVERDUE,
+            "assessments:item",
+        ),
+        (
+            Topic.RECTIFICATION,
+            duty_selectors.findings_due_between,
+            NotificationKind.RECTIFICATION_DUE,
+            NotificationKind.RECTIFICATION_OVERDUE,
+            "assessments:finding",
+        ),
+    ):
+        _plan_records(
+            result, rules, topic, rows, due_kind, overdue_kind, url_name, remind, overdue, digest_since, by_id
+        )
+    _plan_terms(result, rules, remind)
+    if reviewers and overdue:
+        _plan_digests(result, reviewers, overdue, digest_since, by_id)
+    return result
+
+
+def _plan_meetings(result, rules, organizations, remind, overdue, digest_since):
+    today = result.today
+    catch_up = rules.catch_up.get(Topic.MEETING)
+    for row in compliance.around(organizations, today):
+        org = row.organization
+        for meeting_type, status in row.statuses.items():
+            for count in status.counts:
+                span = count.span
+                result.judged_spans.add(span.key)
+                if count.met or (org.founded_on and span.end < org.founded_on):
+                    continue
+                result.unmet_meetings.add((org.pk, meeting_type, span.key))
+                subject = f"meeting:{org.pk}:{meeting_type}"
+                params = {
+                    "meeting_type": meeting_type,
+                    "period": span.kind,
+                    "span": span.key,
+                    "held": count.held,
+                    "required": count.required,
+                    "due": span.end.isoformat(),
+                }
+                link = reverse("branches:meeting_add", args=[org.pk]) + f"?type={meeting_type}"
+                if span.start <= today <= span.end:
+                    days_left = (span.end - today).days
+                    lead = rules.lead(Topic.MEETING, days_left)
+                    if lead is not None:
+                        remind(
+                            NotificationKind.MEETING_DUE,
+                            subject,
+                            f"{span.key}@{lead}",
+                            org.pk,
+                            None,
+                            span.end,
+                            {**params, "days": days_left},
+                            link,
+                        )
+                    continue
+                late = (today - span.end).days
+                if catch_up is not None and 1 <= late <= catch_up:
+                    remind(NotificationKind.MEETING_OVERDUE, subject, span.key, org.pk, None, span.end, params, link)
+                if digest_since <= span.end < today:
+                    overdue.append((org.path, Topic.MEETING, org.name, meeting_type, span.end))
+
+
+def _plan_records(result, rules, topic, rows, due_kind, overdue_kind, url_name, remind, overdue, digest_since, by_id):
+    """Duties and rectifications: each is one record with a due date."""
+    today = result.today
+    if rules.leads.get(topic):
+        for pk, organization_id, _path, text, due in rows(today, today + timedelta(days=rules.furthest(topic))):
+            days_left = (due - today).days
+            lead = rules.lead(topic, days_left)
+            if lead is not None:
+                params = {"text": text[:200], "due": due.isoformat(), "days": days_left}
+                link = reverse(url_name, args=[pk])
+                remind(due_kind, f"{topic}:{pk}", f"{due}@{lead}", organization_id, pk, due, params, link)
+    catch_up = rules.catch_up.get(topic)
+    earliest = min(digest_since, today - timedelta(days=catch_up or 0))
+    for pk, organization_id, path, text, due in rows(earliest, today - timedelta(days=1)):
+        late = (today - due).days
+        if catch_up is not None and late <= catch_up:
+            params = {"text": text[:200], "due": due.isoformat()}
+            remind(
+                overdue_kind, f"{topic}:{pk}", str(due), organization_id, pk, due, params, reverse(url_name, args=[pk])
+            )
+        if due >= digest_since and organization_id in by_id:
+            overdue.append((path, topic, by_id[organization_id].name, text[:200], due))
+
+
+def _plan_terms(result, rules, remind):
+    today = result.today
+    if not rules.leads.get(Topic.TERM):
+        return
+    last = today + timedelta(days=rules.furthest(Topic.TERM))
+    for pk, organization_id, name, due in branch_selectors.terms_electing_between(today, last):
+        days_left = (due - today).days
+        lead = rules.lead(Topic.TERM, days_left)
+        if lead is not None:
+            remind(
+                NotificationKind.TERM_ENDING,
+                f"term:{pk}",
+                f"{due}@{lead}",
+                organization_id,
+                pk,
+                due,
+                {"organization": name, "due": due.isoformat(), "days": days_left},
+                reverse("branches:organization", args=[organization_id]),
+            )
+
+
+def _plan_digests(result, reviewers, overdue, digest_since, by_id):
+    """One digest per reviewer and organization they review: what fell due unmet in that subtree."""
+    today = result.today
+    overdue.sort(key=lambda entry: (entry[0], entry[4]))
+    paths = [entry[0] for entry in overdue]
+    for user_id, organization_id, path in reviewers:
+        # The subtree's entries are one contiguous slice of the list sorted by path.
+        first, last = bisect_left(paths, path), bisect_left(paths, path + "\uffff")
+        entries = sorted(overdue[first:last], key=lambda entry: (entry[4], entry[0]))
+        if not entries:
+            continue
+        counts = defaultdict(int)
+        for entry in entries:
+            counts[entry[1]] += 1
+        result.reminders.append(
+            Reminder(
+                NotificationKind.OVERDUE_DIGEST,
+                f"digest:{organization_id}",
+                today.isoformat(),
+                user_id,
+                organization_id,
+                None,
+                today,
+                {
+                    "organization": by_id[organization_id].name if organization_id in by_id else "",
+                    "from": digest_since.isoformat(),
+                    "to": (today - timedelta(days=1)).isoformat(),
+                    "counts": dict(counts),
+                    "total": len(entries),
+                    "entries": [
+                        {"topic": topic, "organization": name, "title": title, "due": due.isoformat()}
+                        for _path, topic, name, title, due in entries[:DIGEST_ENTRIES]
+                    ],
+                },
+                reverse("assessments:three_lists", args=[organization_id]) + "?list=duties&overdue=1",
+            )
+        )

@@ -1,0 +1,379 @@
+"""Writes for reminders and notifications: the daily run, email delivery, the inbox, preferences.
+
+Nothing here sends twice: a notification is unique per (kind, subject, recipient, window), and an
+email is sent only by the worker that claimed the row with a conditional UPDATE. A run that dies
+leaves its notifications unwritten (one transaction) and claimed emails are taken over after
+CLAIM_TIMEOUT, so the next run finishes the work.
+"""
+
+import logging
+import traceback
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.mail import EmailMessage, get_connection
+from django.db import transaction
+from django.db.models import Case, Count, Exists, F, Max, OuterRef, Q, Value, When
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from assessments import selectors as duty_selectors
+from branches import audit
+from branches import selectors as branch_selectors
+from portal import notices, reminders
+from portal.models import (
+    EmailState,
+    Notification,
+    NotificationKind,
+    NotificationPreference,
+    ReminderRun,
+    ReminderRunState,
+)
+
+logger = logging.getLogger(__name__)
+
+CLAIM_TIMEOUT = timedelta(minutes=15)  # a claim older than this belonged to a worker that died
+RUN_TIMEOUT = timedelta(hours=2)  # a run "running" longer than this was interrupted
+QUEUED_GRACE = timedelta(minutes=1)  # a queued run the broker has not started by then is started by the tick
+BATCH = 200
+WITHDRAW_HORIZON = timedelta(days=400)  # the longest period judged (a year) and its catch-up
+
+MEETING_KINDS = (NotificationKind.MEETING_DUE, NotificationKind.MEETING_OVERDUE)
+# Kinds about one record with a due date: what it is, and the field holding its due date.
+RECORD_KINDS = (
+    ((NotificationKind.DUTY_DUE, NotificationKind.DUTY_OVERDUE), duty_selectors.open_duties, "due_on"),
+    (
+        (NotificationKind.RECTIFICATION_DUE, NotificationKind.RECTIFICATION_OVERDUE),
+        duty_selectors.unresolved_findings,
+        "deadline",
+    ),
+    ((NotificationKind.TERM_ENDING,), branch_selectors.open_terms, "expected_election_on"),
+)
+
+
+@dataclass
+class RunSummary:
+    today: object
+    run_id: int | None = None
+    created: dict = field(default_factory=dict)  # kind -> notifications created
+    withdrawn: int = 0
+    emailed: int = 0
+    email_errors: int = 0
+    dry_run: bool = False
+
+    @property
+    def created_total(self):
+        return sum(self.created.values())
+
+
+@dataclass
+class Delivery:
+    sent: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+
+# The daily run
+
+
+def reminders_send(*, today=None, run=None, dry_run=False, requested_by=None):
+    """Create the day's notifications, withdraw those no longer due, then email them.
+
+    Safe to run any number of times, on any number of workers. `dry_run` computes everything in a
+    transaction that is rolled back, so it reports exactly what a real run would create.
+    """
+    today = today or timezone.localdate()
+    if dry_run:
+        with transaction.atomic():
+            summary = _plan_and_write(today, ReminderRun.objects.create(today=today, state=ReminderRunState.RUNNING))
+            summary.dry_run = True
+            transaction.set_rollback(True)
+        summary.run_id = None
+        return summary
+
+    _mark_interrupted_runs()
+    if run is None:
+        run = ReminderRun.objects.create(
+            today=today, state=ReminderRunState.RUNNING, started_at=timezone.now(), requested_by=requested_by
+        )
+    elif not ReminderRun.objects.filter(pk=run.pk, state=ReminderRunState.QUEUED).update(
+        state=ReminderRunState.RUNNING, started_at=timezone.now()
+    ):
+        return None  # another worker took this queued run
+    try:
+        with audit.as_job("send_reminders"), transaction.atomic():
+            summary = _plan_and_write(run.today, run)
+        delivery = notifications_deliver(include_digest=True)
+    except Exception:
+        ReminderRun.objects.filter(pk=run.pk).update(
+            state=ReminderRunState.FAILED, finished_at=timezone.now(), error=traceback.format_exc()[-4000:]
+        )
+        raise
+    summary.emailed, summary.email_errors = delivery.sent, delivery.failed
+    ReminderRun.objects.filter(pk=run.pk).update(
+        state=ReminderRunState.DONE,
+        finished_at=timezone.now(),
+        created=summary.created_total,
+        withdrawn=summary.withdrawn,
+        emailed=delivery.sent,
+        email_errors=delivery.failed,
+    )
+    return summary
+
+
+def _plan_and_write(today, run):
+    plan = reminders.plan(today, _digest_since(today))
+    Notification.objects.bulk_create(
+        [
+            Notification(
+                recipient_id=r.recipient_id,
+                kind=r.kind,
+                subject=r.subject,
+                window=r.window,
+                organization_id=r.organization_id,
+                object_id=r.object_id,
+                due_on=r.due_on,
+                params=r.params,
+                link=r.link,
+                run=run,
+            )
+            for r in plan.reminders
+        ],
+        ignore_conflicts=True,  # already sent in an earlier run, or by another worker right now
+        batch_size=2000,
+    )
+    created = dict(run.notifications.values_list("kind").annotate(n=Count("pk")).order_by())
+    # Reminders about things due long ago are left as they are: the daily check stays bounded.
+    recent = Notification.objects.filter(read_at=None, due_on__gte=today - WITHDRAW_HORIZON)
+    withdrawn = _withdraw_records(recent) + _withdraw_meetings(plan, recent)
+    return RunSummary(today=today, run_id=run.pk, created=created, withdrawn=withdrawn)
+
+
+def _digest_since(today):
+    """The first due date today's digest covers: the day of the last completed run before today."""
+    last = ReminderRun.objects.filter(state=ReminderRunState.DONE, today__lt=today).aggregate(day=Max("today"))["day"]
+    floor = today - timedelta(days=reminders.DIGEST_MAX_DAYS)
+    return max(last or today - timedelta(days=1), floor)
+
+
+def _withdraw(queryset, reason):
+    now = timezone.now()
+    return queryset.update(
+        withdrawn_at=now,
+        withdrawn_reason=reason,
+        email_state=Case(
+            When(email_state=EmailState.PENDING, then=Value(EmailState.WITHDRAWN)), default=F("email_state")
+        ),
+    )
+
+
+def _withdraw_records(live):
+    """Withdraw reminders about records done since, or whose due date moved (a new one follows the new date)."""
+    live = live.filter(withdrawn_at=None)
+    withdrawn = 0
+    for kinds, owed, due_field in RECORD_KINDS:
+        same = owed().filter(pk=OuterRef("object_id"), **{due_field: OuterRef("due_on")})
+        still_open = owed().filter(pk=OuterRef("object_id"))
+        of_kind = live.filter(kind__in=kinds)
+        withdrawn += _withdraw(of_kind.filter(~Exists(same), Exists(still_open)), "moved")
+        withdrawn += _withdraw(of_kind.filter(~Exists(same)), "done")
+    return withdrawn
+
+
+def _withdraw_meetings(plan, recent):
+    """Withdraw meeting reminders for periods judged today that are now met."""
+    if not plan.judged_spans:
+        return 0
+    met = []
+    rows = recent.filter(kind__in=MEETING_KINDS, withdrawn_at=None).values_list("pk", "subject", "window")
+    for pk, subject, window in rows.iterator(chunk_size=5000):
+        span_key = window.split("@")[0]
+        if span_key not in plan.judged_spans:
+            continue
+        _prefix, organization_id, meeting_type = subject.split(":")
+        if (int(organization_id), meeting_type, span_key) not in plan.unmet_meetings:
+            met.append(pk)
+    return sum(
+        _withdraw(Notification.objects.filter(pk__in=met[i : i + 1000]), "done") for i in range(0, len(met), 1000)
+    )
+
+
+def _mark_interrupted_runs():
+    ReminderRun.objects.filter(state=ReminderRunState.RUNNING, started_at__lt=timezone.now() - RUN_TIMEOUT).update(
+        state=ReminderRunState.INTERRUPTED, finished_at=timezone.now()
+    )
+
+
+# Runs asked for from a page
+
+
+def reminder_run_request(*, by, today=None):
+    """Queue a run now (an admin's button). The caller enqueues it; if the broker cannot take it,
+    the periodic tick starts it once the queue works again (start_queued_runs)."""
+    return ReminderRun.objects.create(
+        today=today or timezone.localdate(), state=ReminderRunState.QUEUED, requested_by=by
+    )
+
+
+def start_queued_runs():
+    """Runs queued more than a minute ago and never started (the broker was down): start them here."""
+    started = 0
+    for run in ReminderRun.objects.filter(
+        state=ReminderRunState.QUEUED, created_at__lt=timezone.now() - QUEUED_GRACE
+    ).order_by("pk"):
+        if reminders_send(run=run) is not None:
+            started += 1
+    return started
+
+
+# Email delivery
+
+
+def _due_for_email(now):
+    return Q(email_state=EmailState.PENDING) & (Q(next_attempt_at=None) | Q(next_attempt_at__lte=now)) | Q(
+        email_state=EmailState.SENDING, claimed_at__lt=now - CLAIM_TIMEOUT
+    )
+
+
+def notifications_deliver(*, include_digest=False, now=None):
+    """Email what is waiting. Users who chose one email a day are served only when `include_digest`
+    (the daily run). Each failure is recorded on its notification and retried later with backoff."""
+    now = now or timezone.now()
+    result = Delivery()
+    # Withdraw first what became done since the notification was made: no reminder for finished work.
+    _withdraw_records(Notification.objects.filter(email_state=EmailState.PENDING))
+    waiting = Notification.objects.filter(_due_for_email(now), withdrawn_at=None)
+    if not include_digest:
+        waiting = waiting.exclude(
+            Exists(
+                NotificationPreference.objects.filter(user=OuterRef("recipient"), daily_digest=True, email_enabled=True)
+            )
+        )
+    connection = None
+    try:
+        for _round in range(10_000):
+            ids = list(waiting.order_by("pk").values_list("pk", flat=True)[:BATCH])
+            if not ids:
+                break
+            token = uuid.uuid4().hex
+            # The conditional UPDATE is the claim: a row another worker took in between no longer matches.
+            Notification.objects.filter(_due_for_email(now), pk__in=ids).update(
+                email_state=EmailState.SENDING, claim=token, claimed_at=now
+            )
+            claimed = list(
+                Notification.objects.filter(claim=token, email_state=EmailState.SENDING)
+                .select_related("recipient", "recipient__notification_preference")
+                .order_by("recipient_id", "pk")
+            )
+            by_user = defaultdict(list)
+            for notification in claimed:
+                by_user[notification.recipient_id].append(notification)
+            if connection is None and claimed:
+                connection = get_connection(fail_silently=False)
+            for rows in by_user.values():
+                _deliver_to(rows, token, now, connection, result)
+    finally:
+        if connection is not None:
+            try:
+                connection.close()
+            except Exception:  # closing a broken SMTP session must not hide what was done
+                logger.warning("closing the mail connection failed", exc_info=True)
+    return result
+
+
+def _preference(user):
+    try:
+        return user.notification_preference
+    except NotificationPreference.DoesNotExist:
+        return NotificationPreference(user=user)
+
+
+def _deliver_to(rows, token, now, connection, result):
+    user = rows[0].recipient
+    preference = _preference(user)
+    if not preference.email_enabled or not user.email:
+        reason = (
+            _("Email reminders are turned off.")
+            if not preference.email_enabled
+            else _("The user has no email address.")
+        )
+        _finish(rows, token, EmailState.SKIPPED, now, error=reason)
+        result.skipped += len(rows)
+        return
+    with translation.override(preference.language):
+        if preference.daily_digest and len(rows) > 1:
+            batches = [(rows, notices.email_bundle(rows, user, timezone.localdate(now)))]
+        else:
+            batches = [([row], notices.email_one(row, user)) for row in rows]
+    for group, (subject, body) in batches:
+        try:
+            EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [user.email], connection=connection).send()
+        except Exception as error:  # any mail failure: record it on the rows, retry later, go on with the rest
+            logger.warning("reminder email to user %s failed: %s", user.pk, error)
+            _finish(group, token, None, now, error=f"{type(error).__name__}: {error}"[:2000])
+            result.failed += len(group)
+        else:
+            _finish(group, token, EmailState.SENT, now)
+            result.sent += len(group)
+
+
+def _finish(rows, token, state, now, error=""):
+    """Record the outcome, only on rows still claimed by this delivery."""
+    ids = [row.pk for row in rows]
+    mine = Notification.objects.filter(pk__in=ids, claim=token, email_state=EmailState.SENDING)
+    if state is not None:
+        mine.update(
+            email_state=state,
+            attempts=F("attempts") + (1 if state == EmailState.SENT else 0),
+            sent_at=now if state == EmailState.SENT else None,
+            last_error=error,
+            claim="",
+        )
+        return
+    attempts = rows[0].attempts + 1
+    if attempts >= settings.REMINDER_EMAIL_ATTEMPTS:
+        mine.update(email_state=EmailState.FAILED, attempts=attempts, last_error=error, claim="")
+        return
+    delay = timedelta(minutes=settings.REMINDER_RETRY_MINUTES * 2 ** (attempts - 1))
+    mine.update(
+        email_state=EmailState.PENDING, attempts=attempts, next_attempt_at=now + delay, last_error=error, claim=""
+    )
+
+
+def notifications_retry(queryset):
+    """Send failed emails again at the next delivery (an admin's action)."""
+    return queryset.filter(email_state=EmailState.FAILED, withdrawn_at=None).update(
+        email_state=EmailState.PENDING, attempts=0, next_attempt_at=None
+    )
+
+
+# The inbox
+
+
+def notification_open(notification):
+    if notification.read_at is None:
+        Notification.objects.filter(pk=notification.pk, read_at=None).update(read_at=timezone.now())
+
+
+def notifications_mark_read(*, user, ids=None):
+    unread = Notification.objects.filter(recipient=user, read_at=None)
+    if ids is not None:
+        unread = unread.filter(pk__in=ids)
+    return unread.update(read_at=timezone.now())
+
+
+def preference_save(*, user, data):
+    """Save a user's reminder settings and their email address."""
+    with transaction.atomic():
+        preference, _created = NotificationPreference.objects.get_or_create(user=user)
+        preference.email_enabled = data["email_enabled"]
+        preference.daily_digest = data["daily_digest"]
+        preference.language = data["language"]
+        preference.save()
+        if data.get("email", user.email) != user.email:
+            user.email = data["email"]
+            user.save(update_fields=["email"])
+    return preference

@@ -1,0 +1,38 @@
+"""Celery tasks: thin wrappers over portal.services, retried when the database is briefly away.
+
+Each is one schedule row (django-celery-beat), created by portal's migrations; later jobs
+(nightly scoring, dashboard snapshots) are added the same way.
+"""
+
+from datetime import date
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+from portal import services
+from portal.models import ReminderRun
+
+RETRY = {
+    "autoretry_for": (OperationalError, InterfaceError),
+    "retry_backoff": 30,
+    "retry_backoff_max": 600,
+    "max_retries": 5,
+}
+
+
+@shared_task(name="portal.send_reminders", **RETRY)
+def send_reminders(today=None, run_id=None):
+    """The day's reminders: create, withdraw what is done, email. `today` as YYYY-MM-DD (default: today)."""
+    run = ReminderRun.objects.filter(pk=run_id).first() if run_id else None
+    if run_id and run is None:
+        return None
+    summary = services.reminders_send(today=date.fromisoformat(today) if today else None, run=run)
+    return None if summary is None else {"created": summary.created_total, "emailed": summary.emailed}
+
+
+@shared_task(name="portal.deliver_notifications", **RETRY)
+def deliver_notifications():
+    """Every few minutes: start runs the broker never took, then send waiting emails and due retries."""
+    started = services.start_queued_runs()
+    delivery = services.notifications_deliver()
+    return {"runs_started": started, "sent": delivery.sent, "failed": delivery.failed}
