@@ -4,9 +4,10 @@ django-celery-beat's own admin classes are registered again with the portal's ru
 so that an admin of the whole tree edits schedules and nobody else does.
 """
 
+from django import forms
 from django.contrib import admin, messages
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy, ngettext
 from django_celery_beat import admin as beat_admin
 from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask, SolarSchedule
 
@@ -76,9 +77,40 @@ class PeriodicTaskAdmin(RulePermissions, beat_admin.PeriodicTaskAdmin):
     change_form_template = "admin/change_form.html"
 
 
+class CrontabForm(forms.ModelForm):
+    """The cron fields' errors, said plainly in the admin's language, with what is allowed."""
+
+    RANGES = {
+        "minute": (gettext_lazy("minute"), "0-59"),
+        "hour": (gettext_lazy("hour"), "0-23"),
+        "day_of_month": (gettext_lazy("day of the month"), "1-31"),
+        "month_of_year": (gettext_lazy("month"), "1-12"),
+        "day_of_week": (gettext_lazy("day of the week"), "0-6"),
+    }
+
+    class Meta:
+        model = CrontabSchedule
+        fields = ("minute", "hour", "day_of_month", "month_of_year", "day_of_week", "timezone")
+
+    def _post_clean(self):
+        super()._post_clean()
+        for name, (label, allowed) in self.RANGES.items():
+            if name in self.errors:
+                detail = "; ".join(str(e) for e in self.errors[name])
+                self.errors[name] = self.error_class(
+                    [
+                        _(
+                            "“%(value)s” is not a valid %(field)s. Use numbers from %(range)s, a range (9-17), "
+                            "a step (*/15), a list (1,15) or * for every one. (%(detail)s)"
+                        )
+                        % {"value": self.data.get(name, ""), "field": label, "range": allowed, "detail": detail}
+                    ]
+                )
+
+
 @admin.register(CrontabSchedule)
 class CrontabScheduleAdmin(RulePermissions, beat_admin.CrontabScheduleAdmin):
-    pass
+    form = CrontabForm
 
 
 @admin.register(IntervalSchedule)

@@ -16,4 +16,5 @@ class PortalConfig(AppConfig):
     verbose_name = _("Portal")
 
     def ready(self):
-        from portal import signals  # noqa: F401 (connects the receivers)
+        # Connect the receivers, and register the tasks so that the admin lists them for schedules.
+        from portal import signals, tasks  # noqa: F401

@@ -230,6 +230,7 @@ def test_an_invalid_cron_expression_is_refused_in_the_admin(people, signed_in):
         },
     )
     assert response.status_code == 200 and "minute" in response.context["adminform"].form.errors
+    assert "“61”不是有效的分钟" in str(response.context["adminform"].form.errors["minute"])
     assert CrontabSchedule.objects.count() == before
 
 
