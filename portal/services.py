@@ -377,3 +377,8 @@ def preference_save(*, user, data):
             user.email = data["email"]
             user.save(update_fields=["email"])
     return preference
+
+
+def preference_language(*, user, language):
+    """The language switch sets the reminder emails' language as well."""
+    NotificationPreference.objects.update_or_create(user=user, defaults={"language": language})

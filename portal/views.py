@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
+from django.views.i18n import set_language
 
 from branches import access, audit
 from branches.models import Role, SecurityEventKind
@@ -148,3 +149,13 @@ def jobs(request):
             )
         return redirect("jobs")
     return render(request, "portal/jobs.html", selectors.jobs_overview())
+
+
+@login_not_required
+def choose_language(request):
+    """The footer's language switch. A signed-in person's reminder emails follow the choice too."""
+    response = set_language(request)
+    language = request.POST.get("language", "")
+    if request.method == "POST" and request.user.is_authenticated and language in dict(settings.LANGUAGES):
+        services.preference_language(user=request.user, language=language)
+    return response

@@ -146,6 +146,14 @@ def test_a_person_chooses_email_daily_digest_and_language(people, signed_in):
     assert people.secretary.email == "zhang@example.org"
 
 
+def test_switching_the_portal_to_english_switches_the_reminder_emails_too(people, signed_in):
+    client = signed_in(people.secretary)
+    client.post(reverse("set_language"), {"language": "en", "next": "/"})
+    assert NotificationPreference.objects.get(user=people.secretary).language == "en"
+    client.post(reverse("set_language"), {"language": "zh-hans", "next": "/"})
+    assert NotificationPreference.objects.get(user=people.secretary).language == "zh-hans"
+
+
 def test_a_bad_email_address_is_refused_beside_the_field_and_nothing_is_saved(people, signed_in):
     client = signed_in(people.secretary)
     response = client.post(
