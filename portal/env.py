@@ -50,16 +50,17 @@ def env_choice(name, choices, default):
     return value
 
 
+# SQLite is shared by the web server, the worker and beat under `make run`: wait for a lock rather
+# than fail, and take the write lock when a transaction starts, not midway (which cannot wait).
+SQLITE_OPTIONS = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+
+
 def database_from_env(name, default_sqlite_path):
     import dj_database_url
 
     raw = env_str(name)
     if not raw:
-        return {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": str(default_sqlite_path),
-            "OPTIONS": {"timeout": 20},
-        }
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": str(default_sqlite_path), "OPTIONS": SQLITE_OPTIONS}
     if "://" not in raw:
         raise ImproperlyConfigured(
             f"{name}={raw!r} is not a database URL; expected e.g. postgres://user@host:5432/name."
@@ -70,6 +71,8 @@ def database_from_env(name, default_sqlite_path):
         raise ImproperlyConfigured(f"{name} could not be read: {error}") from None
     if not config.get("ENGINE") or not config.get("NAME"):
         raise ImproperlyConfigured(f"{name}={raw!r} names no database.")
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        config["OPTIONS"] = {**SQLITE_OPTIONS, **config.get("OPTIONS", {})}
     return config
 
 

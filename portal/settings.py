@@ -186,6 +186,7 @@ if REDIS_URL:
         # A page that enqueues must not hang when Redis is down.
         "socket_connect_timeout": 3,
         "socket_timeout": 5,
+        "max_retries": 1,  # and must not retry a refused connection for long either
     }
 else:
     CELERY_BROKER_URL = "filesystem://"
@@ -203,6 +204,7 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True  # a killed worker's task goes back to the queue
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True  # results live in the database (runs, notifications), not in the broker
+CELERY_RESULT_EXPIRES = None  # no results kept, so no nightly cleanup schedule either
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Schedules are rows an admin edits (django-celery-beat), created by portal's migrations.

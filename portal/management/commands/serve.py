@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
 from portal import jobs, tasks
@@ -44,24 +44,39 @@ class Command(BaseCommand):
             commands += job_commands()
             broker = settings.REDIS_URL or _("the folder broker in %(path)s") % {"path": settings.CELERY_BROKER_DIR}
             self.stdout.write(_("Jobs: a Celery worker and beat on %(broker)s.") % {"broker": broker})
-        processes = [subprocess.Popen(command) for command in commands]
-        if not no_jobs:
-            # Catch up at once: the run is idempotent, and a new user sees reminders without waiting for 7:00.
-            jobs.enqueue(tasks.send_reminders)
+        # Asked to stop (SIGTERM here, or Ctrl-C, which the terminal sends to all of us): set up before
+        # anything starts, so that no process is ever left behind.
         stopping = []
         signal.signal(signal.SIGTERM, lambda *_args: stopping.append(True))
+        processes = []
+        ended = None
         try:
-            while not stopping and all(p.poll() is None for p in processes):
+            processes = [subprocess.Popen(command) for command in commands]
+            if not no_jobs:
+                # Catch up at once: the run is idempotent, and a new user sees reminders without waiting for 7:00.
+                jobs.enqueue(tasks.send_reminders)
+            while not stopping and ended is None:
+                ended = next((p for p in processes if p.poll() is not None), None)
                 time.sleep(0.5)
         except KeyboardInterrupt:
-            pass
+            stopping.append(True)
         finally:
-            for process in processes:
-                if process.poll() is None:
-                    process.terminate()
-            deadline = time.monotonic() + 15
-            for process in processes:
-                try:
-                    process.wait(timeout=max(0.1, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    process.kill()
+            _stop(processes)
+        if ended is not None and not stopping:
+            raise CommandError(
+                _("%(command)s stopped (exit code %(code)s), so the others were stopped too.")
+                % {"command": " ".join(ended.args[1:4]), "code": ended.returncode}
+            )
+
+
+def _stop(processes, grace=15):
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    deadline = time.monotonic() + grace
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
