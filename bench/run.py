@@ -1,4 +1,4 @@
-"""Benchmark of the portal on PostgreSQL: seeding speed and page latency.
+"""Benchmark of the portal on PostgreSQL: seeding speed, page latency and the daily reminder job.
 
 Usage: bench/run [--orgs N] [--repeat R] [--no-analyze] [--meetings | --no-meetings]
 
@@ -6,17 +6,21 @@ A year of meetings is seeded up to 20,000 organizations (or with --meetings), so
 reviewer's compliance table is measured over 10,000 organizations by default.
 
 Recreates the bench database, migrates it, times `seed_demo` as a subprocess,
-then times pages in-process with Django's test Client. Prints `name: value`
+then times pages in-process with Django's test Client, and last the reminder job
+(`portal.services.reminders_send`) over the whole tree. Prints `name: value`
 lines and writes them to bench/results/latest.txt.
 """
 
 import argparse
+import math
 import os
 import statistics
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
+from unittest import mock
 from urllib.parse import unquote, urlparse
 
 import psycopg2
@@ -25,6 +29,11 @@ PROJECT = Path(__file__).resolve().parent.parent
 RESULTS = PROJECT / "bench" / "results" / "latest.txt"
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/portal_bench"
 WARMUP = 3
+REMINDER_REPEAT = 3  # timed calls of the reminder plan and its floor, after one warm-up (they take seconds)
+REMINDER_EMAIL_CAP = 20000  # emails delivered for the throughput figure; the other notifications are left unsent
+BULK_BATCH = 2000
+DUTY_SAMPLE = 10  # one active branch in DUTY_SAMPLE gets two open duties: due yesterday and at the quarter's end
+TERM_SAMPLE = 20  # one open committee term in TERM_SAMPLE is due for election in 20 days, another in 60
 
 
 def connect(url, dbname):
@@ -101,7 +110,19 @@ def page(client, url):
     return get
 
 
-def measure(repeat):
+def median_s(action, repeat=REMINDER_REPEAT, warm_up=True):
+    """One warm-up call (unless the caller made one), then the median wall-clock time of `repeat` calls, in seconds."""
+    if warm_up:
+        action()
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def measure(repeat, analyze=True):
     """Figures measured inside this process, with Django set up on the bench database."""
     import django
 
@@ -174,7 +195,7 @@ def measure(repeat):
         )
         pages["compliance_table_quarter_ms"] = median_ms(page(reviewer, f"/orgs/{root.pk}/compliance/"), repeat)
     pages.update(issue_list(root))
-    return floors, rows, sql, pages
+    return floors, rows, sql, pages, reminder_job(analyze)
 
 
 def issue_list(root):
@@ -204,6 +225,213 @@ def issue_list(root):
     }
 
 
+def reminder_day(today):
+    """Five days before the end of the last quarter that ended before `today`.
+
+    The month and the quarter are both in their last 7 days (meeting reminders of both), and the
+    demo has seeded all of that quarter's meetings (they stop the day before the seed day).
+    """
+    from branches import periods
+
+    last_quarter_end = periods.span_of("quarter", today).start - timedelta(days=1)
+    return last_quarter_end - timedelta(days=5)
+
+
+def _grant_to_new_users(role, prefix, organizations):
+    """A new user holding `role` on each of `organizations` that has no holder yet; bulk inserts. Returns how many."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.hashers import make_password
+
+    from branches.models import RoleAssignment
+
+    User = get_user_model()
+    ids = list(organizations.exclude(role_assignments__role=role).order_by("pk").values_list("pk", flat=True))
+    for start in range(0, len(ids), BULK_BATCH):
+        chunk = ids[start : start + BULK_BATCH]
+        users = User.objects.bulk_create(
+            User(username=f"{prefix}{pk}", email=f"{prefix}{pk}@example.org", password=make_password(None))
+            for pk in chunk
+        )
+        RoleAssignment.objects.bulk_create(
+            RoleAssignment(user=user, organization_id=pk, role=role) for user, pk in zip(users, chunk, strict=True)
+        )
+    return len(ids)
+
+
+def reminder_setup(day, analyze):
+    """Make the tree realistic for reminders on `day`, set-based; returns what it added.
+
+    Every active branch gets a secretary and every active organization of depth 2 a reviewer (users with
+    unusable passwords and an email address); one branch in DUTY_SAMPLE gets an open duty due yesterday
+    (overdue notices and the reviewers' digest) and one due at the quarter's end; one open committee
+    term in TERM_SAMPLE is due for election within 30 days, another within 90.
+    """
+    from django.contrib.auth import get_user_model
+    from django.db import connection, transaction
+    from django.db.models import Min
+    from django.db.models.functions import Mod
+
+    from assessments.models import ResponsibilityItem, ResponsibilityList
+    from branches.models import (
+        CommitteeTerm,
+        Organization,
+        OrganizationKind,
+        OrganizationStatus,
+        Role,
+        RoleAssignment,
+    )
+
+    active = Organization.objects.filter(status=OrganizationStatus.ACTIVE)
+    with transaction.atomic():
+        secretaries = _grant_to_new_users(Role.SECRETARY, "s", active.filter(kind=OrganizationKind.BRANCH))
+        reviewers = _grant_to_new_users(Role.REVIEWER, "r", active.filter(depth=2))
+        lists = list(
+            ResponsibilityList.objects.filter(
+                organization__kind=OrganizationKind.BRANCH, organization__status=OrganizationStatus.ACTIVE
+            )
+            .values_list("organization_id")
+            .annotate(first=Min("pk"))
+            .order_by("organization_id")
+        )[::DUTY_SAMPLE]
+        duties = [
+            ResponsibilityItem(
+                responsibility_list_id=list_id,
+                organization_id=organization_id,
+                area="organizational",
+                text=text,
+                due_on=due_on,
+            )
+            for organization_id, list_id in lists
+            for text, due_on in (
+                ("按时报送季度党建工作情况", day - timedelta(days=1)),
+                ("完成本季度党员教育培训", day + timedelta(days=5)),
+            )
+        ]
+        ResponsibilityItem.objects.bulk_create(duties, batch_size=BULK_BATCH)
+        terms = CommitteeTerm.objects.filter(ended_on=None).annotate(bucket=Mod("organization_id", TERM_SAMPLE))
+        terms_30 = terms.filter(bucket=1).update(expected_election_on=day + timedelta(days=20))
+        terms_90 = terms.filter(bucket=2).update(expected_election_on=day + timedelta(days=60))
+    if analyze:  # what autovacuum would do soon after these writes (it is off on the bench machine)
+        with connection.cursor() as cursor:
+            for model in (get_user_model(), RoleAssignment, ResponsibilityItem, CommitteeTerm):
+                cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
+    return {
+        "reminders_secretaries_added": secretaries,
+        "reminders_reviewers_added": reviewers,
+        "reminders_duties_added": len(duties),
+        "reminders_terms_moved": terms_30 + terms_90,
+    }
+
+
+def reminder_job(analyze):
+    """The daily reminder job over the whole tree: plan, first run, second run, email delivery."""
+    from django.core import mail
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext, override_settings
+    from django.utils import timezone
+
+    from branches import periods
+    from portal import reminders, services
+    from portal.models import EmailState, Notification
+
+    day = reminder_day(timezone.localdate())
+    started = time.perf_counter()
+    info = reminder_setup(day, analyze)
+    info["reminders_setup_seconds"] = time.perf_counter() - started
+
+    window = periods.span_of("quarter", day)
+
+    def core_sql():
+        with connection.cursor() as cursor:  # the quarter's meetings by organization, type and month; due duties
+            cursor.execute(
+                "SELECT organization_id, meeting_type, date_trunc('month', held_on), count(*) FROM branches_meeting "
+                "WHERE held_on BETWEEN %s AND %s GROUP BY 1, 2, 3 "
+                "UNION ALL SELECT NULL, NULL, NULL, count(*) FROM assessments_responsibilityitem "
+                "WHERE status = 'open' AND due_on BETWEEN %s AND %s",
+                [window.start, window.end, day - timedelta(days=7), day + timedelta(days=7)],
+            )
+            cursor.fetchall()
+
+    figures = {"reminders_bare_sql_s": median_s(core_sql)}
+    digest_since = services._digest_since(day)
+    with CaptureQueriesContext(connection) as queries:  # also the warm-up of the timed calls
+        plan = reminders.plan(day, digest_since)
+    info["reminders_plan_queries"] = len(queries)
+    info["reminders_planned"] = len(plan.reminders)
+    figures["reminders_plan_s"] = median_s(lambda: reminders.plan(day, digest_since), warm_up=False)
+
+    # Email delivery is timed apart, so the runs are timed with it switched off.
+    insert = f'INSERT INTO "{Notification._meta.db_table}"'
+    with mock.patch.object(services, "notifications_deliver", return_value=services.Delivery()):
+        for run in ("first", "second"):
+            started = time.perf_counter()
+            with CaptureQueriesContext(connection) as queries:
+                summary = services.reminders_send(today=day)
+            figures[f"reminders_{run}_run_s"] = time.perf_counter() - started
+            info[f"reminders_{run}_run_queries"] = len(queries)
+            info[f"reminders_{run}_run_inserts"] = sum(1 for query in queries if query["sql"].startswith(insert))
+            info[f"reminders_{run}_run_created"] = summary.created_total
+            if run == "first":
+                info["reminders_created_by_kind"] = summary.created
+
+    # Throughput over an even sample of at most REMINDER_EMAIL_CAP notifications; the others are not emailed.
+    pending = Notification.objects.filter(email_state=EmailState.PENDING, withdrawn_at=None)
+    ids = list(pending.order_by("pk").values_list("pk", flat=True))
+    keep = ids[:: max(1, math.ceil(len(ids) / REMINDER_EMAIL_CAP))][:REMINDER_EMAIL_CAP]
+    pending.exclude(pk__in=keep).update(email_state=EmailState.SKIPPED)
+    executed = []
+
+    def count(execute, sql, params, many, context):
+        executed.append(None)
+        return execute(sql, params, many, context)
+
+    with override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"):
+        mail.outbox = []
+        started = time.perf_counter()
+        with connection.execute_wrapper(count):
+            delivery = services.notifications_deliver(include_digest=True)
+        seconds = time.perf_counter() - started
+        mail.outbox = []
+    figures["reminder_emails_s"] = seconds
+    info["reminder_emails_pending"] = len(ids)
+    info["reminder_emails_sent"] = delivery.sent
+    info["reminder_emails_queries"] = len(executed)
+    info["reminder_emails_per_second"] = delivery.sent / seconds
+    return {"day": day, "info": info, "figures": figures}
+
+
+def reminder_lines(job):
+    info, figures = job["info"], job["figures"]
+    floor = figures["reminders_bare_sql_s"]
+
+    def timed(name):
+        return f"{name}: {figures[name]:.2f} ({figures[name] / floor:.1f}x reminders_bare_sql)"
+
+    by_kind = ", ".join(f"{kind} {n}" for kind, n in sorted(info["reminders_created_by_kind"].items()))
+    return [
+        f"reminders_day: {job['day']}",
+        *(f"{name}: {info[name]}" for name in info if name.endswith("_added") or name.endswith("_moved")),
+        f"reminders_setup_seconds: {info['reminders_setup_seconds']:.1f}",
+        f"reminders_bare_sql_s: {floor:.3f}",
+        timed("reminders_plan_s"),
+        f"reminders_plan_queries: {info['reminders_plan_queries']}",
+        timed("reminders_first_run_s"),
+        f"reminders_created: {info['reminders_first_run_created']} (planned {info['reminders_planned']})",
+        f"reminders_created_by_kind: {by_kind}",
+        f"reminders_first_run_queries: {info['reminders_first_run_queries']} "
+        f"({info['reminders_first_run_inserts']} of them INSERTs of up to {BULK_BATCH} notifications)",
+        timed("reminders_second_run_s"),
+        f"reminders_second_run_created: {info['reminders_second_run_created']}",
+        f"reminders_second_run_queries: {info['reminders_second_run_queries']} "
+        f"({info['reminders_second_run_inserts']} of them INSERTs of up to {BULK_BATCH} notifications)",
+        timed("reminder_emails_s"),
+        f"reminder_emails_sent: {info['reminder_emails_sent']} "
+        f"(an even sample of at most {REMINDER_EMAIL_CAP} of the {info['reminder_emails_pending']} pending)",
+        f"reminder_emails_queries: {info['reminder_emails_queries']}",
+        f"reminder_emails_per_second: {info['reminder_emails_per_second']:.0f}",
+    ]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orgs", type=int, default=10000, help="organizations to seed (default 10000)")
@@ -229,7 +457,7 @@ def main():
     seconds = manage(*seed_args, *([] if with_meetings else ["--no-meetings"]), env=env)
     analyze_seconds = None if args.no_analyze else vacuum_analyze(url)
 
-    floors, rows, sql, pages = measure(args.repeat)
+    floors, rows, sql, pages, job = measure(args.repeat, analyze=not args.no_analyze)
     lines = [f"{name}: {value:.2f}" for name, value in floors.items()]
     lines += [f"{name}: {value}" for name, value in rows.items()]
     lines += [
@@ -251,6 +479,7 @@ def main():
         if not name.startswith("issue_30_items_") or name == "issue_30_items_ms"
     ]
     lines += [f"{name}: {pages[name]}" for name in ("issue_30_items_lists", "issue_30_items_queries")]
+    lines += reminder_lines(job)
 
     text = "\n".join(lines) + "\n"
     print(text, end="")
