@@ -12,6 +12,7 @@ from bisect import bisect_left
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import NamedTuple
 
 from django.urls import reverse
 
@@ -23,10 +24,10 @@ from portal.models import NotificationKind, ReminderRule, Timing, Topic
 
 DIGEST_ENTRIES = 30  # listed in a digest; the rest are counted
 DIGEST_MAX_DAYS = 7  # a digest never reaches further back than this
+MAX_LOOKBACK = 400  # days: longer than any window (a lead time is at most a year)
 
 
-@dataclass(frozen=True)
-class Reminder:
+class Reminder(NamedTuple):
     kind: str
     subject: str
     window: str
@@ -46,12 +47,22 @@ class Plan:
     # and meeting type: what a meeting reminder may be withdrawn against.
     judged_spans: set = field(default_factory=set)
     unmet_meetings: set = field(default_factory=set)  # (organization id, meeting type, span key)
+    # kind -> how many days back a reminder with the same key may have been written (its window's length)
+    lookback: dict = field(default_factory=dict)
 
     def count_by_kind(self):
         counts = defaultdict(int)
         for reminder in self.reminders:
             counts[reminder.kind] += 1
         return dict(counts)
+
+
+TOPIC_KINDS = (
+    (Topic.MEETING, NotificationKind.MEETING_DUE, NotificationKind.MEETING_OVERDUE),
+    (Topic.DUTY, NotificationKind.DUTY_DUE, NotificationKind.DUTY_OVERDUE),
+    (Topic.RECTIFICATION, NotificationKind.RECTIFICATION_DUE, NotificationKind.RECTIFICATION_OVERDUE),
+    (Topic.TERM, NotificationKind.TERM_ENDING, None),
+)
 
 
 @dataclass
@@ -78,10 +89,24 @@ class Rules:
         return max(self.leads.get(topic, [0]))
 
 
+SENTINEL = 987654321987  # stands for an id in a link made once and filled in per reminder
+
+
+def _link_maker(url_name):
+    """reverse() once; then each link is a string replace (reverse per reminder costs seconds at 100,000)."""
+    template, marker = reverse(url_name, args=[SENTINEL]), str(SENTINEL)
+    return lambda pk: template.replace(marker, str(pk))
+
+
 def plan(today, digest_since):
     """Every reminder due on `today`. `digest_since`: the first due date the reviewers' digest covers."""
     rules = Rules.load()
     result = Plan(today)
+    for topic, due_kind, overdue_kind in TOPIC_KINDS:
+        result.lookback[due_kind] = rules.furthest(topic)
+        if overdue_kind:
+            result.lookback[overdue_kind] = rules.catch_up.get(topic, 0)
+    result.lookback[NotificationKind.OVERDUE_DIGEST] = 0
     secretaries = defaultdict(list)
     for user_id, organization_id, _path in branch_selectors.role_holders(Role.SECRETARY):
         secretaries[organization_id].append(user_id)
@@ -96,7 +121,7 @@ def plan(today, digest_since):
 
     organizations = branch_selectors.active_organizations()
     by_id = {org.pk: org for org in organizations}
-    _plan_meetings(result, rules, organizations, remind, overdue, digest_since)
+    _plan_meetings(result, rules, organizations, secretaries, remind, overdue, digest_since)
     for topic, rows, due_kind, overdue_kind, url_name in (
         (
             Topic.DUTY,
@@ -122,60 +147,68 @@ def plan(today, digest_since):
     return result
 
 
-def _plan_meetings(result, rules, organizations, remind, overdue, digest_since):
+def _plan_meetings(result, rules, organizations, secretaries, remind, overdue, digest_since):
     today = result.today
     catch_up = rules.catch_up.get(Topic.MEETING)
+    link_of = _link_maker("branches:meeting_add")
+    facts_of = {}  # span -> what its reminders need, worked out once (there are a handful of spans)
+
+    def facts(span):
+        if span not in facts_of:
+            key = span.key
+            result.judged_spans.add(key)
+            kind, window, days = None, key, None
+            if span.start <= today <= span.end:
+                days = (span.end - today).days
+                lead = rules.lead(Topic.MEETING, days)
+                if lead is not None:
+                    kind, window = NotificationKind.MEETING_DUE, f"{key}@{lead}"
+            elif catch_up is not None and 1 <= (today - span.end).days <= catch_up:
+                kind = NotificationKind.MEETING_OVERDUE
+            in_digest = digest_since <= span.end < today
+            facts_of[span] = (key, kind, window, days, span.end.isoformat(), in_digest)
+        return facts_of[span]
+
     for row in compliance.around(organizations, today):
         org = row.organization
+        notified = org.pk in secretaries  # only they can have meeting reminders to write or withdraw
         for meeting_type, status in row.statuses.items():
             for count in status.counts:
                 span = count.span
-                result.judged_spans.add(span.key)
+                key, kind, window, days, due, in_digest = facts(span)
                 if count.met or (org.founded_on and span.end < org.founded_on):
                     continue
-                result.unmet_meetings.add((org.pk, meeting_type, span.key))
-                subject = f"meeting:{org.pk}:{meeting_type}"
-                params = {
-                    "meeting_type": meeting_type,
-                    "period": span.kind,
-                    "span": span.key,
-                    "held": count.held,
-                    "required": count.required,
-                    "due": span.end.isoformat(),
-                }
-                link = reverse("branches:meeting_add", args=[org.pk]) + f"?type={meeting_type}"
-                if span.start <= today <= span.end:
-                    days_left = (span.end - today).days
-                    lead = rules.lead(Topic.MEETING, days_left)
-                    if lead is not None:
-                        remind(
-                            NotificationKind.MEETING_DUE,
-                            subject,
-                            f"{span.key}@{lead}",
-                            org.pk,
-                            None,
-                            span.end,
-                            {**params, "days": days_left},
-                            link,
-                        )
-                    continue
-                late = (today - span.end).days
-                if catch_up is not None and 1 <= late <= catch_up:
-                    remind(NotificationKind.MEETING_OVERDUE, subject, span.key, org.pk, None, span.end, params, link)
-                if digest_since <= span.end < today:
+                if notified:
+                    result.unmet_meetings.add((org.pk, meeting_type, key))
+                    if kind is not None:
+                        params = {
+                            "meeting_type": meeting_type,
+                            "period": span.kind,
+                            "span": key,
+                            "held": count.held,
+                            "required": count.required,
+                            "due": due,
+                        }
+                        if days is not None:
+                            params["days"] = days
+                        link = f"{link_of(org.pk)}?type={meeting_type}"
+                        subject = f"meeting:{org.pk}:{meeting_type}"
+                        remind(kind, subject, window, org.pk, None, span.end, params, link)
+                if in_digest:
                     overdue.append((org.path, Topic.MEETING, org.name, meeting_type, span.end))
 
 
 def _plan_records(result, rules, topic, rows, due_kind, overdue_kind, url_name, remind, overdue, digest_since, by_id):
     """Duties and rectifications: each is one record with a due date."""
     today = result.today
+    link_of = _link_maker(url_name)
     if rules.leads.get(topic):
         for pk, organization_id, _path, text, due in rows(today, today + timedelta(days=rules.furthest(topic))):
             days_left = (due - today).days
             lead = rules.lead(topic, days_left)
             if lead is not None:
                 params = {"text": text[:200], "due": due.isoformat(), "days": days_left}
-                link = reverse(url_name, args=[pk])
+                link = link_of(pk)
                 remind(due_kind, f"{topic}:{pk}", f"{due}@{lead}", organization_id, pk, due, params, link)
     catch_up = rules.catch_up.get(topic)
     earliest = min(digest_since, today - timedelta(days=catch_up or 0))
@@ -183,9 +216,7 @@ def _plan_records(result, rules, topic, rows, due_kind, overdue_kind, url_name, 
         late = (today - due).days
         if catch_up is not None and late <= catch_up:
             params = {"text": text[:200], "due": due.isoformat()}
-            remind(
-                overdue_kind, f"{topic}:{pk}", str(due), organization_id, pk, due, params, reverse(url_name, args=[pk])
-            )
+            remind(overdue_kind, f"{topic}:{pk}", str(due), organization_id, pk, due, params, link_of(pk))
         if due >= digest_since and organization_id in by_id:
             overdue.append((path, topic, by_id[organization_id].name, text[:200], due))
 
@@ -195,6 +226,7 @@ def _plan_terms(result, rules, remind):
     if not rules.leads.get(Topic.TERM):
         return
     last = today + timedelta(days=rules.furthest(Topic.TERM))
+    link_of = _link_maker("branches:organization")
     for pk, organization_id, name, due in branch_selectors.terms_electing_between(today, last):
         days_left = (due - today).days
         lead = rules.lead(Topic.TERM, days_left)
@@ -207,7 +239,7 @@ def _plan_terms(result, rules, remind):
                 pk,
                 due,
                 {"organization": name, "due": due.isoformat(), "days": days_left},
-                reverse("branches:organization", args=[organization_id]),
+                link_of(organization_id),
             )
 
 
