@@ -295,7 +295,7 @@ def compliance_table(request, pk):
         "previous": periods.shift(span, -1),
         "next": periods.shift(span, 1),
     }
-    if filters.errors:  # the page keeps what was typed and says what is wrong; no table for a period not understood
+    if "period" in filters.errors:  # the box keeps what was typed and says what is wrong; no other period shown
         return render(request, "branches/compliance_table.html", {**context, "page": None, "rows_total": 0})
     orgs = selectors.compliance_candidates(request.user, organization, span, sector=sector, kind=kind)
     if kind == OrganizationKind.BRANCH:
