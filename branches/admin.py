@@ -1,12 +1,14 @@
 """Django admin for the portal's administrators, scoped to their subtrees by the access helper."""
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
-from branches import access, services
+from branches import access, periods, services
 from branches.models import (
     Attachment,
     AuditEntry,
@@ -16,6 +18,7 @@ from branches.models import (
     MeetingRequirement,
     Member,
     Organization,
+    Period,
     RoleAssignment,
     SecurityEvent,
     TermLengthRule,
@@ -294,10 +297,42 @@ class AttachmentAdmin(ScopedAdmin):
         return False  # uploads go through the portal's page, which sniffs them
 
 
+class MeetingRequirementForm(forms.ModelForm):
+    """A new version, or one not yet in force, starts in a period that has not begun: the past and the
+    running periods keep the rules they are being judged by."""
+
+    class Meta:
+        model = MeetingRequirement
+        fields = [
+            "meeting_type",
+            "period",
+            "minimum",
+            "organization_kind",
+            "sector",
+            "per_party_group",
+            "only_with_committee",
+            "effective_from",
+            "effective_to",
+        ]
+
+    def clean(self):
+        cleaned = super().clean()
+        start, period = cleaned.get("effective_from"), cleaned.get("period")
+        today = timezone.localdate()
+        in_force = self.instance.pk is not None and self.instance.effective_from <= today
+        if start and period and not in_force and start <= today:
+            self.add_error(
+                "effective_from",
+                _("A rule cannot take effect in a period that has begun: choose %(day)s or later.")
+                % {"day": date_format(periods.next_start([period], today), "DATE_FORMAT")},
+            )
+        return cleaned
+
+
 @admin.register(MeetingRequirement)
 class MeetingRequirementAdmin(RulePermissions, admin.ModelAdmin):
-    """Meeting rules. A change to a rule already in force becomes a new version from this month on,
-    so that the periods already judged keep the rule they were judged by."""
+    """Meeting rules. A change to a rule already in force becomes a new version from the first day of
+    the rule's next period (next month, quarter or year), so that no period that has begun is rewritten."""
 
     list_display = (
         "meeting_type",
@@ -312,6 +347,7 @@ class MeetingRequirementAdmin(RulePermissions, admin.ModelAdmin):
     )
     list_filter = ("meeting_type", "period", "organization_kind", "sector", "effective_to")
     search_fields = ("meeting_type",)
+    form = MeetingRequirementForm
 
     def has_delete_permission(self, request, obj=None):
         # A rule that has judged a period stays; it can only be closed (an end date) or superseded.
@@ -319,18 +355,24 @@ class MeetingRequirementAdmin(RulePermissions, admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         today = timezone.localdate()
-        if not change or obj.effective_from >= today.replace(day=1):
+        if not change or obj.effective_from > today:
             return super().save_model(request, obj, form, change)
         original = MeetingRequirement.objects.get(pk=obj.pk)
         data = {name: form.cleaned_data[name] for name in form.changed_data if name not in ("effective_from",)}
         if not data:
             return None
-        from_day = today.replace(day=1)
-        successor = services.requirement_change(requirement=original, data=data, from_day=from_day, by=request.user)
+        successor = services.requirement_change(requirement=original, data=data, today=today, by=request.user)
         obj.pk = successor.pk
         messages.info(
             request,
-            _("The rule applies in its new form from %(day)s; earlier periods keep the old one.") % {"day": from_day},
+            _(
+                "The rule in its new form takes effect on %(day)s, the first day of the next %(period)s; "
+                "periods already begun keep being judged by the rule of their time."
+            )
+            % {
+                "day": date_format(successor.effective_from, "DATE_FORMAT"),
+                "period": Period(periods.coarsest([original.period, successor.period])).label,
+            },
         )
         return None
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncMonth
+from django.utils.translation import pgettext_lazy
 
 from branches import periods
 from branches.models import (
@@ -22,31 +23,105 @@ from branches.models import (
     Organization,
     OrganizationKind,
     OrganizationStatus,
+    Period,
 )
 
 COMMITTEE_MINIMUM = 3  # a committee (支委会) has at least three members
 EVERYWHERE = object()  # `within` for a call that judges every active organization
 
 
+# How a requirement stands, and how every page and export shows it. The rules of display live here
+# and only here: the dataclasses below answer `state`, `figure` and `judged_over`, whatever computed them.
+MET, IN_PROGRESS, NOT_MET = "met", "in_progress", "not_met"
+STATE_LABELS = {
+    MET: pgettext_lazy("compliance state", "met"),
+    IN_PROGRESS: pgettext_lazy("compliance state", "in progress"),
+    NOT_MET: pgettext_lazy("compliance state", "not met"),
+}
+STATE_CSS = {MET: "table-success", IN_PROGRESS: "table-warning", NOT_MET: "table-danger"}
+PERIOD_BADGES = {
+    Period.MONTH: pgettext_lazy("period badge", "M"),
+    Period.QUARTER: pgettext_lazy("period badge", "Q"),
+    Period.YEAR: pgettext_lazy("period badge", "Y"),
+}
+
+
+def _worst(states):
+    """One state for several: not met if any is not met, met if all are met, else in progress."""
+    states = set(states)
+    if NOT_MET in states:
+        return NOT_MET
+    return MET if states <= {MET} else IN_PROGRESS
+
+
+class Shown:
+    """What a table cell, a card and an export show for a status (`state`, `figure` and `judged_over`)."""
+
+    @property
+    def state_label(self):
+        return str(STATE_LABELS[self.state])
+
+    @property
+    def css(self):
+        return STATE_CSS[self.state]
+
+    @property
+    def figure(self):
+        return f"{self.numerator}/{self.denominator}"
+
+
 @dataclass
-class SpanCount:
+class SpanCount(Shown):
+    """One span of a rule (a month of a monthly rule, …): meetings held against the minimum.
+
+    `over` says whether the span had ended on the day of judging: a span still running and not yet
+    met is in progress, never failed.
+    """
+
     span: periods.Span
     held: int
     required: int
+    over: bool = True
 
     @property
     def met(self):
         return self.held >= self.required
 
+    @property
+    def counted(self):
+        """What the span contributes: its meetings up to the minimum (a surplus never makes up another span)."""
+        return min(self.held, self.required)
+
+    @property
+    def state(self):
+        if self.met:
+            return MET
+        return NOT_MET if self.over else IN_PROGRESS
+
+    numerator = counted
+    denominator = property(lambda self: self.required)
+
+
+def judged_over(spans):
+    """The badge of a cell: the kind of period (月/季/年) and the span(s) it is judged over."""
+    if not spans:
+        return ""
+    first, last = spans[0], spans[-1]
+    where = first.label if first == last else f"{first.label}–{last.label}"
+    return f"{PERIOD_BADGES[first.kind]} {where}"
+
 
 @dataclass
-class RequirementStatus:
+class RequirementStatus(Shown):
+    """One organization and one rule over the spans of a view: each span judged on its own."""
+
     requirement: MeetingRequirement
     counts: list[SpanCount]
 
     @property
     def held(self):
-        return sum(c.held for c in self.counts)
+        """Meetings that count toward the rule: each span's up to its minimum."""
+        return sum(c.counted for c in self.counts)
 
     @property
     def required(self):
@@ -61,6 +136,21 @@ class RequirementStatus:
         return sum(1 for c in self.counts if c.met)
 
     @property
+    def state(self):
+        return _worst(c.state for c in self.counts)
+
+    numerator = held
+    denominator = required
+
+    @property
+    def period(self):
+        return self.counts[0].span.kind if self.counts else self.requirement.period
+
+    @property
+    def judged_over(self):
+        return judged_over([c.span for c in self.counts])
+
+    @property
     def deadline(self):
         return self.counts[-1].span.end if self.counts else None
 
@@ -70,24 +160,78 @@ class RequirementStatus:
 
 
 @dataclass
+class SummaryStatus(Shown):
+    """One rule over the branches under a committee or general branch: how many meet it, of those judged.
+
+    Built from the branches' own statuses, so the committee's row and the branches' rows never disagree.
+    """
+
+    statuses: list[RequirementStatus]
+
+    @property
+    def met(self):
+        return sum(1 for s in self.statuses if s.state == MET)
+
+    @property
+    def in_progress(self):
+        return sum(1 for s in self.statuses if s.state == IN_PROGRESS)
+
+    @property
+    def not_met(self):
+        return sum(1 for s in self.statuses if s.state == NOT_MET)
+
+    @property
+    def judged(self):
+        return len(self.statuses)
+
+    @property
+    def state(self):
+        return _worst(s.state for s in self.statuses)
+
+    numerator = met
+    denominator = judged
+
+    @property
+    def judged_over(self):
+        labels = sorted({s.judged_over for s in self.statuses})
+        return labels[0] if len(labels) == 1 else " / ".join(labels)
+
+
+@dataclass
 class ComplianceRow:
     organization: Organization
-    statuses: dict = field(default_factory=dict)  # meeting type -> RequirementStatus
+    statuses: dict = field(default_factory=dict)  # meeting type -> RequirementStatus (or SummaryStatus)
     present: int = 0
     expected: int = 0
     meetings: int = 0
+    branches: int | None = None  # for a summary row: how many branches it stands for
 
     @property
     def attendance_rate(self):
         return self.present / self.expected if self.expected else None
 
+    def _in_state(self, state):
+        return sum(1 for s in self.statuses.values() if s.state == state)
+
     @property
     def requirements_met(self):
-        return sum(1 for s in self.statuses.values() if s.fulfilled)
+        return self._in_state(MET)
+
+    @property
+    def requirements_in_progress(self):
+        return self._in_state(IN_PROGRESS)
+
+    @property
+    def requirements_not_met(self):
+        return self._in_state(NOT_MET)
 
     @property
     def requirements_total(self):
         return len(self.statuses)
+
+    @property
+    def is_summary(self):
+        return self.branches is not None
 
     def status(self, meeting_type):
         return self.statuses.get(meeting_type)
@@ -222,7 +366,7 @@ def judge(organizations, spans_for, today, attendance_span=None, within=None):
             for rule, span, months in steps:
                 if rule.only_with_committee and not has_committee:
                     continue
-                count = _count(org_counts, org_totals, rule, span, months, org_groups)
+                count = _count(org_counts, org_totals, rule, span, months, org_groups, today)
                 if count is not None:
                     span_counts.append(count)
                     last_rule = rule
@@ -250,18 +394,16 @@ def _months(span):
     return tuple(s.start for s in periods.spans_within("month", span))
 
 
-def _count(counts, totals, rule, span, months, group_ids):
+def _count(counts, totals, rule, span, months, group_ids, today):
     """Meetings held in the span against the minimum; `counts` and `totals` are one organization's."""
-    meeting_type = rule.meeting_type
+    meeting_type, over = rule.meeting_type, span.end < today
     if rule.per_party_group:
         if not group_ids:
             return None  # a branch without party groups owes no group meetings
         # Each group counts up to the minimum, so one busy group cannot make up for a silent one.
         held = sum(min(sum(counts.get((meeting_type, g, m), 0) for m in months), rule.minimum) for g in group_ids)
-        return SpanCount(span, held, rule.minimum * len(group_ids))
-    if len(months) == 1:
-        return SpanCount(span, totals.get((meeting_type, months[0]), 0), rule.minimum)
-    return SpanCount(span, sum(totals.get((meeting_type, m), 0) for m in months), rule.minimum)
+        return SpanCount(span, held, rule.minimum * len(group_ids), over)
+    return SpanCount(span, sum(totals.get((meeting_type, m), 0) for m in months), rule.minimum, over)
 
 
 def _common_prefix(paths_by_path):
@@ -291,6 +433,33 @@ def for_span(organizations, span, today, within=None):
         attendance_span=span,
         within=within,
     )
+
+
+def summarize(parents, branch_rows):
+    """A row for each committee or general branch in `parents`, standing for the branches beneath it.
+
+    Each rule's cell counts the branches that meet it against the branches judged by it (their own
+    statuses, from `for_span`); attendance adds up theirs. No query: the tree paths say who is under whom.
+    """
+    rows = {parent.path: ComplianceRow(parent, branches=0) for parent in parents}
+    gathered = defaultdict(lambda: defaultdict(list))  # parent path -> meeting type -> branch statuses
+    step = Organization.steplen
+    for branch_row in branch_rows:
+        path = branch_row.organization.path
+        for end in range(step, len(path), step):
+            row = rows.get(path[:end])
+            if row is None:
+                continue
+            row.branches += 1
+            row.present += branch_row.present
+            row.expected += branch_row.expected
+            row.meetings += branch_row.meetings
+            for meeting_type, status in branch_row.statuses.items():
+                gathered[row.organization.path][meeting_type].append(status)
+    for path, row in rows.items():
+        by_type = gathered.get(path, {})
+        row.statuses = {t: SummaryStatus(by_type[t]) for t in MeetingType.values if t in by_type}
+    return list(rows.values())
 
 
 def around(organizations, today):

@@ -12,18 +12,48 @@ from openpyxl.styles import Font
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def compliance(rows, types, span, root, fmt):
+def compliance(rows, columns, span, root, fmt):
+    """The reviewer's table: per meeting type, two numeric columns (counted, required) and the state.
+
+    `columns` are (meeting type, what its cells are judged over). For committee rows the numbers are
+    branches meeting the rule and branches judged.
+    """
+    summary = any(row.is_summary for row in rows)
     header = [_("organization code"), _("organization"), _("sector")]
-    header += [str(t.label) for t in types]
-    header += [_("requirements met"), _("attendance rate")]
+    if summary:
+        header.append(_("branches"))
+    for meeting_type, judged_over in columns:
+        name = f"{meeting_type.label} ({judged_over})" if judged_over else str(meeting_type.label)
+        if summary:
+            header += [
+                _("%(type)s: branches meeting it") % {"type": name},
+                _("%(type)s: branches judged") % {"type": name},
+            ]
+        else:
+            header += [_("%(type)s: held") % {"type": name}, _("%(type)s: required") % {"type": name}]
+        header.append(_("%(type)s: state") % {"type": name})
+    header += [
+        _("requirements met"),
+        _("requirements in progress"),
+        _("requirements not met"),
+        _("requirements judged"),
+        _("attendance rate (%)"),
+    ]
     table = [header]
     for row in rows:
         cells = [row.organization.code, row.organization.name, row.organization.get_sector_display()]
-        for meeting_type in types:
+        if summary:
+            cells.append(row.branches)
+        for meeting_type, _judged_over in columns:
             status = row.status(meeting_type)
-            cells.append(f"{status.held}/{status.required}" if status else "")
-        cells.append(f"{row.requirements_met}/{row.requirements_total}")
-        cells.append(f"{row.attendance_rate:.0%}" if row.attendance_rate is not None else "")
+            cells += [status.numerator, status.denominator, status.state_label] if status else ["", "", ""]
+        cells += [
+            row.requirements_met,
+            row.requirements_in_progress,
+            row.requirements_not_met,
+            row.requirements_total,
+            round(row.attendance_rate * 100, 1) if row.attendance_rate is not None else "",
+        ]
         table.append(cells)
     what = _("meeting compliance")
     name = f"{root.name}-{what}-{span.key}"

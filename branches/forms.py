@@ -3,6 +3,7 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from branches import periods
 from branches.models import (
     AbsenceReason,
     Cadre,
@@ -11,6 +12,7 @@ from branches.models import (
     Member,
     Organization,
     OrganizationKind,
+    Sector,
 )
 from branches.validators import reject_markup, validate_code
 
@@ -222,11 +224,36 @@ class MeetingWhenForm(forms.Form):
     party_group = forms.IntegerField(required=False)
 
 
+class PeriodField(forms.CharField):
+    """A year, quarter or month as users type it (2026, 2026-Q4, 2026年第4季度, 2026-11, 2026年11月):
+    cleans to a periods.Span, or says beside the field why the text is not a period."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("label", _("period"))
+        kwargs.setdefault("max_length", 40)
+        kwargs.setdefault("widget", forms.TextInput(attrs={"placeholder": "2026 / 2026-Q4 / 2026-11"}))
+        super().__init__(**kwargs)
+
+    def clean(self, value):
+        text = super().clean(value)
+        return periods.parse(text) if text else None
+
+
 class MeetingFilterForm(forms.Form):
     meeting_type = forms.ChoiceField(
         label=_("meeting type"), required=False, choices=[("", _("all types")), *MeetingType.choices]
     )
-    period = forms.CharField(
-        label=_("period"), required=False, widget=forms.TextInput(attrs={"placeholder": "2026 / 2026-Q3 / 2026-07"})
-    )
+    period = PeriodField(required=False)
     q = forms.CharField(label=_("search topic and minutes"), required=False, max_length=100)
+
+
+class ComplianceFilterForm(forms.Form):
+    """The reviewer's table: which period, sector and kind of organization. An empty period is this quarter."""
+
+    period = PeriodField(required=False)
+    sector = forms.ChoiceField(label=_("sector"), required=False, choices=[("", _("all sectors")), *Sector.choices])
+    kind = forms.ChoiceField(
+        label=_("kind"),
+        required=False,
+        choices=[(k.value, k.label) for k in OrganizationKind if k != OrganizationKind.PARTY_GROUP],
+    )

@@ -1,8 +1,11 @@
 """Calendar periods (month, quarter, year) in Beijing time, as plain dates."""
 
+import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
 from branches.models import Period
@@ -49,19 +52,55 @@ def span_of(kind, day):
     return Span(Period.YEAR, date(day.year, 1, 1), date(day.year, 12, 31))
 
 
-def parse(key, today):
-    """A span from its key (2026, 2026-Q3, 2026-07); today's quarter when the key is missing or wrong."""
-    key = (key or "").strip().upper()
-    try:
-        if len(key) == 4:
-            return span_of(Period.YEAR, date(int(key), 1, 1))
-        if len(key) == 7 and key[4:6] == "-Q" and key[6] in "1234":
-            return span_of(Period.QUARTER, date(int(key[:4]), (int(key[6]) - 1) * 3 + 1, 1))
-        if len(key) == 7 and key[4] == "-":
-            return span_of(Period.MONTH, date(int(key[:4]), int(key[5:]), 1))
-    except ValueError:
-        pass
-    return span_of(Period.QUARTER, today)
+FIRST_YEAR, LAST_YEAR = 1921, 2100
+_CHINESE_DIGITS = str.maketrans("一二三四五六七八九", "123456789")
+_YEAR = re.compile(r"(\d{4})年?")
+_MONTH = re.compile(r"(\d{4})(?:[-–/.]|年)(\d{1,2})月?")
+_QUARTER = re.compile(r"(\d{4})(?:[-–/.]|年)?(?:Q(\d{1,2})|第?(\d{1,2})季度?)")
+EXAMPLES = "2026、2026-Q4、2026-11"
+
+
+def parse(text):
+    """The span a user typed: a year (2026, 2026年), a quarter (2026-Q4, 2026 Q4, 2026q4, 2026年第4季度,
+    2026年第四季度) or a month (2026-11, 2026/11, 2026年11月); full-width digits too.
+
+    Raises ValidationError, with a message to show beside the field, for anything else.
+    """
+    key = re.sub(r"\s+", "", unicodedata.normalize("NFKC", text or "")).upper().translate(_CHINESE_DIGITS)
+    if match := _YEAR.fullmatch(key):
+        return span_of(Period.YEAR, date(_year(match[1]), 1, 1))
+    if match := _MONTH.fullmatch(key):
+        month = int(match[2])
+        if not 1 <= month <= 12:
+            raise ValidationError(
+                _("There is no month %(month)d: months run from 1 to 12."), code="month", params={"month": month}
+            )
+        return span_of(Period.MONTH, date(_year(match[1]), month, 1))
+    if match := _QUARTER.fullmatch(key):
+        quarter = int(match[2] or match[3])
+        if not 1 <= quarter <= 4:
+            raise ValidationError(
+                _("There is no quarter %(quarter)d: quarters run from 1 to 4."),
+                code="quarter",
+                params={"quarter": quarter},
+            )
+        return span_of(Period.QUARTER, date(_year(match[1]), quarter * 3 - 2, 1))
+    raise ValidationError(
+        _("“%(text)s” is not a period. Type a year, a quarter or a month, e.g. %(examples)s."),
+        code="invalid",
+        params={"text": text, "examples": EXAMPLES},
+    )
+
+
+def _year(digits):
+    year = int(digits)
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise ValidationError(
+            _("The year must lie between %(first)d and %(last)d."),
+            code="year",
+            params={"first": FIRST_YEAR, "last": LAST_YEAR},
+        )
+    return year
 
 
 def spans_within(kind, outer):
@@ -86,6 +125,16 @@ def counting_spans(requirement_period, chosen, today):
     if GRANULARITY[requirement_period] >= GRANULARITY[chosen.kind]:
         return [span_of(requirement_period, chosen.start)]
     return [span for span in spans_within(requirement_period, chosen) if span.start <= max(today, chosen.start)]
+
+
+def next_start(kinds, today):
+    """The first day of the next period of the coarsest of `kinds` after the one running on `today`:
+    the earliest day from which a rule of those kinds can change without splitting a period."""
+    return shift(span_of(coarsest(kinds), today), 1).start
+
+
+def coarsest(kinds):
+    return max(kinds, key=GRANULARITY.get)
 
 
 def shift(span, steps):

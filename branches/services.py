@@ -15,7 +15,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from branches import access, audit, selectors, uploads
+from branches import access, audit, periods, selectors, uploads
 from branches.models import (
     ALLOWED_PARENT_KINDS,
     Attachment,
@@ -491,18 +491,29 @@ def meeting_delete(*, meeting, by=None):
 
 
 @transaction.atomic
-def requirement_change(*, requirement, data, from_day, by=None):
-    """Change a meeting rule from a day on: the version in force closes, a new one opens.
-
-    Periods before `from_day` keep being judged by the old version; nothing past is rewritten.
+def requirement_change(*, requirement, data, today, by=None):
+    """Change a meeting rule. A version not yet in force is edited in place. A version in force closes at
+    the end of its running period and a new one opens on the first day of the next (next month for a
+    monthly rule, next quarter, next year; the coarser one when the period itself changes): periods that
+    have begun keep being judged by the rule of their time. Returns the version holding the change.
     """
-    if from_day <= requirement.effective_from:
+    if requirement.effective_from > today:
         for name, value in data.items():
             setattr(requirement, name, value)
         requirement.full_clean()
         requirement.save()
         return requirement
     old = MeetingRequirement.objects.select_for_update().get(pk=requirement.pk)
+    from_day = periods.next_start([old.period, data.get("period", old.period)], today)
+    if old.effective_to is not None and old.effective_to < from_day and "effective_to" not in data:
+        raise ValidationError(
+            {
+                "effective_to": _(
+                    "This rule ends on %(day)s, before its next period begins: there is nothing to change."
+                )
+                % {"day": date_format(old.effective_to, "DATE_FORMAT")}
+            }
+        )
     successor = MeetingRequirement(
         meeting_type=old.meeting_type,
         period=old.period,
@@ -511,14 +522,13 @@ def requirement_change(*, requirement, data, from_day, by=None):
         sector=old.sector,
         per_party_group=old.per_party_group,
         only_with_committee=old.only_with_committee,
-        effective_from=from_day,
         effective_to=old.effective_to,
     )
     for name, value in data.items():
         setattr(successor, name, value)
     successor.effective_from = from_day
+    successor.full_clean()
     old.effective_to = from_day - timedelta(days=1)
     old.save()
-    successor.full_clean()
     successor.save()
     return successor

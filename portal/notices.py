@@ -5,7 +5,6 @@ Notifications keep their facts as data (`params`), so each reader sees them in t
 
 from django.conf import settings
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
@@ -38,7 +37,7 @@ def _meeting(code):
 
 
 def _span_label(key):
-    return periods.parse(key, timezone.localdate()).label
+    return periods.parse(key).label
 
 
 def title(notification):

@@ -1,4 +1,7 @@
+from datetime import timedelta
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -24,6 +27,14 @@ class Period(models.TextChoices):
     MONTH = "month", _("month")
     QUARTER = "quarter", _("quarter")
     YEAR = "year", _("year")
+
+    @property
+    def months(self):
+        return {"month": 1, "quarter": 3, "year": 12}[self.value]
+
+    def starts_on(self, day):
+        """Whether `day` is the first day of a period of this kind (1 April for a quarter, 1 January for a year)."""
+        return day.day == 1 and (day.month - 1) % self.months == 0
 
 
 class MeetingRequirement(models.Model):
@@ -77,6 +88,25 @@ class MeetingRequirement(models.Model):
 
     def __str__(self):
         return f"{self.get_meeting_type_display()} {self.minimum}/{self.get_period_display()}"
+
+    def clean(self):
+        """A version starts on the first day of a period of its kind and ends on the last: one month,
+        quarter or year is never judged by two versions."""
+        if not self.period or self.period not in Period.values:
+            return
+        period = Period(self.period)
+        errors = {}
+        if self.effective_from and not period.starts_on(self.effective_from):
+            errors["effective_from"] = _(
+                "A rule counted per %(period)s takes effect on the first day of a %(period)s: "
+                "one %(period)s cannot be judged by two versions of the rule."
+            ) % {"period": period.label}
+        if self.effective_to and not period.starts_on(self.effective_to + timedelta(days=1)):
+            errors["effective_to"] = _("A rule counted per %(period)s ends on the last day of a %(period)s.") % {
+                "period": period.label
+            }
+        if errors:
+            raise ValidationError(errors)
 
     def in_force_on(self, day):
         return self.effective_from <= day and (self.effective_to is None or self.effective_to >= day)

@@ -10,8 +10,15 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from branches import access, compliance, exports, periods, selectors, services
-from branches.forms import ConfirmForm, MeetingFilterForm, MeetingForm, MeetingWhenForm, show_service_errors
-from branches.models import Meeting, MeetingType, Member, OrganizationKind, Sector
+from branches.forms import (
+    ComplianceFilterForm,
+    ConfirmForm,
+    MeetingFilterForm,
+    MeetingForm,
+    MeetingWhenForm,
+    show_service_errors,
+)
+from branches.models import Meeting, MeetingType, Member, OrganizationKind, Period
 from branches.pages import form_page
 from branches.views.organizations import _organization
 
@@ -64,10 +71,9 @@ def meeting_list(request, pk):
     if elsewhere:
         return elsewhere
     filters = MeetingFilterForm(request.GET or None)
-    chosen = {"meeting_type": "", "period": "", "q": ""}
-    if filters.is_valid():
-        chosen.update(filters.cleaned_data)
-    span = periods.parse(chosen["period"], timezone.localdate()) if chosen["period"] else None
+    filters.is_valid()  # a field not understood shows its message; the others still filter
+    chosen = {"meeting_type": "", "period": None, "q": "", **getattr(filters, "cleaned_data", {})}
+    span = chosen["period"]
     meetings = selectors.meetings_of(
         request.user, branch, meeting_type=chosen["meeting_type"], span=span, text=chosen["q"]
     )
@@ -257,45 +263,62 @@ def meeting_delete(request, pk):
 SORTS = {
     "name": lambda row: row.organization.name,
     "code": lambda row: row.organization.code,
-    "met": lambda row: (row.requirements_met - row.requirements_total, row.organization.path),
+    # Failures first, then what is still running, then the tree order.
+    "met": lambda row: (-row.requirements_not_met, -row.requirements_in_progress, row.organization.path),
     "attendance": lambda row: row.attendance_rate if row.attendance_rate is not None else -1,
 }
 
 
 @require_GET
 def compliance_table(request, pk):
-    """For a reviewer: every organization of the subtree over a period, held against required per type."""
+    """For a reviewer: every organization of the subtree over a period, held against required per type.
+
+    A committee or general branch stands for its branches: each cell counts the branches meeting the rule.
+    """
     organization = _organization(request, pk, access.REVIEW)
     today = timezone.localdate()
-    span = periods.parse(request.GET.get("period"), today)
-    sector = request.GET.get("sector", "")
-    kind = request.GET.get("kind", OrganizationKind.BRANCH)
-    orgs = selectors.compliance_candidates(request.user, organization, span, sector=sector, kind=kind)
-    rows = compliance.for_span(orgs, span, today, within=organization)
+    filters = ComplianceFilterForm(request.GET)
+    filters.is_valid()
+    chosen = filters.cleaned_data
+    span = chosen.get("period") or periods.span_of(Period.QUARTER, today)
+    sector = chosen.get("sector") or ""
+    kind = chosen.get("kind") or OrganizationKind.BRANCH
     sort = request.GET.get("sort", "met")
+    context = {
+        "organization": organization,
+        "filters": filters,
+        "span": span,
+        "sort": sort,
+        "sector": sector,
+        "kind": kind,
+        "period_text": request.GET.get("period", span.key),
+        "previous": periods.shift(span, -1),
+        "next": periods.shift(span, 1),
+    }
+    if "period" in filters.errors:  # the box keeps what was typed and says what is wrong; no other period shown
+        return render(request, "branches/compliance_table.html", {**context, "page": None, "rows_total": 0})
+    orgs = selectors.compliance_candidates(request.user, organization, span, sector=sector, kind=kind)
+    if kind == OrganizationKind.BRANCH:
+        rows = compliance.for_span(orgs, span, today, within=organization)
+    else:
+        branches = selectors.compliance_candidates(request.user, organization, span, kind=OrganizationKind.BRANCH)
+        rows = compliance.summarize(orgs, compliance.for_span(branches, span, today, within=organization))
     rows.sort(key=SORTS.get(sort.lstrip("-"), SORTS["met"]), reverse=sort.startswith("-"))
     types = [t for t in MeetingType if any(t.value in row.statuses for row in rows)]
+    columns = [(t, _column_span(rows, t.value)) for t in types]
     if request.GET.get("format") in ("csv", "xlsx"):
-        return exports.compliance(rows, types, span, organization, request.GET["format"])
+        return exports.compliance(rows, columns, span, organization, request.GET["format"])
     page = Paginator(rows, 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     return render(
         request,
         "branches/compliance_table.html",
-        {
-            "organization": organization,
-            "page": page,
-            "types": types,
-            "span": span,
-            "sort": sort,
-            "sector": sector,
-            "kind": kind,
-            "sectors": Sector.choices,
-            "kinds": [(k.value, k.label) for k in OrganizationKind if k != OrganizationKind.PARTY_GROUP],
-            "query": query.urlencode(),
-            "previous": periods.shift(span, -1),
-            "next": periods.shift(span, 1),
-            "rows_total": len(rows),
-        },
+        {**context, "page": page, "columns": columns, "query": query.urlencode(), "rows_total": len(rows)},
     )
+
+
+def _column_span(rows, meeting_type):
+    """What a column is judged over, when all its cells agree (they do unless a sector's rule differs)."""
+    spans = {row.statuses[meeting_type].judged_over for row in rows if meeting_type in row.statuses}
+    return spans.pop() if len(spans) == 1 else ""

@@ -40,8 +40,8 @@ def test_a_meeting_at_2330_on_31_march_in_beijing_counts_for_q1(county):
     late = datetime(2026, 3, 31, 23, 30, tzinfo=SHANGHAI)  # 15:30 UTC, still 31 March in Beijing
     meeting = log(county.east, "general_meeting", late)
     assert meeting.held_on == date(2026, 3, 31)
-    q1 = periods.parse("2026-Q1", date(2026, 11, 1))
-    q2 = periods.parse("2026-Q2", date(2026, 11, 1))
+    q1 = periods.parse("2026-Q1")
+    q2 = periods.parse("2026-Q2")
     row_q1 = compliance.for_span([county.east], q1, date(2026, 11, 1))[0]
     row_q2 = compliance.for_span([county.east], q2, date(2026, 11, 1))[0]
     assert row_q1.status("general_meeting").held == 1 and row_q1.status("general_meeting").fulfilled
@@ -52,7 +52,7 @@ def test_a_meeting_at_0030_on_1_april_in_beijing_counts_for_q2_though_it_is_marc
     early = datetime(2026, 3, 31, 16, 30, tzinfo=ZoneInfo("UTC"))  # 00:30 on 1 April in Beijing
     meeting = log(county.east, "general_meeting", early)
     assert meeting.held_on == date(2026, 4, 1)
-    row = compliance.for_span([county.east], periods.parse("2026-Q2", date(2026, 11, 1)), date(2026, 11, 1))[0]
+    row = compliance.for_span([county.east], periods.parse("2026-Q2"), date(2026, 11, 1))[0]
     assert row.status("general_meeting").fulfilled
 
 
@@ -60,14 +60,15 @@ def test_monthly_requirements_over_a_quarter_are_judged_month_by_month(county):
     log(county.east, "theme_day", date(2026, 7, 5))
     log(county.east, "theme_day", date(2026, 7, 20))  # two in July do not make up for August
     log(county.east, "theme_day", date(2026, 9, 1))
-    row = compliance.for_span([county.east], periods.parse("2026-Q3", date(2026, 11, 1)), date(2026, 11, 1))[0]
+    row = compliance.for_span([county.east], periods.parse("2026-Q3"), date(2026, 11, 1))[0]
     status = row.status("theme_day")
-    assert (status.held, status.required, status.periods_met, len(status.counts)) == (3, 3, 2, 3)
-    assert not status.fulfilled
+    # Each month counts up to its minimum: July's second meeting does not count for August.
+    assert (status.held, status.required, status.periods_met, len(status.counts)) == (2, 3, 2, 3)
+    assert not status.fulfilled and status.state == compliance.NOT_MET
 
 
 def test_the_current_year_counts_only_months_that_have_begun(county):
-    row = compliance.for_span([county.east], periods.parse("2026", date(2026, 5, 10)), date(2026, 5, 10))[0]
+    row = compliance.for_span([county.east], periods.parse("2026"), date(2026, 5, 10))[0]
     assert row.status("theme_day").required == 5  # January to May
     assert row.status("life_meeting").required == 1
 
@@ -114,13 +115,13 @@ def test_a_sector_rule_overrides_the_general_one(county):
 def test_changing_a_rule_does_not_rewrite_past_periods(county):
     rule = MeetingRequirement.objects.get(meeting_type="general_meeting", sector="")
     log(county.east, "general_meeting", date(2026, 2, 10))
-    q1 = periods.parse("2026-Q1", date(2026, 11, 1))
+    q1 = periods.parse("2026-Q1")
     before = compliance.for_span([county.east], q1, date(2026, 11, 1))[0].status("general_meeting")
     assert before.fulfilled
-    services.requirement_change(requirement=rule, data={"minimum": 2}, from_day=date(2026, 7, 1))
+    services.requirement_change(requirement=rule, data={"minimum": 2}, today=date(2026, 6, 15))
     after = compliance.for_span([county.east], q1, date(2026, 11, 1))[0].status("general_meeting")
     assert (after.required, after.fulfilled) == (1, True)
-    q3 = compliance.for_span([county.east], periods.parse("2026-Q3", date(2026, 11, 1)), date(2026, 11, 1))[0]
+    q3 = compliance.for_span([county.east], periods.parse("2026-Q3"), date(2026, 11, 1))[0]
     assert q3.status("general_meeting").required == 2
     assert MeetingRequirement.objects.filter(meeting_type="general_meeting").count() == 2
 
@@ -148,9 +149,13 @@ def test_compliance_for_many_organizations_is_a_fixed_number_of_queries(county, 
     assert Organization.objects.count() > 30
 
 
-def test_an_admin_edit_of_a_rule_in_force_becomes_a_new_version(county, people, signed_in):
+def test_an_admin_edit_of_a_rule_in_force_becomes_a_new_version_from_next_month(
+    county, people, signed_in, monkeypatch
+):
     from django.urls import reverse
 
+    today = date(2026, 11, 15)
+    monkeypatch.setattr(timezone, "localdate", lambda *args: today)
     rule = MeetingRequirement.objects.get(meeting_type="theme_day", sector="")
     client = signed_in(people.admin)
     url = reverse("admin:branches_meetingrequirement_change", args=[rule.pk])
@@ -163,15 +168,13 @@ def test_an_admin_edit_of_a_rule_in_force_becomes_a_new_version(county, people, 
         "effective_from": rule.effective_from.isoformat(),
         "effective_to": "",
     }
-    response = client.post(url, form)
-    assert response.status_code == 302, response.content.decode()[:500]
+    response = client.post(url, form, follow=True)
+    assert "自2026年12月1日起施行" in response.content.decode()
     versions = MeetingRequirement.objects.filter(meeting_type="theme_day").order_by("effective_from")
-    assert [(v.minimum, v.effective_to is None) for v in versions] == [(1, False), (2, True)]
-    first_of_month = timezone.localdate().replace(day=1)
-    assert versions[1].effective_from == first_of_month
-    assert compliance.owed(county.east, timezone.localdate()).status("theme_day").required == 2
-    last_month = periods.shift(periods.span_of("month", timezone.localdate()), -1)
-    assert compliance.for_span([county.east], last_month, timezone.localdate())[0].status("theme_day").required == 1
+    assert [(v.minimum, v.effective_to) for v in versions] == [(1, date(2026, 11, 30)), (2, None)]
+    assert versions[1].effective_from == date(2026, 12, 1)
+    assert compliance.owed(county.east, today).status("theme_day").required == 1  # November is not rewritten
+    assert compliance.owed(county.east, date(2026, 12, 2)).status("theme_day").required == 2
     reviewer = signed_in(people.reviewer)
     assert reviewer.post(url, form).status_code == 302  # sent to the admin sign-in: reviewers have no admin
     assert MeetingRequirement.objects.filter(meeting_type="theme_day").count() == 2

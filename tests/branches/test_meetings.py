@@ -278,3 +278,5 @@ def test_the_reviewer_table_takes_a_fixed_number_of_queries(
     for query in ({}, {"period": str(timezone.localdate().year)}, {"format": "xlsx"}, {"sector": "village"}):
         with django_assert_max_num_queries(11):  # 10 + the header bell's unread count
             assert client.get(url, query).status_code == 200
+    with django_assert_max_num_queries(12):  # committees, then the branches they stand for
+        assert client.get(url, {"kind": "primary_committee"}).status_code == 200
