@@ -69,9 +69,7 @@ def meeting_edit(county):
     return (
         f"/orgs/meetings/{meeting.pk}/edit/",
         {"held_at": "2026-05-05T09:30"},
-        lambda: {
-            "held_at": Meeting.objects.get(pk=meeting.pk).held_at.astimezone(SHANGHAI).strftime("%Y-%m-%dT%H:%M")
-        },
+        lambda: {"held_at": Meeting.objects.get(pk=meeting.pk).held_at.astimezone(SHANGHAI).strftime("%Y-%m-%dT%H:%M")},
     )
 
 

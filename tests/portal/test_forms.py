@@ -42,9 +42,11 @@ def project_forms():
                 continue
             if issubclass(value, forms.BaseFormSet) and hasattr(value, "form"):
                 value = value.form
-            if issubclass(value, forms.BaseForm) and value.__module__.startswith((*APPS, "django.forms")):
-                found.setdefault(value, f"{module.__name__}.{name}")
-            elif issubclass(value, django_filters.FilterSet) and value.__module__.startswith(APPS):
+            ours = value.__module__.startswith(APPS)
+            built = value.__module__.startswith("django.forms")  # by a factory (formsets, modelform_factory)
+            if (issubclass(value, forms.BaseForm) and (ours or built)) or (
+                issubclass(value, django_filters.FilterSet) and ours
+            ):
                 found.setdefault(value, f"{module.__name__}.{name}")
     return found
 
