@@ -8,13 +8,16 @@
 
 import importlib
 import pkgutil
+import re
 from datetime import date, datetime
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import django_filters
 import pytest
 from django import forms
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.http import QueryDict
 from django.utils import translation
 from django.utils.datastructures import MultiValueDict
 
@@ -22,6 +25,7 @@ from assessments.forms import FindingMoveForm, ItemCompleteForm
 from branches.forms import AttachmentForm, ChosenFilesForm, MeetingForm
 
 APPS = ("branches", "assessments", "portal")
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def project_modules():
@@ -148,3 +152,33 @@ def test_a_refused_form_without_chosen_files_says_nothing_about_files(county):
     form = AttachmentForm({"title": ""}, MultiValueDict())
     assert not form.is_valid()
     assert "file" in form.errors and "chosen again" not in str(form.errors["file"])
+
+
+def admin_date_fields(rf):
+    from django.contrib import admin
+    from django.contrib.auth import get_user_model
+
+    request = rf.get("/admin/")
+    request.user = get_user_model()(is_superuser=True, is_staff=True, is_active=True)
+    for model, model_admin in admin.site._registry.items():
+        for name, field in model_admin.get_form(request).base_fields.items():
+            if isinstance(field, (forms.DateField, forms.DateTimeField, forms.SplitDateTimeField)):
+                yield f"{model.__name__}.{name}", field
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("language", ["zh-hans", "en"])
+def test_every_date_in_the_admin_reads_back_as_the_same_date_in_every_language(rf, language):
+    """The admin's date boxes are text boxes with its calendar, in the language's own format: fine, as long
+    as what is shown is read back as the same date."""
+    stored = {forms.DateField: date(2024, 5, 5), forms.SplitDateTimeField: datetime(2024, 5, 5, 9, 30, tzinfo=SHANGHAI)}
+    wrong = []
+    with translation.override(language):
+        for where, field in admin_date_fields(rf):
+            value = stored[type(field)]
+            html = field.widget.render("x", field.prepare_value(value))
+            inputs = dict(re.findall(r'<input[^>]*?name="([^"]+)"[^>]*?value="([^"]*)"', html))
+            shown = field.widget.value_from_datadict(QueryDict(urlencode(inputs)), {}, "x")
+            if field.clean(shown) != value:
+                wrong.append(f"{where}: {html}")
+    assert wrong == []
