@@ -2,12 +2,13 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from assessments.models import BuildingArea, Finding, Inspection, ResponsibilityTemplate, TemplateItem
-from branches.forms import DateInput
+from branches.forms import ChosenFilesForm
 from branches.models import Cadre, Meeting
 from branches.validators import reject_markup
+from branches.widgets import DateInput
 
 
-class ItemCompleteForm(forms.Form):
+class ItemCompleteForm(ChosenFilesForm, forms.Form):
     version = forms.IntegerField(widget=forms.HiddenInput)
     note = forms.CharField(
         label=_("what was done"), required=False, widget=forms.Textarea(attrs={"rows": 3}), validators=[reject_markup]
@@ -65,7 +66,7 @@ class FindingForm(forms.ModelForm):
         )
 
 
-class FindingMoveForm(forms.Form):
+class FindingMoveForm(ChosenFilesForm, forms.Form):
     to_state = forms.CharField(widget=forms.HiddenInput)
     version = forms.IntegerField(widget=forms.HiddenInput)
     note = forms.CharField(

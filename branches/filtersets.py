@@ -1,14 +1,10 @@
 import django_filters
-from django import forms
 from django.contrib.contenttypes.models import ContentType
 from django.utils.translation import gettext_lazy as _
 
 from branches.models import AuditEntry
 from branches.models.audit import ACTION_LABELS
-
-
-class DateInput(forms.DateInput):
-    input_type = "date"
+from branches.widgets import DateInput
 
 
 def audited_types(request=None):

@@ -1,7 +1,7 @@
 from django import forms
 from django.conf import settings
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext, pgettext
 
 from branches import periods
 from branches.models import (
@@ -15,10 +15,36 @@ from branches.models import (
     Sector,
 )
 from branches.validators import reject_markup, validate_code
+from branches.widgets import ISO_DATETIME_LOCAL, DateInput, DateTimeInput
 
 
-class DateInput(forms.DateInput):
-    input_type = "date"
+class ChosenFilesForm:
+    """For a form with file inputs. A refused submit cannot hand the chosen files back to the browser,
+    so each file field that had files says which ones must be chosen again (the rest of the form
+    comes back as typed). Every refusal passes through add_error: the form's own checks and the
+    service's (show_service_errors) alike."""
+
+    def add_error(self, field, error):
+        super().add_error(field, error)
+        if getattr(self, "_files_asked_again", False):
+            return
+        self._files_asked_again = True
+        for name, form_field in self.fields.items():
+            if not isinstance(form_field, forms.FileField):
+                continue
+            key = self.add_prefix(name)
+            chosen = self.files.getlist(key) if hasattr(self.files, "getlist") else [self.files.get(key)]
+            names = [upload.name for upload in chosen if upload]
+            if names:
+                super().add_error(
+                    name,
+                    ngettext(
+                        "Not saved: the chosen file %(names)s must be chosen again.",
+                        "Not saved: the chosen files %(names)s must be chosen again.",
+                        len(names),
+                    )
+                    % {"names": pgettext("between items of a list", ", ").join(f"“{n}”" for n in names)},
+                )
 
 
 class OrganizationForm(forms.ModelForm):
@@ -104,7 +130,7 @@ class ElectionForm(forms.Form):
     started_on = forms.DateField(label=_("elected on"), widget=DateInput())
 
 
-class AttachmentForm(forms.Form):
+class AttachmentForm(ChosenFilesForm, forms.Form):
     title = forms.CharField(label=_("title"), max_length=120, validators=[reject_markup])
     file = forms.FileField(
         label=_("file"),
@@ -125,19 +151,6 @@ def show_service_errors(form, error):
         form.add_error(field if field in form.fields else None, messages)
 
 
-class DateTimeInput(forms.DateTimeInput):
-    input_type = "datetime-local"
-
-    def format_value(self, value):
-        if hasattr(value, "strftime"):
-            return (
-                timezone.localtime(value).strftime("%Y-%m-%dT%H:%M")
-                if timezone.is_aware(value)
-                else (value.strftime("%Y-%m-%dT%H:%M"))
-            )
-        return value
-
-
 class MultipleFileInput(forms.ClearableFileInput):
     allow_multiple_selected = True
 
@@ -156,10 +169,10 @@ class MultipleFileField(forms.FileField):
         return [single(data, initial)] if data else []
 
 
-class MeetingForm(forms.ModelForm):
+class MeetingForm(ChosenFilesForm, forms.ModelForm):
     """The meeting itself; attendance comes as present_<id> / reason_<id> fields (see AttendanceFields)."""
 
-    held_at = forms.DateTimeField(label=_("held at"), widget=DateTimeInput(), input_formats=["%Y-%m-%dT%H:%M"])
+    held_at = forms.DateTimeField(label=_("held at"), widget=DateTimeInput(), input_formats=[ISO_DATETIME_LOCAL])
     files = MultipleFileField(
         label=_("photos or scanned pages"),
         required=False,
@@ -220,7 +233,7 @@ class MeetingWhenForm(forms.Form):
     """Just enough of a posted meeting to know whose attendance to show: the day and the group."""
 
     meeting_type = forms.ChoiceField(choices=MeetingType.choices)
-    held_at = forms.DateTimeField(input_formats=["%Y-%m-%dT%H:%M"])
+    held_at = forms.DateTimeField(widget=DateTimeInput(), input_formats=[ISO_DATETIME_LOCAL])
     party_group = forms.IntegerField(required=False)
 
 

@@ -1,11 +1,13 @@
 """Reads for the inbox and the jobs page."""
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from django.db.models import Count
+from django.db.models import Count, Max, Q
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
+from portal import tasks
 from portal.models import EmailState, Notification, NotificationPreference, ReminderRule, ReminderRun
 
 
@@ -25,11 +27,34 @@ def preference_of(user):
     return NotificationPreference.objects.filter(user=user).first() or NotificationPreference(user=user)
 
 
+@dataclass(frozen=True)
+class ScheduleRow:
+    task: PeriodicTask
+    last_run: datetime | None
+    runs: int
+
+
+def schedule_rows() -> list[ScheduleRow]:
+    """Each schedule with its last run and run count. The reminder job's come from the portal's own runs
+    (every run, whoever started it); beat keeps its counters in memory and writes them only now and then,
+    so they are a fallback for jobs that keep no runs of their own."""
+    reminders = ReminderRun.objects.aggregate(
+        last_run=Max("started_at"), runs=Count("pk", filter=Q(started_at__isnull=False))
+    )
+    rows = []
+    for task in PeriodicTask.objects.select_related("crontab", "interval").order_by("name"):
+        if task.task == tasks.send_reminders.name:
+            rows.append(ScheduleRow(task, reminders["last_run"], reminders["runs"]))
+        else:
+            rows.append(ScheduleRow(task, task.last_run_at, task.total_run_count))
+    return rows
+
+
 def jobs_overview(days=7):
     """What the jobs page shows: schedules, rules, recent runs, the week's email outcomes, recent errors."""
     since = timezone.now() - timedelta(days=days)
     return {
-        "schedules": list(PeriodicTask.objects.select_related("crontab", "interval").order_by("name")),
+        "schedules": schedule_rows(),
         "rules": list(ReminderRule.objects.all()),
         "runs": list(ReminderRun.objects.select_related("requested_by")[:10]),
         "email_states": [

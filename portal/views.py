@@ -5,6 +5,7 @@ from django.core.paginator import Paginator
 from django.db import connection
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
@@ -52,6 +53,13 @@ def healthz(request):
     return JsonResponse(
         {"status": "ok" if status == 200 else "error", "database": database, "broker": broker}, status=status
     )
+
+
+@login_not_required
+@require_GET
+def favicon(request):
+    """Browsers and tools ask for /favicon.ico whatever a page links (the admin's pages link none)."""
+    return redirect(static("portal/favicon.ico"))
 
 
 def csrf_failure(request, reason=""):

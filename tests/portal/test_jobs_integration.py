@@ -133,13 +133,20 @@ def wait_for(what, check, timeout, processes=None, interval=0.25):
         time.sleep(interval)
 
 
+PORTAL_SETTINGS = {
+    "DATABASE_URL",
+    "REDIS_URL",
+    "PORTAL_VAR_DIR",
+    "EMAIL_BACKEND",
+    "PORTAL_ENV",
+    "DEBUG",
+    "PORTAL_BASE_URL",
+}
+
+
 def environment(**values):
     """This process's environment with the portal's service settings replaced by `values`."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"DATABASE_URL", "REDIS_URL", "PORTAL_VAR_DIR", "EMAIL_BACKEND", "PORTAL_ENV", "DEBUG"}
-    }
+    env = {key: value for key, value in os.environ.items() if key not in PORTAL_SETTINGS}
     env.update(values, PYTHONUNBUFFERED="1")
     return env
 
@@ -353,6 +360,41 @@ def test_make_run_serves_pages_and_jobs_and_stops_them_together(tmp_path, migrat
             # Whatever serve left behind: the group is this test's own.
             with suppress(ProcessLookupError):
                 os.killpg(group, signal.SIGKILL)
+
+
+A_DUTY_DUE_IN_THREE_DAYS = """
+from datetime import timedelta
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+from assessments import services as duties
+from branches import services
+root = services.organization_create(parent=None, kind="committee", data={"code": "T", "name": "县委", "sector": "organ"})
+branch = services.organization_create(parent=root, kind="branch", data={"code": "T-1", "name": "东村支部", "sector": "village"})
+user = get_user_model().objects.create_user("shuji", email="shuji@example.org", password="shuji-password-42")
+services.role_assign(user=user, organization=branch, role="secretary")
+due = timezone.localdate() + timedelta(days=3)
+duties.item_add(organization=branch, year=due.year, data={"area": "ideological", "text": "学习", "due_on": due})
+"""
+
+
+def test_make_run_on_another_port_emails_links_to_that_port(tmp_path, migrated_sqlite):
+    db = shutil.copy(migrated_sqlite, tmp_path / "db.sqlite3")
+    env = local_environment(tmp_path)
+    manage("shell", "-c", A_DUTY_DUE_IN_THREE_DAYS, env=env)
+    env["EMAIL_BACKEND"] = "django.core.mail.backends.console.EmailBackend"  # the worker prints into serve's log
+    port = free_port()
+    with Processes(tmp_path) as processes:
+        serve = processes.start(
+            "serve", [sys.executable, "manage.py", "serve", f"127.0.0.1:{port}"], env, start_new_session=True
+        )
+        try:
+            wait_for("the catch-up reminder run", lambda: done_runs(db), 45, processes)
+            link = f"http://127.0.0.1:{port}/work/items/"
+            wait_for(f"an email linking to {link}", lambda: link in processes.output(), 20, processes)
+            assert "127.0.0.1:8000" not in processes.output()
+        finally:
+            with suppress(ProcessLookupError):
+                os.killpg(serve.pid, signal.SIGKILL)
 
 
 # 4. Redis down

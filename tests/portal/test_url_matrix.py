@@ -17,7 +17,7 @@ from branches.models import Attachment, Cadre, Employment, Meeting, Member, Post
 from portal.models import Notification, NotificationKind
 
 # The only doors open without signing in.
-PUBLIC = {"healthz", "login", "set_language"}
+PUBLIC = {"healthz", "login", "set_language", "favicon"}
 ROLES = ("anonymous", "nobody", "secretary", "reviewer", "assessor", "admin")
 SIGN_IN = 302  # anonymous users are sent to sign-in
 
@@ -35,6 +35,7 @@ def only(allowed, status=200):
 MATRIX = {
     "home": (None, {"nobody": 200, "secretary": 302, "reviewer": 302, "assessor": 302, "admin": 302}),
     "healthz": (None, {"anonymous": 200, **every(200)}),
+    "favicon": (None, {"anonymous": 302, **every(302)}),  # to the static icon, for everyone
     "login": (None, {"anonymous": 200, **every(302)}),
     "logout": (None, every(405)),  # sign-out is a POST
     "password_change": (None, every(200)),

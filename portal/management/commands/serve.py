@@ -4,7 +4,9 @@ Without REDIS_URL the worker and beat talk through the folder broker under var/c
 machine runs the same scheduled jobs as production with nothing else installed.
 """
 
+import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -12,12 +14,14 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.core.management.commands.runserver import naiveip_re
 from django.utils.translation import gettext as _
 
 from portal import jobs, tasks
 from portal.celery import ensure_broker_folders
 
 MANAGE = str(Path(settings.BASE_DIR) / "manage.py")
+EVERY_INTERFACE = {"0", "0.0.0.0", "[::]"}  # noqa: S104 - recognized, not bound to
 
 
 def job_commands(loglevel="INFO"):
@@ -30,6 +34,25 @@ def job_commands(loglevel="INFO"):
     return worker, beat
 
 
+def served_base_url(addrport):
+    """The address `runserver addrport` answers at, as links in emails must name it."""
+    match = naiveip_re.match(addrport)
+    if match is None:
+        raise CommandError(_("“%(addrport)s” is not a port or an address:port pair.") % {"addrport": addrport})
+    host = match["addr"] or "127.0.0.1"
+    if host in EVERY_INTERFACE:  # others reach it by the machine's name
+        host = socket.gethostname()
+    return f"http://{host}:{match['port']}"
+
+
+def child_environment(addrport):
+    """The children's environment: emails link to the address served, unless PORTAL_BASE_URL names another."""
+    env = dict(os.environ)
+    if not env.get("PORTAL_BASE_URL"):
+        env["PORTAL_BASE_URL"] = served_base_url(addrport)
+    return env
+
+
 class Command(BaseCommand):
     help = "Serve the portal with its scheduled jobs (web server, Celery worker and beat); Ctrl-C stops all three."
 
@@ -39,11 +62,16 @@ class Command(BaseCommand):
 
     def handle(self, *args, addrport, no_jobs, **options):
         ensure_broker_folders()
+        env = child_environment(addrport)
         commands = [[sys.executable, MANAGE, "runserver", addrport]]
         if not no_jobs:
             commands += job_commands()
             broker = settings.REDIS_URL or _("the folder broker in %(path)s") % {"path": settings.CELERY_BROKER_DIR}
             self.stdout.write(_("Jobs: a Celery worker and beat on %(broker)s.") % {"broker": broker})
+            self.stdout.write(
+                _("Links in reminder emails point to %(url)s (PORTAL_BASE_URL sets another address).")
+                % {"url": env["PORTAL_BASE_URL"]}
+            )
         # Asked to stop (SIGTERM here, or Ctrl-C, which the terminal sends to all of us): set up before
         # anything starts, so that no process is ever left behind.
         stopping = []
@@ -51,7 +79,7 @@ class Command(BaseCommand):
         processes = []
         ended = None
         try:
-            processes = [subprocess.Popen(command) for command in commands]
+            processes = [subprocess.Popen(command, env=env) for command in commands]
             if not no_jobs:
                 # Catch up at once: the run is idempotent, and a new user sees reminders without waiting for 7:00.
                 jobs.enqueue(tasks.send_reminders)

@@ -1,0 +1,50 @@
+"""The jobs page (定时任务): a schedule's last run and run count are the portal's own runs.
+
+django-celery-beat keeps its counters in memory and writes them only every few minutes and when beat
+stops, so the page used to show 上次运行 — and 运行次数 0 while listing today's run just below.
+"""
+
+import re
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from django.urls import reverse
+from django_celery_beat.models import PeriodicTask
+
+from portal.models import ReminderRun, ReminderRunState
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def schedule_row(page, name):
+    row = next(r for r in re.findall(r"<tr>.*?</tr>", page, re.S) if f"<td>{name}</td>" in r)
+    return re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+
+
+def run(day, state, started=None):
+    return ReminderRun.objects.create(
+        today=day,
+        state=state,
+        started_at=started,
+        finished_at=started if state == ReminderRunState.DONE else None,
+    )
+
+
+def test_the_reminder_schedule_shows_its_last_run_and_count_from_the_runs_themselves(people, signed_in):
+    assert PeriodicTask.objects.get(name="每日提醒").total_run_count == 0  # beat has not written its counts yet
+    run(date(2026, 12, 4), ReminderRunState.DONE, datetime(2026, 12, 4, 7, 0, 3, tzinfo=SHANGHAI))
+    run(date(2026, 12, 5), ReminderRunState.DONE, datetime(2026, 12, 5, 7, 0, 5, tzinfo=SHANGHAI))
+    run(date(2026, 12, 5), ReminderRunState.QUEUED)  # asked for, not started: not a run yet
+
+    page = signed_in(people.admin).get(reverse("jobs")).content.decode()
+
+    _name, _when, _enabled, last_run, runs = schedule_row(page, "每日提醒")
+    assert (last_run, runs) == ("2026-12-05 07:00", "2")
+
+
+def test_a_schedule_that_keeps_no_runs_of_its_own_shows_beats_counters(people, signed_in):
+    PeriodicTask.objects.filter(name="通知发送与重试").update(
+        last_run_at=datetime(2026, 12, 5, 9, 15, tzinfo=SHANGHAI), total_run_count=42
+    )
+    page = signed_in(people.admin).get(reverse("jobs")).content.decode()
+    assert schedule_row(page, "通知发送与重试")[3:] == ["2026-12-05 09:15", "42"]
