@@ -6,6 +6,8 @@ from datetime import date, timedelta
 
 import pytest
 from django.contrib.contenttypes.models import ContentType
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import resolve, reverse
 from django.utils import timezone
 
@@ -252,3 +254,88 @@ def test_a_secretary_gets_404_for_the_history_of_their_own_records(records, peop
 def test_a_training_record_is_in_its_cadres_organization_history(records, people, signed_in):
     page = signed_in(people.town_reviewer).get(reverse("branches:organization_history", args=[records.east.pk]))
     assert "党务培训" in page.content.decode()
+
+
+# --- what the history says -------------------------------------------------------------
+
+
+def history_page(client, organization, **query):
+    return client.get(reverse("branches:organization_history", args=[organization.pk]), query).content.decode()
+
+
+def test_the_history_shows_labels_names_and_file_names_not_stored_values(records, people, signed_in):
+    page = history_page(signed_in(people.town_reviewer), records.east)
+    for stored in (
+        "Attendance.None",  # a reverse relation auditlog lists on creation
+        ".None",
+        "in_progress",  # a finding's state as stored
+        "attachments/",  # the storage path of an upload
+        "theme_day",
+        "organizational",
+        "False",
+        "True",
+    ):
+        assert stored not in page, stored
+    assert "待整改 → 整改中" in page  # the finding taken in hand, and its step
+    assert "批复文件.png" in page  # the file as it was uploaded
+    assert "主题党日" in page and "组织建设" in page and "预备党员" in page
+    assert "— → 否" in page  # 一肩挑, a boolean
+
+
+def test_references_show_the_name_of_the_record_and_a_deleted_one_as_the_trail_last_knew_it(records, people, signed_in):
+    cadre = Cadre.objects.get(name="张一")
+    member = Member.objects.get(name="张二")
+    services.cadre_save(organization=records.east, cadre=cadre, data={"member": member}, by=people.secretary)
+    people.secretary.first_name = "小张"
+    people.secretary.save()
+    client = signed_in(people.town_reviewer)
+    page = history_page(client, records.east)
+    assert "— → 张二" in page  # the cadre's linked member, by name
+    assert "— → 小张" in page  # who logged the meeting, by name
+    people.secretary.delete()
+    assert "— → secretary（已删除）" in history_page(client, records.east)  # the user, as last recorded
+
+
+def test_the_history_speaks_english_when_english_is_chosen(records, people, signed_in):
+    client = signed_in(people.town_reviewer)
+    client.cookies["django_language"] = "en"
+    page = history_page(client, records.east)
+    assert "Open → Being rectified" in page and "Theme Party day" in page and "in_progress" not in page
+
+
+def test_record_types_to_filter_by_are_the_portals_own_named_in_chinese(records, people, signed_in):
+    page = history_page(signed_in(people.town_reviewer), records.east)
+    form = page[page.index('name="record"') : page.index("</select>", page.index('name="record"'))]
+    options = re.findall(r"<option[^>]*>([^<]*)</option>", form)
+    assert {"会议", "党员", "党务干部", "附件", "问题", "责任事项"} <= set(options)
+    assert not [o for o in options if "|" in o or "认证和授权" in o or "周期任务" in o or "group" in o]
+
+
+def test_filtering_by_record_type_keeps_only_that_kind(records, people, signed_in):
+    meeting_type = ContentType.objects.get_for_model(Meeting).pk
+    page = history_page(signed_in(people.town_reviewer), records.east, record=meeting_type)
+    assert "学习" in page and "批复文件.png" not in page
+
+
+def test_the_history_page_reads_names_in_a_fixed_number_of_queries(records, people, signed_in):
+    client = signed_in(people.town_reviewer)
+    client.get(reverse("branches:organization_history", args=[records.east.pk]))  # warm the content type cache
+
+    def count():
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(reverse("branches:organization_history", args=[records.east.pk])).status_code == 200
+        return len(queries)
+
+    def add_cadres(names):
+        for name in names:
+            cadre = add_cadre(records.east, name, Post.PUBLICITY_MEMBER)
+            member = Member.objects.get(name="张一")
+            services.cadre_save(organization=records.east, cadre=cadre, data={"member": member}, by=people.admin)
+            TrainingRecord.objects.create(
+                cadre=cadre, course="培训", organizer="县委", held_on=date(2025, 3, 1), hours=4
+            )
+
+    add_cadres(["钱一"])
+    before = count()
+    add_cadres(["钱二", "钱三", "钱四", "钱五", "钱六"])
+    assert count() == before
