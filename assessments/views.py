@@ -1,7 +1,6 @@
 """Pages for duties, inspections and rectification. Thin: scope through access, write through services."""
 
 from django.contrib import messages
-from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404
@@ -34,14 +33,7 @@ from assessments.models import (
 from branches import access
 from branches.forms import show_service_errors
 from branches.models import Organization, OrganizationKind, Sector
-from branches.pages import form_page
-
-
-def _history_url(user, obj):
-    """The record's change history, for those who review its organization."""
-    if not access.can(user, access.REVIEW, obj.organization):
-        return ""
-    return reverse("branches:object_history", args=[ContentType.objects.get_for_model(obj).pk, obj.pk])
+from branches.pages import form_page, history_url
 
 
 def _organization(request, pk, action=access.VIEW):
@@ -115,7 +107,7 @@ def item_detail(request, pk):
             "item": item,
             "can_edit": can_edit,
             "overdue": item.is_overdue(timezone.localdate()),
-            "history_url": _history_url(request.user, item),
+            "history_url": history_url(request.user, item),
         },
     )
 
@@ -238,7 +230,7 @@ def finding_detail(request, pk):
             "moves": [(state, ACTION_LABELS[state]) for state in sorted(moves)],
             "transitions": finding.transitions.select_related("by"),
             "overdue": finding.is_overdue(timezone.localdate()),
-            "history_url": _history_url(request.user, finding),
+            "history_url": history_url(request.user, finding),
         },
     )
 

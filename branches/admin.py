@@ -4,11 +4,15 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.formats import date_format
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
-from branches import access, periods, services
+from branches import access, periods, selectors, services
+from branches.filtersets import record_types
 from branches.models import (
     Attachment,
     AuditEntry,
@@ -24,6 +28,18 @@ from branches.models import (
     TermLengthRule,
     TrainingRecord,
 )
+from branches.models.audit import ACTION_LABELS
+
+
+def titled_filter(base, title):
+    """A field's list filter under a title of ours (for fields named only in English by a third party)."""
+
+    class Titled(base):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.title = title
+
+    return Titled
 
 
 class ScopedPermissions:
@@ -75,11 +91,17 @@ class ScopedAdmin(ScopedPermissions, admin.ModelAdmin):
 @admin.register(Organization)
 class OrganizationAdmin(ScopedAdmin):
     organization_via = None
-    list_display = ("name", "code", "kind", "sector", "status", "depth", "staff_headcount")
-    list_filter = ("kind", "sector", "status", "depth")
+    list_display = ("name", "code", "kind", "sector", "status", "level", "staff_headcount")
+    list_filter = (
+        "kind",
+        "sector",
+        "status",
+        ("depth", titled_filter(admin.AllValuesFieldListFilter, gettext_lazy("level"))),
+    )
     search_fields = ("name", "code")
-    readonly_fields = ("path", "depth", "numchild", "created_at", "updated_at")
-    # The tree is changed through the portal's move and dissolve pages, which keep the paths right.
+    readonly_fields = ("level", "created_at", "updated_at")
+    # The tree is changed through the portal's move and dissolve pages, which keep the paths right;
+    # the tree's own columns (path, depth, numchild) are internal and shown only as the level.
     fields = (
         "code",
         "name",
@@ -90,12 +112,14 @@ class OrganizationAdmin(ScopedAdmin):
         "status",
         "dissolved_on",
         "dissolution_reason",
-        "path",
-        "depth",
-        "numchild",
+        "level",
         "created_at",
         "updated_at",
     )
+
+    @admin.display(description=gettext_lazy("level"), ordering="depth")
+    def level(self, organization):
+        return organization.depth
 
     def has_add_permission(self, request):
         return False
@@ -209,6 +233,8 @@ class ScopedUserAdmin(ScopedPermissions, UserAdmin):
     """
 
     list_filter = ("is_active", "role_assignments__role")
+    # Django's own note on this page has no Chinese yet: the same note in the portal's words.
+    add_form_template = "admin/portal_user_add_form.html"
     search_fields = ("username", "first_name", "last_name", "email")
 
     def get_queryset(self, request):
@@ -258,22 +284,77 @@ if admin.site.is_registered(AuditEntry):
     admin.site.unregister(AuditEntry)
 
 
+class ActionFilter(admin.SimpleListFilter):
+    title = gettext_lazy("action")
+    parameter_name = "action"
+
+    def lookups(self, request, model_admin):
+        return list(ACTION_LABELS.items())
+
+    def queryset(self, request, queryset):
+        return queryset.filter(action=self.value()) if self.value() is not None else queryset
+
+
+class RecordTypeFilter(admin.SimpleListFilter):
+    """The portal's own kinds of record, by their names (not Django's "app | model" labels)."""
+
+    title = gettext_lazy("record type")
+    parameter_name = "record"
+
+    def lookups(self, request, model_admin):
+        return record_types()
+
+    def queryset(self, request, queryset):
+        return queryset.filter(content_type_id=self.value()) if self.value() else queryset
+
+
 @admin.register(AuditEntry)
 class AuditEntryAdmin(ReadOnlyScopedAdmin):
-    list_display = (
-        "timestamp",
-        "actor",
-        "actor_label",
-        "action",
-        "content_type",
-        "object_repr",
-        "organization",
-        "remote_addr",
+    """The trail, read-only, in the portal's words: django-auditlog's field names have no Chinese."""
+
+    list_display = ("at", "by", "what", "record_type", "record", "organization", "address")
+    list_filter = (
+        ActionFilter,
+        RecordTypeFilter,
+        ("timestamp", titled_filter(admin.DateFieldListFilter, gettext_lazy("at"))),
     )
-    list_filter = ("action", "content_type", "timestamp")
     search_fields = ("object_repr", "actor__username", "actor_label", "cid", "remote_addr")
     list_select_related = ("actor", "content_type", "organization")
     date_hierarchy = "timestamp"
+    fields = ("at", "by", "address", "request_id", "what", "record_type", "record", "organization", "what_changed")
+    readonly_fields = fields
+
+    @admin.display(description=gettext_lazy("at"), ordering="timestamp")
+    def at(self, entry):
+        return formats.localize(timezone.localtime(entry.timestamp))
+
+    @admin.display(description=gettext_lazy("by"))
+    def by(self, entry):
+        return entry.who
+
+    @admin.display(description=gettext_lazy("action"), ordering="action")
+    def what(self, entry):
+        return entry.action_label
+
+    @admin.display(description=gettext_lazy("record type"))
+    def record_type(self, entry):
+        return entry.content_type.name
+
+    @admin.display(description=gettext_lazy("record"))
+    def record(self, entry):
+        return entry.object_repr
+
+    @admin.display(description=gettext_lazy("address"))
+    def address(self, entry):
+        return entry.remote_addr or ""
+
+    @admin.display(description=gettext_lazy("request id"))
+    def request_id(self, entry):
+        return entry.cid or ""
+
+    @admin.display(description=gettext_lazy("changes"))
+    def what_changed(self, entry):
+        return format_html_join(mark_safe("<br>"), "{}: {} → {}", selectors.display_changes(entry))
 
 
 @admin.register(SecurityEvent)

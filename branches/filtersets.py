@@ -6,12 +6,20 @@ from branches.models import AuditEntry
 from branches.models.audit import ACTION_LABELS
 from branches.widgets import DateInput
 
+PORTAL_APPS = ("branches", "assessments", "portal")
 
-def audited_types(request=None):
+
+def record_types():
+    """(content type id, name) of the portal's own audited records, named in the active language.
+
+    Django's and third-party models (users, groups, schedules) are left out: their entries belong to
+    no organization, so a subtree's history never holds them."""
     from auditlog.registry import auditlog
 
-    ids = [ContentType.objects.get_for_model(model).pk for model in auditlog.get_models()]
-    return ContentType.objects.filter(pk__in=ids).order_by("app_label", "model")
+    models = [model for model in auditlog.get_models() if model._meta.app_label in PORTAL_APPS]
+    types = ContentType.objects.get_for_models(*models)
+    choices = [(types[model].pk, str(model._meta.verbose_name)) for model in models]
+    return sorted(choices, key=lambda choice: choice[1])
 
 
 class AuditEntryFilter(django_filters.FilterSet):
@@ -24,7 +32,7 @@ class AuditEntryFilter(django_filters.FilterSet):
         field_name="timestamp", lookup_expr="date__lte", label=_("to"), widget=DateInput()
     )
     who = django_filters.CharFilter(method="filter_who", label=_("by (user name)"))
-    record = django_filters.ModelChoiceFilter(field_name="content_type", queryset=audited_types, label=_("record type"))
+    record = django_filters.ChoiceFilter(field_name="content_type", choices=record_types, label=_("record type"))
     action = django_filters.ChoiceFilter(choices=list(ACTION_LABELS.items()), label=_("action"))
 
     class Meta:

@@ -1,10 +1,12 @@
 """Page shapes shared by every app's views."""
 
 from django.contrib import messages
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
+from branches import access
 from branches.forms import show_service_errors
 
 
@@ -40,3 +42,10 @@ def form_page(
         **(context or {}),
     }
     return render(request, template, page)
+
+
+def history_url(user, record):
+    """The record's change history, for those who review its organization ("" for anyone else)."""
+    if not access.can(user, access.REVIEW, record.organization):
+        return ""
+    return reverse("branches:object_history", args=[ContentType.objects.get_for_model(record).pk, record.pk])

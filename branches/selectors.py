@@ -1,11 +1,33 @@
 """Reads for organizations and people: scoped, set-based, a fixed number of queries."""
 
+import posixpath
 from dataclasses import dataclass
+from datetime import UTC
 from decimal import Decimal
 
-from django.db.models import Case, Count, DecimalField, IntegerField, OuterRef, Q, Subquery, Sum, Value, When
+from auditlog.registry import auditlog
+from django.contrib.auth import get_user_model
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.db.models import (
+    BooleanField,
+    Case,
+    Count,
+    DateField,
+    DateTimeField,
+    DecimalField,
+    FileField,
+    IntegerField,
+    OuterRef,
+    Q,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce
-from django.utils import timezone
+from django.utils import formats, timezone
+from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext_lazy as _
 
 from branches import access
@@ -27,6 +49,7 @@ from branches.models import (
     SecurityEvent,
     TermLengthRule,
     TrainingRecord,
+    audit_organization_id,
 )
 
 DEFAULT_TERM_YEARS = 3
@@ -199,7 +222,21 @@ def members_of(user, organization, text="", include_former=False):
 
 # --- history ---------------------------------------------------------------------------
 
+# Keys our services record beside the model's fields (a move's new parent, a meeting's attendance).
 FIELD_LABELS_OUTSIDE_MODELS = {"parent": _("parent organization"), "attendance": _("attendance")}
+NOTHING = "—"
+# A stored file is shown by the name it was uploaded under, kept beside it in this field.
+ORIGINAL_NAME = "original_name"
+
+
+@dataclass(frozen=True)
+class RecordHistory:
+    """One record's history page: what the record is, where it belongs, and its entries the reader may see."""
+
+    kind: str
+    name: str
+    organization: Organization | None
+    entries: object  # a queryset of AuditEntry, newest first
 
 
 def history_in_subtree(organization):
@@ -211,40 +248,180 @@ def history_in_subtree(organization):
     )
 
 
-def history_of_object(user, content_type, object_pk):
-    """Entries for one record (deleted ones too), limited to what the user may review."""
-    entries = AuditEntry.objects.filter(content_type=content_type, object_pk=str(object_pk))
+def _history_scope(user):
+    """Entries the user may review: those of organizations in their review scope, and, for an admin of a whole
+    tree, those of records that belong to no organization (users, rules, schedules)."""
+    if access.is_everywhere(user):
+        return Q()
     scope = access.organization_q(user, access.REVIEW, via="organization")
     if access.administers_rules(user):
         scope |= Q(organization__isnull=True)
-    return entries.filter(scope).select_related("actor", "content_type", "organization").order_by("-timestamp", "-pk")
+    return scope
+
+
+def history_of_object(user, content_type, object_pk) -> RecordHistory | None:
+    """One record's history (deleted records too), or None when the user may not review it.
+
+    The record opens when the user may review an entry of it, or, for a record that exists, its organization
+    (resolved per kind of record: `audit_organization_id`). A record loaded in bulk has no entry yet; its page
+    says so instead of answering 404.
+    """
+    entries = (
+        AuditEntry.objects.filter(content_type=content_type, object_pk=str(object_pk))
+        .filter(_history_scope(user))
+        .select_related("actor", "content_type", "organization")
+        .order_by("-timestamp", "-pk")
+    )
+    record = _audited_record(content_type, object_pk)
+    if record is not None:
+        organization_id = audit_organization_id(record)
+        organization = Organization.objects.filter(pk=organization_id).first() if organization_id else None
+        if access.can(user, access.REVIEW, organization) if organization else access.administers_rules(user):
+            return RecordHistory(record._meta.verbose_name, str(record), organization, entries)
+    latest = entries.first()
+    if latest is None:
+        return None
+    return RecordHistory(content_type.name, latest.object_repr, latest.organization, entries)
+
+
+def _audited_record(content_type, object_pk):
+    model = content_type.model_class()
+    if model is None or not auditlog.contains(model):
+        return None
+    try:
+        return model._base_manager.filter(pk=model._meta.pk.to_python(object_pk)).first()
+    except (ValidationError, ValueError, TypeError):
+        return None
+
+
+def history_rows(entries):
+    """[(entry, [(field label, before, after)])] as people read them, in the active language.
+
+    Choices show their labels, references the name of the record they point to, files the name they were
+    uploaded under, yes/no for booleans and a dash for nothing. Set-based: the names of every record the
+    entries point to are read in one query per kind of record, plus one for records since deleted.
+    """
+    changed = [(entry, list(_changed_fields(entry))) for entry in entries]
+    wanted = {}
+    for _entry, fields in changed:
+        for _label, field, before, after, _changes in fields:
+            if field is not None and field.is_relation:
+                wanted.setdefault(field.related_model, set()).update(v for v in (before, after) if not _is_nothing(v))
+    names = _record_names(wanted)
+    return [
+        (
+            entry,
+            [
+                (label, _shown(field, before, 0, changes, names), _shown(field, after, 1, changes, names))
+                for label, field, before, after, changes in fields
+            ],
+        )
+        for entry, fields in changed
+    ]
 
 
 def display_changes(entry):
-    """[(field label, before, after)] for an entry, with choice labels and '—' for nothing."""
+    """[(field label, before, after)] for one entry (see `history_rows`)."""
+    return history_rows([entry])[0][1]
+
+
+def _changed_fields(entry):
+    """(label, model field or None, before, after, all changes) for each change worth showing."""
     model = entry.content_type.model_class()
-    rows = []
-    for name, values in (entry.changes_display_dict or {}).items():
+    changes = entry.changes_dict or {}
+    written_by_us = bool((entry.additional_data or {}).get("bulk"))
+    has_file = any(isinstance(_field_or_none(model, name), FileField) for name in changes)
+    for name, values in changes.items():
         before, after = (list(values) + [None, None])[:2]
-        label = FIELD_LABELS_OUTSIDE_MODELS.get(name, name)
         field = _field_or_none(model, name)
-        if field is not None and not field.concrete and name not in FIELD_LABELS_OUTSIDE_MODELS:
-            continue  # a reverse relation auditlog lists on creation: noise, not a value
-        if field is not None and field.concrete:
-            label = field.verbose_name
-        rows.append((label, _dash(before), _dash(after)))
-    return rows
+        if field is None:
+            yield FIELD_LABELS_OUTSIDE_MODELS.get(name, name), None, before, after, changes
+        elif not field.concrete:
+            # auditlog lists reverse relations on creation ("branches.Attendance.None"): noise. Our services
+            # write real values under some of those names (a meeting's attendance).
+            if written_by_us and name in FIELD_LABELS_OUTSIDE_MODELS:
+                yield FIELD_LABELS_OUTSIDE_MODELS[name], None, before, after, changes
+        elif field.primary_key or (name == ORIGINAL_NAME and has_file):
+            continue  # an internal number; the original name is shown as the file's
+        else:
+            yield field.verbose_name, field, before, after, changes
 
 
 def _field_or_none(model, name):
     try:
         return model._meta.get_field(name) if model is not None else None
-    except Exception:  # a key that is not a field, e.g. "parent" of a move
+    except FieldDoesNotExist:  # a key that is not a field, e.g. "parent" of a move
         return None
 
 
-def _dash(value):
-    return "—" if value in (None, "None", "") else value
+def _is_nothing(value):
+    return value is None or value in ("None", "")
+
+
+def _shown(field, value, side, changes, names):
+    if _is_nothing(value):
+        return NOTHING
+    if field is None:
+        return str(value)
+    if field.choices:
+        labels = {str(key): label for key, label in field.flatchoices}
+        return str(labels.get(str(value), value))
+    if isinstance(field, BooleanField):
+        return str(_("yes") if value in (True, "True", "true", 1, "1") else _("no"))
+    if field.is_relation:
+        return names.get((field.related_model, str(value))) or str(
+            _("%(name)s (deleted)") % {"name": field.related_model._meta.verbose_name}
+        )
+    if isinstance(field, FileField):
+        original = (list(changes.get(ORIGINAL_NAME) or []) + [None, None])[side]
+        return str(original) if not _is_nothing(original) else posixpath.basename(str(value))
+    if isinstance(field, DateTimeField):
+        moment = parse_datetime(str(value))
+        if moment is not None:
+            moment = moment if timezone.is_aware(moment) else timezone.make_aware(moment, UTC)
+            return formats.localize(timezone.localtime(moment))
+    elif isinstance(field, DateField):
+        day = parse_date(str(value)[:10])
+        if day is not None:
+            return formats.localize(day)
+    return str(value)
+
+
+def _record_names(wanted):
+    """{(model, pk as text): name} for the records entries point to: one query per model, and one more
+    for the names of records since deleted, as the trail last knew them."""
+    names = {}
+    missing = {}
+    for model, values in wanted.items():
+        pks = set()
+        for value in values:
+            try:
+                pks.add(model._meta.pk.to_python(value))
+            except (ValidationError, ValueError, TypeError):
+                continue
+        relations = [f.name for f in model._meta.concrete_fields if f.is_relation]
+        found = model._base_manager.filter(pk__in=pks).select_related(*relations) if pks else []
+        for obj in found:
+            names[(model, str(obj.pk))] = _record_name(obj)
+        missing[model] = {str(pk) for pk in pks} - {pk for m, pk in names if m is model}
+    gone = Q(pk__in=[])
+    models_by_type = {}
+    for model, pks in missing.items():
+        if pks:
+            type_id = ContentType.objects.get_for_model(model).pk
+            models_by_type[type_id] = model
+            gone |= Q(content_type_id=type_id, object_pk__in=pks)
+    if models_by_type:
+        rows = AuditEntry.objects.filter(gone).order_by("timestamp", "pk")
+        for type_id, pk, text in rows.values_list("content_type_id", "object_pk", "object_repr"):
+            names[(models_by_type[type_id], pk)] = _("%(name)s (deleted)") % {"name": text}
+    return names
+
+
+def _record_name(obj):
+    if isinstance(obj, get_user_model()):
+        return obj.get_full_name() or obj.get_username()
+    return str(obj)
 
 
 def security_events_in_subtree(user, organization):

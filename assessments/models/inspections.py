@@ -105,7 +105,7 @@ class FindingTransition(models.Model):
         ordering = ["at", "pk"]
 
     def __str__(self):
-        return f"{self.from_state} → {self.to_state}"
+        return f"{self.get_from_state_display()} → {self.get_to_state_display()}"
 
     def audit_organization_id(self):
         return Finding.objects.filter(pk=self.finding_id).values_list("organization_id", flat=True).first()

@@ -67,6 +67,10 @@ class AuditEntry(AbstractLogEntry):
             raise ValueError("Audit entries are append-only.")
         return super().save(*args, **kwargs)
 
+    def __str__(self):
+        # auditlog's own ("Created …") has no Chinese; the admin shows this in titles and breadcrumbs.
+        return f"{self.action_label} {self.object_repr}"
+
     @property
     def who(self):
         if self.actor_id:

@@ -210,3 +210,7 @@ class TrainingRecord(models.Model):
 
     def __str__(self):
         return f"{self.course} ({self.held_on})"
+
+    def audit_organization_id(self):
+        """A training record belongs to its cadre's organization, so it shows in that organization's history."""
+        return Cadre.objects.filter(pk=self.cadre_id).values_list("organization_id", flat=True).first()

@@ -19,7 +19,7 @@ from branches.forms import (
     show_service_errors,
 )
 from branches.models import Meeting, MeetingType, Member, OrganizationKind, Period
-from branches.pages import form_page
+from branches.pages import form_page, history_url
 from branches.views.organizations import _organization
 
 __all__ = [
@@ -233,6 +233,7 @@ def meeting_detail(request, pk):
             and committee
             and present_committee * 2 <= len(committee),
             "can_edit": access.can(request.user, access.EDIT, meeting.organization),
+            "history_url": history_url(request.user, meeting),
             "saved": request.GET.get("saved") == "1",
             "logged_by": _person(meeting.logged_by),
             "updated_by": _person(meeting.updated_by) if meeting.updated_by_id else "",

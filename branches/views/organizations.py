@@ -283,7 +283,7 @@ def organization_history(request, pk):
     organization = _organization(request, pk, access.REVIEW)
     entries = AuditEntryFilter(request.GET, queryset=selectors.history_in_subtree(organization))
     page = Paginator(entries.qs, 50).get_page(request.GET.get("page"))
-    rows = [(entry, selectors.display_changes(entry)) for entry in page.object_list]
+    rows = selectors.history_rows(page.object_list)
     return render(
         request,
         "branches/history.html",
@@ -301,20 +301,14 @@ def organization_history(request, pk):
 def object_history(request, content_type_id, object_pk):
     """One record's whole history, including after it was deleted."""
     content_type = get_object_or_404(ContentType, pk=content_type_id)
-    entries = selectors.history_of_object(request.user, content_type, object_pk)
-    page = Paginator(entries, 50).get_page(request.GET.get("page"))
-    if not page.object_list:
+    record = selectors.history_of_object(request.user, content_type, object_pk)
+    if record is None:
         raise Http404
-    rows = [(entry, selectors.display_changes(entry)) for entry in page.object_list]
+    page = Paginator(record.entries, 50).get_page(request.GET.get("page"))
     return render(
         request,
         "branches/object_history.html",
-        {
-            "entry": page.object_list[0],
-            "page": page,
-            "rows": rows,
-            "query": "",
-        },
+        {"record": record, "page": page, "rows": selectors.history_rows(page.object_list), "query": ""},
     )
 
 
