@@ -29,6 +29,7 @@ from branches.models import (
     TrainingRecord,
 )
 from branches.models.audit import ACTION_LABELS
+from branches.widgets import DateInput
 
 
 def titled_filter(base, title):
@@ -395,6 +396,7 @@ class MeetingRequirementForm(forms.ModelForm):
             "effective_from",
             "effective_to",
         ]
+        widgets = {"effective_from": DateInput(), "effective_to": DateInput()}
 
     def clean(self):
         cleaned = super().clean()
