@@ -344,3 +344,18 @@ def test_a_focused_field_shows_a_strong_focus_ring(browse, live_server):
         " return {style: s.outlineStyle, width: parseFloat(s.outlineWidth)}; })()"
     )
     assert ring["style"] == "solid" and 2 <= ring["width"] <= 4, ring
+
+
+def test_show_more_in_the_tree_hands_the_focus_to_the_first_organization_it_brought(browse, live_server, monkeypatch):
+    monkeypatch.setattr("branches.views.organizations.CHILDREN_PAGE_SIZE", 1)
+    page = browse(PHONE, "zuzhibu")
+    page.goto(live_server.url + reverse("branches:tree"))
+    page.locator(".tree-toggle").first.click()
+    children = page.locator(".tree-children:not([hidden]) > li.tree-node")
+    expect(children).to_have_count(1)
+
+    page.locator("[data-more-url]").first.focus()
+    page.keyboard.press("Enter")
+
+    expect(children).to_have_count(2)
+    expect(children.nth(1).locator(".tree-name")).to_be_focused()
