@@ -37,7 +37,9 @@
         toggle.textContent = "−";
       };
       if (toggle.dataset.loaded) { show(); return; }
-      toggle.disabled = true;
+      // Busy, not disabled: a disabled button drops the keyboard focus to <body>.
+      if (toggle.getAttribute("aria-busy") === "true") return;
+      toggle.setAttribute("aria-busy", "true");
       toggle.textContent = "…";
       load(toggle.dataset.childrenUrl, children).then(function () {
         toggle.dataset.loaded = "1";
@@ -45,13 +47,21 @@
       }).catch(function () {
         toggle.textContent = "!";
         toggle.title = tree.dataset.errorText || "";
-      }).finally(function () { toggle.disabled = false; });
+      }).finally(function () { toggle.removeAttribute("aria-busy"); });
       return;
     }
     var more = event.target.closest("[data-more-url]");
-    if (more) {
-      more.disabled = true;
-      load(more.dataset.moreUrl, null, more.closest("li"));
+    if (more && more.getAttribute("aria-busy") !== "true") {
+      more.setAttribute("aria-busy", "true");
+      var item = more.closest("li");
+      var list = item.parentNode;
+      var before = item.previousElementSibling;
+      load(more.dataset.moreUrl, null, item).then(function () {
+        // The button is gone: the focus goes to the first of the organizations it brought.
+        var first = before ? before.nextElementSibling : list.firstElementChild;
+        var link = first && (first.querySelector(".tree-name") || first.querySelector("a, button"));
+        if (link) link.focus();
+      }).catch(function () { more.removeAttribute("aria-busy"); });
     }
   });
 })();
