@@ -7,6 +7,7 @@ from django.db.models import Count, Q
 from django.urls import reverse
 
 from assessments.models import Finding, FindingState, ItemStatus, ResponsibilityItem
+from assessments.models.inspections import AWAITING_ORGANIZATION
 from branches import access, compliance
 
 
@@ -21,7 +22,7 @@ class TodoEntry:
 
 
 def todo_for(user, branch, today):
-    """Everything the branch owes, nearest deadline first: duties, rectifications and meetings."""
+    """Everything waiting on the branch, nearest deadline first: duties, rectifications and meetings."""
     entries = []
     for item in ResponsibilityItem.objects.filter(organization=branch, status=ItemStatus.OPEN).order_by("due_on"):
         entries.append(
@@ -34,7 +35,8 @@ def todo_for(user, branch, today):
                 item.get_area_display(),
             )
         )
-    for finding in Finding.objects.filter(organization=branch).exclude(state=FindingState.VERIFIED):
+    # A rectification submitted waits on the inspectors (their queue), not on the branch.
+    for finding in Finding.objects.filter(organization=branch, state__in=AWAITING_ORGANIZATION):
         entries.append(
             TodoEntry(
                 "rectification",
