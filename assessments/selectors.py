@@ -127,8 +127,10 @@ def open_duties():
     return ResponsibilityItem.objects.filter(status=ItemStatus.OPEN)
 
 
-def unresolved_findings():
-    return Finding.objects.exclude(state=FindingState.VERIFIED)
+def findings_awaiting_organization():
+    """Findings whose rectification waits on their organization (open, under way or sent back); one submitted
+    waits on the inspectors, so nobody reminds the organization of it."""
+    return Finding.objects.filter(state__in=AWAITING_ORGANIZATION)
 
 
 def duties_due_between(first_day, last_day):
@@ -142,10 +144,10 @@ def duties_due_between(first_day, last_day):
 
 
 def findings_due_between(first_day, last_day):
-    """Unresolved findings whose rectification deadline falls in the range: (id, organization id, path,
-    description, deadline)."""
+    """Findings awaiting their organization whose rectification deadline falls in the range: (id, organization
+    id, path, description, deadline)."""
     return list(
-        unresolved_findings()
+        findings_awaiting_organization()
         .filter(deadline__range=(first_day, last_day))
         .values_list("pk", "organization_id", "organization__path", "description", "deadline")
         .order_by("deadline", "pk")
