@@ -1,7 +1,7 @@
 """Reads for duties and findings: the secretary's to-do, the inspector's queue, the three lists."""
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from django.db.models import Count, Q
 from django.urls import reverse
@@ -60,6 +60,54 @@ def todo_for(user, branch, today):
                 )
             )
     return sorted(entries, key=lambda e: (e.due, e.kind))
+
+
+SOON_DAYS = 14  # a duty due within this many days is "due soon" on the branch's home
+
+
+@dataclass
+class Waiting:
+    """What the branch's home shows of its duties and rectifications: counts and the nearest few."""
+
+    overdue_duties: int
+    soon_duties: int
+    rectifications: int
+    overdue_rectifications: int
+    nearest: list  # TodoEntry, nearest deadline first
+
+    @property
+    def total(self):
+        return self.overdue_duties + self.soon_duties + self.rectifications
+
+
+def waiting_on(branch, today, *, shown=5):
+    """The branch's overdue and soon-due duties and the rectifications waiting on it (two queries)."""
+    soon = today + timedelta(days=SOON_DAYS)
+    duties = list(
+        ResponsibilityItem.objects.filter(organization=branch, status=ItemStatus.OPEN, due_on__lte=soon)
+        .order_by("due_on", "pk")
+        .values_list("pk", "text", "due_on")
+    )
+    findings = list(
+        Finding.objects.filter(organization=branch, state__in=AWAITING_ORGANIZATION)
+        .order_by("deadline", "pk")
+        .values_list("pk", "description", "deadline")
+    )
+    rows = sorted(
+        [("duty", "assessments:item", *row) for row in duties]
+        + [("rectification", "assessments:finding", *row) for row in findings],
+        key=lambda row: (row[4], row[0]),
+    )
+    return Waiting(
+        overdue_duties=sum(1 for _pk, _text, due in duties if due < today),
+        soon_duties=sum(1 for _pk, _text, due in duties if due >= today),
+        rectifications=len(findings),
+        overdue_rectifications=sum(1 for _pk, _text, due in findings if due < today),
+        nearest=[
+            TodoEntry(kind, text, due, reverse(url_name, args=[pk]), due < today)
+            for kind, url_name, pk, text, due in rows[:shown]
+        ],
+    )
 
 
 def findings_in(user, root, action=access.VIEW):

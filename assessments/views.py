@@ -48,6 +48,13 @@ def _organization(request, pk, action=access.VIEW):
     return access.get_scoped_or_404(request.user, Organization.objects.all(), action=action, pk=pk)
 
 
+def home_section(user, branch, today):
+    """The branch's home shows its overdue and soon-due duties and its rectifications to do."""
+    waiting = selectors.waiting_on(branch, today)
+    context = {"waiting": waiting, "todo_url": reverse("assessments:todo", args=[branch.pk])}
+    return "assessments/_home_waiting.html", context
+
+
 @require_GET
 def todo(request, pk):
     """The secretary's to-do: duties, rectifications and meetings owed, nearest deadline first."""

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from branches import access, compliance, exports, periods, selectors, services
 from branches.forms import ConfirmForm, MeetingFilterForm, MeetingForm, MeetingWhenForm, show_service_errors
 from branches.models import Meeting, MeetingType, Member, OrganizationKind, Sector
-from branches.pages import form_page
+from branches.pages import form_page, home_sections
 from branches.views.organizations import _organization
 
 __all__ = [
@@ -54,6 +54,7 @@ def meetings_owed(request, pk):
             "attendance_rate": round(row.attendance_rate * 100) if row.attendance_rate is not None else None,
             "recent": list(selectors.meetings_of(request.user, branch)[:5]),
             "can_edit": access.can(request.user, access.EDIT, branch) and branch.is_active,
+            "sections": home_sections(request.user, branch, today),
         },
     )
 
