@@ -5,3 +5,10 @@ from django.utils.translation import gettext_lazy as _
 class AssessmentsConfig(AppConfig):
     name = "assessments"
     verbose_name = _("Assessments")
+
+    def ready(self):
+        from assessments.views import home_section
+        from branches import pages
+
+        if home_section not in pages.HOME_SECTIONS:
+            pages.HOME_SECTIONS.append(home_section)

@@ -1,8 +1,13 @@
-"""The three lists as CSV or Excel, the same rows the page shows."""
+"""The three lists as CSV or Excel, the same rows the page shows: one sheet named after its list, dates as
+dates and days overdue as numbers."""
 
 from django.utils.translation import gettext as _
 
 from branches.exports import respond
+
+
+def _days_overdue(row, due, today):
+    return (today - due).days if row.is_overdue(today) else None
 
 
 def three_list(rows, which, root, fmt, today):
@@ -14,7 +19,7 @@ def three_list(rows, which, root, fmt, today):
             _("duty"),
             _("due on"),
             _("status"),
-            _("overdue"),
+            _("days overdue"),
         ]
         table = [header] + [
             [
@@ -22,9 +27,9 @@ def three_list(rows, which, root, fmt, today):
                 r.organization.name,
                 r.get_area_display(),
                 r.text,
-                r.due_on.isoformat(),
+                r.due_on,
                 r.get_status_display(),
-                _("yes") if r.is_overdue(today) else "",
+                _days_overdue(r, r.due_on, today),
             ]
             for r in rows
         ]
@@ -38,7 +43,7 @@ def three_list(rows, which, root, fmt, today):
             _("rectification required"),
             _("deadline"),
             _("state"),
-            _("overdue"),
+            _("days overdue"),
         ]
         table = [header] + [
             [
@@ -47,11 +52,11 @@ def three_list(rows, which, root, fmt, today):
                 r.get_severity_display(),
                 r.description,
                 r.required_rectification,
-                r.deadline.isoformat(),
+                r.deadline,
                 r.get_state_display(),
-                _("yes") if r.is_overdue(today) else "",
+                _days_overdue(r, r.deadline, today),
             ]
             for r in rows
         ]
         what = _("problem list") if which == "problems" else _("rectification list")
-    return respond(table, f"{root.name}-{what}-{today.isoformat()}", fmt)
+    return respond(table, f"{root.name}-{what}-{today.isoformat()}", fmt, sheet_title=what)

@@ -1,4 +1,5 @@
 from django import forms
+from django.forms.models import ModelChoiceIterator
 from django.utils.translation import gettext_lazy as _
 
 from assessments.models import BuildingArea, Finding, Inspection, ResponsibilityTemplate, TemplateItem
@@ -6,6 +7,32 @@ from branches.forms import ChosenFilesForm
 from branches.models import Cadre, Meeting
 from branches.validators import reject_markup
 from branches.widgets import DateInput
+
+
+class _LatestChoices(ModelChoiceIterator):
+    """The choices offered: only the first `field.shown` rows of the (ordered) queryset."""
+
+    def __iter__(self):
+        if self.field.empty_label is not None:
+            yield ("", self.field.empty_label)
+        for obj in self.queryset[: self.field.shown]:
+            yield self.choice(obj)
+
+    def __len__(self):
+        return min(self.queryset.count(), self.field.shown) + (1 if self.field.empty_label is not None else 0)
+
+
+class MeetingChoiceField(forms.ModelChoiceField):
+    """A meeting of the organization: the latest few are offered, any of them is accepted.
+
+    The queryset stays whole, so a choice is validated against every meeting of the organization
+    (a sliced queryset cannot be filtered, and every choice would be refused)."""
+
+    iterator = _LatestChoices
+    shown = 50
+
+    def label_from_instance(self, obj):
+        return f"{obj.held_on:%Y-%m-%d} {obj.get_meeting_type_display()} · {obj.topic}"
 
 
 class ItemCompleteForm(ChosenFilesForm, forms.Form):
@@ -18,11 +45,11 @@ class ItemCompleteForm(ChosenFilesForm, forms.Form):
         required=False,
         help_text=_("JPG, PNG, PDF, DOCX or XLSX; checked by content, not by name."),
     )
-    meeting = forms.ModelChoiceField(label=_("or a logged meeting"), required=False, queryset=Meeting.objects.none())
+    meeting = MeetingChoiceField(label=_("or a logged meeting"), required=False, queryset=Meeting.objects.none())
 
     def __init__(self, *args, organization, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["meeting"].queryset = Meeting.objects.filter(organization=organization).order_by("-held_at")[:50]
+        self.fields["meeting"].queryset = Meeting.objects.filter(organization=organization).order_by("-held_at", "-pk")
 
 
 class OwnItemForm(forms.Form):

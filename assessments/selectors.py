@@ -1,12 +1,13 @@
 """Reads for duties and findings: the secretary's to-do, the inspector's queue, the three lists."""
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from django.db.models import Count, Q
 from django.urls import reverse
 
 from assessments.models import Finding, FindingState, ItemStatus, ResponsibilityItem
+from assessments.models.inspections import AWAITING_ORGANIZATION
 from branches import access, compliance
 
 
@@ -21,7 +22,7 @@ class TodoEntry:
 
 
 def todo_for(user, branch, today):
-    """Everything the branch owes, nearest deadline first: duties, rectifications and meetings."""
+    """Everything waiting on the branch, nearest deadline first: duties, rectifications and meetings."""
     entries = []
     for item in ResponsibilityItem.objects.filter(organization=branch, status=ItemStatus.OPEN).order_by("due_on"):
         entries.append(
@@ -34,7 +35,8 @@ def todo_for(user, branch, today):
                 item.get_area_display(),
             )
         )
-    for finding in Finding.objects.filter(organization=branch).exclude(state=FindingState.VERIFIED):
+    # A rectification submitted waits on the inspectors (their queue), not on the branch.
+    for finding in Finding.objects.filter(organization=branch, state__in=AWAITING_ORGANIZATION):
         entries.append(
             TodoEntry(
                 "rectification",
@@ -58,6 +60,54 @@ def todo_for(user, branch, today):
                 )
             )
     return sorted(entries, key=lambda e: (e.due, e.kind))
+
+
+SOON_DAYS = 14  # a duty due within this many days is "due soon" on the branch's home
+
+
+@dataclass
+class Waiting:
+    """What the branch's home shows of its duties and rectifications: counts and the nearest few."""
+
+    overdue_duties: int
+    soon_duties: int
+    rectifications: int
+    overdue_rectifications: int
+    nearest: list  # TodoEntry, nearest deadline first
+
+    @property
+    def total(self):
+        return self.overdue_duties + self.soon_duties + self.rectifications
+
+
+def waiting_on(branch, today, *, shown=5):
+    """The branch's overdue and soon-due duties and the rectifications waiting on it (two queries)."""
+    soon = today + timedelta(days=SOON_DAYS)
+    duties = list(
+        ResponsibilityItem.objects.filter(organization=branch, status=ItemStatus.OPEN, due_on__lte=soon)
+        .order_by("due_on", "pk")
+        .values_list("pk", "text", "due_on")
+    )
+    findings = list(
+        Finding.objects.filter(organization=branch, state__in=AWAITING_ORGANIZATION)
+        .order_by("deadline", "pk")
+        .values_list("pk", "description", "deadline")
+    )
+    rows = sorted(
+        [("duty", "assessments:item", *row) for row in duties]
+        + [("rectification", "assessments:finding", *row) for row in findings],
+        key=lambda row: (row[4], row[0]),
+    )
+    return Waiting(
+        overdue_duties=sum(1 for _pk, _text, due in duties if due < today),
+        soon_duties=sum(1 for _pk, _text, due in duties if due >= today),
+        rectifications=len(findings),
+        overdue_rectifications=sum(1 for _pk, _text, due in findings if due < today),
+        nearest=[
+            TodoEntry(kind, text, due, reverse(url_name, args=[pk]), due < today)
+            for kind, url_name, pk, text, due in rows[:shown]
+        ],
+    )
 
 
 def findings_in(user, root, action=access.VIEW):
@@ -125,8 +175,10 @@ def open_duties():
     return ResponsibilityItem.objects.filter(status=ItemStatus.OPEN)
 
 
-def unresolved_findings():
-    return Finding.objects.exclude(state=FindingState.VERIFIED)
+def findings_awaiting_organization():
+    """Findings whose rectification waits on their organization (open, under way or sent back); one submitted
+    waits on the inspectors, so nobody reminds the organization of it."""
+    return Finding.objects.filter(state__in=AWAITING_ORGANIZATION)
 
 
 def duties_due_between(first_day, last_day):
@@ -140,10 +192,10 @@ def duties_due_between(first_day, last_day):
 
 
 def findings_due_between(first_day, last_day):
-    """Unresolved findings whose rectification deadline falls in the range: (id, organization id, path,
-    description, deadline)."""
+    """Findings awaiting their organization whose rectification deadline falls in the range: (id, organization
+    id, path, description, deadline)."""
     return list(
-        unresolved_findings()
+        findings_awaiting_organization()
         .filter(deadline__range=(first_day, last_day))
         .values_list("pk", "organization_id", "organization__path", "description", "deadline")
         .order_by("deadline", "pk")

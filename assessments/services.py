@@ -23,6 +23,7 @@ from assessments.models import (
     ResponsibilityList,
     TemplateItem,
 )
+from assessments.models.inspections import BY_INSPECTOR, BY_ORGANIZATION, TRANSITIONS  # declared on the model
 from branches import access, audit
 from branches import services as branch_services
 from branches.models import AuditEntry, Organization, OrganizationStatus
@@ -179,17 +180,6 @@ def item_complete(*, item, by, version, note="", upload=None, meeting=None):
 
 # --- inspections and findings --------------------------------------------------------
 
-TRANSITIONS = {
-    FindingState.OPEN: {FindingState.IN_PROGRESS},
-    FindingState.IN_PROGRESS: {FindingState.SUBMITTED},
-    FindingState.SUBMITTED: {FindingState.VERIFIED, FindingState.RETURNED},
-    FindingState.RETURNED: {FindingState.IN_PROGRESS},
-    FindingState.VERIFIED: set(),
-}
-# Who makes each move: the organization rectifies (edit), the inspectors judge (review or assess).
-BY_ORGANIZATION = {FindingState.IN_PROGRESS, FindingState.SUBMITTED}
-BY_INSPECTOR = {FindingState.VERIFIED, FindingState.RETURNED}
-
 
 def may_inspect(user, organization):
     return access.can(user, access.REVIEW, organization) or access.can(user, access.ASSESS, organization)
@@ -201,6 +191,16 @@ def may_move(user, finding, to_state):
     if to_state in BY_INSPECTOR:
         return may_inspect(user, finding.organization)
     return False
+
+
+def finding_moves(user, finding):
+    """The states `user` can bring the finding to in one action: each allowed move their role makes, and
+    "submitted" straight from a state where the rectification has yet to be started."""
+    state = FindingState(finding.state)
+    moves = {to for to in TRANSITIONS[state] if may_move(user, finding, to)}
+    if FindingState.IN_PROGRESS in moves and may_move(user, finding, FindingState.SUBMITTED):
+        moves.add(FindingState.SUBMITTED)
+    return moves
 
 
 def inspection_create(*, organization, data, by):
@@ -278,3 +278,18 @@ def finding_move(*, finding, to_state, by, version, note="", upload=None):
         audit.record_bulk(AuditEntry.Action.UPDATE, [(finding, {"state": [finding.state, to_state.value]})])
     finding.refresh_from_db()
     return finding
+
+
+def finding_submit(*, finding, by, version, note="", upload=None):
+    """Submit a rectification with its evidence. From "open" (or "sent back") it is started in the same
+    step: both moves are recorded, each along an allowed edge and by the role that makes it; a refusal of
+    either writes nothing."""
+    if FindingState(finding.state) == FindingState.IN_PROGRESS:
+        return finding_move(
+            finding=finding, to_state=FindingState.SUBMITTED, by=by, version=version, note=note, upload=upload
+        )
+    with transaction.atomic():  # a refused submission undoes the start
+        started = finding_move(finding=finding, to_state=FindingState.IN_PROGRESS, by=by, version=version)
+        return finding_move(
+            finding=started, to_state=FindingState.SUBMITTED, by=by, version=started.version, note=note, upload=upload
+        )

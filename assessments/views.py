@@ -40,6 +40,13 @@ def _organization(request, pk, action=access.VIEW):
     return access.get_scoped_or_404(request.user, Organization.objects.all(), action=action, pk=pk)
 
 
+def home_section(user, branch, today):
+    """The branch's home shows its overdue and soon-due duties and its rectifications to do."""
+    waiting = selectors.waiting_on(branch, today)
+    context = {"waiting": waiting, "todo_url": reverse("assessments:todo", args=[branch.pk])}
+    return "assessments/_home_waiting.html", context
+
+
 @require_GET
 def todo(request, pk):
     """The secretary's to-do: duties, rectifications and meetings owed, nearest deadline first."""
@@ -190,25 +197,24 @@ def finding_detail(request, pk):
         Finding.objects.select_related("organization", "inspection", "responsible_cadre", "evidence_file"),
         pk=pk,
     )
-    moves = [
-        state
-        for state in services.TRANSITIONS[FindingState(finding.state)]
-        if services.may_move(request.user, finding, state)
-    ]
+    moves = services.finding_moves(request.user, finding)
     form = FindingMoveForm(request.POST or None, request.FILES or None, initial={"version": finding.version})
     if request.method == "POST":
         if not moves:
             raise Http404
         if form.is_valid():
             try:
-                services.finding_move(
-                    finding=finding,
-                    to_state=form.cleaned_data["to_state"],
-                    by=request.user,
-                    version=form.cleaned_data["version"],
-                    note=form.cleaned_data["note"],
-                    upload=form.cleaned_data["file"],
-                )
+                step = {
+                    "finding": finding,
+                    "by": request.user,
+                    "version": form.cleaned_data["version"],
+                    "note": form.cleaned_data["note"],
+                    "upload": form.cleaned_data["file"],
+                }
+                if form.cleaned_data["to_state"] == FindingState.SUBMITTED:
+                    services.finding_submit(**step)  # from "open" too: started and submitted in one step
+                else:
+                    services.finding_move(to_state=form.cleaned_data["to_state"], **step)
             except PermissionDenied:
                 raise Http404 from None
             except ValidationError as error:

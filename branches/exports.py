@@ -60,12 +60,13 @@ def compliance(rows, columns, span, root, fmt):
     return respond(table, name, fmt)
 
 
-def respond(table, name, fmt):
-    """A download of `table` (rows of cells, the header first) as .xlsx or .csv."""
+def respond(table, name, fmt, *, sheet_title=None):
+    """A download of `table` (rows of cells, the header first) as .xlsx or .csv. Numbers and dates stay
+    numbers and dates in the workbook, so that a spreadsheet can sum and sort them."""
     if fmt == "xlsx":
         book = Workbook()
         sheet = book.active
-        sheet.title = _("compliance")[:31]
+        sheet.title = (sheet_title or _("compliance"))[:31]
         for row in table:
             sheet.append([_safe(cell) for cell in row])
         for cell in sheet[1]:
@@ -88,6 +89,8 @@ def respond(table, name, fmt):
 
 
 def _safe(value):
-    """Cells starting with = + - @ are formulas to a spreadsheet: quote them (CSV injection)."""
-    text = str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else value
+    """Text starting with = + - @ is a formula to a spreadsheet: quote it (CSV injection). Numbers and dates
+    are left as they are (a negative number is not a formula)."""
+    if not isinstance(value, str):
+        return value
+    return "'" + value if value[:1] in ("=", "+", "-", "@") else value

@@ -9,6 +9,16 @@ from django.urls import reverse
 from branches import access
 from branches.forms import show_service_errors
 
+# What other apps add to a branch's home page (the secretary's landing): callables
+# (user, branch, today) -> (template name, context) or None, registered in their AppConfig.ready().
+# The ground floor shows them without importing the floors above.
+HOME_SECTIONS = []
+
+
+def home_sections(user, branch, today):
+    sections = (section(user, branch, today) for section in HOME_SECTIONS)
+    return [section for section in sections if section is not None]
+
 
 def form_page(
     request,

@@ -473,6 +473,21 @@ def meetings_of(user, organization, *, meeting_type="", span=None, text=""):
     return meetings.select_related("party_group").order_by("-held_at", "-pk")
 
 
+def meetings_counted_towards(*, organization, meeting_type, first_day, last_day):
+    """How many meetings of a type the organization held in the days given, counted as a requirement counts
+    them: each party group once (a rule per group asks each group for its meeting). The arguments may be
+    outer references: the result is a one-value queryset to use as a subquery."""
+    return (
+        Meeting.objects.filter(
+            organization=organization, meeting_type=meeting_type, held_on__gte=first_day, held_on__lte=last_day
+        )
+        .order_by()
+        .values("organization")
+        .annotate(n=Count("pk", filter=Q(party_group=None)) + Count("party_group", distinct=True))
+        .values("n")
+    )
+
+
 def compliance_candidates(user, root, span, *, sector="", kind=OrganizationKind.BRANCH):
     """Organizations of the subtree that existed during the span, in tree order (one query)."""
     organizations = access.scoped(user, Organization.objects.filter(path__startswith=root.path))

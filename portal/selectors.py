@@ -3,24 +3,91 @@
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Max, Q
+from django.db.models import (
+    BooleanField,
+    Case,
+    Count,
+    DateField,
+    Exists,
+    IntegerField,
+    Max,
+    OuterRef,
+    Q,
+    Subquery,
+    When,
+)
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast, Coalesce, TruncMonth, TruncQuarter, TruncYear
+from django.db.models.lookups import GreaterThanOrEqual
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
+from assessments import selectors as duty_selectors
+from branches import selectors as branch_selectors
 from portal import tasks
-from portal.models import EmailState, Notification, NotificationPreference, ReminderRule, ReminderRun
+from portal.models import EmailState, Notification, NotificationKind, NotificationPreference, ReminderRule, ReminderRun
+
+MEETING_KINDS = (NotificationKind.MEETING_DUE, NotificationKind.MEETING_OVERDUE)
+
+
+def with_subject_done(rows):
+    """Each notification with `subject_done`: whether what it is about is done now (the duty completed, the
+    rectification submitted or closed, the meeting held as often as required, the committee re-elected).
+
+    Worked out as the inbox is read, in the same query (a subquery per row, no query per row), so a
+    reminder shows as done the moment its subject is, not only after the next reminder run withdraws it."""
+    missing = lambda owed: ~Exists(owed.filter(pk=OuterRef("object_id")))  # noqa: E731
+    # A meeting reminder is about one calendar month, quarter or year (its `period`) ending on `due_on`.
+    rows = rows.annotate(
+        _span_start=Case(
+            When(params__period="month", then=TruncMonth("due_on")),
+            When(params__period="quarter", then=TruncQuarter("due_on")),
+            When(params__period="year", then=TruncYear("due_on")),
+            output_field=DateField(),
+        ),
+        _meeting_type=KT("params__meeting_type"),
+    )
+    held = branch_selectors.meetings_counted_towards(
+        organization=OuterRef("organization"),
+        meeting_type=OuterRef("_meeting_type"),
+        first_day=OuterRef("_span_start"),
+        last_day=OuterRef("due_on"),
+    )
+    required = Cast(KT("params__required"), IntegerField())
+    return rows.annotate(
+        subject_done=Case(
+            When(
+                kind__in=(NotificationKind.DUTY_DUE, NotificationKind.DUTY_OVERDUE),
+                then=missing(duty_selectors.open_duties()),
+            ),
+            When(
+                kind__in=(NotificationKind.RECTIFICATION_DUE, NotificationKind.RECTIFICATION_OVERDUE),
+                then=missing(duty_selectors.findings_awaiting_organization()),
+            ),
+            When(kind=NotificationKind.TERM_ENDING, then=missing(branch_selectors.open_terms())),
+            When(
+                Q(kind__in=MEETING_KINDS) & GreaterThanOrEqual(Coalesce(Subquery(held), 0), required),
+                then=True,
+            ),
+            default=False,
+            output_field=BooleanField(),
+        )
+    )
 
 
 def inbox_of(user, *, unread_only=False):
-    """The user's own notifications, newest first; withdrawn ones (done since, or moved) are left out."""
-    rows = Notification.objects.filter(recipient=user, withdrawn_at=None)
+    """The user's own notifications, newest first, each marked whether its subject is done; withdrawn ones
+    (done some time ago, or moved) are left out. Unread: not read, and not done since."""
+    rows = with_subject_done(Notification.objects.filter(recipient=user, withdrawn_at=None))
     if unread_only:
-        rows = rows.filter(read_at=None)
+        rows = rows.filter(read_at=None, subject_done=False)
     return rows.order_by("-created_at", "-pk")
 
 
 def unread_count(user):
-    return Notification.objects.filter(recipient=user, read_at=None, withdrawn_at=None).count()
+    """What the bell counts: reminders neither read nor done since."""
+    rows = Notification.objects.filter(recipient=user, read_at=None, withdrawn_at=None)
+    return with_subject_done(rows).filter(subject_done=False).count()
 
 
 def preference_of(user):

@@ -50,7 +50,7 @@ RECORD_KINDS = (
     ((NotificationKind.DUTY_DUE, NotificationKind.DUTY_OVERDUE), duty_selectors.open_duties, "due_on"),
     (
         (NotificationKind.RECTIFICATION_DUE, NotificationKind.RECTIFICATION_OVERDUE),
-        duty_selectors.unresolved_findings,
+        duty_selectors.findings_awaiting_organization,
         "deadline",
     ),
     ((NotificationKind.TERM_ENDING,), branch_selectors.open_terms, "expected_election_on"),

@@ -43,6 +43,22 @@ class FindingState(models.TextChoices):
     RETURNED = "returned", _("Sent back")
 
 
+# The state machine of a finding, declared once: the allowed moves, and who makes each. The organization
+# rectifies (in progress, submitted); the inspectors judge (verified, returned).
+TRANSITIONS = {
+    FindingState.OPEN: frozenset({FindingState.IN_PROGRESS}),
+    FindingState.IN_PROGRESS: frozenset({FindingState.SUBMITTED}),
+    FindingState.SUBMITTED: frozenset({FindingState.VERIFIED, FindingState.RETURNED}),
+    FindingState.RETURNED: frozenset({FindingState.IN_PROGRESS}),
+    FindingState.VERIFIED: frozenset(),
+}
+BY_ORGANIZATION = frozenset({FindingState.IN_PROGRESS, FindingState.SUBMITTED})
+BY_INSPECTOR = frozenset({FindingState.VERIFIED, FindingState.RETURNED})
+# The states in which a finding waits on its organization (its to-do) or on the inspectors (their queue).
+AWAITING_ORGANIZATION = frozenset(state for state, moves in TRANSITIONS.items() if moves & BY_ORGANIZATION)
+AWAITING_INSPECTOR = frozenset(state for state, moves in TRANSITIONS.items() if moves & BY_INSPECTOR)
+
+
 class Finding(models.Model):
     """A problem found by an inspection, tracked through its rectification (整改) until verified.
 
@@ -83,6 +99,10 @@ class Finding(models.Model):
 
     def is_overdue(self, today):
         return self.state != FindingState.VERIFIED and self.deadline < today
+
+    @property
+    def awaits_organization(self):
+        return self.state in AWAITING_ORGANIZATION
 
 
 class FindingTransition(models.Model):

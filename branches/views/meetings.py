@@ -19,7 +19,7 @@ from branches.forms import (
     show_service_errors,
 )
 from branches.models import Meeting, MeetingType, Member, OrganizationKind, Period
-from branches.pages import form_page, history_url
+from branches.pages import form_page, history_url, home_sections
 from branches.views.organizations import _organization
 
 __all__ = [
@@ -61,6 +61,7 @@ def meetings_owed(request, pk):
             "attendance_rate": round(row.attendance_rate * 100) if row.attendance_rate is not None else None,
             "recent": list(selectors.meetings_of(request.user, branch)[:5]),
             "can_edit": access.can(request.user, access.EDIT, branch) and branch.is_active,
+            "sections": home_sections(request.user, branch, today),
         },
     )
 

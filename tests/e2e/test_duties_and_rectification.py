@@ -8,6 +8,7 @@ from playwright.sync_api import expect
 
 from assessments import services
 from assessments.models import Finding, ResponsibilityItem, ResponsibilityTemplate, TemplateItem
+from branches.models import Meeting
 from tests.portal.test_hardening import PNG
 
 pytestmark = pytest.mark.browser
@@ -72,3 +73,47 @@ def test_a_secretary_completes_a_duty_and_submits_a_rectification_at_390px(
     expect(page.locator("#finding-state")).to_have_attribute("data-state", "submitted")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     assert Finding.objects.get().state == "submitted"
+
+
+def test_a_secretary_completes_a_duty_with_a_logged_meeting_at_390px(duties, people, page, sign_in, live_server):
+    held_at = timezone.now() - timedelta(days=5)
+    meeting = Meeting.objects.create(
+        organization=duties.east,
+        meeting_type="theme_day",
+        held_at=held_at,
+        held_on=timezone.localtime(held_at).date(),
+        place="党员活动室",
+        host="张一",
+        topic="观看警示教育片",
+    )
+    sign_in(people.secretary)
+    page.goto(f"{live_server.url}/work/{duties.east.pk}/todo/")
+    page.click("text=组织一次警示教育")
+    page.select_option("select[name=meeting]", str(meeting.pk))
+    page.click("#item-complete button[type=submit]")
+    expect(page.locator(".todo [data-kind=duty]")).to_have_count(0)
+    item = ResponsibilityItem.objects.get(organization=duties.east)
+    assert item.status == "done" and item.evidence_meeting == meeting
+    page.goto(f"{live_server.url}/work/items/{item.pk}/")
+    expect(page.locator(f"a[href='/orgs/meetings/{meeting.pk}/']")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+def test_submitting_a_rectification_in_one_step_drops_the_to_do_count_at_390px(
+    duties, people, page, sign_in, live_server, tmp_path
+):
+    sign_in(people.secretary)
+    page.goto(f"{live_server.url}/work/{duties.east.pk}/todo/")
+    before = int(page.locator("#todo-count").get_attribute("data-count"))
+    page.click("text=党费台账未按月登记")
+    expect(page.locator("#finding-state")).to_have_attribute("data-state", "open")
+    page.fill("textarea[name=note]", "已补登1至10月党费台账并在支部公开栏公开")
+    scan = tmp_path / "台账.png"
+    scan.write_bytes(PNG)
+    page.set_input_files("input[name=file]", str(scan))
+    page.click("button[value=submitted]")  # straight from open: started and submitted in one step
+    expect(page.locator("#finding-state")).to_have_attribute("data-state", "submitted")
+    page.goto(f"{live_server.url}/work/{duties.east.pk}/todo/")
+    expect(page.locator("#todo-count")).to_have_attribute("data-count", str(before - 1))
+    expect(page.locator(".todo [data-kind=rectification]")).to_have_count(0)
+    assert [t.to_state for t in Finding.objects.get().transitions.all()] == ["in_progress", "submitted"]

@@ -214,13 +214,18 @@ def test_the_inbox_settings_jobs_and_schedule_pages_run_under_the_content_securi
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     today = timezone.localdate()
     services.reminders_send(today=today)  # a run for the jobs page to list
-    # One unread reminder for the admin's inbox (made after the run, which withdraws reminders of no open duty).
+    # One unread reminder for the admin's inbox (made after the run), about a duty still open.
+    due = today + timedelta(days=3)
+    duty = duty_services.item_add(
+        organization=county.root, year=due.year, data={"area": "integrity", "text": "组织一次警示教育", "due_on": due}
+    )
     Notification.objects.create(
         recipient=people.admin,
         kind=NotificationKind.DUTY_DUE,
-        subject="duty:0",
+        subject=f"duty:{duty.pk}",
         window=f"{today}@7",
         organization=county.root,
+        object_id=duty.pk,
         due_on=today + timedelta(days=3),
         params={"text": "组织一次警示教育", "due": str(today + timedelta(days=3)), "days": 3},
         link=reverse("inbox"),

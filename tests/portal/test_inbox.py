@@ -7,6 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
+from assessments import services as duty_services
 from branches.models import SecurityEvent, SecurityEventKind
 from portal.models import (
     EmailState,
@@ -22,17 +23,22 @@ from portal.models import (
 
 
 def notify(user, organization, n=1, **extra):
-    """`n` duty reminders for `user`, as the job would write them."""
+    """`n` duty reminders for `user` about as many open duties, as the job would write them."""
     made = []
     for i in range(n):
+        duty = duty_services.item_add(
+            organization=organization,
+            year=2026,
+            data={"area": "ideological", "text": f"第{i + 1}项责任", "due_on": date(2026, 12, 10)},
+        )
         made.append(
             Notification.objects.create(
                 recipient=user,
                 kind=NotificationKind.DUTY_DUE,
-                subject=f"duty:{1000 + i}",
+                subject=f"duty:{duty.pk}",
                 window="2026-12-10@7",
                 organization=organization,
-                object_id=1000 + i,
+                object_id=duty.pk,
                 due_on=date(2026, 12, 10),
                 params={"text": f"第{i + 1}项责任", "due": "2026-12-10", "days": 7},
                 link="/work/",
@@ -300,9 +306,16 @@ def test_the_sends_list_is_scoped_and_failed_emails_can_be_sent_again(county, pe
 def test_a_notification_is_sent_at_most_once_per_window(county, people):
     from django.db import IntegrityError, transaction
 
-    notify(people.secretary, county.east)
+    [first] = notify(people.secretary, county.east)
     with pytest.raises(IntegrityError), transaction.atomic():
-        notify(people.secretary, county.east)
+        Notification.objects.create(
+            recipient=first.recipient,
+            kind=first.kind,
+            subject=first.subject,
+            window=first.window,
+            organization=first.organization,
+            object_id=first.object_id,
+        )
     assert Notification.objects.count() == 1
 
 

@@ -176,6 +176,19 @@ def test_a_rectification_is_reminded_before_and_after_its_deadline_until_verifie
     assert notes(users.secretary) == []  # both withdrawn: nothing left to do
 
 
+def test_a_submitted_rectification_is_not_reminded_and_its_reminder_is_withdrawn(county, users):
+    waiting = finding(county.east, date(2026, 11, 30))
+    run(date(2026, 11, 25))
+    assert [n.object_id for n in notes(users.secretary)] == [waiting.pk]
+    Finding.objects.filter(pk=waiting.pk).update(state="submitted")  # now the inspectors' turn
+    run(date(2026, 11, 29))
+    run(date(2026, 12, 1))
+    assert notes(users.secretary) == []
+    Finding.objects.filter(pk=waiting.pk).update(state="returned")  # sent back: the branch's turn again
+    run(date(2026, 12, 2))
+    assert [n.kind for n in notes(users.secretary)] == [NotificationKind.RECTIFICATION_OVERDUE]
+
+
 # Meetings
 
 
