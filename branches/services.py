@@ -366,9 +366,10 @@ def meeting_date_check(organization, held_at):
 def meeting_save(*, organization, data, attendance, meeting=None, by=None, files=()):
     """Log (or correct) a meeting with its attendance. Returns (meeting, warnings).
 
-    `attendance` maps member id to (present, reason). It must name exactly the members of the
-    branch (or the party group) on the day of the meeting. Warnings do not block the save:
-    a second committee meeting the same day, a committee meeting without a quorum.
+    `attendance` maps member id to (present, reason). It must name exactly those expected at a meeting
+    of its type on its day (selectors.expected_on): the committee, the party group or the whole branch.
+    Warnings do not block the save: a second committee meeting the same day, a committee meeting without
+    a quorum.
     """
     if organization.kind != OrganizationKind.BRANCH:
         raise ValidationError(_("Meetings are logged by a Party branch."))
@@ -389,16 +390,14 @@ def meeting_save(*, organization, data, attendance, meeting=None, by=None, files
                 % {"length": len(data["minutes"]), "limit": settings.MINUTES_MAX_CHARS}
             }
         )
-    expected = {m.pk: m for m in selectors.members_on(organization, held_on, group)}
+    expected = {m.pk: m for m in selectors.expected_on(organization, held_on, meeting_type, group)}
     strangers = set(attendance) - set(expected)
     if strangers:
         names = "、".join(Member.objects.filter(pk__in=strangers).values_list("name", flat=True)[:10])
-        raise ValidationError(
-            {
-                "attendance": _("Not members of this branch on that day: %(names)s.")
-                % {"names": names or _("unknown members")}
-            }
-        )
+        message = _("Not members of this branch on that day: %(names)s.")
+        if selectors.members_on(organization, held_on).filter(pk__in=strangers).count() == len(strangers):
+            message = _("Not expected at this meeting: %(names)s.")  # members, but not of the committee or group
+        raise ValidationError({"attendance": message % {"names": names or _("unknown members")}})
     missing = set(expected) - set(attendance)
     if missing:
         raise ValidationError(
