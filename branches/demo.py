@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from branches import audit
+from branches import access, audit
 from branches.models import (
     COMMITTEE_POSTS,
     Attendance,
@@ -841,6 +841,7 @@ def ensure_demo_users():
         ("shuji2", Role.SECRETARY, organ_branch, None),
     ]
     User = get_user_model()
+    system = access.system_user()
     logins = []
     for username, role, organization, display in plan:
         if organization is None:
@@ -855,6 +856,6 @@ def ensure_demo_users():
         if created:
             user.set_password(password)
             user.save(update_fields=["password"])
-        role_assign(user=user, organization=organization, role=role)
+        role_assign(user=user, organization=organization, role=role, by=system)
         logins.append(DemoLogin(username, password, Role(role).label, organization.name, display))
     return logins

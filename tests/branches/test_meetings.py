@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from branches import services
 from branches.models import Attachment, AuditEntry, Meeting, Member, SecurityEvent
-from tests.conftest import add_cadre, add_member
+from tests.conftest import add_cadre, add_member, system
 from tests.portal.test_hardening import PNG, upload
 
 
@@ -260,7 +260,10 @@ def test_the_reviewer_table_takes_a_fixed_number_of_queries(
 ):
     for n in range(branches):
         branch = services.organization_create(
-            parent=county.town, kind="branch", data={"code": f"Q-{n}", "name": f"村{n}", "sector": "village"}
+            parent=county.town,
+            kind="branch",
+            data={"code": f"Q-{n}", "name": f"村{n}", "sector": "village"},
+            by=system(),
         )
         add_member(branch, f"党员{n}")
         Meeting.objects.create(
