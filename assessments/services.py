@@ -10,7 +10,7 @@ the user saw (optimistic locking), so two people acting at once cannot overwrite
 
 from dataclasses import dataclass
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -103,12 +103,10 @@ def template_save(*, owner, form, items, by):
 
     The form and formset have validated the values; the owner is checked and set here.
     """
-    access.require(by, access.REVIEW, owner)
     template = form.save(commit=False)
     if template.pk is None:
         template.owner = owner
-    elif template.owner_id != owner.pk:
-        raise PermissionDenied
+    access.require(by, access.REVIEW, template.owner)
     for item_form in items.forms:
         due_on = item_form.cleaned_data.get("due_on")
         if due_on and not item_form.cleaned_data.get("DELETE") and due_on.year != template.year:
