@@ -24,6 +24,7 @@ test: install messages check
 
 check: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache --no-logo
 	$(PY) manage.py makemigrations --check --dry-run -v0
 
 $(INSTALLED): requirements.txt

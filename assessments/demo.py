@@ -19,6 +19,7 @@ from assessments.models import (
     ResponsibilityTemplate,
     TemplateItem,
 )
+from branches import access
 from branches.models import Organization, OrganizationKind
 
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -67,7 +68,7 @@ def build(*, root, today, seed, inspector=None):
             for n, (area, text, month, day) in enumerate(DUTIES)
         ]
     )
-    issued = services.template_issue(template=template, root=root)
+    issued = services.template_issue(template=template, root=root, by=access.system_user())
 
     # Most duties that fell due are done on time; some slip; a few later ones are done early.
     done, now = [], datetime.combine(today, time(18, 0), tzinfo=BEIJING)

@@ -1,5 +1,8 @@
 """Writes for responsibility lists, inspections and rectification.
 
+The service contract of branches.services holds here too: `by=` is required, permission goes through
+`access.require`, values are validated before anything is written, and a refusal writes nothing.
+
 Issuing is set-based (one transaction, bulk inserts, idempotent). A finding moves through
 its states only along the allowed edges, only by the right role, and only from the version
 the user saw (optimistic locking), so two people acting at once cannot overwrite each other.
@@ -7,7 +10,7 @@ the user saw (optimistic locking), so two people acting at once cannot overwrite
 
 from dataclasses import dataclass
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -36,13 +39,16 @@ class IssueResult:
     already: int
 
 
-def template_issue(*, template, root, by=None):
+def template_issue(*, template, root, by) -> IssueResult:
     """下发: give every matching organization under `root` its own copy of the template's list.
 
     Two INSERT … SELECT statements, whatever the number of organizations: the lists, then their
     items copied from the template (so later template edits change no issued list). Organizations
     that already hold this template's list are skipped, so issuing twice creates nothing twice.
+    The actor reviews both the subtree and the template's owner.
     """
+    access.require(by, access.REVIEW, root)
+    access.require(by, access.REVIEW, template.owner)
     if not TemplateItem.objects.filter(template=template).exists():
         raise ValidationError(_("The template has no items to issue."))
     lists_table = ResponsibilityList._meta.db_table
@@ -93,11 +99,15 @@ def template_issue(*, template, root, by=None):
 
 
 @transaction.atomic
-def template_save(*, owner, form, items, by=None):
-    """Save a template and its items together; every item must fall due within the template's year."""
+def template_save(*, owner, form, items, by):
+    """Save a template and its items together; every item must fall due within the template's year.
+
+    The form and formset have validated the values; the owner is checked and set here.
+    """
     template = form.save(commit=False)
     if template.pk is None:
         template.owner = owner
+    access.require(by, access.REVIEW, template.owner)
     for item_form in items.forms:
         due_on = item_form.cleaned_data.get("due_on")
         if due_on and not item_form.cleaned_data.get("DELETE") and due_on.year != template.year:
@@ -107,6 +117,7 @@ def template_save(*, owner, form, items, by=None):
                     % {"year": template.year, "text": item_form.cleaned_data.get("text", "")}
                 }
             )
+    template.full_clean()
     template.save()
     items.instance = template
     items.save()
@@ -118,39 +129,58 @@ def _check_due(due_on, year, field="due_on"):
         raise ValidationError({field: _("The due date must fall within %(year)d.") % {"year": year}})
 
 
-def item_add(*, organization, year, data, by=None):
+def item_add(*, organization, year, data, by) -> ResponsibilityItem:
     """An item of the organization's own list for the year (created on first use)."""
-    _check_due(data["due_on"], year)
-    own, _created = ResponsibilityList.objects.get_or_create(
-        organization=organization, year=year, template=None, defaults={"title": _("Own duties")}
-    )
+    access.require(by, access.EDIT, organization)
     item = ResponsibilityItem(
-        responsibility_list=own,
         organization=organization,
-        area=data["area"],
-        text=data["text"],
-        due_on=data["due_on"],
+        area=data.get("area"),
+        text=data.get("text"),
+        due_on=data.get("due_on"),
         responsible_post=data.get("responsible_post") or "secretary",
     )
-    item.full_clean()
-    item.save()
+    item.full_clean(exclude=["responsibility_list"])
+    _check_due(item.due_on, year)
+    with transaction.atomic():
+        item.responsibility_list, _created = ResponsibilityList.objects.get_or_create(
+            organization=organization, year=year, template=None, defaults={"title": _("Own duties")}
+        )
+        item.save()
     return item
 
 
+def _clean_value(model, name, value, key):
+    """Run a model field's validators on a value written by an UPDATE (which skips them); errors go on `key`."""
+    try:
+        return model._meta.get_field(name).clean(value, None)
+    except ValidationError as error:
+        raise ValidationError({key: error.messages}) from None
+
+
 def item_complete(*, item, by, version, note="", upload=None, meeting=None):
-    """Mark a duty done with evidence: a note, a file or a meeting of the same organization."""
-    if not access.can(by, access.EDIT, item.organization):
-        raise PermissionDenied
+    """Mark a duty done with evidence: a note, a file or a meeting of the same organization.
+
+    The file is stored only once the item is known to be unchanged since the user saw it, inside the
+    transaction; a refusal after that removes it again.
+    """
+    access.require(by, access.EDIT, item.organization)
     if not (note.strip() or upload or meeting):
         raise ValidationError({"note": _("Give evidence: a note, a file or a logged meeting.")})
+    _clean_value(ResponsibilityItem, "evidence_note", note.strip(), "note")
     if meeting is not None and meeting.organization_id != item.organization_id:
         raise ValidationError({"meeting": _("Choose a meeting of this organization.")})
-    evidence = None
     if upload is not None:
-        evidence = branch_services.attachment_add(
-            organization=item.organization, title=item.text[:120], upload=upload, by=by
-        )
-    with transaction.atomic():
+        branch_services.upload_check(item.organization, upload)
+    stale = _("Someone else has just changed this item. Reload it to see what changed.")
+    with branch_services.atomic_with_files():
+        current = ResponsibilityItem.objects.select_for_update().filter(pk=item.pk, version=version)
+        if not current.filter(status=ItemStatus.OPEN).exists():
+            raise ValidationError(stale)
+        evidence = None
+        if upload is not None:
+            evidence = branch_services.attachment_add(
+                organization=item.organization, title=item.text[:120], upload=upload, by=by
+            )
         changed = ResponsibilityItem.objects.filter(pk=item.pk, version=version, status=ItemStatus.OPEN).update(
             status=ItemStatus.DONE,
             evidence_note=note.strip(),
@@ -161,7 +191,7 @@ def item_complete(*, item, by, version, note="", upload=None, meeting=None):
             version=F("version") + 1,
         )
         if not changed:
-            raise ValidationError(_("Someone else has just changed this item. Reload it to see what changed."))
+            raise ValidationError(stale)
         audit.record_bulk(
             AuditEntry.Action.UPDATE,
             [
@@ -181,16 +211,24 @@ def item_complete(*, item, by, version, note="", upload=None, meeting=None):
 # --- inspections and findings --------------------------------------------------------
 
 
+INSPECTORS = (access.REVIEW, access.ASSESS)
+
+
+def _movers(to_state):
+    """The actions that make a move: the organization's (edit) or the inspectors' (review or assess)."""
+    if to_state in BY_ORGANIZATION:
+        return (access.EDIT,)
+    if to_state in BY_INSPECTOR:
+        return INSPECTORS
+    return ()
+
+
 def may_inspect(user, organization):
-    return access.can(user, access.REVIEW, organization) or access.can(user, access.ASSESS, organization)
+    return any(access.can(user, action, organization) for action in INSPECTORS)
 
 
 def may_move(user, finding, to_state):
-    if to_state in BY_ORGANIZATION:
-        return access.can(user, access.EDIT, finding.organization)
-    if to_state in BY_INSPECTOR:
-        return may_inspect(user, finding.organization)
-    return False
+    return any(access.can(user, action, finding.organization) for action in _movers(to_state))
 
 
 def finding_moves(user, finding):
@@ -203,16 +241,15 @@ def finding_moves(user, finding):
     return moves
 
 
-def inspection_create(*, organization, data, by):
-    if not may_inspect(by, organization):
-        raise PermissionDenied
+def inspection_create(*, organization, data, by) -> Inspection:
+    access.require(by, INSPECTORS, organization)
     if data["held_on"] > timezone.localdate():
         raise ValidationError({"held_on": _("An inspection cannot be recorded before it takes place.")})
     inspection = Inspection(
         organization=organization,
         inspector=by,
         held_on=data["held_on"],
-        title=data["title"],
+        title=data.get("title", ""),
         summary=data.get("summary", ""),
     )
     inspection.full_clean()
@@ -220,9 +257,8 @@ def inspection_create(*, organization, data, by):
     return inspection
 
 
-def finding_add(*, inspection, data, by):
-    if not may_inspect(by, inspection.organization):
-        raise PermissionDenied
+def finding_add(*, inspection, data, by) -> Finding:
+    access.require(by, INSPECTORS, inspection.organization)
     cadre = data.get("responsible_cadre")
     if cadre is not None and cadre.organization_id != inspection.organization_id:
         raise ValidationError({"responsible_cadre": _("Choose a cadre of the inspected organization.")})
@@ -242,38 +278,47 @@ def finding_add(*, inspection, data, by):
     return finding
 
 
-def finding_move(*, finding, to_state, by, version, note="", upload=None):
-    """Move a finding along one allowed edge, by the right role, from the version the user saw."""
+def finding_move(*, finding, to_state, by, version, note="", upload=None) -> Finding:
+    """Move a finding along one allowed edge, by the right role, from the version the user saw.
+
+    Evidence is stored only once the finding is known to be unchanged, and removed again on a refusal.
+    """
     to_state = FindingState(to_state)
-    if to_state not in TRANSITIONS[FindingState(finding.state)]:
+    if to_state not in TRANSITIONS[FindingState(finding.state)]:  # refused for everyone, whatever the role
         raise ValidationError(
             _("A finding that is “%(now)s” cannot become “%(next)s”.")
             % {"now": FindingState(finding.state).label, "next": to_state.label}
         )
-    if not may_move(by, finding, to_state):
-        raise PermissionDenied(_("Your role cannot make this step."))
-    note = note.strip()
-    updates = {}
+    access.require(by, _movers(to_state), finding.organization)
+    note = _clean_value(FindingTransition, "note", note.strip(), "note")
+    updates, evidence = {}, None  # a file is evidence only of a submitted rectification
     if to_state == FindingState.SUBMITTED:
         if not note:
             raise ValidationError({"note": _("Describe the rectification done.")})
         if upload is None and finding.evidence_file_id is None:
             raise ValidationError({"file": _("Attach evidence of the rectification (a photo, scan or document).")})
-        if upload is not None:
-            updates["evidence_file"] = branch_services.attachment_add(
-                organization=finding.organization, title=_("Rectification evidence"), upload=upload, by=by
-            )
+        evidence = upload
+        if evidence is not None:
+            branch_services.upload_check(finding.organization, evidence)
         updates["rectification_note"] = note
     if to_state == FindingState.RETURNED and not note:
         raise ValidationError({"note": _("Say why the rectification is sent back.")})
     if to_state == FindingState.VERIFIED:
         updates["closed_at"] = timezone.now()
-    with transaction.atomic():
+    stale = _("Someone else has just acted on this finding. Reload it to see what changed.")
+    with branch_services.atomic_with_files():
+        current = Finding.objects.select_for_update().filter(pk=finding.pk, version=version, state=finding.state)
+        if not current.exists():
+            raise ValidationError(stale)
+        if evidence is not None:
+            updates["evidence_file"] = branch_services.attachment_add(
+                organization=finding.organization, title=_("Rectification evidence"), upload=evidence, by=by
+            )
         changed = Finding.objects.filter(pk=finding.pk, version=version, state=finding.state).update(
             state=to_state, version=F("version") + 1, **updates
         )
         if not changed:
-            raise ValidationError(_("Someone else has just acted on this finding. Reload it to see what changed."))
+            raise ValidationError(stale)
         FindingTransition.objects.create(finding=finding, from_state=finding.state, to_state=to_state, by=by, note=note)
         audit.record_bulk(AuditEntry.Action.UPDATE, [(finding, {"state": [finding.state, to_state.value]})])
     finding.refresh_from_db()

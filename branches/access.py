@@ -7,10 +7,15 @@ condition however large the tree.
 
     visible = scoped(user, Meeting.objects.all(), via="organization")
     org = get_scoped_or_404(user, Organization.objects.all(), pk=pk, action=EDIT)
+    require(by, EDIT, organization)  # first thing in every service that writes for a user
+
+Jobs, commands and the demo seeding act as the system: they pass `by=system_user()`.
 """
 
 from dataclasses import dataclass
 
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import Http404
 
@@ -153,3 +158,35 @@ def administers_rules(user):
     if is_everywhere(user):
         return True
     return any(len(path) == Organization.steplen for path in root_paths(user, ADMINISTER))
+
+
+def require(user, action, organization):
+    """Raise PermissionDenied unless the user may do `action` (or any of several) on the organization.
+
+    `organization` None stands for the whole tree (its rules, a new root): only an admin of a root acts there.
+    Every service that writes on behalf of a user calls this before it validates or writes anything.
+    """
+    actions = (action,) if isinstance(action, str) else tuple(action)
+    if organization is None:
+        allowed = ADMINISTER in actions and administers_rules(user)
+    else:
+        allowed = any(can(user, each, organization) for each in actions)
+    if not allowed:
+        raise PermissionDenied
+
+
+SYSTEM_USERNAME = "portal-system"
+
+
+def system_user():
+    """The actor of jobs, management commands and the demo seeding, which act for the portal itself.
+
+    A superuser without a usable password, so nobody can sign in as it; the audit trail names it.
+    """
+    user, created = get_user_model().objects.get_or_create(
+        username=SYSTEM_USERNAME, defaults={"is_superuser": True, "is_staff": False}
+    )
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    return user

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from branches import audit
+from branches import access, audit
 from branches.models import (
     COMMITTEE_POSTS,
     Attendance,
@@ -598,12 +598,14 @@ class CountyBuilder:
         return records
 
     # --- meetings --------------------------------------------------------------------
-    def meetings_for(self, branch, members, groups, has_committee):
+    def meetings_for(self, branch, members, groups, committee):
         """About a year of a branch's meetings, up to yesterday, in one of four habits.
 
         Most branches keep every rule; some log late or cram at the end of the period
-        (年底突击), some skip meetings, some meet with thin attendance.
+        (年底突击), some skip meetings, some meet with thin attendance. A 支委会 expects the
+        committee's members serving that day (`committee`: their cadres), held only while it serves.
         """
+        has_committee = bool(committee)
         rng = self.rng
         habit = rng.choices(("diligent", "late", "missing", "thin"), (70, 12, 12, 6))[0]
         skip = {"diligent": 0.02, "late": 0.05, "missing": 0.4, "thin": 0.08}[habit]
@@ -634,6 +636,9 @@ class CountyBuilder:
             if rng.random() < skip:
                 continue
             held_on = self.day_between(month, last_day)
+            on_committee = {c.member_id for c in committee if c.is_serving_on(held_on)}
+            if meeting_type == MeetingType.COMMITTEE_MEETING and not on_committee:
+                continue
             hour, minute = rng.choice(((9, 0), (14, 30), (19, 30), (15, 0)))
             held_at = datetime.combine(held_on, time(hour, minute), tzinfo=BEIJING)
             if habit == "late":
@@ -647,6 +652,7 @@ class CountyBuilder:
                 if m.joined_branch_on <= held_on
                 and (m.left_on is None or m.left_on > held_on)
                 and (group is None or m.party_group_id == group.pk)
+                and (meeting_type != MeetingType.COMMITTEE_MEETING or m.pk in on_committee)
             ]
             rows = []
             for member in expected:
@@ -721,16 +727,20 @@ class CountyBuilder:
             CommitteeTerm.objects.bulk_create(terms, batch_size=CHUNK)
             if self.with_meetings:
                 serving = defaultdict(int)
+                committees = defaultdict(list)
                 for cadre in cadres:
                     if cadre.term_end is None and cadre.post in COMMITTEE_POSTS:
                         serving[cadre.organization_id] += 1
+                        if cadre.member_id is not None:
+                            committees[cadre.organization_id].append(cadre)
                 meetings = attendance = 0
                 batch = []
                 for node, members in members_by_node:
                     if node.obj.kind != OrganizationKind.BRANCH:
                         continue
                     groups = [g.obj for g in groups_of.get(node.obj.path, [])]
-                    batch.extend(self.meetings_for(node.obj, members, groups, serving[node.obj.pk] >= 3))
+                    committee = committees[node.obj.pk] if serving[node.obj.pk] >= 3 else []
+                    batch.extend(self.meetings_for(node.obj, members, groups, committee))
                     if len(batch) >= MEETING_BATCH:
                         attendance += _write_meetings(batch)
                         meetings += len(batch)
@@ -831,6 +841,7 @@ def ensure_demo_users():
         ("shuji2", Role.SECRETARY, organ_branch, None),
     ]
     User = get_user_model()
+    system = access.system_user()
     logins = []
     for username, role, organization, display in plan:
         if organization is None:
@@ -845,6 +856,6 @@ def ensure_demo_users():
         if created:
             user.set_password(password)
             user.save(update_fields=["password"])
-        role_assign(user=user, organization=organization, role=role)
+        role_assign(user=user, organization=organization, role=role, by=system)
         logins.append(DemoLogin(username, password, Role(role).label, organization.name, display))
     return logins

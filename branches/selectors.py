@@ -38,6 +38,7 @@ from branches.models import (
     Cadre,
     CommitteeTerm,
     Meeting,
+    MeetingType,
     Member,
     MemberCategory,
     MemberStatus,
@@ -448,6 +449,17 @@ def members_on(organization, day, party_group=None):
     if party_group is not None:
         members = members.filter(party_group=party_group)
     return members.order_by("party_group__path", "name", "pk")
+
+
+def expected_on(organization, day, meeting_type, party_group=None):
+    """Members expected at a meeting of this type held that day, as the facts stood then: the committee's
+    members at a 支委会, the group's members at a 党小组会, every member of the branch at the rest."""
+    if meeting_type == MeetingType.COMMITTEE_MEETING:
+        committee = committee_members_on(organization, day).filter(member__isnull=False).values("member_id")
+        return members_on(organization, day).filter(pk__in=committee)
+    if meeting_type == MeetingType.GROUP_MEETING and party_group is not None:
+        return members_on(organization, day, party_group)
+    return members_on(organization, day)
 
 
 def party_groups_of(branch):

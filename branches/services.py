@@ -1,14 +1,20 @@
-"""Writes for organizations, people and roles.
+"""Writes for organizations, people, roles and meetings.
 
-Each function validates, saves in a transaction and returns the object; it raises
-ValidationError with messages keyed by field, so forms show them beside the field.
-Permission is the caller's check (through branches.access); these enforce the rules.
+Every function that writes on behalf of a user follows one contract: the actor comes as `by=`
+(keyword-only, required), its permission is checked through `access.require` (PermissionDenied),
+the values are validated with the model's own validators (`full_clean`) and the rules here
+(ValidationError, messages keyed by field), and only then is anything written, in one transaction.
+A refused call writes nothing, stored files included. Jobs and the demo seeding pass
+`by=access.system_user()`.
 """
 
+import contextlib
+import copy
+from contextvars import ContextVar
 from datetime import date, timedelta
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -62,49 +68,59 @@ def _check_code_free(code, instance=None):
 
 
 ORGANIZATION_FIELDS = ("code", "name", "sector", "founded_on", "staff_headcount")
+TREE_FIELDS = ["path", "depth", "numchild"]  # kept by treebeard, never typed
 
 
-@transaction.atomic
-def organization_create(*, parent, kind, data, by=None):
-    """Add an organization under `parent` (None: a new root)."""
+def _validate_organization(organization):
+    """The model's validators (plain-text name, code pattern, sector choice …), then the rules here."""
+    organization.full_clean(exclude=TREE_FIELDS, validate_unique=False)
+    _check_code_free(organization.code, organization)
+    if organization.founded_on and organization.founded_on > date.today():
+        raise ValidationError({"founded_on": _("The founding date cannot be in the future.")})
+
+
+def organization_create(*, parent, kind, data, by) -> Organization:
+    """Add an organization under `parent` (None: a new root, which only an admin of a root may add)."""
+    access.require(by, access.ADMINISTER, parent)
+    instance = Organization(kind=kind, **{name: data.get(name) for name in ORGANIZATION_FIELDS})
+    _validate_organization(instance)
     _check_parent_kind(kind, parent)
     if parent is not None and not parent.is_active:
         raise ValidationError({"parent": _("A sub-organization cannot be added under a dissolved organization.")})
-    _check_code_free(data["code"])
-    fields = {name: data.get(name) for name in ORGANIZATION_FIELDS}
-    founded_on = fields.get("founded_on")
-    if founded_on and founded_on > date.today():
-        raise ValidationError({"founded_on": _("The founding date cannot be in the future.")})
-    instance = Organization(kind=kind, **fields)
-    if parent is None:
-        return Organization.objects.add_root(instance=instance)
-    # Re-read the parent: treebeard needs its current path and child count.
-    return Organization.objects.add_child(Organization.objects.get(pk=parent.pk), instance=instance)
+    with transaction.atomic():
+        if parent is None:
+            return Organization.objects.add_root(instance=instance)
+        # Re-read the parent: treebeard needs its current path and child count.
+        return Organization.objects.add_child(Organization.objects.get(pk=parent.pk), instance=instance)
 
 
-@transaction.atomic
-def organization_update(*, organization, data, by=None):
-    _check_code_free(data["code"], organization)
-    founded_on = data.get("founded_on")
-    if founded_on and founded_on > date.today():
-        raise ValidationError({"founded_on": _("The founding date cannot be in the future.")})
+def organization_update(*, organization, data, by) -> Organization:
+    """Change an organization's own fields; the caller's object is left as it was until the change is saved."""
+    access.require(by, access.ADMINISTER, organization)
+    changed = copy.copy(organization)
     for name in ORGANIZATION_FIELDS:
         if name in data:
-            setattr(organization, name, data[name])
+            setattr(changed, name, data[name])
+    _validate_organization(changed)
     try:
-        organization.save()
+        with transaction.atomic():
+            changed.save()
     except IntegrityError:
-        raise ValidationError({"code": _("The organization code %(code)s is already in use.") % data}) from None
-    return organization
+        raise ValidationError(
+            {"code": _("The organization code %(code)s is already in use.") % {"code": changed.code}}
+        ) from None
+    return changed
 
 
 @transaction.atomic
-def organization_move(*, organization, new_parent, by=None):
-    """Move an organization with its whole subtree under `new_parent`.
+def organization_move(*, organization, new_parent, by) -> Organization:
+    """Move an organization with its whole subtree under `new_parent` (the actor administers both).
 
     Records point at organizations by id, so their history moves with them; only
     the paths change. A move into the organization's own subtree is refused (no cycles).
     """
+    access.require(by, access.ADMINISTER, organization)
+    access.require(by, access.ADMINISTER, new_parent)
     organization = Organization.objects.select_for_update().get(pk=organization.pk)
     new_parent = Organization.objects.get(pk=new_parent.pk)
     if new_parent.pk == organization.pk or new_parent.path.startswith(organization.path):
@@ -139,9 +155,12 @@ def organization_move(*, organization, new_parent, by=None):
 
 
 @transaction.atomic
-def organization_dissolve(*, organization, on, reason, by=None):
+def organization_dissolve(*, organization, on, reason, by) -> Organization:
     """Mark an organization dissolved. Nothing is deleted: its records stay for history."""
+    access.require(by, access.ADMINISTER, organization)
     organization = Organization.objects.select_for_update().get(pk=organization.pk)
+    organization.dissolution_reason = reason
+    organization.full_clean(exclude=TREE_FIELDS, validate_unique=False)
     if not organization.is_active:
         raise ValidationError({"on": _("This organization is already dissolved.")})
     if on > date.today():
@@ -187,8 +206,15 @@ def _check_term(term_start, term_end, field="term_end"):
 CADRE_FIELDS = ("name", "member", "post", "employment", "also_unit_head", "term_start", "term_end")
 
 
-@transaction.atomic
-def cadre_save(*, organization, data, cadre=None, by=None):
+def _own_record(record, organization):
+    """A record passed for correction must belong to the organization the actor is allowed on."""
+    if record is not None and record.organization_id != organization.pk:
+        raise PermissionDenied
+
+
+def cadre_save(*, organization, data, cadre=None, by) -> Cadre:
+    access.require(by, access.EDIT, organization)
+    _own_record(cadre, organization)
     _check_term(data.get("term_start"), data.get("term_end"))
     member = data.get("member")
     if member is not None and member.organization_id != organization.pk:
@@ -199,7 +225,9 @@ def cadre_save(*, organization, data, cadre=None, by=None):
             setattr(cadre, name, data[name])
     if member is not None and not cadre.name:
         cadre.name = member.name
-    cadre.save()
+    cadre.full_clean()
+    with transaction.atomic():
+        cadre.save()
     return cadre
 
 
@@ -215,8 +243,9 @@ MEMBER_FIELDS = (
 )
 
 
-@transaction.atomic
-def member_save(*, organization, data, member=None, by=None):
+def member_save(*, organization, data, member=None, by) -> Member:
+    access.require(by, access.EDIT, organization)
+    _own_record(member, organization)
     if organization.kind != OrganizationKind.BRANCH:
         raise ValidationError(_("Members can only be added to a Party branch."))
     group = data.get("party_group")
@@ -238,7 +267,9 @@ def member_save(*, organization, data, member=None, by=None):
         if name in data:
             setattr(member, name, data[name])
     member.joined_branch_on = joined_branch_on
-    member.save()
+    member.full_clean()
+    with transaction.atomic():
+        member.save()
     return member
 
 
@@ -247,8 +278,9 @@ def term_length_for(organization):
 
 
 @transaction.atomic
-def committee_term_start(*, organization, started_on, by=None):
+def committee_term_start(*, organization, started_on, by) -> CommitteeTerm:
     """Record an election: close the open term and open a new one of the rule's length."""
+    access.require(by, access.EDIT, organization)
     if started_on > date.today():
         raise ValidationError({"started_on": _("The election date cannot be in the future.")})
     if organization.founded_on and started_on < organization.founded_on:
@@ -261,13 +293,17 @@ def committee_term_start(*, organization, started_on, by=None):
         if started_on < open_term.started_on:
             raise ValidationError({"started_on": _("The election cannot be before the current term began.")})
         open_term.ended_on = started_on
+        open_term.full_clean()
         open_term.save(update_fields=["ended_on"])
-    return CommitteeTerm.objects.create(
+    term = CommitteeTerm(
         organization=organization,
         started_on=started_on,
         length_years=years,
         expected_election_on=add_years(started_on, years),
     )
+    term.full_clean()
+    term.save()
+    return term
 
 
 def add_years(day, years):
@@ -278,13 +314,19 @@ def add_years(day, years):
 
 
 @transaction.atomic
-def role_assign(*, user, organization, role, by=None):
-    assignment, _created = RoleAssignment.objects.get_or_create(user=user, organization=organization, role=role)
+def role_assign(*, user, organization, role, by) -> RoleAssignment:
+    """Give a user a role on an organization (once: a second call returns the same assignment)."""
+    access.require(by, access.ADMINISTER, organization)
+    assignment = RoleAssignment.objects.filter(user=user, organization=organization, role=role).first()
+    if assignment is None:
+        assignment = RoleAssignment(user=user, organization=organization, role=role)
+        assignment.full_clean()
+        assignment.save()
     access.forget(user)
     return assignment
 
 
-def _inspect_or_refuse(organization, upload, field="file"):
+def upload_check(organization, upload, field="file"):
     """Judge an upload by its bytes; a refusal is recorded (outside any transaction) and raised for `field`."""
     name = uploads.safe_original_name(upload.name)
     try:
@@ -298,7 +340,33 @@ def _inspect_or_refuse(organization, upload, field="file"):
         ) from None
 
 
+_stored_files = ContextVar("stored_files", default=None)
+
+
+@contextlib.contextmanager
+def atomic_with_files():
+    """One transaction whose stored files go with it: if it rolls back, the files stored inside are removed.
+
+    Nested blocks hand their files to the enclosing one, so a refusal anywhere removes every file of the call.
+    """
+    outer = _stored_files.get()
+    stored = []
+    token = _stored_files.set(stored)
+    try:
+        with transaction.atomic():
+            yield
+    except BaseException:
+        for storage, name in stored:
+            storage.delete(name)
+        raise
+    finally:
+        _stored_files.reset(token)
+    if outer is not None:
+        outer.extend(stored)
+
+
 def _store_attachment(organization, title, upload, by, meeting=None):
+    """Store a checked upload; inside atomic_with_files, so that a rollback removes the file too."""
     content_type, extension = uploads.inspect(upload)
     attachment = Attachment(
         organization=organization,
@@ -312,6 +380,9 @@ def _store_attachment(organization, title, upload, by, meeting=None):
     )
     attachment.full_clean(exclude=["file", "meeting"])
     attachment.file.save(f"upload.{extension}", upload, save=False)
+    stored = _stored_files.get()
+    if stored is not None:
+        stored.append((attachment.file.storage, attachment.file.name))
     try:
         attachment.save()
     except Exception:
@@ -320,18 +391,23 @@ def _store_attachment(organization, title, upload, by, meeting=None):
     return attachment
 
 
-def attachment_add(*, organization, title, upload, by):
+def attachment_add(*, organization, title, upload, by) -> Attachment:
     """Store an upload after sniffing its content; a refusal is recorded and nothing is stored.
 
-    Not one transaction: the record of a refusal must survive the refusal.
+    The sniffing comes before the transaction: the record of a refusal must survive the refusal.
+    Another service that stores evidence calls upload_check first, then this inside its own
+    atomic_with_files block, after its own checks.
     """
-    _inspect_or_refuse(organization, upload)
-    return _store_attachment(organization, title, upload, by)
+    access.require(by, access.EDIT, organization)
+    upload_check(organization, upload)
+    with atomic_with_files():
+        return _store_attachment(organization, title, upload, by)
 
 
 @transaction.atomic
 def attachment_delete(*, attachment, by):
     """Remove an attachment; the audit trail keeps who removed what, and when."""
+    access.require(by, access.EDIT, attachment.organization)
     stored = attachment.file.name
     storage = attachment.file.storage
     attachment.delete()
@@ -363,13 +439,16 @@ def meeting_date_check(organization, held_at):
     return held_on
 
 
-def meeting_save(*, organization, data, attendance, meeting=None, by=None, files=()):
+def meeting_save(*, organization, data, attendance, meeting=None, by, files=()):
     """Log (or correct) a meeting with its attendance. Returns (meeting, warnings).
 
-    `attendance` maps member id to (present, reason). It must name exactly the members of the
-    branch (or the party group) on the day of the meeting. Warnings do not block the save:
-    a second committee meeting the same day, a committee meeting without a quorum.
+    `attendance` maps member id to (present, reason). It must name exactly those expected at a meeting
+    of its type on its day (selectors.expected_on): the committee, the party group or the whole branch.
+    Warnings do not block the save: a second committee meeting the same day, a committee meeting without
+    a quorum.
     """
+    access.require(by, access.EDIT, organization)
+    _own_record(meeting, organization)
     if organization.kind != OrganizationKind.BRANCH:
         raise ValidationError(_("Meetings are logged by a Party branch."))
     held_on = meeting_date_check(organization, data["held_at"])
@@ -389,16 +468,14 @@ def meeting_save(*, organization, data, attendance, meeting=None, by=None, files
                 % {"length": len(data["minutes"]), "limit": settings.MINUTES_MAX_CHARS}
             }
         )
-    expected = {m.pk: m for m in selectors.members_on(organization, held_on, group)}
+    expected = {m.pk: m for m in selectors.expected_on(organization, held_on, meeting_type, group)}
     strangers = set(attendance) - set(expected)
     if strangers:
         names = "、".join(Member.objects.filter(pk__in=strangers).values_list("name", flat=True)[:10])
-        raise ValidationError(
-            {
-                "attendance": _("Not members of this branch on that day: %(names)s.")
-                % {"names": names or _("unknown members")}
-            }
-        )
+        message = _("Not members of this branch on that day: %(names)s.")
+        if selectors.members_on(organization, held_on).filter(pk__in=strangers).count() == len(strangers):
+            message = _("Not expected at this meeting: %(names)s.")  # members, but not of the committee or group
+        raise ValidationError({"attendance": message % {"names": names or _("unknown members")}})
     missing = set(expected) - set(attendance)
     if missing:
         raise ValidationError(
@@ -413,9 +490,9 @@ def meeting_save(*, organization, data, attendance, meeting=None, by=None, files
                 {"attendance": _("Give a reason for %(name)s's absence.") % {"name": expected[member_id].name}}
             )
     for upload in files:  # every file is judged before anything is saved
-        _inspect_or_refuse(organization, upload, field="files")
+        upload_check(organization, upload, field="files")
 
-    with transaction.atomic():
+    with atomic_with_files():
         before = _attendance_summary(meeting) if meeting else None
         meeting = meeting or Meeting(organization=organization, logged_by=by)
         for name in ("meeting_type", "held_at", "place", "host", "topic", "minutes"):
@@ -484,19 +561,22 @@ def _meeting_warnings(meeting):
 
 
 @transaction.atomic
-def meeting_delete(*, meeting, by=None):
+def meeting_delete(*, meeting, by):
     """Delete a meeting; the audit trail keeps its last state, its attendance and who deleted it."""
+    access.require(by, access.EDIT, meeting.organization)
     audit.record_bulk(AuditEntry.Action.UPDATE, [(meeting, {"attendance": [_attendance_summary(meeting), None]})])
     meeting.delete()
 
 
 @transaction.atomic
-def requirement_change(*, requirement, data, today, by=None):
+def requirement_change(*, requirement, data, today, by) -> MeetingRequirement:
     """Change a meeting rule. A version not yet in force is edited in place. A version in force closes at
     the end of its running period and a new one opens on the first day of the next (next month for a
     monthly rule, next quarter, next year; the coarser one when the period itself changes): periods that
     have begun keep being judged by the rule of their time. Returns the version holding the change.
+    Rules hold for the whole tree: only an admin of a root changes them.
     """
+    access.require(by, access.ADMINISTER, None)
     if requirement.effective_from > today:
         for name, value in data.items():
             setattr(requirement, name, value)
@@ -529,6 +609,7 @@ def requirement_change(*, requirement, data, today, by=None):
     successor.effective_from = from_day
     successor.full_clean()
     old.effective_to = from_day - timedelta(days=1)
+    old.full_clean()
     old.save()
     successor.save()
     return successor

@@ -52,7 +52,7 @@ class NotificationAdmin(ReadOnlyScopedAdmin):
 
     @admin.action(description=_("Send the failed emails again"))
     def retry_failed(self, request, queryset):
-        count = services.notifications_retry(queryset)
+        count = services.notifications_retry(queryset=queryset, by=request.user)
         self.message_user(
             request,
             ngettext("%(n)d email will be sent again.", "%(n)d emails will be sent again.", count) % {"n": count},

@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 
 from assessments import services as duty_services
 from assessments.models import Finding, Inspection
+from branches import access
 from branches.models import CommitteeTerm, Role, RoleAssignment
 
 EXAMPLES = [
@@ -20,6 +21,7 @@ EXAMPLES = [
 def build(*, today, inspector=None):
     """Add the examples to each demo secretary's branch once; returns how many records were added."""
     added = 0
+    system = access.system_user()
     secretaries = RoleAssignment.objects.filter(role=Role.SECRETARY, user__username__in=("shuji", "shuji2"))
     for assignment in secretaries.select_related("organization"):
         branch = assignment.organization
@@ -28,7 +30,10 @@ def build(*, today, inspector=None):
             if due.year != today.year:
                 continue  # a duty belongs to one year's list
             duty_services.item_add(
-                organization=branch, year=due.year, data={"area": "organizational", "text": text, "due_on": due}
+                organization=branch,
+                year=due.year,
+                data={"area": "organizational", "text": text, "due_on": due},
+                by=system,
             )
             added += 1
         if inspector is not None:

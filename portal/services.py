@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import EmailMessage, get_connection
 from django.db import connection, transaction
 from django.db.models import Case, Count, Exists, F, Max, OuterRef, Q, Value, When
@@ -24,7 +25,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from assessments import selectors as duty_selectors
-from branches import audit
+from branches import access, audit
 from branches import selectors as branch_selectors
 from portal import notices, reminders
 from portal.models import (
@@ -275,6 +276,7 @@ def _mark_interrupted_runs():
 def reminder_run_request(*, by, today=None):
     """Queue a run now (an admin's button). The caller enqueues it; if the broker cannot take it,
     the periodic tick starts it once the queue works again (start_queued_runs)."""
+    access.require(by, access.ADMINISTER, None)
     return ReminderRun.objects.create(
         today=today or timezone.localdate(), state=ReminderRunState.QUEUED, requested_by=by
     )
@@ -409,8 +411,11 @@ def _finish(rows, token, state, now, error=""):
     )
 
 
-def notifications_retry(queryset):
-    """Send failed emails again at the next delivery (an admin's action)."""
+def notifications_retry(*, queryset, by):
+    """Send failed emails again at the next delivery (an admin's action, on notifications of their subtrees)."""
+    mine = access.scoped(by, Notification.objects.all(), access.ADMINISTER)
+    if not access.has_any(by, access.ADMINISTER) or queryset.exclude(pk__in=mine.values("pk")).exists():
+        raise PermissionDenied
     return queryset.filter(email_state=EmailState.FAILED, withdrawn_at=None).update(
         email_state=EmailState.PENDING, attempts=0, next_attempt_at=None
     )
@@ -419,32 +424,47 @@ def notifications_retry(queryset):
 # The inbox
 
 
-def notification_open(notification):
+# The inbox and the settings are the person's own: nobody acts on another's.
+
+
+def notification_open(*, notification, by):
+    if notification.recipient_id != by.pk:
+        raise PermissionDenied
     if notification.read_at is None:
         Notification.objects.filter(pk=notification.pk, read_at=None).update(read_at=timezone.now())
 
 
-def notifications_mark_read(*, user, ids=None):
-    unread = Notification.objects.filter(recipient=user, read_at=None)
+def notifications_mark_read(*, by, ids=None):
+    unread = Notification.objects.filter(recipient=by, read_at=None)
     if ids is not None:
         unread = unread.filter(pk__in=ids)
     return unread.update(read_at=timezone.now())
 
 
-def preference_save(*, user, data):
-    """Save a user's reminder settings and their email address."""
+def preference_save(*, by, data):
+    """Save the person's own reminder settings and email address."""
+    preference = NotificationPreference.objects.filter(user=by).first() or NotificationPreference(user=by)
+    preference.email_enabled = data["email_enabled"]
+    preference.daily_digest = data["daily_digest"]
+    preference.language = data["language"]
+    preference.full_clean(exclude=["user"])
+    email = data.get("email", by.email)
+    if email != by.email:
+        try:
+            email = by._meta.get_field("email").clean(email, by)
+        except ValidationError as error:
+            raise ValidationError({"email": error.messages}) from None
     with transaction.atomic():
-        preference, _created = NotificationPreference.objects.get_or_create(user=user)
-        preference.email_enabled = data["email_enabled"]
-        preference.daily_digest = data["daily_digest"]
-        preference.language = data["language"]
         preference.save()
-        if data.get("email", user.email) != user.email:
-            user.email = data["email"]
-            user.save(update_fields=["email"])
+        if email != by.email:
+            by.email = email
+            by.save(update_fields=["email"])
     return preference
 
 
-def preference_language(*, user, language):
+def preference_language(*, by, language):
     """The language switch sets the reminder emails' language as well."""
-    NotificationPreference.objects.update_or_create(user=user, defaults={"language": language})
+    preference = NotificationPreference.objects.filter(user=by).first() or NotificationPreference(user=by)
+    preference.language = language
+    preference.full_clean(exclude=["user"])
+    preference.save()

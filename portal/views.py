@@ -104,7 +104,7 @@ def notification_open(request, pk):
                 SecurityEventKind.OUT_OF_SCOPE, organization_id=other, detail=f"portal.Notification pk={pk}"
             )
         raise Http404
-    services.notification_open(notification)
+    services.notification_open(notification=notification, by=request.user)
     link = notification.link
     if not link or not url_has_allowed_host_and_scheme(link, allowed_hosts=None):
         return redirect("inbox")
@@ -115,7 +115,7 @@ def notification_open(request, pk):
 def inbox_read(request):
     """Mark the chosen notifications (or all of them) read; only the person's own are touched."""
     ids = [int(i) for i in request.POST.getlist("id") if i.isdigit()]
-    count = services.notifications_mark_read(user=request.user, ids=ids or None)
+    count = services.notifications_mark_read(by=request.user, ids=ids or None)
     messages.success(
         request, ngettext("%(n)d notification marked read.", "%(n)d notifications marked read.", count) % {"n": count}
     )
@@ -133,7 +133,7 @@ def notification_settings(request):
     }
     form = NotificationSettingsForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
-        services.preference_save(user=request.user, data=form.cleaned_data)
+        services.preference_save(by=request.user, data=form.cleaned_data)
         messages.success(request, _("Your reminder settings are saved."))
         return redirect("notification_settings")
     return render(request, "portal/notification_settings.html", {"form": form})
@@ -165,5 +165,5 @@ def choose_language(request):
     response = set_language(request)
     language = request.POST.get("language", "")
     if request.method == "POST" and request.user.is_authenticated and language in dict(settings.LANGUAGES):
-        services.preference_language(user=request.user, language=language)
+        services.preference_language(by=request.user, language=language)
     return response

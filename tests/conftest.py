@@ -14,7 +14,7 @@ import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
-from branches import services
+from branches import access, services
 from branches.models import (
     Cadre,
     Employment,
@@ -52,6 +52,11 @@ def pytest_runtest_setup(item):
                 pytest.skip(reason)
 
 
+def system():
+    """The actor fixtures act as: the portal's system user, as jobs and the demo seeding do."""
+    return access.system_user()
+
+
 @pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     # Real hashing costs ~0.2 s a user; the tests are about access, not about PBKDF2.
@@ -63,7 +68,7 @@ def make_user(db):
     def make(username, role=None, organization=None, **extra):
         user = get_user_model().objects.create_user(username=username, password=PASSWORD, **extra)
         if role is not None:
-            services.role_assign(user=user, organization=organization, role=role)
+            services.role_assign(user=user, organization=organization, role=role, by=system())
         return user
 
     return make
@@ -86,6 +91,7 @@ def add_cadre(organization, name, post=Post.SECRETARY, term_start=date(2025, 1, 
     return services.cadre_save(
         organization=organization,
         data={"name": name, "post": post, "employment": Employment.PART_TIME, "term_start": term_start},
+        by=system(),
     )
 
 
@@ -105,32 +111,43 @@ def county(db):
         parent=None,
         kind=OrganizationKind.COMMITTEE,
         data={"code": "T", "name": "中共测试县委员会", "sector": Sector.ORGAN},
+        by=system(),
     )
     town = create(
         parent=root,
         kind=OrganizationKind.PRIMARY_COMMITTEE,
         data={"code": "T-E", "name": "中共东镇委员会", "sector": Sector.VILLAGE},
+        by=system(),
     )
     east = create(
-        parent=town, kind=OrganizationKind.BRANCH, data={"code": "T-E-1", "name": "东村支部", "sector": Sector.VILLAGE}
+        parent=town,
+        kind=OrganizationKind.BRANCH,
+        data={"code": "T-E-1", "name": "东村支部", "sector": Sector.VILLAGE},
+        by=system(),
     )
     group = create(
         parent=east,
         kind=OrganizationKind.PARTY_GROUP,
         data={"code": "T-E-1-G1", "name": "东村第一党小组", "sector": Sector.VILLAGE},
+        by=system(),
     )
     south = create(
-        parent=town, kind=OrganizationKind.BRANCH, data={"code": "T-E-2", "name": "南村支部", "sector": Sector.VILLAGE}
+        parent=town,
+        kind=OrganizationKind.BRANCH,
+        data={"code": "T-E-2", "name": "南村支部", "sector": Sector.VILLAGE},
+        by=system(),
     )
     organs = create(
         parent=root,
         kind=OrganizationKind.COMMITTEE,
         data={"code": "T-J", "name": "中共县直机关工委", "sector": Sector.ORGAN},
+        by=system(),
     )
     finance = create(
         parent=organs,
         kind=OrganizationKind.BRANCH,
         data={"code": "T-J-1", "name": "县财政局支部", "sector": Sector.ORGAN, "staff_headcount": 80},
+        by=system(),
     )
     add_member(east, "张一", group=group)
     add_member(east, "张二")

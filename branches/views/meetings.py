@@ -95,22 +95,33 @@ def meeting_list(request, pk):
     )
 
 
+def _expected(request, branch, meeting):
+    """Whose attendance the form lists: those expected at a meeting of the chosen type, day and group.
+
+    What is chosen comes from the form as posted, or from the script that asks again for the list when
+    the type, day or group changes; otherwise it is the meeting's own (or today and the type asked for).
+    """
+    if meeting is not None:
+        held_on, meeting_type, group = meeting.held_on, meeting.meeting_type, meeting.party_group
+    else:
+        held_on, meeting_type, group = timezone.localdate(), request.GET.get("type", ""), None
+    chosen = request.POST if request.method == "POST" else request.GET
+    if "meeting_type" in chosen:
+        probe = MeetingWhenForm(chosen)
+        probe.is_valid()  # each field that is valid is used; the form itself reports the others
+        held_at = probe.cleaned_data.get("held_at")
+        held_on = timezone.localtime(held_at).date() if held_at else timezone.localdate()
+        meeting_type = probe.cleaned_data.get("meeting_type", "")
+        group_id = probe.cleaned_data.get("party_group")
+        group = None
+        if meeting_type == MeetingType.GROUP_MEETING and group_id:
+            group = selectors.party_groups_of(branch).filter(pk=group_id).first()
+    return selectors.expected_on(branch, held_on, meeting_type, group)
+
+
 def _meetingform_page(request, branch, meeting=None):
     """Log or correct a meeting. A refused submit comes back with every field as typed."""
-    held_on = timezone.localdate()
-    group = None
-    if request.method == "POST":
-        probe = MeetingWhenForm(request.POST)
-        probe.is_valid()
-        held_at = probe.cleaned_data.get("held_at")
-        held_on = timezone.localtime(held_at).date() if held_at else held_on
-        if probe.cleaned_data.get("meeting_type") == MeetingType.GROUP_MEETING and probe.cleaned_data.get(
-            "party_group"
-        ):
-            group = selectors.party_groups_of(branch).filter(pk=probe.cleaned_data["party_group"]).first()
-    elif meeting is not None:
-        held_on, group = meeting.held_on, meeting.party_group
-    members = selectors.members_on(branch, held_on, group)
+    members = _expected(request, branch, meeting)
     initial = {}
     if meeting is not None:
         for row in meeting.attendance.all():
@@ -140,7 +151,8 @@ def _meetingform_page(request, branch, meeting=None):
             pass
         elif posted and posted != expected:
             # The list was made for another day or group: show the right one, keeping the ticks.
-            form.add_error(None, _attendance_mismatch(branch, posted - expected))
+            held_on = timezone.localtime(form.cleaned_data["held_at"]).date()
+            form.add_error(None, _attendance_mismatch(branch, held_on, posted - expected))
         else:
             try:
                 saved, warnings = services.meeting_save(
@@ -172,20 +184,25 @@ def _meetingform_page(request, branch, meeting=None):
     )
 
 
-def _attendance_mismatch(branch, strangers):
+def _attendance_mismatch(branch, held_on, strangers):
     """Say who cannot be on the list, naming only people of this branch (never another branch's members)."""
-    ours = list(Member.objects.filter(pk__in=strangers, organization=branch).values_list("name", flat=True)[:10])
-    if ours:
+    members_then = selectors.members_on(branch, held_on).values("pk")
+    ours = Member.objects.filter(pk__in=strangers, organization=branch)
+    not_then = list(ours.exclude(pk__in=members_then).values_list("name", flat=True)[:10])
+    if not_then:
         return _(
             "Not members of this branch on that day: %(names)s. The attendance list has been updated for the "
             "chosen day and group. Please check it and save again."
-        ) % {"names": "、".join(ours)}
-    if strangers:
+        ) % {"names": "、".join(not_then)}
+    if len(strangers) > ours.count():
         return _(
             "The list named people who are not members of this branch. The attendance list has been updated "
             "for the chosen day and group. Please check it and save again."
         )
-    return _("The attendance list has been updated for the chosen day and group. Please check it and save again.")
+    return _(
+        "The attendance list has been updated for the chosen meeting type, day and group. "
+        "Please check it and save again."
+    )
 
 
 @require_http_methods(["GET", "POST"])

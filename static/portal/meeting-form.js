@@ -43,6 +43,41 @@
       if (box.checked) select.value = "";
     });
   }
+  // Who is expected depends on the type, the day and the group (a 支委会: the committee; a 党小组会:
+  // the group): when one changes, the server's list for the new choice replaces the one shown,
+  // keeping the ticks and reasons already given. Without the script, a submit brings the right list.
+  var ticks = {};
+  var asked = 0;
+  function rememberTicks() {
+    form.querySelectorAll("#attendance input, #attendance select").forEach(function (el) {
+      ticks[el.name] = el.type === "checkbox" ? el.checked : el.value;
+    });
+  }
+  function refreshAttendance() {
+    var params = new URLSearchParams();
+    ["meeting_type", "held_at", "party_group"].forEach(function (name) {
+      var el = form.elements[name];
+      params.set(name, el ? el.value : "");
+    });
+    rememberTicks();
+    var mine = ++asked;
+    fetch(window.location.pathname + "?" + params.toString(), { credentials: "same-origin" })
+      .then(function (response) { return response.ok ? response.text() : Promise.reject(response.status); })
+      .then(function (html) {
+        var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("attendance");
+        var shown = document.getElementById("attendance");
+        if (mine !== asked || !fresh || !shown) return;
+        fresh = document.importNode(fresh, true);
+        shown.replaceWith(fresh);
+        fresh.querySelectorAll("input, select").forEach(function (el) {
+          if (!(el.name in ticks)) return;
+          if (el.type === "checkbox") el.checked = !!ticks[el.name]; else el.value = ticks[el.name];
+        });
+        syncReasons();
+        save();
+      })
+      .catch(function () { /* offline: the server checks the list on submit and shows the right one */ });
+  }
   function syncGroup() {
     var type = form.elements.meeting_type;
     var group = form.querySelector(".group-field");
@@ -53,8 +88,11 @@
   var stored = localStorage.getItem(key);
   if (stored && form.dataset.bound !== "1") {
     try {
-      restore(JSON.parse(stored).data);
+      var draft = JSON.parse(stored).data;
+      restore(draft);
+      ticks = draft;
       document.getElementById("draft-restored").classList.remove("d-none");
+      refreshAttendance();
     } catch (e) { localStorage.removeItem(key); }
   }
   var discard = document.getElementById("draft-discard");
@@ -64,7 +102,12 @@
   });
 
   form.addEventListener("input", save);
-  form.addEventListener("change", function () { save(); syncReasons(); syncGroup(); });
+  form.addEventListener("change", function (event) {
+    save();
+    syncReasons();
+    syncGroup();
+    if (["meeting_type", "held_at", "party_group"].indexOf(event.target.name) >= 0) refreshAttendance();
+  });
   form.addEventListener("submit", function () {
     // Enabled again so that the browser sends every field.
     form.querySelectorAll(".attendance-reason").forEach(function (s) { s.disabled = false; });

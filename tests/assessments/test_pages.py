@@ -8,6 +8,7 @@ from django.urls import reverse
 from assessments import services
 from assessments.models import ResponsibilityItem, ResponsibilityList
 from branches import services as branch_services
+from tests.conftest import system
 
 
 def test_a_reviewer_issues_a_list_once_through_the_page(county, people, signed_in, template):
@@ -34,7 +35,7 @@ def test_a_town_reviewer_cannot_issue_a_template_of_the_county_to_the_county(cou
 
 
 def test_the_three_lists_filter_and_export(county, people, signed_in, template):
-    services.template_issue(template=template, root=county.root)
+    services.template_issue(template=template, root=county.root, by=system())
     client = signed_in(people.reviewer)
     url = reverse("assessments:three_lists", args=[county.root.pk])
     page = client.get(url, {"list": "duties", "area": "integrity"}).content.decode()
@@ -52,9 +53,12 @@ def test_the_three_lists_take_a_fixed_number_of_queries(
 ):
     for n in range(branches):
         branch_services.organization_create(
-            parent=county.town, kind="branch", data={"code": f"P-{n}", "name": f"村{n}", "sector": "village"}
+            parent=county.town,
+            kind="branch",
+            data={"code": f"P-{n}", "name": f"村{n}", "sector": "village"},
+            by=system(),
         )
-    services.template_issue(template=template, root=county.root)
+    services.template_issue(template=template, root=county.root, by=system())
     client = signed_in(people.reviewer)
     url = reverse("assessments:three_lists", args=[county.root.pk])
     for which in ("problems", "duties", "rectifications"):
@@ -63,11 +67,12 @@ def test_the_three_lists_take_a_fixed_number_of_queries(
 
 
 def test_the_to_do_merges_duties_rectifications_and_meetings_nearest_first(county, people, signed_in, template):
-    services.template_issue(template=template, root=county.town)
+    services.template_issue(template=template, root=county.town, by=system())
     services.item_add(
         organization=county.east,
         year=date.today().year,
         data={"area": "work_style", "text": "走访困难党员", "due_on": date(date.today().year, 12, 1)},
+        by=system(),
     )
     page = signed_in(people.secretary).get(reverse("assessments:todo", args=[county.east.pk])).content.decode()
     assert 'data-kind="duty"' in page and 'data-kind="meeting"' in page

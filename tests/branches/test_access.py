@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from branches import access
 from branches.models import Cadre, Member, Organization
+from tests.conftest import system
 
 
 def status(client, url, method="get", data=None):
@@ -166,7 +167,7 @@ def test_a_role_in_a_dissolved_organization_grants_nothing(county, people, make_
     Member.objects.filter(organization=county.south).delete()
     user = make_user("former", "secretary", county.south)
     assert access.can(user, access.VIEW, county.south)
-    services.organization_dissolve(organization=county.south, on=date(2026, 1, 1), reason="合并")
+    services.organization_dissolve(organization=county.south, on=date(2026, 1, 1), reason="合并", by=system())
     access.forget(user)
     county.south.refresh_from_db()
     assert not access.can(user, access.VIEW, county.south)

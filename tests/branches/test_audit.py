@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from branches import services
 from branches.models import AuditEntry, Cadre, Member, Organization
-from tests.conftest import add_cadre
+from tests.conftest import add_cadre, system
 
 
 def entries_for(obj):
@@ -82,7 +82,7 @@ def test_create_and_delete_keep_the_values_and_the_deleted_record_stays_in_histo
 
 def test_a_bulk_move_records_every_row_with_before_and_after(county, people):
     old_paths = dict(Organization.objects.filter(path__startswith=county.town.path).values_list("pk", "path"))
-    services.organization_move(organization=county.town, new_parent=county.organs)
+    services.organization_move(organization=county.town, new_parent=county.organs, by=system())
     moved = AuditEntry.objects.filter(additional_data__bulk=True, action=AuditEntry.Action.UPDATE)
     assert {int(e.object_pk) for e in moved} == set(old_paths)
     for entry in moved:
@@ -94,7 +94,7 @@ def test_a_bulk_move_records_every_row_with_before_and_after(county, people):
 
 def test_a_bulk_dissolution_records_each_organization(county):
     Member.objects.filter(organization=county.east).update(status="transferred_out", left_on=date(2026, 4, 1))
-    services.organization_dissolve(organization=county.east, on=date(2026, 5, 1), reason="撤并")
+    services.organization_dissolve(organization=county.east, on=date(2026, 5, 1), reason="撤并", by=system())
     for org in (county.east, county.group):
         entry = entries_for(org).filter(additional_data__bulk=True).get()
         assert entry.changes == {"status": ["active", "dissolved"], "dissolved_on": [None, "2026-05-01"]}

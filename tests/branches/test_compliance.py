@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from branches import compliance, periods, services
 from branches.models import Meeting, MeetingRequirement, Organization
-from tests.conftest import add_cadre
+from tests.conftest import add_cadre, system
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -15,7 +15,7 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 def log(branch, meeting_type, when, group=None, present=None):
     """A meeting logged through the service, everyone present unless `present` names who was."""
     held_at = when if isinstance(when, datetime) else datetime(when.year, when.month, when.day, 9, 0, tzinfo=SHANGHAI)
-    members = list(services.selectors.members_on(branch, timezone.localtime(held_at).date(), group))
+    members = list(services.selectors.expected_on(branch, timezone.localtime(held_at).date(), meeting_type, group))
     attendance = {
         m.pk: ((present is None or m.name in present), "" if present is None or m.name in present else "sick")
         for m in members
@@ -32,6 +32,7 @@ def log(branch, meeting_type, when, group=None, present=None):
             "topic": "学习",
             "minutes": "记录",
         },
+        by=system(),
     )
     return meeting
 
@@ -75,7 +76,10 @@ def test_the_current_year_counts_only_months_that_have_begun(county):
 
 def test_party_group_meetings_count_per_group(county):
     second = services.organization_create(
-        parent=county.east, kind="party_group", data={"code": "T-E-1-G2", "name": "东村第二党小组", "sector": "village"}
+        parent=county.east,
+        kind="party_group",
+        data={"code": "T-E-1-G2", "name": "东村第二党小组", "sector": "village"},
+        by=system(),
     )
     from branches.models import Member
 
@@ -118,7 +122,7 @@ def test_changing_a_rule_does_not_rewrite_past_periods(county):
     q1 = periods.parse("2026-Q1")
     before = compliance.for_span([county.east], q1, date(2026, 11, 1))[0].status("general_meeting")
     assert before.fulfilled
-    services.requirement_change(requirement=rule, data={"minimum": 2}, today=date(2026, 6, 15))
+    services.requirement_change(requirement=rule, data={"minimum": 2}, today=date(2026, 6, 15), by=system())
     after = compliance.for_span([county.east], q1, date(2026, 11, 1))[0].status("general_meeting")
     assert (after.required, after.fulfilled) == (1, True)
     q3 = compliance.for_span([county.east], periods.parse("2026-Q3"), date(2026, 11, 1))[0]
@@ -130,7 +134,10 @@ def test_compliance_for_many_organizations_is_a_fixed_number_of_queries(county, 
     branches = []
     for n in range(30):
         branch = services.organization_create(
-            parent=county.town, kind="branch", data={"code": f"C-{n}", "name": f"村{n}", "sector": "village"}
+            parent=county.town,
+            kind="branch",
+            data={"code": f"C-{n}", "name": f"村{n}", "sector": "village"},
+            by=system(),
         )
         branches.append(branch)
         Meeting.objects.create(

@@ -3,12 +3,13 @@
 from datetime import date, timedelta
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
 from branches import services
 from branches.models import Attachment, AuditEntry, Meeting, Member, SecurityEvent
-from tests.conftest import add_cadre, add_member
+from tests.conftest import add_cadre, add_member, system
 from tests.portal.test_hardening import PNG, upload
 
 
@@ -259,7 +260,10 @@ def test_the_reviewer_table_takes_a_fixed_number_of_queries(
 ):
     for n in range(branches):
         branch = services.organization_create(
-            parent=county.town, kind="branch", data={"code": f"Q-{n}", "name": f"村{n}", "sector": "village"}
+            parent=county.town,
+            kind="branch",
+            data={"code": f"Q-{n}", "name": f"村{n}", "sector": "village"},
+            by=system(),
         )
         add_member(branch, f"党员{n}")
         Meeting.objects.create(
@@ -280,3 +284,69 @@ def test_the_reviewer_table_takes_a_fixed_number_of_queries(
             assert client.get(url, query).status_code == 200
     with django_assert_max_num_queries(12):  # committees, then the branches they stand for
         assert client.get(url, {"kind": "primary_committee"}).status_code == 200
+
+
+def _meeting_data(meeting_type, held_at, **extra):
+    return {"meeting_type": meeting_type, "held_at": held_at, "place": "村部", "host": "张一", "topic": "学习", **extra}
+
+
+def test_a_committee_meeting_expects_the_committee_serving_on_its_day(county, people):
+    """东村支部 on 1 June 2026: 张一 is secretary (since 2024); 张二 was organization member until
+    the end of 2025; 王外 is a publicity member linked to no member; 张三 holds no post.
+    Only 张一 is expected at that day's 支委会; everyone at that day's 主题党日."""
+    zhang_yi, zhang_er = Member.objects.get(name="张一"), Member.objects.get(name="张二")
+    for member, post, ended in ((zhang_yi, "secretary", None), (zhang_er, "organization_member", date(2025, 12, 31))):
+        cadre = add_cadre(county.east, member.name, post, date(2024, 1, 1))
+        cadre.member, cadre.term_end = member, ended
+        cadre.save()
+    add_cadre(county.east, "王外", "publicity_member", date(2024, 1, 1))
+    held_at = timezone.make_aware(timezone.datetime(2026, 6, 1, 9, 0))
+    everyone = {m.pk: (True, "") for m in services.selectors.members_on(county.east, date(2026, 6, 1))}
+    assert len(everyone) == 3
+
+    with pytest.raises(ValidationError) as refused:
+        services.meeting_save(
+            organization=county.east,
+            data=_meeting_data("committee_meeting", held_at),
+            attendance=everyone,
+            by=people.secretary,
+        )
+    assert "张二" in refused.value.message_dict["attendance"][0]
+    meeting, _warnings = services.meeting_save(
+        organization=county.east,
+        data=_meeting_data("committee_meeting", held_at),
+        attendance={zhang_yi.pk: (True, "")},
+        by=people.secretary,
+    )
+    assert (meeting.expected_count, meeting.present_count, meeting.attendance_rate) == (1, 1, 1.0)
+
+    theme_day, _warnings = services.meeting_save(
+        organization=county.east, data=_meeting_data("theme_day", held_at), attendance=everyone, by=people.secretary
+    )
+    assert theme_day.expected_count == 3
+
+
+def test_a_party_group_meeting_expects_the_groups_members(county, people):
+    """东村第一党小组 holds 张一 alone: its meeting expects one member, not the branch's three."""
+    zhang_yi = Member.objects.get(name="张一")
+    held_at = timezone.localtime() - timedelta(days=1)
+    meeting, _warnings = services.meeting_save(
+        organization=county.east,
+        data=_meeting_data("group_meeting", held_at, party_group=county.group),
+        attendance={zhang_yi.pk: (True, "")},
+        by=people.secretary,
+    )
+    assert meeting.expected_count == 1
+
+
+def test_the_form_lists_only_the_committee_for_a_committee_meeting(county, people, signed_in):
+    zhang_yi = Member.objects.get(name="张一")
+    cadre = add_cadre(county.east, "张一", "secretary", date(2024, 1, 1))
+    cadre.member = zhang_yi
+    cadre.save()
+    client = signed_in(people.secretary)
+    url = reverse("branches:meeting_add", args=[county.east.pk])
+    page = client.get(url, {"meeting_type": "committee_meeting"}).content.decode()
+    assert f"present_{zhang_yi.pk}" in page and "张二" not in page
+    page = client.get(url, {"meeting_type": "theme_day"}).content.decode()
+    assert "张二" in page

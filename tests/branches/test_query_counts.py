@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from branches import services
 from branches.models import Cadre, Employment, OrganizationKind, Post, TrainingRecord
-from tests.conftest import add_member
+from tests.conftest import add_member, system
 
 # Session, user, grants, and the page's own reads; the bound holds for 1 and for 40 branches.
 # Every signed-in page counts the header bell's unread reminders (one query).
@@ -23,11 +23,13 @@ def grow(county, branches):
             parent=county.town,
             kind=OrganizationKind.BRANCH,
             data={"code": f"G-{n}", "name": f"新村{n}支部", "sector": "village"},
+            by=system(),
         )
         group = services.organization_create(
             parent=branch,
             kind=OrganizationKind.PARTY_GROUP,
             data={"code": f"G-{n}-1", "name": f"新村{n}第一党小组", "sector": "village"},
+            by=system(),
         )
         for m in range(8):
             add_member(branch, f"成员{n}-{m}", group=group if m % 2 else None)
@@ -42,7 +44,7 @@ def grow(county, branches):
             TrainingRecord.objects.create(
                 cadre=cadre, course="培训", organizer="县委组织部", held_on=date(2025, 5, 1), hours=8
             )
-        services.committee_term_start(organization=branch, started_on=date(2024, 1, 1))
+        services.committee_term_start(organization=branch, started_on=date(2024, 1, 1), by=system())
 
 
 @pytest.mark.parametrize("branches", [1, 40])

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from branches import services
 from branches.models import MeetingRequirement
+from tests.conftest import system
 
 TODAY = date(2026, 11, 15)
 
@@ -25,7 +26,7 @@ TODAY = date(2026, 11, 15)
 )
 def test_a_rule_in_force_changes_from_the_start_of_its_next_period(county, meeting_type, from_day):
     rule = MeetingRequirement.objects.get(meeting_type=meeting_type, sector="")
-    successor = services.requirement_change(requirement=rule, data={"minimum": 2}, today=TODAY)
+    successor = services.requirement_change(requirement=rule, data={"minimum": 2}, today=TODAY, by=system())
     rule.refresh_from_db()
     assert (successor.effective_from, successor.minimum) == (from_day, 2)
     assert rule.effective_to == from_day - timedelta(days=1)  # the old version judges every period begun
@@ -33,13 +34,13 @@ def test_a_rule_in_force_changes_from_the_start_of_its_next_period(county, meeti
 
 def test_a_yearly_rule_changed_in_january_waits_for_the_next_year(county):
     rule = MeetingRequirement.objects.get(meeting_type="study_session", sector="")
-    successor = services.requirement_change(requirement=rule, data={"minimum": 12}, today=date(2027, 1, 2))
+    successor = services.requirement_change(requirement=rule, data={"minimum": 12}, today=date(2027, 1, 2), by=system())
     assert successor.effective_from == date(2028, 1, 1)
 
 
 def test_a_monthly_rule_made_yearly_waits_for_the_next_year(county):
     rule = MeetingRequirement.objects.get(meeting_type="theme_day", sector="")
-    successor = services.requirement_change(requirement=rule, data={"period": "year", "minimum": 12}, today=TODAY)
+    successor = services.requirement_change(requirement=rule, data={"period": "year", "minimum": 12}, today=TODAY, by=system())
     assert successor.effective_from == date(2027, 1, 1)
 
 
@@ -47,7 +48,7 @@ def test_a_rule_not_yet_in_force_is_edited_in_place(county):
     rule = MeetingRequirement.objects.create(
         meeting_type="theme_day", period="month", minimum=2, sector="village", effective_from=date(2027, 1, 1)
     )
-    changed = services.requirement_change(requirement=rule, data={"minimum": 3}, today=TODAY)
+    changed = services.requirement_change(requirement=rule, data={"minimum": 3}, today=TODAY, by=system())
     assert (changed.pk, changed.minimum, changed.effective_from) == (rule.pk, 3, date(2027, 1, 1))
 
 

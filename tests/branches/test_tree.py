@@ -8,10 +8,11 @@ from django.urls import reverse
 
 from branches import services
 from branches.models import Cadre, Member, Organization, OrganizationKind
+from tests.conftest import system
 
 
 def test_moving_a_town_moves_its_whole_subtree_and_keeps_its_records(county):
-    services.organization_move(organization=county.town, new_parent=county.organs)
+    services.organization_move(organization=county.town, new_parent=county.organs, by=system())
     town = Organization.objects.get(pk=county.town.pk)
     organs = Organization.objects.get(pk=county.organs.pk)
     assert town.path.startswith(organs.path)
@@ -24,19 +25,20 @@ def test_moving_a_town_moves_its_whole_subtree_and_keeps_its_records(county):
 
 def test_an_organization_cannot_move_under_its_own_descendant(county):
     with pytest.raises(ValidationError) as error:
-        services.organization_move(organization=county.town, new_parent=county.east)
+        services.organization_move(organization=county.town, new_parent=county.east, by=system())
     assert "new_parent" in error.value.message_dict
     assert Organization.objects.get(pk=county.east.pk).path.startswith(county.town.path)
 
 
 def test_a_party_group_can_only_sit_under_a_branch(county):
     with pytest.raises(ValidationError):
-        services.organization_move(organization=county.group, new_parent=county.town)
+        services.organization_move(organization=county.group, new_parent=county.town, by=system())
     with pytest.raises(ValidationError):
         services.organization_create(
             parent=county.town,
             kind=OrganizationKind.COMMITTEE,
             data={"code": "X1", "name": "错误的党委", "sector": "village"},
+            by=system(),
         )
 
 
@@ -93,7 +95,7 @@ def test_adding_a_sub_organization_through_the_page(county, people, signed_in):
 
 def test_dissolving_keeps_the_records_and_marks_the_party_groups(county):
     Member.objects.filter(organization=county.east).update(status="transferred_out", left_on=date(2026, 4, 1))
-    services.organization_dissolve(organization=county.east, on=date(2026, 5, 1), reason="撤并")
+    services.organization_dissolve(organization=county.east, on=date(2026, 5, 1), reason="撤并", by=system())
     east = Organization.objects.get(pk=county.east.pk)
     assert east.status == "dissolved" and east.dissolved_on == date(2026, 5, 1)
     assert Organization.objects.get(pk=county.group.pk).status == "dissolved"
@@ -102,9 +104,9 @@ def test_dissolving_keeps_the_records_and_marks_the_party_groups(county):
 
 def test_an_organization_with_active_members_or_children_cannot_be_dissolved(county):
     with pytest.raises(ValidationError):
-        services.organization_dissolve(organization=county.east, on=date(2026, 2, 1), reason="撤并")
+        services.organization_dissolve(organization=county.east, on=date(2026, 2, 1), reason="撤并", by=system())
     with pytest.raises(ValidationError):
-        services.organization_dissolve(organization=county.town, on=date(2026, 2, 1), reason="撤并")
+        services.organization_dissolve(organization=county.town, on=date(2026, 2, 1), reason="撤并", by=system())
     assert Organization.objects.get(pk=county.town.pk).status == "active"
 
 
@@ -175,12 +177,12 @@ def test_a_secretary_adds_a_member_to_their_branch(county, people, signed_in):
 
 
 def test_the_committee_term_follows_the_rule_for_villages(county):
-    term = services.committee_term_start(organization=county.east, started_on=date(2024, 3, 1))
+    term = services.committee_term_start(organization=county.east, started_on=date(2024, 3, 1), by=system())
     assert term.length_years == 5
     assert term.expected_election_on == date(2029, 3, 1)
-    term = services.committee_term_start(organization=county.finance, started_on=date(2024, 3, 1))
+    term = services.committee_term_start(organization=county.finance, started_on=date(2024, 3, 1), by=system())
     assert term.length_years == 3
-    second = services.committee_term_start(organization=county.finance, started_on=date(2026, 3, 1))
+    second = services.committee_term_start(organization=county.finance, started_on=date(2026, 3, 1), by=system())
     term.refresh_from_db()
     assert term.ended_on == date(2026, 3, 1) and second.ended_on is None
 

@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 from assessments import services
 from assessments.models import Finding, ResponsibilityItem, ResponsibilityTemplate, TemplateItem
 from branches.models import Meeting
+from tests.conftest import system
 from tests.portal.test_hardening import PNG
 
 pytestmark = pytest.mark.browser
@@ -20,7 +21,7 @@ def duties(county, people, make_user, settings, tmp_path):
     year = timezone.localdate().year
     template = ResponsibilityTemplate.objects.create(owner=county.root, year=year, title="年度责任清单")
     TemplateItem.objects.create(template=template, area="integrity", text="组织一次警示教育", due_on=date(year, 12, 31))
-    services.template_issue(template=template, root=county.town)
+    services.template_issue(template=template, root=county.town, by=system())
     inspector = make_user("inspector", "assessor", county.town)
     inspection = services.inspection_create(
         organization=county.east,

@@ -19,6 +19,7 @@ from assessments import services as duty_services
 from branches.models import SecurityEvent, SecurityEventKind
 from portal import services
 from portal.models import Notification, NotificationKind, NotificationPreference, ReminderRule, Topic
+from tests.conftest import system
 
 pytestmark = pytest.mark.browser
 
@@ -28,7 +29,7 @@ WIDTH = 390
 
 def duty(branch, due, text):
     return duty_services.item_add(
-        organization=branch, year=due.year, data={"area": "ideological", "text": text, "due_on": due}
+        organization=branch, year=due.year, data={"area": "ideological", "text": text, "due_on": due}, by=system()
     )
 
 

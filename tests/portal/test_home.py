@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, system
 
 
 @pytest.mark.parametrize("url", ["/", "/orgs/", "/orgs/1/", "/accounts/password/"])
@@ -48,7 +48,7 @@ def test_a_reviewer_lands_on_the_tree(people, client):
 def test_a_user_with_several_roles_chooses_where_to_work(county, people, signed_in):
     from branches import services
 
-    services.role_assign(user=people.secretary, organization=county.town, role="reviewer")
+    services.role_assign(user=people.secretary, organization=county.town, role="reviewer", by=system())
     page = signed_in(people.secretary).get(reverse("home")).content.decode()
     assert "东村支部" in page and "中共东镇委员会" in page
 

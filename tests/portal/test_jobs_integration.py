@@ -48,6 +48,7 @@ from portal.models import (
     Timing,
     Topic,
 )
+from tests.conftest import system
 
 ROOT = Path(django_settings.BASE_DIR)
 LOCMEM_EMAIL = "django.core.mail.backends.locmem.EmailBackend"
@@ -259,7 +260,10 @@ def test_beat_fires_a_scheduled_job_on_a_real_worker_against_redis_and_postgresq
     people.secretary.save(update_fields=["email"])
     ReminderRule.objects.get_or_create(topic=Topic.DUTY, timing=Timing.BEFORE, days=7)
     item = duty_services.item_add(
-        organization=county.east, year=due.year, data={"area": "ideological", "text": "学习党章", "due_on": due}
+        organization=county.east,
+        year=due.year,
+        data={"area": "ideological", "text": "学习党章", "due_on": due},
+        by=system(),
     )
     PeriodicTask.objects.update(enabled=False)  # only the schedule below may fire
     every_second, _ = IntervalSchedule.objects.get_or_create(every=1, period=IntervalSchedule.SECONDS)

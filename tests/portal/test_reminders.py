@@ -29,6 +29,7 @@ from portal.models import (
     Topic,
 )
 from tests.branches.test_compliance import log
+from tests.conftest import system
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 MEETING_RULES = [(Topic.MEETING, Timing.BEFORE, 7), (Topic.MEETING, Timing.OVERDUE, 7)]
@@ -69,7 +70,7 @@ def run(day):
 
 def duty(branch, due, text="学习贯彻党的二十届四中全会精神"):
     return duty_services.item_add(
-        organization=branch, year=due.year, data={"area": "ideological", "text": text, "due_on": due}
+        organization=branch, year=due.year, data={"area": "ideological", "text": text, "due_on": due}, by=system()
     )
 
 
@@ -485,10 +486,11 @@ def test_planning_and_writing_the_days_reminders_is_a_fixed_number_of_queries(
                 parent=county.town,
                 kind="branch",
                 data={"code": f"T-E-X{n}-{i}", "name": f"新村{n}-{i}支部", "sector": "village"},
+                by=system(),
             )
             add_member(branch, f"党员{n}-{i}")
             user = get_user_model().objects.create_user(f"s{n}-{i}", email=f"s{n}{i}@example.org")
-            branch_services.role_assign(user=user, organization=branch, role="secretary")
+            branch_services.role_assign(user=user, organization=branch, role="secretary", by=system())
             duty(branch, date(2026, 12, 28))
             term(branch, date(2027, 3, 1))
 

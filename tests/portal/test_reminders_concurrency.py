@@ -14,6 +14,7 @@ from django.db import connection
 from assessments import services as duty_services
 from portal import services
 from portal.models import EmailState, Notification, NotificationKind, ReminderRule, ReminderRun, ReminderRunState, Topic
+from tests.conftest import system
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
@@ -55,6 +56,7 @@ def branches_with_duties(county, people, settings):
                 organization=branch,
                 year=2026,
                 data={"area": "ideological", "text": f"事项{n}", "due_on": date(2026, 12, 6 + n)},
+                by=system(),
             )
     return people
 
