@@ -11,6 +11,7 @@ from assessments import services
 from assessments.forms import ItemCompleteForm
 from assessments.models import ResponsibilityItem
 from branches.models import Meeting
+from tests.conftest import system
 
 
 def log_meeting(organization, days_ago=10, topic="警示教育专题学习"):
@@ -28,7 +29,7 @@ def log_meeting(organization, days_ago=10, topic="警示教育专题学习"):
 
 @pytest.fixture
 def duty(county, template):
-    services.template_issue(template=template, root=county.town)
+    services.template_issue(template=template, root=county.town, by=system())
     return ResponsibilityItem.objects.get(organization=county.east, text="开展警示教育一次")
 
 

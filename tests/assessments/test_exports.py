@@ -11,6 +11,7 @@ from openpyxl import load_workbook
 from assessments import services
 from assessments.models import Finding, Inspection
 from branches.exports import _safe
+from tests.conftest import system
 
 
 def workbook(client, root, which):
@@ -23,13 +24,13 @@ def workbook(client, root, which):
     ("which", "sheet"), [("problems", "问题清单"), ("duties", "责任清单"), ("rectifications", "整改清单")]
 )
 def test_each_list_exports_to_a_sheet_named_after_it(county, people, signed_in, template, which, sheet):
-    services.template_issue(template=template, root=county.root)
+    services.template_issue(template=template, root=county.root, by=system())
     book = workbook(signed_in(people.reviewer), county.root, which)
     assert book.sheetnames == [sheet]
 
 
 def test_due_dates_are_dates_and_days_overdue_are_numbers_a_user_can_sum(county, people, signed_in, template):
-    services.template_issue(template=template, root=county.root)
+    services.template_issue(template=template, root=county.root, by=system())
     inspection = Inspection.objects.create(organization=county.east, held_on=date(2026, 1, 5), title="督查")
     Finding.objects.create(
         inspection=inspection,
@@ -61,6 +62,7 @@ def test_text_like_a_formula_is_still_quoted_but_numbers_are_not(county, people,
         organization=county.east,
         year=timezone.localdate().year,
         data={"area": "ideological", "text": '=HYPERLINK("http://x")', "due_on": timezone.localdate()},
+        by=system(),
     )
     sheet = workbook(signed_in(people.reviewer), county.root, "duties").active
     [row] = list(sheet.iter_rows(min_row=2, values_only=True))

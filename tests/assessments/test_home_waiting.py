@@ -8,13 +8,14 @@ from django.utils import timezone
 
 from assessments import services
 from assessments.models import Finding, Inspection
+from tests.conftest import system
 
 
 def own_duty(branch, text, days_from_today):
     today = timezone.localdate()
     due = today + timedelta(days=days_from_today)
     item = services.item_add(
-        organization=branch, year=today.year, data={"area": "ideological", "text": text, "due_on": today}
+        organization=branch, year=today.year, data={"area": "ideological", "text": text, "due_on": today}, by=system()
     )
     item.due_on = due  # a due date in another year than today's is fine for the page
     item.save(update_fields=["due_on"])

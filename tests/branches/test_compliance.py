@@ -156,9 +156,7 @@ def test_compliance_for_many_organizations_is_a_fixed_number_of_queries(county, 
     assert Organization.objects.count() > 30
 
 
-def test_an_admin_edit_of_a_rule_in_force_becomes_a_new_version_from_next_month(
-    county, people, signed_in, monkeypatch
-):
+def test_an_admin_edit_of_a_rule_in_force_becomes_a_new_version_from_next_month(county, people, signed_in, monkeypatch):
     from django.urls import reverse
 
     today = date(2026, 11, 15)

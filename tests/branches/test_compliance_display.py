@@ -34,7 +34,12 @@ def test_in_a_month_view_yearly_and_quarterly_rules_are_judged_over_their_own_sp
 
 def test_a_month_that_is_over_without_its_meeting_is_not_met(county):
     theme = cell(county.east, "theme_day", "2026-10", NOVEMBER_20)
-    assert (theme.figure, theme.state, theme.state_label, theme.css) == ("0/1", compliance.NOT_MET, "未达标", "table-danger")
+    assert (theme.figure, theme.state, theme.state_label, theme.css) == (
+        "0/1",
+        compliance.NOT_MET,
+        "未达标",
+        "table-danger",
+    )
 
 
 @pytest.mark.parametrize(

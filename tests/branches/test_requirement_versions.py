@@ -40,7 +40,9 @@ def test_a_yearly_rule_changed_in_january_waits_for_the_next_year(county):
 
 def test_a_monthly_rule_made_yearly_waits_for_the_next_year(county):
     rule = MeetingRequirement.objects.get(meeting_type="theme_day", sector="")
-    successor = services.requirement_change(requirement=rule, data={"period": "year", "minimum": 12}, today=TODAY, by=system())
+    successor = services.requirement_change(
+        requirement=rule, data={"period": "year", "minimum": 12}, today=TODAY, by=system()
+    )
     assert successor.effective_from == date(2027, 1, 1)
 
 
@@ -62,7 +64,12 @@ def test_a_rule_not_yet_in_force_is_edited_in_place(county):
             "effective_from",
             "按季度考核的规则须自季度初起施行：同一季度不能按两个版本的规则考核。",
         ),
-        ("month", date(2027, 2, 15), "effective_from", "按月考核的规则须自月初起施行：同一月不能按两个版本的规则考核。"),
+        (
+            "month",
+            date(2027, 2, 15),
+            "effective_from",
+            "按月考核的规则须自月初起施行：同一月不能按两个版本的规则考核。",
+        ),
     ],
 )
 def test_a_version_cannot_start_inside_a_period_it_cannot_split(county, period, day, field, message):

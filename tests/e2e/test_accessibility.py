@@ -19,6 +19,7 @@ from playwright.sync_api import expect
 from branches import demo, services
 from branches.models import Meeting, Organization, OrganizationKind, Role, RoleAssignment
 from portal import services as portal_services
+from tests.conftest import system
 from tests.e2e.conftest import PHONE
 
 pytestmark = pytest.mark.browser
@@ -52,7 +53,9 @@ def demo_county(db):
     call_command("seed_demo", orgs=12, quiet_logins=True, stdout=StringIO())
     portal_services.reminders_send()
     town = Organization.objects.filter(kind=OrganizationKind.PRIMARY_COMMITTEE).order_by("path").first()
-    services.role_assign(user=get_user_model().objects.get(username="kaohe"), organization=town, role=Role.REVIEWER)
+    services.role_assign(
+        user=get_user_model().objects.get(username="kaohe"), organization=town, role=Role.REVIEWER, by=system()
+    )
     return {login.username: login for login in demo.ensure_demo_users()}
 
 

@@ -13,6 +13,7 @@ from playwright.sync_api import expect
 from assessments.models import ResponsibilityTemplate, TemplateItem
 from branches import services
 from branches.models import Cadre, Meeting, Member, Organization
+from tests.conftest import system
 
 pytestmark = pytest.mark.browser
 
@@ -65,6 +66,7 @@ def meeting_edit(county):
             "topic": "主题党日",
             "minutes": "记录",
         },
+        by=system(),
     )
     return (
         f"/orgs/meetings/{meeting.pk}/edit/",

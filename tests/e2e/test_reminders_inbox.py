@@ -218,7 +218,10 @@ def test_the_inbox_settings_jobs_and_schedule_pages_run_under_the_content_securi
     # One unread reminder for the admin's inbox (made after the run), about a duty still open.
     due = today + timedelta(days=3)
     duty = duty_services.item_add(
-        organization=county.root, year=due.year, data={"area": "integrity", "text": "组织一次警示教育", "due_on": due}
+        organization=county.root,
+        year=due.year,
+        data={"area": "integrity", "text": "组织一次警示教育", "due_on": due},
+        by=system(),
     )
     Notification.objects.create(
         recipient=people.admin,

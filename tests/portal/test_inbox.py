@@ -20,6 +20,7 @@ from portal.models import (
     Timing,
     Topic,
 )
+from tests.conftest import system
 
 
 def notify(user, organization, n=1, **extra):
@@ -30,6 +31,7 @@ def notify(user, organization, n=1, **extra):
             organization=organization,
             year=2026,
             data={"area": "ideological", "text": f"第{i + 1}项责任", "due_on": date(2026, 12, 10)},
+            by=system(),
         )
         made.append(
             Notification.objects.create(

@@ -9,6 +9,7 @@ from django.utils import timezone
 from assessments import services as duty_services
 from branches.models import Meeting
 from portal.models import Notification, NotificationKind
+from tests.conftest import system
 from tests.portal.test_hardening import PNG, upload
 from tests.portal.test_inbox import bell
 
@@ -51,6 +52,7 @@ def duty(county):
         organization=county.east,
         year=2026,
         data={"area": "integrity", "text": "开展警示教育一次", "due_on": date(2026, 12, 10)},
+        by=system(),
     )
 
 

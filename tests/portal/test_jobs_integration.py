@@ -371,13 +371,18 @@ from datetime import timedelta
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 from assessments import services as duties
-from branches import services
-root = services.organization_create(parent=None, kind="committee", data={"code": "T", "name": "县委", "sector": "organ"})
-branch = services.organization_create(parent=root, kind="branch", data={"code": "T-1", "name": "东村支部", "sector": "village"})
+from branches import access, services
+system = access.system_user()
+root = services.organization_create(
+    parent=None, kind="committee", data={"code": "T", "name": "县委", "sector": "organ"}, by=system
+)
+branch = services.organization_create(
+    parent=root, kind="branch", data={"code": "T-1", "name": "东村支部", "sector": "village"}, by=system
+)
 user = get_user_model().objects.create_user("shuji", email="shuji@example.org", password="shuji-password-42")
-services.role_assign(user=user, organization=branch, role="secretary")
+services.role_assign(user=user, organization=branch, role="secretary", by=system)
 due = timezone.localdate() + timedelta(days=3)
-duties.item_add(organization=branch, year=due.year, data={"area": "ideological", "text": "学习", "due_on": due})
+duties.item_add(organization=branch, year=due.year, data={"area": "ideological", "text": "学习", "due_on": due}, by=system)
 """
 
 
