@@ -15,8 +15,9 @@ def _history_links(page, url):
     return sorted({link.get_attribute("href") for link in page.locator(HISTORY_LINKS).all()})
 
 
+@pytest.mark.usefixtures("records")
 @pytest.mark.parametrize("who", ["town_reviewer", "admin"])
-def test_every_history_link_on_the_branch_pages_opens(who, county, people, records, page, sign_in, live_server):  # noqa: F811
+def test_every_history_link_on_the_branch_pages_opens(who, county, people, page, sign_in, live_server):
     sign_in(getattr(people, who))
     base = live_server.url
     meeting = Meeting.objects.filter(organization=county.east).order_by("pk").first()
@@ -36,16 +37,14 @@ def test_every_history_link_on_the_branch_pages_opens(who, county, people, recor
         assert page.locator("main h1").count() == 1, link
 
 
+@pytest.mark.usefixtures("records")
 def test_a_reviewer_of_another_town_cannot_open_the_same_history_links(
     county,
     people,
-    records,
     page,
     sign_in,
     live_server,
-    make_user,  # noqa: F811
 ):
-    links = []
     sign_in(people.town_reviewer)
     links = _history_links(page, f"{live_server.url}/orgs/{county.east.pk}/")
     assert links
