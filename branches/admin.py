@@ -417,17 +417,7 @@ class MeetingRequirementAdmin(RulePermissions, admin.ModelAdmin):
     """Meeting rules. A change to a rule already in force becomes a new version from the first day of
     the rule's next period (next month, quarter or year), so that no period that has begun is rewritten."""
 
-    list_display = (
-        "meeting_type",
-        "period",
-        "minimum",
-        "organization_kind",
-        "sector",
-        "per_party_group",
-        "only_with_committee",
-        "effective_from",
-        "effective_to",
-    )
+    list_display = tuple(MeetingRequirementForm.Meta.fields)
     list_filter = ("meeting_type", "period", "organization_kind", "sector", "effective_to")
     search_fields = ("meeting_type",)
     form = MeetingRequirementForm
