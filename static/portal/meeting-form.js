@@ -67,6 +67,7 @@
         var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("attendance");
         var shown = document.getElementById("attendance");
         if (mine !== asked || !fresh || !shown) return;
+        rememberTicks();  // what was ticked while the list was on its way counts too
         fresh = document.importNode(fresh, true);
         shown.replaceWith(fresh);
         fresh.querySelectorAll("input, select").forEach(function (el) {
