@@ -18,7 +18,7 @@ from branches.forms import (
     MeetingWhenForm,
     show_service_errors,
 )
-from branches.models import Meeting, MeetingType, Member, OrganizationKind, Period
+from branches.models import Meeting, MeetingType, Member, OrganizationKind, Period, held_on_of
 from branches.pages import form_page
 from branches.views.organizations import _organization
 
@@ -102,7 +102,7 @@ def _meetingform_page(request, branch, meeting=None):
         probe = MeetingWhenForm(request.POST)
         probe.is_valid()
         held_at = probe.cleaned_data.get("held_at")
-        held_on = timezone.localtime(held_at).date() if held_at else held_on
+        held_on = held_on_of(held_at) if held_at else held_on
         if probe.cleaned_data.get("meeting_type") == MeetingType.GROUP_MEETING and probe.cleaned_data.get(
             "party_group"
         ):
