@@ -415,3 +415,17 @@ def test_the_reminder_job_asks_a_branch_dissolved_last_month_nothing(county, peo
     reminders_send(today=date(2026, 12, 3))
     assert not Notification.objects.filter(organization=county.east).exists()
     assert not Notification.objects.filter(recipient=people.secretary).exists()
+
+
+def test_the_reviewers_table_shows_a_month_before_founding_as_not_applicable(county, people, signed_in):
+    """南村 founded 2026-07-15: in the table of July its 主题党日 cell reads 不适用, never 未达标."""
+    set_dates(county.south, founded_on=date(2026, 7, 15))
+    log(county.east, "theme_day", date(2026, 7, 3))
+    page = signed_in(people.town_reviewer).get(
+        reverse("branches:compliance", args=[county.town.pk]), {"period": "2026-07"}
+    )
+    row = page.content.decode().split("南村支部")[1].split("</tr>")[0]
+    # 党小组会 (南村 has no group) and 主题党日 (July is not owed); the quarter and the year are judged
+    assert row.count('data-state="not_applicable"') == 2 and "不适用" in row
+    july = compliance.for_span([county.south], periods.parse("2026-07"), date(2026, 11, 30))[0]
+    assert july.status("theme_day") is None
