@@ -19,7 +19,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import Http404
 
-from branches.models import Organization, Role, RoleAssignment
+from branches.models import Organization, OrganizationStatus, Role, RoleAssignment
 
 VIEW = "view"
 EDIT = "edit"  # change the organization's own records: members, cadres, meetings …
@@ -37,11 +37,21 @@ ROLE_ACTIONS = {
 }
 
 
+# A role in a dissolved organization still lets its holder read the organization's records
+# (a former secretary answers for what the branch logged), and nothing more.
+READ_ONLY = frozenset({VIEW})
+
+
 @dataclass(frozen=True)
 class Grant:
     organization_id: int
     path: str
     role: str
+    active: bool = True  # False: the organization was dissolved
+
+    @property
+    def actions(self):
+        return ROLE_ACTIONS[self.role] if self.active else ROLE_ACTIONS[self.role] & READ_ONLY
 
 
 def grants(user):
@@ -50,10 +60,12 @@ def grants(user):
         return ()
     cached = getattr(user, "_portal_grants", None)
     if cached is None:
-        rows = RoleAssignment.objects.filter(user=user, organization__status="active").values_list(
-            "organization_id", "organization__path", "role"
+        rows = RoleAssignment.objects.filter(user=user).values_list(
+            "organization_id", "organization__path", "role", "organization__status"
         )
-        cached = tuple(Grant(org_id, path, role) for org_id, path, role in rows)
+        cached = tuple(
+            Grant(org_id, path, role, status == OrganizationStatus.ACTIVE) for org_id, path, role, status in rows
+        )
         user._portal_grants = cached
     return cached
 
@@ -69,7 +81,7 @@ def is_everywhere(user):
 
 def root_paths(user, action=VIEW):
     """The outermost paths the user may act on; nested grants are folded into their ancestor."""
-    paths = sorted({g.path for g in grants(user) if action in ROLE_ACTIONS[g.role]})
+    paths = sorted({g.path for g in grants(user) if action in g.actions})
     outer = []
     for path in paths:
         if not any(path.startswith(kept) for kept in outer):

@@ -4,6 +4,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.core.exceptions import ValidationError
 from django.utils import formats, timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html_join
@@ -450,14 +451,69 @@ class MeetingRequirementAdmin(RulePermissions, admin.ModelAdmin):
         return None
 
 
+class MeetingAdminForm(forms.ModelForm):
+    """A meeting's time corrected in the admin is checked as the portal's form checks it: not in the future,
+    within the branch's lifetime, and on a day whose members are those whose attendance was taken."""
+
+    class Meta:
+        model = Meeting
+        fields = ["held_at", "place", "host", "topic", "minutes"]
+
+    def clean(self):
+        cleaned = super().clean()
+        held_at, meeting = cleaned.get("held_at"), self.instance
+        if held_at is None or meeting.pk is None:
+            return cleaned
+        try:
+            day = services.meeting_date_check(meeting.organization, held_at)
+        except ValidationError as error:
+            self.add_error(None, error)
+            return cleaned
+        members = set(selectors.members_on(meeting.organization, day, meeting.party_group).values_list("pk", flat=True))
+        if members != set(meeting.attendance.values_list("member_id", flat=True)):
+            self.add_error(
+                "held_at",
+                _(
+                    "The branch's members on that day are not those whose attendance was taken: change the date "
+                    "in the meeting's own form, which takes the attendance again."
+                ),
+            )
+        return cleaned
+
+
 @admin.register(Meeting)
 class MeetingAdmin(ScopedAdmin):
+    """Meetings are logged in the portal; here an admin corrects the time, place, host, topic or minutes.
+    Every save goes through services.meeting_save, so the meeting's date, month and attendance counts
+    follow; its branch, party group and type stay as logged."""
+
     list_display = ("held_on", "meeting_type", "organization", "topic", "present_count", "expected_count", "logged_at")
     list_filter = ("meeting_type", "held_on", "organization__sector")
     search_fields = ("topic", "minutes", "organization__name", "organization__code")
     list_select_related = ("organization",)
     date_hierarchy = "held_on"
+    form = MeetingAdminForm
+    fields = (
+        "organization",
+        "party_group",
+        "meeting_type",
+        "held_at",
+        "held_on",
+        "place",
+        "host",
+        "topic",
+        "minutes",
+        "expected_count",
+        "present_count",
+        "logged_by",
+        "logged_at",
+        "updated_by",
+        "updated_at",
+    )
     readonly_fields = (
+        "organization",
+        "party_group",
+        "meeting_type",
         "held_on",
         "expected_count",
         "present_count",
@@ -466,7 +522,14 @@ class MeetingAdmin(ScopedAdmin):
         "updated_by",
         "updated_at",
     )
-    autocomplete_fields = ("organization", "party_group")
 
     def has_add_permission(self, request):
         return False  # meetings are logged through the portal's form, which checks attendance
+
+    def save_model(self, request, obj, form, change):
+        attendance = {row.member_id: (row.present, row.absence_reason) for row in obj.attendance.all()}
+        data = {name: getattr(obj, name) for name in ("meeting_type", "held_at", "place", "host", "topic", "minutes")}
+        data["party_group"] = obj.party_group
+        services.meeting_save(
+            organization=obj.organization, data=data, attendance=attendance, meeting=obj, by=request.user
+        )

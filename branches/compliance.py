@@ -1,13 +1,31 @@
 """Meeting compliance: held against required, for any set of organizations and period.
 
 One set-based function serves the secretary's "what is owed" page, the reviewer's table,
-and later scoring and dashboards. It reads a fixed number of queries whatever the number
-of organizations: the organizations, the rules, the party groups, the committees, the
-meeting counts (grouped by organization, type, group and month) and the attendance sums.
+the reminders, and later scoring and dashboards. It reads a fixed number of queries whatever
+the number of organizations: the rules, the party groups, the committee posts, the meeting
+counts (grouped by organization, type, group and month) and the attendance sums.
+
+Every period is judged with the facts in force in each of its months, never with today's:
+
+- A fact holds in a month only when it holds on every day of that month; a partial month is not
+  owed. An organization (or a party group) owes month M when it existed the whole of M (founded on
+  or before the 1st, dissolved, if at all, on or after the last day: `dissolved_on` is its last day).
+  A committee serves in month M when at least COMMITTEE_MINIMUM cadres holding committee posts
+  served on every day of M (a replacement on the same day keeps the count).
+- Per month and per rule, the owed months are those in which the organization existed, and, for a
+  rule `only_with_committee`, its committee served; a rule `per_party_group` is owed by each group
+  for the months that group (and its branch) existed.
+- A rule's span (a month, quarter or year) requires ceil(minimum × owed months / months in the span):
+  the minimum when every month is owed; when none is, the span is not judged at all (not
+  applicable, never failed). Meetings count in the month they were held, whether owed or not,
+  up to the requirement of their span.
+- The rule of a span is the version in force for it (versions start and end on period boundaries).
+- A dissolved organization owes nothing now (`owed`); its past periods stay judged as they were.
 """
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncMonth
@@ -22,7 +40,6 @@ from branches.models import (
     MeetingType,
     Organization,
     OrganizationKind,
-    OrganizationStatus,
     Period,
 )
 
@@ -281,26 +298,27 @@ def judge(organizations, spans_for, today, attendance_span=None, within=None):
     else:
         of_orgs = Q(organization_id__in=[org.pk for org in organizations])
 
-    groups = defaultdict(list)  # branch id -> its active party groups
+    groups = defaultdict(list)  # branch id -> [(group id, founded, dissolved)] of groups living in the spans
     branch_by_path = {org.path: org.pk for org in organizations if org.kind == OrganizationKind.BRANCH}
     if branch_by_path and any(r.per_party_group for r in rules):
-        for group_id, path in Organization.objects.filter(
+        for group_id, path, founded, dissolved in Organization.objects.filter(
+            _lived_between(first_day, last_day),
             kind=OrganizationKind.PARTY_GROUP,
-            status=OrganizationStatus.ACTIVE,
             path__startswith=_common_prefix(branch_by_path),
-        ).values_list("pk", "path"):
+        ).values_list("pk", "path", "founded_on", "dissolved_on"):
             parent = branch_by_path.get(path[: -Organization.steplen])
             if parent is not None:
-                groups[parent].append(group_id)
+                groups[parent].append((group_id, founded, dissolved))
 
-    with_committee = set(
-        Cadre.objects.filter(of_orgs, post__in=COMMITTEE_POSTS, term_start__lte=today)
-        .filter(Q(term_end__isnull=True) | Q(term_end__gte=today))
-        .values("organization_id")
-        .annotate(n=Count("pk"))
-        .filter(n__gte=COMMITTEE_MINIMUM)
-        .values_list("organization_id", flat=True)
-    )
+    terms = defaultdict(list)  # org id -> [(term start, term end)] of committee posts in the spans
+    if any(r.only_with_committee for r in rules):
+        for org_id, term_start, term_end in (
+            Cadre.objects.filter(of_orgs, post__in=COMMITTEE_POSTS, term_start__lte=last_day)
+            .filter(Q(term_end__isnull=True) | Q(term_end__gte=first_day))
+            .values_list("organization_id", "term_start", "term_end")
+            .order_by()
+        ):
+            terms[org_id].append((term_start, term_end))
 
     counts = defaultdict(lambda: defaultdict(int))  # org -> (type, group, month start) -> meetings
     totals = defaultdict(lambda: defaultdict(int))  # org -> (type, month start) -> meetings, groups summed
@@ -357,16 +375,13 @@ def judge(organizations, spans_for, today, attendance_span=None, within=None):
             row.present = attendance[org.pk]["present"] or 0
             row.expected = attendance[org.pk]["expected"] or 0
             row.meetings = attendance[org.pk]["meetings"]
-        org_groups = groups.get(org.pk, [])
+        facts = Facts(org, groups.get(org.pk, []), terms.get(org.pk, []))
         org_counts, org_totals = counts.get(org.pk, {}), totals.get(org.pk, {})
-        has_committee = org.pk in with_committee
         for meeting_type, steps in plan_for(org):
             span_counts = []
             last_rule = None
             for rule, span, months in steps:
-                if rule.only_with_committee and not has_committee:
-                    continue
-                count = _count(org_counts, org_totals, rule, span, months, org_groups, today)
+                count = _count(org_counts, org_totals, rule, span, months, facts, today)
                 if count is not None:
                     span_counts.append(count)
                     last_rule = rule
@@ -374,6 +389,75 @@ def judge(organizations, spans_for, today, attendance_span=None, within=None):
                 row.statuses[meeting_type] = RequirementStatus(last_rule, span_counts)
         rows.append(row)
     return rows
+
+
+def _lived_between(first_day, last_day):
+    """Organizations that existed on some day from `first_day` to `last_day`."""
+    return (Q(founded_on__isnull=True) | Q(founded_on__lte=last_day)) & (
+        Q(dissolved_on__isnull=True) | Q(dissolved_on__gte=first_day)
+    )
+
+
+def existed_all_month(founded_on, dissolved_on, month):
+    """Whether something founded on `founded_on` (None: always) and dissolved on `dissolved_on` (its last day;
+    None: still there) existed on every day of `month` (a Span)."""
+    return (founded_on is None or founded_on <= month.start) and (dissolved_on is None or dissolved_on >= month.end)
+
+
+def committee_served_all_month(terms, month, minimum=COMMITTEE_MINIMUM):
+    """Whether at least `minimum` of the terms `[(start, end or None)]` (end inclusive) covered every day of `month`.
+
+    The number serving changes only on a term's first day or on the day after its last, so the month's
+    lowest count is found on its first day or on one of those days inside it.
+    """
+    if len(terms) < minimum:
+        return False
+    days = {month.start}
+    for start, end in terms:
+        if month.start < start <= month.end:
+            days.add(start)
+        if end is not None and month.start <= end < month.end:
+            days.add(end + timedelta(days=1))
+    return all(_serving(terms, day) >= minimum for day in days)
+
+
+def _serving(terms, day):
+    return sum(1 for start, end in terms if start <= day and (end is None or end >= day))
+
+
+class Facts:
+    """One organization's facts in force month by month: its lifetime, its committee, its party groups."""
+
+    def __init__(self, organization, groups, terms):
+        self.organization = organization
+        self.groups = groups  # [(group id, founded on, dissolved on)]
+        self.terms = terms  # [(term start, term end)] of its committee posts
+        self._committee = {}
+
+    def exists(self, month):
+        return existed_all_month(self.organization.founded_on, self.organization.dissolved_on, month)
+
+    def committee_serves(self, month):
+        if month.start not in self._committee:
+            self._committee[month.start] = committee_served_all_month(self.terms, month)
+        return self._committee[month.start]
+
+    def owed_months(self, rule, months):
+        """The months of a span in which the organization owes the rule (before party groups)."""
+        return [
+            month
+            for month in months
+            if self.exists(month) and (not rule.only_with_committee or self.committee_serves(month))
+        ]
+
+    def group_owed_months(self, owed, group):
+        _group_id, founded, dissolved = group
+        return sum(1 for month in owed if existed_all_month(founded, dissolved, month))
+
+
+def share(minimum, owed_months, months_in_span):
+    """What a span requires when `owed_months` of its `months_in_span` are owed: the minimum pro rata, rounded up."""
+    return -(-minimum * owed_months // months_in_span)
 
 
 def _needed_meetings(rules, spans_by_period):
@@ -391,19 +475,32 @@ def _needed_meetings(rules, spans_by_period):
 
 
 def _months(span):
-    return tuple(s.start for s in periods.spans_within("month", span))
+    return tuple(periods.spans_within("month", span))
 
 
-def _count(counts, totals, rule, span, months, group_ids, today):
-    """Meetings held in the span against the minimum; `counts` and `totals` are one organization's."""
+def _count(counts, totals, rule, span, months, facts, today):
+    """Meetings held in the span against what it requires; None when the span owes nothing.
+
+    `counts` and `totals` are one organization's meeting counts, `facts` its facts month by month.
+    """
     meeting_type, over = rule.meeting_type, span.end < today
+    owed = facts.owed_months(rule, months)
+    if not owed:
+        return None
     if rule.per_party_group:
-        if not group_ids:
-            return None  # a branch without party groups owes no group meetings
-        # Each group counts up to the minimum, so one busy group cannot make up for a silent one.
-        held = sum(min(sum(counts.get((meeting_type, g, m), 0) for m in months), rule.minimum) for g in group_ids)
-        return SpanCount(span, held, rule.minimum * len(group_ids), over)
-    return SpanCount(span, sum(totals.get((meeting_type, m), 0) for m in months), rule.minimum, over)
+        # Each group counts up to its own requirement, so one busy group cannot make up for a silent one.
+        held = required = 0
+        for group in facts.groups:
+            needed = share(rule.minimum, facts.group_owed_months(owed, group), len(months))
+            if needed:
+                group_held = sum(counts.get((meeting_type, group[0], m.start), 0) for m in months)
+                held += min(group_held, needed)
+                required += needed
+        if not required:
+            return None  # no party group lived a whole month of the span: no group meetings owed
+        return SpanCount(span, held, required, over)
+    required = share(rule.minimum, len(owed), len(months))
+    return SpanCount(span, sum(totals.get((meeting_type, m.start), 0) for m in months), required, over)
 
 
 def _common_prefix(paths_by_path):
@@ -416,7 +513,11 @@ def _common_prefix(paths_by_path):
 
 
 def owed(branch, today):
-    """The branch's own status now: each requirement in its current month, quarter or year."""
+    """The branch's own status now: each requirement in its current month, quarter or year.
+
+    A dissolved branch owes nothing now: an empty row (its past periods are judged by `for_span`)."""
+    if not branch.is_active:
+        return ComplianceRow(branch)
 
     def spans_for(period):
         return [periods.span_of(period, today)]

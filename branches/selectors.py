@@ -521,7 +521,7 @@ def active_organizations():
     """Every active organization, with what compliance judging needs (a list, in tree order)."""
     return list(
         Organization.objects.filter(status=OrganizationStatus.ACTIVE)
-        .only("pk", "path", "depth", "kind", "sector", "name", "founded_on")
+        .only("pk", "path", "depth", "kind", "sector", "name", "status", "founded_on", "dissolved_on")
         .order_by("path")
     )
 

@@ -16,6 +16,7 @@ from datetime import date, timedelta
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Count, Max, Q
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
@@ -38,6 +39,7 @@ from branches.models import (
     OrganizationStatus,
     RoleAssignment,
     SecurityEventKind,
+    held_on_of,
 )
 
 
@@ -167,6 +169,19 @@ def organization_dissolve(*, organization, on, reason, by) -> Organization:
         raise ValidationError({"on": _("The dissolution date cannot be in the future.")})
     if organization.founded_on and on < organization.founded_on:
         raise ValidationError({"on": _("The dissolution date cannot be before the founding date.")})
+    last_meeting = Meeting.objects.filter(Q(organization=organization) | Q(party_group=organization)).aggregate(
+        last=Max("held_on")
+    )["last"]
+    if last_meeting is not None and on < last_meeting:
+        raise ValidationError(
+            {
+                "on": _(
+                    "A meeting was held on %(day)s, after this date: the dissolution date is the organization's "
+                    "last day, on or after its last meeting."
+                )
+                % {"day": date_format(last_meeting)}
+            }
+        )
     active_children = Organization.objects.filter(
         path__startswith=organization.path, depth=organization.depth + 1, status=OrganizationStatus.ACTIVE
     ).exclude(kind=OrganizationKind.PARTY_GROUP)
@@ -255,7 +270,9 @@ def member_save(*, organization, data, member=None, by) -> Member:
         or group.depth != organization.depth + 1
     ):
         raise ValidationError({"party_group": _("Choose a party group of this branch.")})
-    joined_branch_on = data.get("joined_branch_on") or data.get("joined_party_on")
+    joined_branch_on = (
+        data.get("joined_branch_on") or data.get("joined_party_on") or (member.joined_branch_on if member else None)
+    )
     if data.get("joined_party_on") and data["joined_party_on"] > date.today():
         raise ValidationError({"joined_party_on": _("The Party joining date cannot be in the future.")})
     if data.get("left_on") and joined_branch_on and data["left_on"] < joined_branch_on:
@@ -270,7 +287,47 @@ def member_save(*, organization, data, member=None, by) -> Member:
     member.full_clean()
     with transaction.atomic():
         member.save()
+        _attendance_within_membership(member)
     return member
+
+
+def _attendance_within_membership(member):
+    """A member is expected only while a member: meetings logged for days outside the membership (a transfer
+    or a death recorded after the meeting) lose that member's row, and their counts are taken again."""
+    outside = Q(meeting__held_on__lt=member.joined_branch_on)
+    if member.left_on is not None:
+        outside |= Q(meeting__held_on__gte=member.left_on)
+    rows = Attendance.objects.filter(outside, member=member)
+    meetings = list(Meeting.objects.filter(pk__in=rows.values("meeting_id")).order_by("held_on", "pk"))
+    if not meetings:
+        return
+    before = {meeting.pk: _attendance_summary(meeting) for meeting in meetings}
+    counts_before = {meeting.pk: (meeting.expected_count, meeting.present_count) for meeting in meetings}
+    rows.delete()
+    counts = {
+        row["meeting_id"]: (row["expected"], row["present"])
+        for row in Attendance.objects.filter(meeting__in=meetings)
+        .values("meeting_id")
+        .annotate(expected=Count("pk"), present=Count("pk", filter=Q(present=True)))
+        .order_by()
+    }
+    for meeting in meetings:
+        meeting.expected_count, meeting.present_count = counts.get(meeting.pk, (0, 0))
+    Meeting.objects.bulk_update(meetings, ["expected_count", "present_count"])
+    audit.record_bulk(
+        AuditEntry.Action.UPDATE,
+        [
+            (
+                meeting,
+                {
+                    "attendance": [before[meeting.pk], _attendance_summary(meeting)],
+                    "expected_count": [counts_before[meeting.pk][0], meeting.expected_count],
+                    "present_count": [counts_before[meeting.pk][1], meeting.present_count],
+                },
+            )
+            for meeting in meetings
+        ],
+    )
 
 
 def term_length_for(organization):
@@ -419,7 +476,7 @@ def attachment_delete(*, attachment, by):
 
 def meeting_date_check(organization, held_at):
     """The day a meeting was held, or a ValidationError on `held_at` (future, before founding, after dissolution)."""
-    held_on = timezone.localtime(held_at).date()
+    held_on = held_on_of(held_at)
     if held_at > timezone.now():
         raise ValidationError({"held_at": _("A meeting cannot be logged before it is held.")})
     if organization.founded_on and held_on < organization.founded_on:
@@ -498,7 +555,6 @@ def meeting_save(*, organization, data, attendance, meeting=None, by, files=()):
         for name in ("meeting_type", "held_at", "place", "host", "topic", "minutes"):
             setattr(meeting, name, data.get(name) or "")
         meeting.party_group = group
-        meeting.held_on = held_on
         meeting.updated_by = by
         meeting.expected_count = len(expected)
         meeting.present_count = sum(1 for present, _reason in attendance.values() if present)

@@ -21,12 +21,13 @@ def _navigation(user):
     everywhere = access.is_everywhere(user)
     grants = access.grants(user)
     # Straight links to where each role works; ids come from the grants already read (no extra query).
-    outermost = sorted(grants, key=lambda g: len(g.path))
+    # A role in a dissolved organization only reads: it leads to that branch's records, never to review work.
+    outermost = sorted(grants, key=lambda g: (not g.active, len(g.path)))
 
-    def first(*kinds):
-        return next((g.organization_id for g in outermost if g.role in kinds), None)
+    def first(*kinds, dissolved_too=False):
+        return next((g.organization_id for g in outermost if g.role in kinds and (g.active or dissolved_too)), None)
 
-    secretary_of = first(Role.SECRETARY)
+    secretary_of = first(Role.SECRETARY, dissolved_too=True)
     reviewer_of = first(Role.REVIEWER, Role.ADMIN)
     inspector_of = first(Role.REVIEWER, Role.ASSESSOR, Role.ADMIN)
     return {
@@ -35,8 +36,8 @@ def _navigation(user):
             "jobs": access.administers_rules(user),
             "roles": sorted(Role(r).label for r in roles),
             "tree": everywhere or bool(roles),
-            "review": everywhere or Role.REVIEWER in roles or Role.ADMIN in roles,
-            "admin": everywhere or Role.ADMIN in roles,
+            "review": everywhere or reviewer_of is not None,
+            "admin": access.has_any(user, access.ADMINISTER),
             "secretary": Role.SECRETARY in roles,
             "owed_url": reverse("branches:meetings_owed", args=[secretary_of]) if secretary_of else "",
             "compliance_url": reverse("branches:compliance", args=[reviewer_of]) if reviewer_of else "",

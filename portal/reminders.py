@@ -176,7 +176,7 @@ def _plan_meetings(result, rules, organizations, secretaries, remind, overdue, d
             for count in status.counts:
                 span = count.span
                 key, kind, window, days, due, in_digest = facts(span)
-                if count.met or (org.founded_on and span.end < org.founded_on):
+                if count.met:  # a span the organization did not owe (before founding, …) is never judged
                     continue
                 if notified:
                     result.unmet_meetings.add((org.pk, meeting_type, key))

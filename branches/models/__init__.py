@@ -7,6 +7,7 @@ from branches.models.meetings import (
     MeetingRequirement,
     MeetingType,
     Period,
+    held_on_of,
 )
 from branches.models.organizations import (
     ALLOWED_PARENT_KINDS,
@@ -34,6 +35,7 @@ __all__ = [
     "AbsenceReason",
     "Attendance",
     "Meeting",
+    "held_on_of",
     "MeetingRequirement",
     "MeetingType",
     "Period",

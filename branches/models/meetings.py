@@ -112,6 +112,12 @@ class MeetingRequirement(models.Model):
         return self.effective_from <= day and (self.effective_to is None or self.effective_to >= day)
 
 
+def held_on_of(held_at):
+    """The day a meeting was held: the date of `held_at` in the portal's time zone (Beijing), the one place
+    this is worked out (months and quarters are counted on it)."""
+    return timezone.localtime(held_at, timezone.get_default_timezone()).date()
+
+
 class Meeting(models.Model):
     """One meeting held by a branch (or one of its party groups), with its minutes and attendance."""
 
@@ -165,6 +171,15 @@ class Meeting(models.Model):
 
     def __str__(self):
         return f"{self.held_on} {self.get_meeting_type_display()}"
+
+    def save(self, *args, **kwargs):
+        """`held_on` follows `held_at` (its date in Beijing) whatever path saves the meeting: form, admin, API."""
+        if self.held_at is not None:
+            self.held_on = held_on_of(self.held_at)
+            update_fields = kwargs.get("update_fields")
+            if update_fields is not None and "held_at" in update_fields:
+                kwargs["update_fields"] = {*update_fields, "held_on"}
+        super().save(*args, **kwargs)
 
     @property
     def attendance_rate(self):

@@ -18,7 +18,7 @@ from branches.forms import (
     MeetingWhenForm,
     show_service_errors,
 )
-from branches.models import Meeting, MeetingType, Member, OrganizationKind, Period
+from branches.models import Meeting, MeetingType, Member, OrganizationKind, Period, held_on_of
 from branches.pages import form_page, history_url, home_sections
 from branches.views.organizations import _organization
 
@@ -110,7 +110,7 @@ def _expected(request, branch, meeting):
         probe = MeetingWhenForm(chosen)
         probe.is_valid()  # each field that is valid is used; the form itself reports the others
         held_at = probe.cleaned_data.get("held_at")
-        held_on = timezone.localtime(held_at).date() if held_at else timezone.localdate()
+        held_on = held_on_of(held_at) if held_at else timezone.localdate()
         meeting_type = probe.cleaned_data.get("meeting_type", "")
         group_id = probe.cleaned_data.get("party_group")
         group = None

@@ -159,18 +159,25 @@ def test_the_helper_scopes_querysets_by_the_path_prefix(county, people):
     assert not access.can(people.reviewer, access.EDIT, county.east)
 
 
-def test_a_role_in_a_dissolved_organization_grants_nothing(county, people, make_user):
+def test_a_role_in_a_dissolved_organization_still_reads_its_records_and_nothing_more(county, people, make_user):
+    """A former secretary answers for what the branch logged: VIEW stays, EDIT and the rest go."""
     from datetime import date
 
     from branches import services
 
     Member.objects.filter(organization=county.south).delete()
     user = make_user("former", "secretary", county.south)
-    assert access.can(user, access.VIEW, county.south)
+    reviewer = make_user("former_reviewer", "reviewer", county.south)
+    assert access.can(user, access.EDIT, county.south)
     services.organization_dissolve(organization=county.south, on=date(2026, 1, 1), reason="合并", by=system())
-    access.forget(user)
+    for holder in (user, reviewer):
+        access.forget(holder)
     county.south.refresh_from_db()
-    assert not access.can(user, access.VIEW, county.south)
+    assert access.can(user, access.VIEW, county.south)
+    assert not access.can(user, access.EDIT, county.south)
+    assert not access.can(reviewer, access.REVIEW, county.south)
+    assert access.scoped(user, Organization.objects.all()).get() == county.south
+    assert not access.scoped(user, Organization.objects.all(), access.EDIT).exists()
 
 
 # --- Django admin: admins only, and scoped -------------------------------------------------
