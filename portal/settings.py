@@ -59,6 +59,9 @@ INSTALLED_APPS = [
     "crispy_bootstrap5",
     "django_tables2",
     "django_filters",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "treebeard",
     "auditlog",
     "axes",
@@ -79,6 +82,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # A Bearer token on /api/ signs its owner in for that request, before the audit context is bound.
+    "portal.middleware.ApiTokenMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
@@ -260,6 +265,9 @@ AUDITLOG_EXCLUDE_TRACKING_FIELDS = (
     "last_run_at",
     "total_run_count",
     "date_changed",
+    # an API token's hash is no business of the trail; its use is bookkeeping
+    "secret_hash",
+    "last_used_at",
 )
 AUDITLOG_MASK_TRACKING_FIELDS = ("password",)
 AUDITLOG_STORE_JSON_CHANGES = True
@@ -315,4 +323,46 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
     # Sign-in attempts are kept in the database by django-axes; the console needs only warnings.
     "loggers": {"axes": {"level": "WARNING"}},
+}
+
+
+# The API (/api/v1/): personal tokens are the contract; every object is scoped as in the pages.
+API_TOKEN_MAX_DAYS = 365
+API_RATE = env_str("API_RATE", "120/min")
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["portal.api.TokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": ["portal.api.TokenRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"api_token": API_RATE},
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.MultiPartParser",
+        "rest_framework.parsers.FormParser",
+    ],
+    "EXCEPTION_HANDLER": "portal.api.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DATETIME_FORMAT": "iso-8601",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Branch responsibility portal API",
+    "DESCRIPTION": (
+        "Read the organizations, members, meetings, compliance, duties and findings of your subtree; "
+        "log and correct meetings; complete duties. Authenticate with a personal token: "
+        "`Authorization: Bearer <token>`."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
