@@ -159,3 +159,187 @@ def test_a_secretary_cannot_read_another_branchs_records_by_guessing_ids(county,
     assert client.get(f"/api/v1/organizations/{county.finance.pk}/").status_code == 404
     assert client.get(f"/api/v1/members/{Member.objects.get(name='张一').pk}/").status_code == 200
     assert client.get(f"/api/v1/members/{finance_member.pk}/").json() == {"detail": "未找到。"}
+
+
+# --- writing meetings ---------------------------------------------------------------------
+
+
+def test_a_reviewer_reads_meetings_but_cannot_log_one(county, people):
+    client = api(people.town_reviewer)
+    assert client.get("/api/v1/meetings/").status_code == 200
+    response = post_json(client, "/api/v1/meetings/", meeting_payload(county.east))
+    assert response.status_code == 403
+    assert response.json() == {"detail": "您没有执行该操作的权限。"}
+    assert not Meeting.objects.exists()
+
+
+def test_logging_a_meeting_by_api_makes_what_the_page_makes(county, people, signed_in):
+    """The same meeting logged on the page and by the API: the same attendance, counts and audit entries."""
+    zhang_san = Member.objects.get(name="张三")
+    absent = {"member": zhang_san.pk, "present": False, "absence_reason": "sick"}
+    payload = meeting_payload(county.east)
+    payload["attendance"] = [row if row["member"] != zhang_san.pk else absent for row in payload["attendance"]]
+    response = post_json(api(people.secretary), "/api/v1/meetings/", payload)
+    assert response.status_code == 201, response.content.decode()
+    body = response.json()
+    assert (body["expected_count"], body["present_count"], body["warnings"]) == (3, 2, [])
+    by_api = Meeting.objects.get(pk=body["id"])
+
+    page = signed_in(people.secretary)
+    form = {k: v for k, v in payload.items() if k not in ("organization", "attendance")}
+    form["held_at"] = timezone.localtime(by_api.held_at).strftime("%Y-%m-%dT%H:%M")
+    for row in payload["attendance"]:
+        if row["present"]:
+            form[f"present_{row['member']}"] = "on"
+        form[f"reason_{row['member']}"] = row.get("absence_reason", "")
+    assert page.post(reverse("branches:meeting_add", args=[county.east.pk]), form).status_code == 302
+    by_page = Meeting.objects.exclude(pk=by_api.pk).get()
+
+    def made(meeting):
+        entries = AuditEntry.objects.filter(object_pk=str(meeting.pk), content_type__model="meeting")
+        return (
+            meeting.logged_by,
+            meeting.expected_count,
+            meeting.present_count,
+            sorted(meeting.attendance.values_list("member_id", "present", "absence_reason")),
+            sorted((e.action, e.actor_id) for e in entries),
+        )
+
+    assert made(by_api) == made(by_page)
+    assert made(by_api)[0] == people.secretary and made(by_api)[4]
+
+
+def test_bad_input_gives_400_with_chinese_messages_by_field_and_writes_nothing(county, people):
+    client = api(people.secretary)
+    payload = meeting_payload(county.east, place="")
+    payload["attendance"] = payload["attendance"][:1]  # two expected members left out
+    response = post_json(client, "/api/v1/meetings/", payload)
+    assert response.status_code == 400
+    assert "出席" in response.json()["attendance"][0] or "缺少" in response.json()["attendance"][0]
+    future = meeting_payload(county.east, held_at=(timezone.now() + timedelta(days=2)).isoformat())
+    response = post_json(client, "/api/v1/meetings/", future)
+    assert response.status_code == 400 and list(response.json()) == ["held_at"]
+    response = post_json(client, "/api/v1/meetings/", {"organization": county.east.pk})
+    assert response.status_code == 400 and response.json()["topic"] == ["该字段是必填项。"]
+    assert not Meeting.objects.exists()
+
+
+def test_a_secretary_cannot_write_another_branchs_meetings_by_guessing_ids(county, people):
+    finance = api(people.finance_secretary)
+    response = post_json(finance, "/api/v1/meetings/", meeting_payload(county.finance))
+    assert response.status_code == 201
+    theirs = response.json()["id"]
+    client = api(people.secretary)
+    assert post_json(client, "/api/v1/meetings/", meeting_payload(county.finance)).status_code == 404
+    assert post_json(client, f"/api/v1/meetings/{theirs}/", {"topic": "篡改"}, method="patch").status_code == 404
+    assert client.get(f"/api/v1/meetings/{theirs}/").status_code == 404
+    assert Meeting.objects.count() == 1 and Meeting.objects.get().topic == "主题党日：学习新党章"
+    assert [m["id"] for m in results(client.get("/api/v1/meetings/"))] == []
+
+
+def test_a_secretary_corrects_a_meeting_and_the_trail_keeps_both_versions(county, people):
+    client = api(people.secretary)
+    created = post_json(client, "/api/v1/meetings/", meeting_payload(county.east)).json()
+    zhang_er = Member.objects.get(name="张二")
+    attendance = [
+        {**row, "present": False, "absence_reason": "official"} if row["member"] == zhang_er.pk else row
+        for row in created["attendance"]
+    ]
+    response = post_json(
+        client, f"/api/v1/meetings/{created['id']}/", {"topic": "更正后的议题", "attendance": attendance}, "patch"
+    )
+    assert response.status_code == 200, response.content.decode()
+    assert (response.json()["topic"], response.json()["present_count"]) == ("更正后的议题", 2)
+    meeting = Meeting.objects.get()
+    assert meeting.place == "村部会议室" and meeting.updated_by == people.secretary
+    assert AuditEntry.objects.filter(object_pk=str(meeting.pk), content_type__model="meeting", action=1).exists()
+
+
+def test_meetings_filter_by_type_and_date(county, people):
+    client = api(people.secretary)
+    post_json(client, "/api/v1/meetings/", meeting_payload(county.east))
+    week_ago = (timezone.localtime() - timedelta(days=7)).isoformat()
+    post_json(client, "/api/v1/meetings/", meeting_payload(county.east, meeting_type="party_lecture", held_at=week_ago))
+    assert len(results(client.get("/api/v1/meetings/", {"type": "party_lecture"}))) == 1
+    since = (timezone.localdate() - timedelta(days=3)).isoformat()
+    rows = results(client.get("/api/v1/meetings/", {"held_from": since}))
+    assert [r["meeting_type"] for r in rows] == ["theme_day"]
+    rows = results(client.get("/api/v1/meetings/", {"ordering": "held_at"}))
+    assert [r["meeting_type"] for r in rows] == ["party_lecture", "theme_day"]
+
+
+# --- duties and findings -----------------------------------------------------------------
+
+
+@pytest.fixture
+def duty(county):
+    from assessments import services as duty_services
+    from tests.conftest import system
+
+    return duty_services.item_add(
+        organization=county.east,
+        year=timezone.localdate().year,
+        data={"area": "ideological", "text": "开展警示教育一次", "due_on": timezone.localdate() + timedelta(days=20)},
+        by=system(),
+    )
+
+
+def test_a_secretary_completes_a_duty_with_a_meeting(county, people, duty):
+    client = api(people.secretary)
+    meeting = post_json(client, "/api/v1/meetings/", meeting_payload(county.east)).json()
+    url = f"/api/v1/duties/{duty.pk}/complete/"
+    response = post_json(client, url, {"version": duty.version, "meeting": meeting["id"]})
+    assert response.status_code == 200, response.content.decode()
+    assert response.json()["status"] == "done" and response.json()["evidence_meeting"] == meeting["id"]
+    stale = post_json(client, url, {"version": duty.version, "note": "再次"})
+    assert stale.status_code == 400 and "刷新" in json.dumps(stale.json(), ensure_ascii=False)
+
+
+def test_a_secretary_completes_a_duty_with_a_file(county, people, duty, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client = api(people.secretary)
+    response = client.post(
+        f"/api/v1/duties/{duty.pk}/complete/",
+        {"version": duty.version, "file": SimpleUploadedFile("签到表.png", PNG, content_type="image/png")},
+    )
+    assert response.status_code == 200, response.content.decode()
+    duty.refresh_from_db()
+    assert duty.status == ItemStatus.DONE and duty.evidence_file.original_name == "签到表.png"
+    assert Attachment.objects.get().uploaded_by == people.secretary
+
+
+def test_duty_evidence_is_required_and_a_reviewer_cannot_complete(county, people, duty):
+    response = post_json(api(people.secretary), f"/api/v1/duties/{duty.pk}/complete/", {"version": duty.version})
+    assert response.status_code == 400 and list(response.json()) == ["note"]
+    response = post_json(api(people.town_reviewer), f"/api/v1/duties/{duty.pk}/complete/", {"version": 1, "note": "x"})
+    assert response.status_code == 403
+    response = post_json(
+        api(people.finance_secretary), f"/api/v1/duties/{duty.pk}/complete/", {"version": 1, "note": "x"}
+    )
+    assert response.status_code == 404
+    assert ResponsibilityItem.objects.get().status == ItemStatus.OPEN
+
+
+def test_a_meeting_of_another_branch_is_no_evidence(county, people, duty):
+    finance = post_json(api(people.finance_secretary), "/api/v1/meetings/", meeting_payload(county.finance)).json()
+    response = post_json(
+        api(people.secretary), f"/api/v1/duties/{duty.pk}/complete/", {"version": 1, "meeting": finance["id"]}
+    )
+    assert response.status_code == 400 and list(response.json()) == ["meeting"]
+
+
+def test_duties_and_findings_are_read_within_the_subtree(county, people, duty):
+    from assessments.models import Finding, Inspection
+
+    inspection = Inspection.objects.create(organization=county.finance, held_on="2026-09-01", title="督查")
+    Finding.objects.create(
+        inspection=inspection, organization=county.finance, description="问题", required_rectification="整改",
+        deadline="2026-12-31",
+    )
+    assert [d["text"] for d in results(api(people.town_reviewer).get("/api/v1/duties/"))] == ["开展警示教育一次"]
+    assert results(api(people.town_reviewer).get("/api/v1/findings/")) == []
+    rows = results(api(people.reviewer).get("/api/v1/findings/", {"under": "T-J"}))
+    assert [(r["description"], r["organization"]["code"]) for r in rows] == [("问题", "T-J-1")]
+    assert ResponsibilityList.objects.count() == 1
