@@ -1,6 +1,6 @@
 """The API's endpoints for the tree, members, meetings and compliance: the pages' selectors and services."""
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import OuterRef, Prefetch, Q, Subquery
 from django.db.models.functions import Length, Substr
 from django.utils import timezone
@@ -165,7 +165,9 @@ class ComplianceViewSet(mixins.ListModelMixin, ScopedViewSet):
         if code:
             return access.get_scoped_or_404(user, Organization.objects.all(), access.REVIEW, code=code)
         paths = access.root_paths(user, access.REVIEW)
-        if access.is_everywhere(user) or len(paths) != 1:
+        if not paths and not access.is_everywhere(user):
+            raise PermissionDenied
+        if len(paths) != 1:
             errors["under"] = [_("Name the organization whose subtree to judge, e.g. under=<code>.")]
             return None
         return Organization.objects.get(path=paths[0])

@@ -14,7 +14,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from assessments.models import ItemStatus, ResponsibilityItem, ResponsibilityList
+from assessments.models import Finding, Inspection, ItemStatus, ResponsibilityItem, ResponsibilityList
 from branches.models import Attachment, AuditEntry, Meeting, Member
 from portal import services
 from portal.models import ApiToken
@@ -331,8 +331,6 @@ def test_a_meeting_of_another_branch_is_no_evidence(county, people, duty):
 
 
 def test_duties_and_findings_are_read_within_the_subtree(county, people, duty):
-    from assessments.models import Finding, Inspection
-
     inspection = Inspection.objects.create(organization=county.finance, held_on="2026-09-01", title="督查")
     Finding.objects.create(
         inspection=inspection, organization=county.finance, description="问题", required_rectification="整改",
@@ -343,3 +341,159 @@ def test_duties_and_findings_are_read_within_the_subtree(county, people, duty):
     rows = results(api(people.reviewer).get("/api/v1/findings/", {"under": "T-J"}))
     assert [(r["description"], r["organization"]["code"]) for r in rows] == [("问题", "T-J-1")]
     assert ResponsibilityList.objects.count() == 1
+
+
+# --- pages, throttling, query counts, compliance -------------------------------------------------
+
+
+def grow(county, branches, prefix="G", meetings_each=1):
+    """`branches` more villages under the town, each with members, meetings and a duty (written directly:
+    the counts are what matter here)."""
+    from branches import services as branch_services
+    from tests.conftest import add_member, system
+
+    for n in range(branches):
+        branch = branch_services.organization_create(
+            parent=county.town,
+            kind="branch",
+            data={"code": f"{prefix}-{n}", "name": f"{prefix}村{n}支部", "sector": "village"},
+            by=system(),
+        )
+        members = [add_member(branch, f"成员{prefix}{n}-{m}") for m in range(3)]
+        for k in range(meetings_each):
+            held_at = timezone.now() - timedelta(days=k + 1)
+            meeting = Meeting.objects.create(
+                organization=branch,
+                meeting_type="theme_day",
+                held_at=held_at,
+                held_on=timezone.localtime(held_at).date(),
+                place="x",
+                host="x",
+                topic=f"议题{k}",
+                expected_count=3,
+                present_count=3,
+            )
+            for member in members:
+                meeting.attendance.create(member=member, present=True)
+        own = ResponsibilityList.objects.create(organization=branch, year=2026, title="自定")
+        ResponsibilityItem.objects.create(
+            responsibility_list=own, organization=branch, area="ideological", text="学习", due_on="2026-12-31"
+        )
+        inspection = Inspection.objects.create(organization=branch, held_on="2026-09-01", title="督查")
+        Finding.objects.create(
+            inspection=inspection,
+            organization=branch,
+            description="问题",
+            required_rectification="整改",
+            deadline="2026-12-31",
+        )
+
+
+def test_lists_page_by_cursor_without_losing_or_repeating_rows(county, people):
+    grow(county, 7)
+    client = api(people.town_reviewer)
+    seen, url = [], "/api/v1/meetings/?page_size=3"
+    while url:
+        body = client.get(url).json()
+        assert len(body["results"]) <= 3
+        seen += [row["id"] for row in body["results"]]
+        url = body["next"]
+        assert url is None or "cursor=" in url
+    assert sorted(seen) == sorted(Meeting.objects.values_list("pk", flat=True)) and len(seen) == 7
+
+
+def test_a_token_that_calls_too_often_is_told_to_wait(people, settings):
+    settings.API_RATE = "3/min"
+    client = api(people.secretary)
+    statuses = [client.get("/api/v1/organizations/").status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    response = client.get("/api/v1/organizations/")
+    assert "限流" in response.json()["detail"] and int(response["Retry-After"]) > 0
+    assert api(people.town_reviewer).get("/api/v1/organizations/").status_code == 200  # its own budget
+
+
+LISTS = [
+    "/api/v1/organizations/",
+    "/api/v1/members/",
+    "/api/v1/meetings/",
+    "/api/v1/duties/",
+    "/api/v1/findings/",
+    "/api/v1/compliance/?period=2026-Q4",
+    "/api/v1/compliance/?period=2026&kind=primary_committee",
+]
+
+
+@pytest.mark.parametrize("url", LISTS)
+def test_a_list_takes_the_same_queries_for_few_rows_and_many(county, people, url):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = api(people.town_reviewer)
+
+    def queries():
+        cache.clear()
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get(url)
+        assert response.status_code == 200, response.content.decode()
+        return len(captured), len(response.json()["results"])
+
+    grow(county, 1, "G")
+    client.get("/api/v1/organizations/")  # the token's first use of the minute notes last_used_at
+    few, rows_few = queries()
+    grow(county, 8, "H", meetings_each=2)
+    many, rows_many = queries()
+    assert (many, rows_many > rows_few or "primary_committee" in url) == (few, True)
+
+
+def test_compliance_reads_as_the_reviewers_table(county, people, signed_in):
+    post_json(api(people.secretary), "/api/v1/meetings/", meeting_payload(county.east))
+    month = timezone.localdate().strftime("%Y-%m")
+    body = api(people.town_reviewer).get("/api/v1/compliance/", {"period": month}).json()
+    assert (body["period"], body["under"]) == (month, "T-E")
+    rows = {row["organization"]["code"]: row for row in body["results"]}
+    assert list(rows) == ["T-E-1", "T-E-2"]
+    theme_day = {s["meeting_type"]: s for s in rows["T-E-1"]["statuses"]}["theme_day"]
+    assert (theme_day["held"], theme_day["required"], theme_day["state"]) == (1, 1, "met")
+    assert {s["meeting_type"]: s for s in rows["T-E-2"]["statuses"]}["theme_day"]["held"] == 0
+    page = signed_in(people.town_reviewer).get(reverse("branches:compliance", args=[county.town.pk]), {"period": month})
+    on_page = {row.organization.code: row for row in page.context["page"]}
+    assert on_page["T-E-1"].status("theme_day").held == theme_day["held"]
+
+    town = api(people.town_reviewer).get("/api/v1/compliance/", {"period": month, "kind": "primary_committee"})
+    summary = {s["meeting_type"]: s for s in town.json()["results"][0]["statuses"]}["theme_day"]
+    assert (summary["held"], summary["required"]) == (1, 2)  # one of its two branches meets the rule
+
+
+def test_compliance_is_for_reviewers_of_the_subtree_and_tells_a_wrong_period(county, people):
+    assert api(people.secretary).get("/api/v1/compliance/").status_code == 403
+    assert api(people.town_reviewer).get("/api/v1/compliance/", {"under": "T-J"}).status_code == 404
+    response = api(people.town_reviewer).get("/api/v1/compliance/", {"period": "2026-Q5"})
+    assert response.status_code == 400 and "季度" in response.json()["period"][0]
+
+
+# --- the schema and its reference page ------------------------------------------------------------
+
+SCHEMA = "docs/api/openapi.yaml"
+REGENERATE = f"python manage.py spectacular --lang en --validate --file {SCHEMA}"
+
+
+def test_the_committed_schema_is_the_one_the_code_makes(tmp_path):
+    """A change to the API is a reviewed diff of docs/api/openapi.yaml; regenerate it with REGENERATE."""
+    from pathlib import Path
+
+    from django.conf import settings
+    from django.core.management import call_command
+
+    made = tmp_path / "openapi.yaml"
+    call_command("spectacular", "--lang", "en", "--validate", "--fail-on-warn", "--file", str(made))
+    committed = (Path(settings.BASE_DIR) / SCHEMA).read_text()
+    assert made.read_text() == committed, f"the API changed: run `{REGENERATE}` and commit the diff"
+
+
+def test_the_schema_is_served_to_a_token_and_to_a_signed_in_browser(people, signed_in):
+    import yaml
+
+    schema = yaml.safe_load(api(people.secretary).get("/api/schema/").content)
+    assert "/api/v1/meetings/" in schema["paths"] and "personalToken" in schema["components"]["securitySchemes"]
+    assert signed_in(people.secretary).get("/api/schema/").status_code == 200
+    assert Client().get("/api/schema/").status_code == 401
