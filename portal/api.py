@@ -5,6 +5,7 @@ selectors and services as the pages; this module is wired in through `settings.R
 """
 
 from django.conf import settings
+from django.core.cache import caches
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -45,6 +46,7 @@ class TokenRateThrottle(SimpleRateThrottle):
     """Each token has its own budget of requests (`API_RATE`, e.g. 120/min)."""
 
     scope = "api_token"
+    cache = caches["api_throttle"]
 
     def get_rate(self):
         return settings.API_RATE

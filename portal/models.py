@@ -7,6 +7,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from branches.models import Organization
+from branches.validators import reject_markup
 
 MAX_LEAD_DAYS = 366
 MAX_CATCH_UP_DAYS = 60
@@ -247,7 +248,12 @@ class ApiToken(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens", verbose_name=_("user")
     )
-    name = models.CharField(_("name"), max_length=60, help_text=_("What the token is for, e.g. the system using it."))
+    name = models.CharField(
+        _("name"),
+        max_length=60,
+        validators=[reject_markup],
+        help_text=_("What the token is for, e.g. the system using it."),
+    )
     prefix = models.CharField(_("prefix"), max_length=16, unique=True, editable=False)
     secret_hash = models.CharField(_("hash of the secret"), max_length=64, editable=False)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)

@@ -18,6 +18,7 @@ from portal.env import (
     env_int,
     env_list,
     env_str,
+    rate_from_env,
     redis_url_from_env,
 )
 
@@ -328,7 +329,16 @@ LOGGING = {
 
 # The API (/api/v1/): personal tokens are the contract; every object is scoped as in the pages.
 API_TOKEN_MAX_DAYS = 365
-API_RATE = env_str("API_RATE", "120/min")
+API_RATE = rate_from_env("API_RATE", "120/min")
+# Each token's request count must be shared by every web worker: in Redis when there is one.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "api_throttle": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "portal-api"}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "api-throttle"}
+    ),
+}
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["portal.api.TokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -356,7 +366,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": (
         "Read the organizations, members, meetings, compliance, duties and findings of your subtree; "
         "log and correct meetings; complete duties. Authenticate with a personal token: "
-        "`Authorization: Bearer <token>`."
+        "`Authorization: Bearer <token>`.\n\n"
+        "Errors are JSON in the caller's language (Chinese unless `Accept-Language: en`): "
+        "400 `{field: [messages]}` (`non_field_errors` for the rest), 401 and 403 `{detail}`, "
+        "404 for anything outside your subtree, 429 `{detail}` with `Retry-After`."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

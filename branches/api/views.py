@@ -129,6 +129,26 @@ class MeetingViewSet(
         return self.update(request, *args, partial=True, **kwargs)
 
 
+class CompliancePages(Pages):
+    """Pages of compliance rows, each answer naming the period and the subtree it judges."""
+
+    ordering = "path"
+    period = under = ""
+
+    def get_paginated_response(self, data):
+        response = super().get_paginated_response(data)
+        response.data = {"period": self.period, "under": self.under, **response.data}
+        return response
+
+    def get_paginated_response_schema(self, schema):
+        paged = super().get_paginated_response_schema(schema)
+        chosen = {
+            "period": {"type": "string", "example": "2026-Q4"},
+            "under": {"type": "string", "example": "T-E"},
+        }
+        return {**paged, "properties": {**chosen, **paged["properties"]}}
+
+
 class ComplianceViewSet(mixins.ListModelMixin, ScopedViewSet):
     """三会一课落实情况 of a subtree over a period, as on the reviewer's table (one row per organization).
 
@@ -137,6 +157,7 @@ class ComplianceViewSet(mixins.ListModelMixin, ScopedViewSet):
     """
 
     serializer_class = serializers.ComplianceRowSerializer
+    pagination_class = CompliancePages
     filter_backends = []
     scope_via = None
 
@@ -185,10 +206,8 @@ class ComplianceViewSet(mixins.ListModelMixin, ScopedViewSet):
     )
     def list(self, request, *args, **kwargs):
         root, span, kind, sector, today = self._chosen()
-        pages = Pages()
-        pages.ordering = "path"
-        organizations = pages.paginate_queryset(
-            selectors.compliance_candidates_queryset(request.user, root, span, sector=sector, kind=kind), request, self
+        organizations = self.paginate_queryset(
+            selectors.compliance_candidates_queryset(request.user, root, span, sector=sector, kind=kind)
         )
         if kind == OrganizationKind.BRANCH:
             rows = compliance.for_span(organizations, span, today, within=root)
@@ -199,7 +218,6 @@ class ComplianceViewSet(mixins.ListModelMixin, ScopedViewSet):
                 beneath |= Q(path__startswith=organization.path)
             branches = list(under.filter(beneath))
             rows = compliance.summarize(organizations, compliance.for_span(branches, span, today, within=root))
-        response = pages.get_paginated_response(serializers.ComplianceRowSerializer(rows, many=True).data)
-        response.data = {"period": span.key, "under": root.code, **response.data}
-        return response
+        self.paginator.period, self.paginator.under = span.key, root.code
+        return self.get_paginated_response(serializers.ComplianceRowSerializer(rows, many=True).data)
 

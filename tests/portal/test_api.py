@@ -9,7 +9,6 @@ import json
 from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -19,13 +18,6 @@ from branches.models import Attachment, AuditEntry, Meeting, Member
 from portal import services
 from portal.models import ApiToken
 from tests.portal.test_hardening import PNG
-
-
-@pytest.fixture(autouse=True)
-def fresh_throttle():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def token_for(user, days=30):
@@ -431,7 +423,6 @@ def test_a_list_takes_the_same_queries_for_few_rows_and_many(county, people, url
     client = api(people.town_reviewer)
 
     def queries():
-        cache.clear()
         with CaptureQueriesContext(connection) as captured:
             response = client.get(url)
         assert response.status_code == 200, response.content.decode()
