@@ -2,12 +2,13 @@ import django_filters
 
 from assessments.models import Finding, ResponsibilityItem
 from branches.api.base import UnderFilterSet
+from branches.widgets import DateInput
 
 
 class DutyFilter(UnderFilterSet):
     year = django_filters.NumberFilter(field_name="responsibility_list__year")
-    due_from = django_filters.DateFilter(field_name="due_on", lookup_expr="gte")
-    due_to = django_filters.DateFilter(field_name="due_on", lookup_expr="lte")
+    due_from = django_filters.DateFilter(field_name="due_on", lookup_expr="gte", widget=DateInput())
+    due_to = django_filters.DateFilter(field_name="due_on", lookup_expr="lte", widget=DateInput())
 
     class Meta:
         model = ResponsibilityItem
@@ -15,8 +16,8 @@ class DutyFilter(UnderFilterSet):
 
 
 class FindingFilter(UnderFilterSet):
-    deadline_from = django_filters.DateFilter(field_name="deadline", lookup_expr="gte")
-    deadline_to = django_filters.DateFilter(field_name="deadline", lookup_expr="lte")
+    deadline_from = django_filters.DateFilter(field_name="deadline", lookup_expr="gte", widget=DateInput())
+    deadline_to = django_filters.DateFilter(field_name="deadline", lookup_expr="lte", widget=DateInput())
 
     class Meta:
         model = Finding

@@ -4,6 +4,7 @@ import django_filters
 
 from branches.api.base import UnderFilterSet
 from branches.models import Meeting, MeetingType, Member, Organization
+from branches.widgets import DateInput
 
 
 class OrganizationFilter(UnderFilterSet):
@@ -22,8 +23,8 @@ class MemberFilter(UnderFilterSet):
 
 class MeetingFilter(UnderFilterSet):
     type = django_filters.ChoiceFilter(field_name="meeting_type", choices=MeetingType.choices)
-    held_from = django_filters.DateFilter(field_name="held_on", lookup_expr="gte")
-    held_to = django_filters.DateFilter(field_name="held_on", lookup_expr="lte")
+    held_from = django_filters.DateFilter(field_name="held_on", lookup_expr="gte", widget=DateInput())
+    held_to = django_filters.DateFilter(field_name="held_on", lookup_expr="lte", widget=DateInput())
 
     class Meta:
         model = Meeting

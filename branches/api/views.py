@@ -66,7 +66,7 @@ class MeetingViewSet(
     def _attendance(self, rows):
         return {row["member"]: (row["present"], row.get("absence_reason") or "") for row in rows}
 
-    def _party_group(self, organization, group_id):
+    def _party_group(self, group_id):
         if group_id is None:
             return None
         group = access.scoped(self.request.user, Organization.objects.filter(pk=group_id)).first()
@@ -80,7 +80,7 @@ class MeetingViewSet(
         return Response(serializers.MeetingSavedSerializer(meeting).data, status=code)
 
     def _save(self, organization, values, meeting=None):
-        data = {**values, "party_group": self._party_group(organization, values.get("party_group"))}
+        data = {**values, "party_group": self._party_group(values.get("party_group"))}
         saved, warnings = services.meeting_save(
             organization=organization,
             data=data,
