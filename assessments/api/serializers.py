@@ -30,6 +30,7 @@ class DutySerializer(serializers.ModelSerializer):
             "completed_at",
             "version",
         ]
+        read_only_fields = fields  # what the API shows; writes go through the services
 
 
 class DutyCompleteSerializer(serializers.Serializer):
@@ -63,3 +64,4 @@ class FindingSerializer(serializers.ModelSerializer):
             "closed_at",
             "version",
         ]
+        read_only_fields = fields  # what the API shows; writes go through the services

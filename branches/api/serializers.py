@@ -30,12 +30,14 @@ class OrganizationSerializer(serializers.ModelSerializer):
             "dissolved_on",
             "staff_headcount",
         ]
+        read_only_fields = fields  # what the API shows; writes go through the services
 
 
 class OrganizationRefSerializer(serializers.ModelSerializer):
     class Meta:
         model = Organization
         fields = ["id", "code", "name"]
+        read_only_fields = fields  # what the API shows; writes go through the services
 
 
 class MemberSerializer(serializers.ModelSerializer):
@@ -55,12 +57,14 @@ class MemberSerializer(serializers.ModelSerializer):
             "status",
             "left_on",
         ]
+        read_only_fields = fields  # what the API shows; writes go through the services
 
 
 class AttendanceSerializer(serializers.ModelSerializer):
     class Meta:
         model = Attendance
         fields = ["member", "present", "absence_reason"]
+        read_only_fields = fields  # what the API shows; writes go through the services
 
 
 class MeetingSerializer(serializers.ModelSerializer):
@@ -88,6 +92,7 @@ class MeetingSerializer(serializers.ModelSerializer):
             "logged_at",
             "updated_at",
         ]
+        read_only_fields = fields  # what the API shows; writes go through the services
 
 
 class MeetingSavedSerializer(MeetingSerializer):
@@ -95,6 +100,7 @@ class MeetingSavedSerializer(MeetingSerializer):
 
     class Meta(MeetingSerializer.Meta):
         fields = [*MeetingSerializer.Meta.fields, "warnings"]
+        read_only_fields = fields  # what the API shows; writes go through the services
 
 
 class AttendanceInSerializer(serializers.Serializer):
