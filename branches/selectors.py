@@ -502,6 +502,11 @@ def meetings_counted_towards(*, organization, meeting_type, first_day, last_day)
 
 def compliance_candidates(user, root, span, *, sector="", kind=OrganizationKind.BRANCH):
     """Organizations of the subtree that existed during the span, in tree order (one query)."""
+    return list(compliance_candidates_queryset(user, root, span, sector=sector, kind=kind))
+
+
+def compliance_candidates_queryset(user, root, span, *, sector="", kind=OrganizationKind.BRANCH):
+    """The same, as a queryset to page through (the API pages by cursor)."""
     organizations = access.scoped(user, Organization.objects.filter(path__startswith=root.path))
     organizations = organizations.filter(Q(founded_on__isnull=True) | Q(founded_on__lte=span.end)).filter(
         Q(dissolved_on__isnull=True) | Q(dissolved_on__gte=span.start)
@@ -510,7 +515,7 @@ def compliance_candidates(user, root, span, *, sector="", kind=OrganizationKind.
         organizations = organizations.filter(kind=kind)
     if sector:
         organizations = organizations.filter(sector=sector)
-    return list(organizations.order_by("path"))
+    return organizations.order_by("path")
 
 
 # Reads for the scheduled jobs: whole-tree, set-based, no user in scope (the job acts for the system;

@@ -81,3 +81,12 @@ def redis_url_from_env(name):
     if raw and not raw.startswith(("redis://", "rediss://", "unix://")):
         raise ImproperlyConfigured(f"{name}={raw!r} must start with redis://, rediss:// or unix://.")
     return raw
+
+
+def rate_from_env(name, default):
+    """A request rate as DRF writes it: a whole number per second, minute, hour or day (`120/min`)."""
+    value = env_str(name, default)
+    number, _slash, unit = value.partition("/")
+    if not (number.isdigit() and int(number) > 0 and unit in ("s", "sec", "m", "min", "h", "hour", "d", "day")):
+        raise ImproperlyConfigured(f"{name}={value!r} must be a rate such as 120/min (per sec, min, hour or day).")
+    return value

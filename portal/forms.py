@@ -3,6 +3,8 @@ from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import gettext_lazy as _
 
+from branches.widgets import DateInput
+
 
 class SignInForm(AuthenticationForm):
     error_messages = {
@@ -33,3 +35,22 @@ class NotificationSettingsForm(forms.Form):
         if data.get("email_enabled") and not data.get("email") and "email" not in self.errors:
             self.add_error("email", _("Emails need an address: enter one, or turn email reminders off."))
         return data
+
+
+class ApiTokenForm(forms.Form):
+    """A new personal API token: what it is for, and the last day it may be used."""
+
+    name = forms.CharField(
+        label=_("Name"),
+        max_length=60,
+        help_text=_("What the token is for, e.g. the system that will use it."),
+    )
+    expires_on = forms.DateField(
+        label=_("Valid through"),
+        widget=DateInput(),
+        help_text=_("The last day the token may be used; at most a year from today."),
+    )
+
+
+class RevokeForm(forms.Form):
+    confirm = forms.BooleanField(label=_("Yes, revoke it. Systems using this token will be refused at once."))

@@ -7,6 +7,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from branches.models import Organization
+from branches.validators import reject_markup
 
 MAX_LEAD_DAYS = 366
 MAX_CATCH_UP_DAYS = 60
@@ -232,3 +233,41 @@ class NotificationPreference(models.Model):
 
     def __str__(self):
         return str(self.user)
+
+
+API_TOKEN_MAX_DAYS = 365
+
+
+class ApiToken(models.Model):
+    """A personal token another system uses to call the API as its owner, seeing exactly what the owner sees.
+
+    Only a hash of the secret is kept: the plain token is shown once, when it is created. The public
+    prefix finds the row; the hash of the whole token must then match.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens", verbose_name=_("user")
+    )
+    name = models.CharField(
+        _("name"),
+        max_length=60,
+        validators=[reject_markup],
+        help_text=_("What the token is for, e.g. the system using it."),
+    )
+    prefix = models.CharField(_("prefix"), max_length=16, unique=True, editable=False)
+    secret_hash = models.CharField(_("hash of the secret"), max_length=64, editable=False)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    expires_at = models.DateTimeField(_("expires at"))
+    last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…)"
+
+    def is_usable(self, now):
+        return self.revoked_at is None and self.expires_at > now

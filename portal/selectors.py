@@ -25,7 +25,15 @@ from django_celery_beat.models import PeriodicTask
 from assessments import selectors as duty_selectors
 from branches import selectors as branch_selectors
 from portal import tasks
-from portal.models import EmailState, Notification, NotificationKind, NotificationPreference, ReminderRule, ReminderRun
+from portal.models import (
+    ApiToken,
+    EmailState,
+    Notification,
+    NotificationKind,
+    NotificationPreference,
+    ReminderRule,
+    ReminderRun,
+)
 
 MEETING_KINDS = (NotificationKind.MEETING_DUE, NotificationKind.MEETING_OVERDUE)
 
@@ -139,3 +147,8 @@ def jobs_overview(days=7):
             .order_by("-created_at")[:20]
         ),
     }
+
+
+def api_tokens_of(user):
+    """A person's own API tokens, newest first (revoked and expired ones too, so the list tells what happened)."""
+    return ApiToken.objects.filter(user=user).order_by("-created_at", "-pk")

@@ -7,14 +7,17 @@ CLAIM_TIMEOUT, so the next run finishes the work.
 """
 
 import csv
+import hashlib
+import hmac
 import io
 import json
 import logging
+import secrets
 import traceback
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -29,6 +32,7 @@ from branches import access, audit
 from branches import selectors as branch_selectors
 from portal import notices, reminders
 from portal.models import (
+    ApiToken,
     EmailState,
     Notification,
     NotificationKind,
@@ -468,3 +472,73 @@ def preference_language(*, by, language):
     preference.language = language
     preference.full_clean(exclude=["user"])
     preference.save()
+
+
+# --- personal API tokens ----------------------------------------------------------------
+
+API_TOKEN_TOUCH_SECONDS = 60  # last_used_at is refreshed at most once a minute
+
+
+def _token_hash(plain):
+    return hashlib.sha256(plain.encode()).hexdigest()
+
+
+def api_token_create(*, by, name, expires_on) -> tuple[ApiToken, str]:
+    """A new personal token for `by`, valid through `expires_on` (Beijing time), at most API_TOKEN_MAX_DAYS ahead.
+
+    Returns (token, plain); the plain token is shown once and never stored, only its hash.
+    """
+    today = timezone.localdate()
+    errors = {}
+    if expires_on is None:
+        errors["expires_on"] = [_("Choose the last day the token may be used.")]
+    elif expires_on < today:
+        errors["expires_on"] = [_("The last day of use cannot lie in the past.")]
+    elif expires_on > today + timedelta(days=settings.API_TOKEN_MAX_DAYS):
+        errors["expires_on"] = [_("A token lasts at most %(days)d days.") % {"days": settings.API_TOKEN_MAX_DAYS}]
+    expires_at = (
+        timezone.make_aware(datetime.combine(expires_on + timedelta(days=1), time.min)) if expires_on else None
+    )
+    token = ApiToken(user=by, name=(name or "").strip(), expires_at=expires_at, prefix=secrets.token_hex(6))
+    plain = f"{token.prefix}.{secrets.token_urlsafe(32)}"
+    token.secret_hash = _token_hash(plain)
+    try:
+        token.full_clean(exclude=["user", "expires_at"])
+    except ValidationError as error:
+        for field_name, messages in error.message_dict.items():
+            errors.setdefault(field_name, messages)
+    if errors:
+        raise ValidationError(errors)
+    token.save()
+    return token, plain
+
+
+def api_token_revoke(*, token, by) -> ApiToken:
+    """Revoke one of the person's own tokens; another person's token is not found."""
+    if token.user_id != by.pk:
+        raise PermissionDenied
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+    return token
+
+
+def api_token_user(*, plain, now):
+    """The owner of a usable token, or a ValidationError saying why the token is refused.
+
+    A successful use refreshes last_used_at (at most once a minute, without an audit entry: it is bookkeeping).
+    """
+    prefix = (plain or "").split(".", 1)[0]
+    token = ApiToken.objects.select_related("user").filter(prefix=prefix).first() if prefix else None
+    if token is None or not hmac.compare_digest(token.secret_hash, _token_hash(plain)):
+        raise ValidationError(_("The API token is not valid."))
+    if token.revoked_at is not None:
+        raise ValidationError(_("The API token has been revoked."))
+    if token.expires_at <= now:
+        raise ValidationError(_("The API token has expired."))
+    if not token.user.is_active:
+        raise ValidationError(_("The account of this API token is disabled."))
+    if token.last_used_at is None or (now - token.last_used_at).total_seconds() >= API_TOKEN_TOUCH_SECONDS:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now
+    return token.user, token

@@ -18,6 +18,7 @@ from portal.env import (
     env_int,
     env_list,
     env_str,
+    rate_from_env,
     redis_url_from_env,
 )
 
@@ -59,6 +60,9 @@ INSTALLED_APPS = [
     "crispy_bootstrap5",
     "django_tables2",
     "django_filters",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "treebeard",
     "auditlog",
     "axes",
@@ -79,6 +83,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # A Bearer token on /api/ signs its owner in for that request, before the audit context is bound.
+    "portal.middleware.ApiTokenMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
@@ -260,6 +266,9 @@ AUDITLOG_EXCLUDE_TRACKING_FIELDS = (
     "last_run_at",
     "total_run_count",
     "date_changed",
+    # an API token's hash is no business of the trail; its use is bookkeeping
+    "secret_hash",
+    "last_used_at",
 )
 AUDITLOG_MASK_TRACKING_FIELDS = ("password",)
 AUDITLOG_STORE_JSON_CHANGES = True
@@ -315,4 +324,60 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
     # Sign-in attempts are kept in the database by django-axes; the console needs only warnings.
     "loggers": {"axes": {"level": "WARNING"}},
+}
+
+
+# The API (/api/v1/): personal tokens are the contract; every object is scoped as in the pages.
+API_TOKEN_MAX_DAYS = 365
+API_RATE = rate_from_env("API_RATE", "120/min")
+# Each token's request count must be shared by every web worker: in Redis when there is one.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "api_throttle": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "portal-api"}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "api-throttle"}
+    ),
+}
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["portal.api.TokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": ["portal.api.TokenRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"api_token": API_RATE},
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.MultiPartParser",
+        "rest_framework.parsers.FormParser",
+    ],
+    "EXCEPTION_HANDLER": "portal.api.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DATETIME_FORMAT": "iso-8601",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Branch responsibility portal API",
+    "DESCRIPTION": (
+        "Read the organizations, members, meetings, compliance, duties and findings of your subtree; "
+        "log and correct meetings; complete duties. Authenticate with a personal token: "
+        "`Authorization: Bearer <token>`.\n\n"
+        "Errors are JSON in the caller's language (Chinese unless `Accept-Language: en`): "
+        "400 `{field: [messages]}` (`non_field_errors` for the rest), 401 and 403 `{detail}`, "
+        "404 for anything outside your subtree, 429 `{detail}` with `Retry-After`."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Read by the reference page in the browser (session) and by other systems (token); not by strangers.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SERVE_AUTHENTICATION": ["portal.api.TokenAuthentication", "rest_framework.authentication.SessionAuthentication"],
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }

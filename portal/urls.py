@@ -1,9 +1,21 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView
 
+import assessments.api.urls
+import branches.api.urls
 from portal import views
 from portal.forms import SignInForm
+
+
+def api_patterns(*modules):
+    """The API's routes: they answer 401 in JSON to a caller without a token, never a sign-in redirect."""
+    patterns = [pattern for module in modules for pattern in module.urlpatterns]
+    for pattern in patterns:
+        login_not_required(pattern.callback)
+    return patterns
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -24,6 +36,11 @@ urlpatterns = [
     path("inbox/read/", views.inbox_read, name="inbox_read"),
     path("inbox/settings/", views.notification_settings, name="notification_settings"),
     path("jobs/", views.jobs, name="jobs"),
+    path("accounts/api-tokens/", views.api_tokens, name="api_tokens"),
+    path("accounts/api-tokens/<int:pk>/revoke/", views.api_token_revoke, name="api_token_revoke"),
+    path("api/v1/", include((api_patterns(branches.api.urls, assessments.api.urls), "api"))),
+    path("api/schema/", login_not_required(SpectacularAPIView.as_view()), name="api_schema"),
+    path("api/docs/", views.api_docs, name="api_docs"),
     path("orgs/", include("branches.urls")),
     path("work/", include("assessments.urls")),
     path("admin/", admin.site.urls),

@@ -1,25 +1,30 @@
+from datetime import timedelta
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import connection
 from django.http import Http404, JsonResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.templatetags.static import static
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.i18n import set_language
 
 from branches import access, audit
+from branches.forms import show_service_errors
 from branches.models import Role, SecurityEventKind
 from portal import health, notices, selectors, services, tasks
 from portal import jobs as jobs_queue
-from portal.forms import NotificationSettingsForm
-from portal.models import Notification
+from portal.forms import ApiTokenForm, NotificationSettingsForm, RevokeForm
+from portal.models import ApiToken, Notification
 
 
 def home(request):
@@ -167,3 +172,48 @@ def choose_language(request):
     if request.method == "POST" and request.user.is_authenticated and language in dict(settings.LANGUAGES):
         services.preference_language(by=request.user, language=language)
     return response
+
+
+def api_tokens(request):
+    """API 令牌: the person's tokens, and a new one, whose plain value is shown once, right after it is made."""
+    initial = {"expires_on": timezone.localdate() + timedelta(days=90)}
+    form = ApiTokenForm(request.POST or None, initial=initial)
+    plain = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            token, plain = services.api_token_create(
+                by=request.user, name=form.cleaned_data["name"], expires_on=form.cleaned_data["expires_on"]
+            )
+        except ValidationError as error:
+            show_service_errors(form, error)
+        else:
+            messages.success(request, _("The token “%(name)s” is made.") % {"name": token.name})
+            form = ApiTokenForm(initial=initial)
+    return render(
+        request,
+        "portal/api_tokens.html",
+        {
+            "form": form,
+            "plain": plain,
+            "tokens": selectors.api_tokens_of(request.user),
+            "now": timezone.now(),
+            "docs_url": reverse("api_docs"),
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def api_token_revoke(request, pk):
+    """Revoke one of one's own tokens, after a confirmation; another person's token is not found."""
+    token = get_object_or_404(ApiToken, pk=pk, user=request.user, revoked_at__isnull=True)
+    form = RevokeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        services.api_token_revoke(token=token, by=request.user)
+        messages.success(request, _("The token “%(name)s” is revoked.") % {"name": token.name})
+        return redirect("api_tokens")
+    return render(request, "portal/api_token_revoke.html", {"form": form, "token": token})
+
+
+def api_docs(request):
+    """The API's reference (Swagger UI from vendored files), reading the schema at /api/schema/."""
+    return render(request, "portal/api_docs.html", {"schema_url": reverse("api_schema")})

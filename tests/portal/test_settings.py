@@ -60,6 +60,7 @@ def test_production_passes_the_deployment_check():
         ("DATABASE_URL", "not-a-url"),
         ("REDIS_URL", "http://localhost:6379"),
         ("PORTAL_ENV", "staging"),
+        ("API_RATE", "lots"),
     ],
 )
 def test_a_malformed_setting_stops_start_up_naming_the_variable(variable, value):

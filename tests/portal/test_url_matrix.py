@@ -6,20 +6,25 @@ Roles sit so that 东村支部 (A) is inside and 县财政局支部 (B) outside 
 the secretary of 东村, and the reviewer, assessor and admin of 中共东镇委员会.
 """
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.contenttypes.models import ContentType
 from django.core.files.base import ContentFile
+from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
 from assessments.models import Finding, Inspection, ResponsibilityItem, ResponsibilityList, ResponsibilityTemplate
 from branches.models import Attachment, Cadre, Employment, Meeting, Member, Post, Role
+from portal import services as portal_services
 from portal.models import Notification, NotificationKind
 
 # The only doors open without signing in.
 PUBLIC = {"healthz", "login", "set_language", "favicon"}
 ROLES = ("anonymous", "nobody", "secretary", "reviewer", "assessor", "admin")
 SIGN_IN = 302  # anonymous users are sent to sign-in
+REFUSED = 401  # the API answers a caller without a token in JSON, never with a sign-in page
 
 
 def every(status):
@@ -29,6 +34,10 @@ def every(status):
 def only(allowed, status=200):
     """`status` for the listed roles inside their subtree, 404 for everyone else."""
     return {role: (status if role in allowed else 404) for role in ROLES[1:]}
+
+
+ALL_ROLES = {"secretary", "reviewer", "assessor", "admin"}
+POST_ONLY = {"api:duty-complete"}
 
 
 # url name: (how to build its arguments from a branch's objects, or None; expected GET status inside the subtree)
@@ -91,6 +100,25 @@ MATRIX = {
     "notification_settings": (None, every(200)),
     "notification_open": (lambda o: [o["notification"].pk], {**only(set()), "secretary": 302}),
     "jobs": (None, every(404)),  # admins of a whole tree only (tests/portal/test_inbox.py)
+    # API tokens: each person's own; the reference page and schema for everyone signed in.
+    "api_tokens": (None, every(200)),
+    "api_token_revoke": (lambda o: [o["token"].pk], {**only(set()), "secretary": 200}),
+    "api_docs": (None, every(200)),
+    "api_schema": (None, {"anonymous": REFUSED, **every(200)}),
+    # The API, called with each role's personal token (tests/portal/test_api.py for the writes).
+    "api:organization-list": (None, {"anonymous": REFUSED, **every(200)}),
+    "api:organization-detail": (lambda o: [o["branch"].pk], {"anonymous": REFUSED, **only(ALL_ROLES)}),
+    "api:member-list": (None, {"anonymous": REFUSED, **every(200)}),
+    "api:member-detail": (lambda o: [o["member"].pk], {"anonymous": REFUSED, **only(ALL_ROLES)}),
+    "api:meeting-list": (None, {"anonymous": REFUSED, **every(200)}),
+    "api:meeting-detail": (lambda o: [o["meeting"].pk], {"anonymous": REFUSED, **only(ALL_ROLES)}),
+    "api:compliance-list": (None, {"anonymous": REFUSED, **every(403), "reviewer": 200, "admin": 200}),
+    "api:duty-list": (None, {"anonymous": REFUSED, **every(200)}),
+    "api:duty-detail": (lambda o: [o["item"].pk], {"anonymous": REFUSED, **only(ALL_ROLES)}),
+    # a POST: a GET is refused before any lookup (test_no_api_write_reaches_another_branch posts to it)
+    "api:duty-complete": (lambda o: [o["item"].pk], {"anonymous": REFUSED, **every(405)}),
+    "api:finding-list": (None, {"anonymous": REFUSED, **every(200)}),
+    "api:finding-detail": (lambda o: [o["finding"].pk], {"anonymous": REFUSED, **only(ALL_ROLES)}),
     # Django admin: one row for its whole namespace; admins only (others are sent to its sign-in).
     "admin:*": (
         None,
@@ -176,6 +204,9 @@ def world(county, make_user, settings, tmp_path):
             deadline="2026-12-31",
         )
         return {
+            "token": portal_services.api_token_create(
+                by=recipient, name="对接系统", expires_on=timezone.localdate() + timedelta(days=30)
+            )[0],
             "branch": branch,
             "member": member,
             "cadre": cadre,
@@ -208,21 +239,32 @@ def url_for(name, objects):
     return reverse(name, args=build(objects) if build else None)
 
 
+def api_client(user):
+    """Another system calling the API with the user's personal token (no session)."""
+    _token, plain = portal_services.api_token_create(
+        by=user, name="矩阵", expires_on=timezone.localdate() + timedelta(days=1)
+    )
+    return Client(HTTP_AUTHORIZATION=f"Bearer {plain}")
+
+
 @pytest.mark.parametrize("name", sorted(MATRIX))
 def test_the_matrix(world, client, name):
     users, objects = world
     build, expected = MATRIX[name]
     for role in ROLES:
         client.logout()
+        caller = client
         if role != "anonymous":
             client.force_login(users[role])
-        inside = client.get(url_for(name, objects["inside"]))
+            if name.startswith("api:"):
+                caller = api_client(users[role])
+        inside = caller.get(url_for(name, objects["inside"]))
         want = expected.get(role, SIGN_IN)
         assert inside.status_code == want, f"{name} as {role}, inside: {inside.status_code} != {want}"
-        if role == "anonymous" and name not in PUBLIC and name != "admin:*":
+        if role == "anonymous" and name not in PUBLIC and name != "admin:*" and want != REFUSED:
             assert inside.status_code == SIGN_IN and inside.url.startswith(reverse("login"))
-        if build is not None and role != "anonymous":
-            outside = client.get(url_for(name, objects["outside"]))
+        if build is not None and role != "anonymous" and name not in POST_ONLY:
+            outside = caller.get(url_for(name, objects["outside"]))
             assert outside.status_code == 404, f"{name} as {role}, outside: {outside.status_code}"
 
 
@@ -277,5 +319,34 @@ def test_no_write_reaches_another_branch(world, client, name):
 
 
 def test_only_sign_in_health_and_language_are_open_to_anonymous_visitors():
-    open_rows = {name for name, (_build, expected) in MATRIX.items() if expected.get("anonymous", SIGN_IN) != SIGN_IN}
+    open_rows = {
+        name
+        for name, (_build, expected) in MATRIX.items()
+        if expected.get("anonymous", SIGN_IN) not in (SIGN_IN, REFUSED)
+    }
     assert open_rows == {"healthz", "login"}  # set_language redirects, but does not sign anyone in
+
+
+API_WRITES = [
+    ("post", "api:meeting-list", lambda o: None, lambda o: {"organization": o["branch"].pk}),
+    ("patch", "api:meeting-detail", lambda o: [o["meeting"].pk], lambda o: {"topic": "篡改"}),
+    ("put", "api:meeting-detail", lambda o: [o["meeting"].pk], lambda o: {"topic": "篡改"}),
+    ("post", "api:duty-complete", lambda o: [o["item"].pk], lambda o: {"version": o["item"].version, "note": "篡改"}),
+]
+
+
+@pytest.mark.parametrize("method, name, args, payload", API_WRITES, ids=[f"{m} {n}" for m, n, _a, _p in API_WRITES])
+def test_no_api_write_reaches_another_branch(world, method, name, args, payload):
+    import json
+
+    users, objects = world
+    outside = objects["outside"]
+    before = (list(Meeting.objects.values_list("pk", "topic")), list(ResponsibilityItem.objects.values_list("status")))
+    for role in ROLES[1:]:
+        call = getattr(api_client(users[role]), method)
+        body = {**payload(outside), "meeting_type": "theme_day", "held_at": "2026-01-05T09:00", "place": "x"}
+        body.update({"host": "x", "topic": "篡改", "attendance": []})
+        response = call(reverse(name, args=args(outside)), json.dumps(body), content_type="application/json")
+        assert response.status_code == 404, f"{method} {name} as {role}: {response.status_code}"
+    after = (list(Meeting.objects.values_list("pk", "topic")), list(ResponsibilityItem.objects.values_list("status")))
+    assert before == after

@@ -1,0 +1,168 @@
+"""What the API shows of the tree, members and meetings, and the shape of what it accepts.
+
+Serializers only describe fields and types: every rule of a write (who may, what is valid) is the
+service's, called by the view exactly as the page calls it.
+"""
+
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from branches.models import AbsenceReason, Attendance, Meeting, MeetingType, Member, Organization
+
+
+class OrganizationSerializer(serializers.ModelSerializer):
+    parent_code = serializers.CharField(read_only=True, allow_null=True, help_text=_("The parent's code."))
+
+    class Meta:
+        model = Organization
+        fields = [
+            "id",
+            "code",
+            "name",
+            "kind",
+            "sector",
+            "status",
+            "path",
+            "depth",
+            "parent_code",
+            "founded_on",
+            "dissolved_on",
+            "staff_headcount",
+        ]
+        read_only_fields = fields  # what the API shows; writes go through the services
+
+
+class OrganizationRefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Organization
+        fields = ["id", "code", "name"]
+        read_only_fields = fields  # what the API shows; writes go through the services
+
+
+class MemberSerializer(serializers.ModelSerializer):
+    organization = OrganizationRefSerializer(read_only=True)
+
+    class Meta:
+        model = Member
+        fields = [
+            "id",
+            "organization",
+            "party_group",
+            "name",
+            "gender",
+            "category",
+            "joined_party_on",
+            "joined_branch_on",
+            "status",
+            "left_on",
+        ]
+        read_only_fields = fields  # what the API shows; writes go through the services
+
+
+class AttendanceSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Attendance
+        fields = ["member", "present", "absence_reason"]
+        read_only_fields = fields  # what the API shows; writes go through the services
+
+
+class MeetingSerializer(serializers.ModelSerializer):
+    organization = OrganizationRefSerializer(read_only=True)
+    attendance = AttendanceSerializer(many=True, read_only=True)
+    attendance_rate = serializers.FloatField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Meeting
+        fields = [
+            "id",
+            "organization",
+            "party_group",
+            "meeting_type",
+            "held_at",
+            "held_on",
+            "place",
+            "host",
+            "topic",
+            "minutes",
+            "expected_count",
+            "present_count",
+            "attendance_rate",
+            "attendance",
+            "logged_at",
+            "updated_at",
+        ]
+        read_only_fields = fields  # what the API shows; writes go through the services
+
+
+class MeetingSavedSerializer(MeetingSerializer):
+    warnings = serializers.ListField(child=serializers.CharField(), read_only=True)
+
+    class Meta(MeetingSerializer.Meta):
+        fields = [*MeetingSerializer.Meta.fields, "warnings"]
+        read_only_fields = fields  # what the API shows; writes go through the services
+
+
+class AttendanceInSerializer(serializers.Serializer):
+    member = serializers.IntegerField(help_text=_("A member expected at the meeting (its id)."))
+    present = serializers.BooleanField(default=True)
+    absence_reason = serializers.ChoiceField(choices=AbsenceReason.choices, required=False, allow_blank=True)
+
+
+class MeetingWriteSerializer(serializers.Serializer):
+    """A meeting as the meeting form takes it: every member expected is listed, present or absent with a reason."""
+
+    meeting_type = serializers.ChoiceField(choices=MeetingType.choices)
+    party_group = serializers.IntegerField(
+        required=False, allow_null=True, help_text=_("The party group that met (party group meetings only).")
+    )
+    held_at = serializers.DateTimeField()
+    place = serializers.CharField(allow_blank=True)
+    host = serializers.CharField(allow_blank=True)
+    topic = serializers.CharField(allow_blank=True)
+    minutes = serializers.CharField(required=False, allow_blank=True, default="")
+    attendance = AttendanceInSerializer(many=True)
+
+    def validate_attendance(self, rows):
+        ids = [row["member"] for row in rows]
+        if len(ids) != len(set(ids)):
+            raise serializers.ValidationError(_("Each member may be listed only once."))
+        return rows
+
+
+class MeetingCreateSerializer(MeetingWriteSerializer):
+    organization = serializers.IntegerField(help_text=_("The branch that held the meeting (its id)."))
+
+
+class ComplianceStatusSerializer(serializers.Serializer):
+    meeting_type = serializers.CharField()
+    state = serializers.ChoiceField(choices=["met", "in_progress", "not_met"])
+    judged_over = serializers.CharField()
+    held = serializers.IntegerField(help_text=_("Meetings counted (a branch row), or branches meeting the rule."))
+    required = serializers.IntegerField(help_text=_("Meetings required (a branch row), or branches judged."))
+
+
+class ComplianceRowSerializer(serializers.Serializer):
+    organization = OrganizationRefSerializer()
+    branches = serializers.IntegerField(allow_null=True)
+    meetings = serializers.IntegerField()
+    present = serializers.IntegerField()
+    expected = serializers.IntegerField()
+    attendance_rate = serializers.FloatField(allow_null=True)
+    requirements_met = serializers.IntegerField()
+    requirements_in_progress = serializers.IntegerField()
+    requirements_not_met = serializers.IntegerField()
+    statuses = serializers.SerializerMethodField()
+
+    @extend_schema_field(ComplianceStatusSerializer(many=True))
+    def get_statuses(self, row):
+        return [
+            {
+                "meeting_type": meeting_type,
+                "state": status.state,
+                "judged_over": str(status.judged_over),
+                "held": status.numerator,
+                "required": status.denominator,
+            }
+            for meeting_type, status in row.statuses.items()
+        ]
