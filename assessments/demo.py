@@ -2,6 +2,7 @@
 mostly kept, some overdue; and inspections whose findings stand in every state."""
 
 import random
+from collections import defaultdict
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -23,6 +24,7 @@ from branches import access
 from branches.models import Organization, OrganizationKind
 
 BEIJING = ZoneInfo("Asia/Shanghai")
+UPDATE_CHUNK = 10000  # ids per UPDATE (SQLite takes at most 32,766 parameters)
 
 DUTIES = [
     ("ideological", "制定年度理论学习计划，组织党员集中学习", 1, 31),
@@ -71,18 +73,21 @@ def build(*, root, today, seed, inspector=None):
     issued = services.template_issue(template=template, root=root, by=access.system_user())
 
     # Most duties that fell due are done on time; some slip; a few later ones are done early.
-    done, now = [], datetime.combine(today, time(18, 0), tzinfo=BEIJING)
-    for item in ResponsibilityItem.objects.filter(responsibility_list__template=template).only("pk", "due_on"):
-        chance = 0.82 if item.due_on < today else 0.3
+    # One UPDATE per completion moment (a few hundred at most), not one per duty.
+    done, now = defaultdict(list), datetime.combine(today, time(18, 0), tzinfo=BEIJING)
+    items = ResponsibilityItem.objects.filter(responsibility_list__template=template).order_by("pk")
+    for pk, due_on in items.values_list("pk", "due_on").iterator(chunk_size=20000):
+        chance = 0.82 if due_on < today else 0.3
         if rng.random() < chance:
             finished = min(
-                datetime.combine(item.due_on - timedelta(days=rng.randint(0, 25)), time(16, 0), tzinfo=BEIJING), now
+                datetime.combine(due_on - timedelta(days=rng.randint(0, 25)), time(16, 0), tzinfo=BEIJING), now
             )
-            done.append((item.pk, finished))
-    for pk, finished in done:
-        ResponsibilityItem.objects.filter(pk=pk).update(
-            status=ItemStatus.DONE, completed_at=finished, evidence_note="已按要求完成，材料已归档。", version=2
-        )
+            done[finished].append(pk)
+    for finished, pks in done.items():
+        for start in range(0, len(pks), UPDATE_CHUNK):
+            ResponsibilityItem.objects.filter(pk__in=pks[start : start + UPDATE_CHUNK]).update(
+                status=ItemStatus.DONE, completed_at=finished, evidence_note="已按要求完成，材料已归档。", version=2
+            )
 
     branches = list(
         Organization.objects.filter(path__startswith=root.path, kind=OrganizationKind.BRANCH)
@@ -145,7 +150,7 @@ def build(*, root, today, seed, inspector=None):
     return {
         "issued_lists": issued.lists,
         "duties": issued.items,
-        "duties_done": len(done),
+        "duties_done": sum(len(pks) for pks in done.values()),
         "inspections": len(inspected),
         "findings": findings,
     }
