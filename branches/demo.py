@@ -1,8 +1,10 @@
 """A deterministic, realistic demo county: organizations, members, cadres, terms and training.
 
 Everything comes from one seeded random generator and a reference day, so the same
-seed and day always build the same county. Rows go in with bulk inserts in chunks, so
-100,000 organizations take minutes, not hours.
+seed and day always build the same county, on SQLite and PostgreSQL alike. Rows go in
+with bulk inserts in chunks, or with COPY on PostgreSQL (`Loader`, `bulk_load`), so
+100,000 organizations with a year of meetings (54 million attendance rows) take about
+ten minutes.
 """
 
 import io
