@@ -2,6 +2,7 @@
 mostly kept, some overdue; and inspections whose findings stand in every state."""
 
 import random
+from collections import defaultdict
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -19,10 +20,12 @@ from assessments.models import (
     ResponsibilityTemplate,
     TemplateItem,
 )
-from branches import access
-from branches.models import Organization, OrganizationKind
+from branches import access, audit
+from branches.models import AuditEntry, Organization, OrganizationKind
 
 BEIJING = ZoneInfo("Asia/Shanghai")
+BATCH = 2000  # rows per bulk insert
+UPDATE_CHUNK = 10000  # ids per UPDATE (SQLite takes at most 32,766 parameters)
 
 DUTIES = [
     ("ideological", "制定年度理论学习计划，组织党员集中学习", 1, 31),
@@ -71,18 +74,21 @@ def build(*, root, today, seed, inspector=None):
     issued = services.template_issue(template=template, root=root, by=access.system_user())
 
     # Most duties that fell due are done on time; some slip; a few later ones are done early.
-    done, now = [], datetime.combine(today, time(18, 0), tzinfo=BEIJING)
-    for item in ResponsibilityItem.objects.filter(responsibility_list__template=template).only("pk", "due_on"):
-        chance = 0.82 if item.due_on < today else 0.3
+    # One UPDATE per completion moment (a few hundred at most), not one per duty.
+    done, now = defaultdict(list), datetime.combine(today, time(18, 0), tzinfo=BEIJING)
+    items = ResponsibilityItem.objects.filter(responsibility_list__template=template).order_by("pk")
+    for pk, due_on in items.values_list("pk", "due_on").iterator(chunk_size=20000):
+        chance = 0.82 if due_on < today else 0.3
         if rng.random() < chance:
             finished = min(
-                datetime.combine(item.due_on - timedelta(days=rng.randint(0, 25)), time(16, 0), tzinfo=BEIJING), now
+                datetime.combine(due_on - timedelta(days=rng.randint(0, 25)), time(16, 0), tzinfo=BEIJING), now
             )
-            done.append((item.pk, finished))
-    for pk, finished in done:
-        ResponsibilityItem.objects.filter(pk=pk).update(
-            status=ItemStatus.DONE, completed_at=finished, evidence_note="已按要求完成，材料已归档。", version=2
-        )
+            done[finished].append(pk)
+    for finished, pks in done.items():
+        for start in range(0, len(pks), UPDATE_CHUNK):
+            ResponsibilityItem.objects.filter(pk__in=pks[start : start + UPDATE_CHUNK]).update(
+                status=ItemStatus.DONE, completed_at=finished, evidence_note="已按要求完成，材料已归档。", version=2
+            )
 
     branches = list(
         Organization.objects.filter(path__startswith=root.path, kind=OrganizationKind.BRANCH)
@@ -98,19 +104,20 @@ def build(*, root, today, seed, inspector=None):
         FindingState.VERIFIED,
         FindingState.RETURNED,
     ]
-    findings = transitions = 0
+    inspections, findings, transitions = [], [], []
     for branch in inspected:
         held_on = today - timedelta(days=rng.randint(20, 200))
-        inspection = Inspection.objects.create(
+        inspection = Inspection(
             organization=branch,
             held_on=held_on,
             title=f"{year}年党建工作督查",
             inspector=inspector,
             summary="对照责任清单逐项检查。",
         )
+        inspections.append(inspection)
         for description, required in rng.sample(FINDINGS, rng.randint(1, 3)):
             state = rng.choice(states)
-            finding = Finding.objects.create(
+            finding = Finding(
                 inspection=inspection,
                 organization=branch,
                 severity=rng.choice(["minor", "minor", "major"]),
@@ -121,7 +128,7 @@ def build(*, root, today, seed, inspector=None):
                 rectification_note="已按要求整改。" if state not in (FindingState.OPEN,) else "",
                 closed_at=now if state == FindingState.VERIFIED else None,
             )
-            findings += 1
+            findings.append(finding)
             path = {
                 FindingState.OPEN: [],
                 FindingState.IN_PROGRESS: ["open", "in_progress"],
@@ -129,23 +136,27 @@ def build(*, root, today, seed, inspector=None):
                 FindingState.VERIFIED: ["open", "in_progress", "submitted", "verified"],
                 FindingState.RETURNED: ["open", "in_progress", "submitted", "returned"],
             }[state]
-            FindingTransition.objects.bulk_create(
-                [
-                    FindingTransition(
-                        finding=finding,
-                        from_state=a,
-                        to_state=b,
-                        by=inspector if b in ("verified", "returned") else None,
-                        note="整改不到位，请补充材料。" if b == "returned" else "",
-                    )
-                    for a, b in zip(path, path[1:], strict=False)
-                ]
-            )
-            transitions += max(len(path) - 1, 0)
+            transitions += [
+                FindingTransition(
+                    finding=finding,
+                    from_state=a,
+                    to_state=b,
+                    by=inspector if b in ("verified", "returned") else None,
+                    note="整改不到位，请补充材料。" if b == "returned" else "",
+                )
+                for a, b in zip(path, path[1:], strict=False)
+            ]
+    # Bulk inserts (ids come back, so findings point at their inspections): one summary entry on record.
+    Inspection.objects.bulk_create(inspections, batch_size=BATCH)
+    Finding.objects.bulk_create(findings, batch_size=BATCH)
+    FindingTransition.objects.bulk_create(transitions, batch_size=BATCH)
+    counts = {"inspections": len(inspections), "findings": len(findings), "transitions": len(transitions)}
+    if inspections:
+        audit.record_summary(root, AuditEntry.Action.CREATE, {"inspection_rows": counts, "seed": seed})
     return {
         "issued_lists": issued.lists,
         "duties": issued.items,
-        "duties_done": len(done),
-        "inspections": len(inspected),
-        "findings": findings,
+        "duties_done": sum(len(pks) for pks in done.values()),
+        "inspections": len(inspections),
+        "findings": len(findings),
     }

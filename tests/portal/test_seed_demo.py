@@ -195,3 +195,111 @@ def test_the_demo_year_of_meetings_is_mostly_kept_with_true_exceptions():
     ]
     assert 0 < len(thin) < len(rows) / 3
     assert not Meeting.objects.filter(held_on__gte=today).exists()
+
+
+def county_counts():
+    """Row counts and sums a county is known by, read from the database."""
+    from django.db.models import Sum
+
+    from assessments.models import Finding, ResponsibilityItem
+
+    return (
+        Organization.objects.count(),
+        Member.objects.count(),
+        Cadre.objects.count(),
+        Meeting.objects.count(),
+        Meeting.objects.aggregate(expected=Sum("expected_count"), present=Sum("present_count")),
+        Attendance.objects.count(),
+        Attendance.objects.filter(present=True).count(),
+        ResponsibilityItem.objects.filter(status="done").count(),
+        Finding.objects.count(),
+    )
+
+
+SQLITE_COUNTS = """
+import os, django
+os.environ['DJANGO_SETTINGS_MODULE'] = 'portal.settings'
+from django.conf import settings
+settings.DATABASES['default']['NAME'] = {path!r}
+django.setup()
+from datetime import date
+from io import StringIO
+from django.core.management import call_command
+call_command('migrate', verbosity=0)
+call_command('seed_demo', orgs={orgs}, seed={seed}, today=date.fromisoformat({today!r}), quiet_logins=True,
+             stdout=StringIO())
+from tests.portal.test_seed_demo import county_counts
+print(repr(county_counts()))
+"""
+
+
+def schema_of_bulk_tables():
+    from django.db import connection
+
+    from branches.demo import BULK_MODELS
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint
+            WHERE conrelid = ANY(%s::regclass[]) UNION ALL
+            SELECT indrelid::regclass::text, indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index
+            WHERE indrelid = ANY(%s::regclass[]) ORDER BY 1, 2, 3""",
+            [[m._meta.db_table for m in BULK_MODELS]] * 2,
+        )
+        return cursor.fetchall()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_seeding_postgresql_by_copy_keeps_meeting_counts_true_and_builds_the_sqlite_county(tmp_path):
+    """The COPY path: every meeting's counts equal its attendance rows, keys and indexes are all back,
+    running again adds nothing, and the same seed gives the same county as on SQLite."""
+    from datetime import date
+
+    from django.db.models import Count, Q
+
+    from assessments.models import ResponsibilityItem
+    from branches.models import AuditEntry
+
+    today = date(2026, 11, 20)
+    schema = schema_of_bulk_tables()
+    seed(orgs=300, seed=5, today=today)
+    assert schema_of_bulk_tables() == schema
+    assert Attendance.objects.count() > 50000
+    mismatched = Meeting.objects.annotate(
+        rows=Count("attendance"), present=Count("attendance", filter=Q(attendance__present=True))
+    ).exclude(expected_count=models.F("rows"), present_count=models.F("present"))
+    assert not mismatched.exists()
+    assert AuditEntry.objects.count() < 100  # a summary, not an entry per row
+
+    # The sequences moved past the ids handed out: a secretary's next record gets a fresh id.
+    branch = Organization.objects.filter(kind="branch").first()
+    Member.objects.create(
+        organization=branch,
+        name="新党员",
+        gender="female",
+        category="full",
+        joined_party_on=today,
+        joined_branch_on=today,
+    )
+
+    before = (Member.objects.count(), Meeting.objects.count(), Attendance.objects.count(), AuditEntry.objects.count())
+    seed(orgs=300, seed=5, today=today)
+    assert before == (
+        Member.objects.count(),
+        Meeting.objects.count(),
+        Attendance.objects.count(),
+        AuditEntry.objects.count(),
+    )
+    Member.objects.filter(name="新党员").delete()
+
+    postgres_counts = county_counts()
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "REQUIRE_SERVICES"}}
+    env["PORTAL_VAR_DIR"] = str(tmp_path)
+    script = SQLITE_COUNTS.format(path=str(tmp_path / "same.sqlite3"), orgs=300, seed=5, today=today.isoformat())
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == repr(postgres_counts)
+    assert ResponsibilityItem.objects.filter(status="done").exists()
