@@ -30,9 +30,12 @@ from branches.models.people import (
     TrainingRecord,
 )
 from branches.models.roles import Role, RoleAssignment
+from branches.models.summaries import ComplianceSetting, MonthSummary
 
 __all__ = [
     "AbsenceReason",
+    "ComplianceSetting",
+    "MonthSummary",
     "Attendance",
     "Meeting",
     "held_on_of",

@@ -1,0 +1,78 @@
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from branches.models.meetings import MeetingType
+from branches.models.organizations import Organization
+
+
+class ComplianceSetting(models.Model):
+    """The figures that judge how records are kept, as data an admin edits (one row)."""
+
+    late_log_days = models.PositiveSmallIntegerField(
+        _("days before a record is late"),
+        default=7,
+        help_text=_("A meeting logged more than this many days after it was held counts as logged late."),
+    )
+
+    class Meta:
+        verbose_name = _("record-keeping setting")
+        verbose_name_plural = _("record-keeping settings")
+
+    def __str__(self):
+        return str(self._meta.verbose_name)
+
+    @classmethod
+    def current(cls):
+        setting = cls.objects.order_by("pk").first()
+        return setting or cls()
+
+
+class MonthSummary(models.Model):
+    """What one organization (and, for party-group meetings, one group) held of one meeting type in one month.
+
+    Kept current by the services that change meetings, in the same transaction, and rebuilt from the
+    records by `branches.summaries.rebuild` (nightly and `manage.py rebuild_summaries`). Tables, reminders and
+    exports read these rows, never the raw meetings; subtree roll-ups join the organization's path.
+    """
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="month_summaries", verbose_name=_("organization")
+    )
+    month = models.DateField(_("month"))  # its first day
+    meeting_type = models.CharField(_("meeting type"), max_length=24, choices=MeetingType.choices)
+    party_group = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, null=True, blank=True, related_name="+", verbose_name=_("party group")
+    )
+    held = models.PositiveIntegerField(_("meetings held"), default=0)
+    expected = models.PositiveIntegerField(_("members expected"), default=0)
+    present = models.PositiveIntegerField(_("members present"), default=0)
+    logged_late = models.PositiveIntegerField(_("logged late"), default=0)
+    logged_last_two_weeks = models.PositiveIntegerField(_("logged in the month's last two weeks"), default=0)
+
+    class Meta:
+        verbose_name = _("month summary")
+        verbose_name_plural = _("month summaries")
+        indexes = [models.Index(fields=["month", "organization"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "month", "meeting_type", "party_group"],
+                condition=models.Q(party_group__isnull=False),
+                name="month_summary_unique_group",
+            ),
+            models.UniqueConstraint(
+                fields=["organization", "month", "meeting_type"],
+                condition=models.Q(party_group__isnull=True),
+                name="month_summary_unique",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.organization_id} {self.month:%Y-%m} {self.meeting_type}"
+
+    FIGURES = ("held", "expected", "present", "logged_late", "logged_last_two_weeks")
+
+    def key(self):
+        return (self.organization_id, self.month, self.meeting_type, self.party_group_id)
+
+    def figures(self):
+        return tuple(getattr(self, name) for name in self.FIGURES)

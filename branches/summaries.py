@@ -1,0 +1,204 @@
+"""Period summaries: per organization, month, meeting type (and party group) what was held and how it was logged.
+
+`judge()` in compliance.py reads these rows instead of the raw meetings, so the reviewer's table, the owed page,
+the reminders and the exports cost a few indexed reads whatever the number of meetings.
+
+- `refresh(pairs)` recomputes the rows of some (organization, month) pairs from their meetings. The services that
+  change meetings (saved, corrected, deleted, attendance recounted) call it inside their own transaction, so a
+  summary is never seen out of step with its meetings. It costs three queries whatever the number of pairs.
+- `rebuild(within=..., year=...)` recomputes every row of a subtree and/or a year with one aggregate query, writes
+  only the differences, and returns how many rows differed (drift; expected 0).
+
+The figures of a row: meetings `held`, members `expected` and `present` (summed over those meetings), meetings
+`logged_late` (logged more than `ComplianceSetting.late_log_days` days after the day held, in Beijing time) and
+meetings `logged_last_two_weeks` (logged in the last fourteen days of the month they were held in).
+
+Moving an organization changes no row (subtree roll-ups join the organization's path at read time); requirement
+versions and lifetimes are applied by compliance.py when judging. Duties and findings are not summarized yet.
+"""
+
+import calendar
+from datetime import date, timedelta
+
+from django.db import transaction
+from django.db.models import Count, DateField, ExpressionWrapper, F, Q, Subquery, Sum
+from django.db.models.functions import TruncDate, TruncMonth
+from django.utils import timezone
+
+from branches.models import ComplianceSetting, Meeting, MonthSummary
+
+FORTNIGHT = timedelta(days=14)
+
+
+def month_of(day):
+    return day.replace(day=1)
+
+
+def month_end(month):
+    return month.replace(day=calendar.monthrange(month.year, month.month)[1])
+
+
+def logged_on(logged_at):
+    """The day a record was logged, in the portal's time zone (the zone `held_on` is counted in)."""
+    return timezone.localtime(logged_at, timezone.get_default_timezone()).date()
+
+
+def is_late(held_on, logged_day, late_days):
+    return (logged_day - held_on).days > late_days
+
+
+def in_last_two_weeks(held_on, logged_day):
+    """Logged in the last fourteen days of the month the meeting was held in."""
+    end = month_end(month_of(held_on))
+    return end - FORTNIGHT < logged_day <= end
+
+
+def _late_days():
+    return ComplianceSetting.current().late_log_days
+
+
+def _late_days_query():
+    return Subquery(ComplianceSetting.objects.order_by("pk").values("late_log_days")[:1])
+
+
+# ----------------------------------------------------------------------------------------------- recompute
+
+
+def _aggregated(meetings, late_days):
+    """{(org id, month, type, group id): figures} for the meetings, in one grouped query."""
+    logged_day = TruncDate("logged_at", tzinfo=timezone.get_default_timezone())
+    rows = (
+        meetings.annotate(
+            month=TruncMonth("held_on", output_field=DateField()),
+            logged_day=logged_day,
+            late_after=ExpressionWrapper(F("held_on") + timedelta(days=late_days), output_field=DateField()),
+            fortnight_month=TruncMonth(
+                ExpressionWrapper(logged_day + FORTNIGHT, output_field=DateField()), output_field=DateField()
+            ),
+            logged_month=TruncMonth(logged_day, output_field=DateField()),
+        )
+        .values_list("organization_id", "month", "meeting_type", "party_group_id")
+        .annotate(
+            held=Count("pk"),
+            expected=Sum("expected_count"),
+            present=Sum("present_count"),
+            late=Count("pk", filter=Q(logged_day__gt=F("late_after"))),
+            last=Count("pk", filter=Q(logged_month=F("month")) & ~Q(fortnight_month=F("month"))),
+        )
+        .order_by()
+    )
+    result = {}
+    for org_id, month, meeting_type, group_id, held, expected, present, late, last in rows:
+        month = month.date() if hasattr(month, "date") else month
+        if isinstance(month, str):
+            month = date.fromisoformat(month[:10])
+        result[(org_id, month, meeting_type, group_id)] = (held, expected or 0, present or 0, late, last)
+    return result
+
+
+def _counted(meetings):
+    """The same figures counted in Python from the meetings' rows, with the setting read in the same query
+    (for the few meetings of a refresh: one query, where `_aggregated` needs the setting first)."""
+    result = {}
+    rows = meetings.annotate(late_days=_late_days_query()).values_list(
+        "organization_id",
+        "held_on",
+        "meeting_type",
+        "party_group_id",
+        "expected_count",
+        "present_count",
+        "logged_at",
+        "late_days",
+    )
+    default = ComplianceSetting._meta.get_field("late_log_days").default
+    for org_id, held_on, meeting_type, group_id, expected, present, logged_at, late_days in rows.order_by():
+        key = (org_id, month_of(held_on), meeting_type, group_id)
+        logged_day = logged_on(logged_at)
+        late = is_late(held_on, logged_day, default if late_days is None else late_days)
+        figures = (1, expected, present, int(late), int(in_last_two_weeks(held_on, logged_day)))
+        before = result.get(key, (0, 0, 0, 0, 0))
+        result[key] = tuple(a + b for a, b in zip(before, figures, strict=True))
+    return result
+
+
+def _row(key, figures):
+    org_id, month, meeting_type, group_id = key
+    return MonthSummary(
+        organization_id=org_id,
+        month=month,
+        meeting_type=meeting_type,
+        party_group_id=group_id,
+        **dict(zip(MonthSummary.FIGURES, figures, strict=True)),
+    )
+
+
+def refresh(pairs):
+    """Recompute the summaries of the given (organization id, day in the month) pairs from their meetings.
+
+    Called inside the transaction of the service that changed the meetings (three queries, no savepoint)."""
+    pairs = {(org_id, month_of(day)) for org_id, day in pairs if org_id is not None and day is not None}
+    if not pairs:
+        return
+    of_summaries, of_meetings = Q(pk__in=[]), Q(pk__in=[])
+    for org_id, month in pairs:
+        of_summaries |= Q(organization_id=org_id, month=month)
+        of_meetings |= Q(organization_id=org_id, held_on__range=(month, month_end(month)))
+    counted = _counted(Meeting.objects.filter(of_meetings))
+    MonthSummary.objects.filter(of_summaries).delete()
+    MonthSummary.objects.bulk_create([_row(key, figures) for key, figures in counted.items()])
+
+
+def _scope(within=None, year=None, organization_ids=None):
+    meetings, summaries = Meeting.objects.all(), MonthSummary.objects.all()
+    if within is not None:
+        meetings = meetings.filter(organization__path__startswith=within.path)
+        summaries = summaries.filter(organization__path__startswith=within.path)
+    if organization_ids is not None:
+        meetings = meetings.filter(organization_id__in=organization_ids)
+        summaries = summaries.filter(organization_id__in=organization_ids)
+    if year is not None:
+        meetings = meetings.filter(held_on__range=(date(year, 1, 1), date(year, 12, 31)))
+        summaries = summaries.filter(month__range=(date(year, 1, 1), date(year, 12, 1)))
+    return meetings, summaries
+
+
+def recomputed(within=None, year=None):
+    """What the summaries should hold, computed from the records: {key: figures} (for checks and tests)."""
+    meetings, _summaries = _scope(within, year)
+    return _aggregated(meetings, _late_days())
+
+
+def stored(within=None, year=None):
+    """What the summaries hold: {key: figures}."""
+    _meetings, summaries = _scope(within, year)
+    return {row.key(): row.figures() for row in summaries.order_by()}
+
+
+BATCH = 5000
+
+
+@transaction.atomic
+def rebuild(*, within=None, year=None) -> int:
+    """Recompute the summaries of the organizations under `within` (all if None) for `year` (all if None) from
+    their meetings; write only what differs and return the number of rows that differed (drift)."""
+    meetings, summaries = _scope(within, year)
+    wanted = _aggregated(meetings, _late_days())
+    have = {}
+    for row in summaries.only(
+        "pk", "organization_id", "month", "meeting_type", "party_group_id", *MonthSummary.FIGURES
+    ):
+        have[row.key()] = row
+    stale = [row.pk for key, row in have.items() if key not in wanted]
+    changed = []
+    for key, row in have.items():
+        figures = wanted.get(key)
+        if figures is not None and row.figures() != figures:
+            for name, value in zip(MonthSummary.FIGURES, figures, strict=True):
+                setattr(row, name, value)
+            changed.append(row)
+    missing = [_row(key, figures) for key, figures in wanted.items() if key not in have]
+    for start in range(0, len(stale), BATCH):
+        MonthSummary.objects.filter(pk__in=stale[start : start + BATCH]).delete()
+    MonthSummary.objects.bulk_update(changed, MonthSummary.FIGURES, batch_size=BATCH)
+    MonthSummary.objects.bulk_create(missing, batch_size=BATCH)
+    return len(stale) + len(changed) + len(missing)
