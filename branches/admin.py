@@ -19,6 +19,7 @@ from branches.models import (
     AuditEntry,
     Cadre,
     CommitteeTerm,
+    ComplianceSetting,
     Meeting,
     MeetingRequirement,
     Member,
@@ -411,6 +412,25 @@ class MeetingRequirementForm(forms.ModelForm):
                 % {"day": date_format(periods.next_start([period], today), "DATE_FORMAT")},
             )
         return cleaned
+
+
+@admin.register(ComplianceSetting)
+class ComplianceSettingAdmin(RulePermissions, admin.ModelAdmin):
+    """One row: how many days after a meeting its record counts as logged late."""
+
+    list_display = ("__str__", "late_log_days")
+
+    def has_add_permission(self, request):
+        return super().has_add_permission(request) and not ComplianceSetting.objects.exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        saved = services.compliance_setting_save(
+            data={name: form.cleaned_data[name] for name in form.changed_data}, by=request.user
+        )
+        obj.pk = saved.pk
 
 
 @admin.register(MeetingRequirement)

@@ -42,6 +42,7 @@ from branches.models import (
     Member,
     MemberCategory,
     MemberStatus,
+    MonthSummary,
     Organization,
     OrganizationKind,
     OrganizationStatus,
@@ -486,16 +487,17 @@ def meetings_of(user, organization, *, meeting_type="", span=None, text=""):
 
 
 def meetings_counted_towards(*, organization, meeting_type, first_day, last_day):
-    """How many meetings of a type the organization held in the days given, counted as a requirement counts
-    them: each party group once (a rule per group asks each group for its meeting). The arguments may be
-    outer references: the result is a one-value queryset to use as a subquery."""
+    """How many meetings of a type the organization held in the months from `first_day` to `last_day`, counted
+    as a requirement counts them: each party group once (a rule per group asks each group for its meeting).
+    Read from the month summaries. The arguments may be outer references: the result is a one-value queryset
+    to use as a subquery."""
     return (
-        Meeting.objects.filter(
-            organization=organization, meeting_type=meeting_type, held_on__gte=first_day, held_on__lte=last_day
+        MonthSummary.objects.filter(
+            organization=organization, meeting_type=meeting_type, month__gte=first_day, month__lte=last_day, held__gt=0
         )
         .order_by()
         .values("organization")
-        .annotate(n=Count("pk", filter=Q(party_group=None)) + Count("party_group", distinct=True))
+        .annotate(n=Coalesce(Sum("held", filter=Q(party_group=None)), 0) + Count("party_group", distinct=True))
         .values("n")
     )
 

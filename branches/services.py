@@ -30,6 +30,7 @@ from branches.models import (
     AuditEntry,
     Cadre,
     CommitteeTerm,
+    ComplianceSetting,
     Meeting,
     MeetingRequirement,
     MeetingType,
@@ -674,3 +675,17 @@ def requirement_change(*, requirement, data, today, by) -> MeetingRequirement:
     old.save()
     successor.save()
     return successor
+
+
+@transaction.atomic
+def compliance_setting_save(*, data, by) -> ComplianceSetting:
+    """Change how records are judged (the days after which a meeting counts as logged late). The summaries'
+    late counts are recomputed in the same transaction, so no table shows figures of the old setting."""
+    access.require(by, access.ADMINISTER, None)
+    setting = ComplianceSetting.objects.select_for_update().order_by("pk").first() or ComplianceSetting()
+    for name, value in data.items():
+        setattr(setting, name, value)
+    setting.full_clean()
+    setting.save()
+    summaries.rebuild()
+    return setting

@@ -25,7 +25,7 @@ from django.db.models import Count, DateField, ExpressionWrapper, F, Q, Subquery
 from django.db.models.functions import TruncDate, TruncMonth
 from django.utils import timezone
 
-from branches.models import ComplianceSetting, Meeting, MonthSummary
+from branches.models import ComplianceSetting, Meeting, MonthSummary, SummaryRun
 
 FORTNIGHT = timedelta(days=14)
 
@@ -121,15 +121,19 @@ def _counted(meetings):
     return result
 
 
-def _row(key, figures):
+def _row_fields(key, figures):
     org_id, month, meeting_type, group_id = key
-    return MonthSummary(
-        organization_id=org_id,
-        month=month,
-        meeting_type=meeting_type,
-        party_group_id=group_id,
+    return {
+        "organization_id": org_id,
+        "month": month,
+        "meeting_type": meeting_type,
+        "party_group_id": group_id,
         **dict(zip(MonthSummary.FIGURES, figures, strict=True)),
-    )
+    }
+
+
+def _row(key, figures):
+    return MonthSummary(**_row_fields(key, figures))
 
 
 def refresh(pairs):
@@ -202,3 +206,18 @@ def rebuild(*, within=None, year=None) -> int:
     MonthSummary.objects.bulk_update(changed, MonthSummary.FIGURES, batch_size=BATCH)
     MonthSummary.objects.bulk_create(missing, batch_size=BATCH)
     return len(stale) + len(changed) + len(missing)
+
+
+def run(*, source, within=None, year=None) -> SummaryRun:
+    """Rebuild with a record of the run (what the jobs page lists): scope, drift found and fixed, duration."""
+    record = SummaryRun.objects.create(source=source, organization=within, year=year)
+    record.drift = rebuild(within=within, year=year)
+    record.finished_at = timezone.now()
+    record.save(update_fields=["drift", "finished_at"])
+    return record
+
+
+def nightly(today) -> list[SummaryRun]:
+    """The nightly job: this year's summaries, and last year's too in January (December's may still change)."""
+    years = sorted({today.year, (today - timedelta(days=31)).year})
+    return [run(source=SummaryRun.Source.NIGHTLY, year=year) for year in years]

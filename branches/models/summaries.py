@@ -76,3 +76,33 @@ class MonthSummary(models.Model):
 
     def figures(self):
         return tuple(getattr(self, name) for name in self.FIGURES)
+
+
+class SummaryRun(models.Model):
+    """One rebuild of the month summaries (the nightly job or `manage.py rebuild_summaries`): its scope, how many
+    rows it found out of step with the records (drift; expected 0) and how long it took."""
+
+    class Source(models.TextChoices):
+        NIGHTLY = "nightly", _("nightly job")
+        COMMAND = "command", _("command")
+
+    source = models.CharField(_("started by"), max_length=12, choices=Source.choices)
+    organization = models.ForeignKey(
+        Organization, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("subtree")
+    )
+    year = models.PositiveSmallIntegerField(_("year"), null=True, blank=True)
+    started_at = models.DateTimeField(_("started at"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    drift = models.PositiveIntegerField(_("rows out of step"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("summary rebuild")
+        verbose_name_plural = _("summary rebuilds")
+        ordering = ["-started_at", "-pk"]
+
+    def __str__(self):
+        return f"{self.started_at:%Y-%m-%d %H:%M} · {self.drift}"
+
+    @property
+    def seconds(self):
+        return (self.finished_at - self.started_at).total_seconds() if self.finished_at else None
