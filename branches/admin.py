@@ -553,3 +553,10 @@ class MeetingAdmin(ScopedAdmin):
         services.meeting_save(
             organization=obj.organization, data=data, attendance=attendance, meeting=obj, by=request.user
         )
+
+    def delete_model(self, request, obj):
+        services.meeting_delete(meeting=obj, by=request.user)  # audited, and its month summary follows
+
+    def delete_queryset(self, request, queryset):
+        for meeting in queryset.select_related("organization"):
+            services.meeting_delete(meeting=meeting, by=request.user)

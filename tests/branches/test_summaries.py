@@ -404,3 +404,16 @@ def test_after_any_sequence_of_changes_the_summaries_equal_a_rebuild_from_the_re
                 )
                 assert _judged(via_summaries) == _judged(via_records)
         transaction.set_rollback(True)
+
+
+def test_a_meeting_an_admin_deletes_in_the_admin_leaves_its_months_summary(county, people, signed_in, last_month):
+    meeting = log(county.east, last_month + timedelta(days=4))
+    other = log(county.east, last_month + timedelta(days=5))
+    client = signed_in(people.admin)
+    response = client.post(reverse("admin:branches_meeting_delete", args=[meeting.pk]), {"post": "yes"})
+    assert response.status_code == 302 and not Meeting.objects.filter(pk=meeting.pk).exists()
+    assert summary(county.east, last_month) == (1, 3, 3)
+    changelist = reverse("admin:branches_meeting_changelist")
+    client.post(changelist, {"action": "delete_selected", "_selected_action": [other.pk], "post": "yes"})
+    assert summary(county.east, last_month) is None
+    in_step()
