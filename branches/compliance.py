@@ -391,11 +391,12 @@ def _held(of_orgs, rules, spans_by_period, from_records):
             .order_by()
         )
         return [(o, t, g, m.date() if hasattr(m, "date") else m, n) for o, t, g, m, n in rows]
-    return list(
+    rows = (
         MonthSummary.objects.filter(of_orgs, _needed(rules, spans_by_period, "month"), held__gt=0)
-        .values_list("organization_id", "meeting_type", "party_group_id", "month", "held")
+        .values_list("organization_id", "meeting_type", "party_group", "month", "held")
         .order_by()
     )
+    return [(o, t, g or None, m, n) for o, t, g, m, n in rows]  # group 0: the branch's own meetings
 
 
 def _attendance(of_orgs, span, from_records):

@@ -497,7 +497,10 @@ def meetings_counted_towards(*, organization, meeting_type, first_day, last_day)
         )
         .order_by()
         .values("organization")
-        .annotate(n=Coalesce(Sum("held", filter=Q(party_group=None)), 0) + Count("party_group", distinct=True))
+        .annotate(
+            n=Coalesce(Sum("held", filter=Q(party_group=0)), 0)
+            + Count("party_group", distinct=True, filter=Q(party_group__gt=0))
+        )
         .values("n")
     )
 

@@ -315,7 +315,7 @@ def _attendance_within_membership(member):
     for meeting in meetings:
         meeting.expected_count, meeting.present_count = counts.get(meeting.pk, (0, 0))
     Meeting.objects.bulk_update(meetings, ["expected_count", "present_count"])
-    summaries.refresh((meeting.organization_id, meeting.held_on) for meeting in meetings)
+    summaries.refresh(summaries.key_of(meeting) for meeting in meetings)
     audit.record_bulk(
         AuditEntry.Action.UPDATE,
         [
@@ -553,7 +553,11 @@ def meeting_save(*, organization, data, attendance, meeting=None, by, files=()):
 
     with atomic_with_files():
         before = _attendance_summary(meeting) if meeting else None
-        month_before = (meeting.organization_id, meeting.held_on) if meeting else None
+        if meeting is None:
+            summaries.lock([organization.pk])
+            counted_before = None
+        else:
+            counted_before = summaries.stored_key(meeting)  # the form may have changed the instance
         meeting = meeting or Meeting(organization=organization, logged_by=by)
         for name in ("meeting_type", "held_at", "place", "host", "topic", "minutes"):
             setattr(meeting, name, data.get(name) or "")
@@ -577,7 +581,7 @@ def meeting_save(*, organization, data, attendance, meeting=None, by, files=()):
             audit.record_bulk(AuditEntry.Action.UPDATE, [(meeting, {"attendance": [before, after]})])
         for upload in files:
             _store_attachment(organization, uploads.safe_original_name(upload.name), upload, by, meeting=meeting)
-        summaries.refresh([(meeting.organization_id, meeting.held_on), month_before or (None, None)])
+        summaries.refresh([summaries.key_of(meeting), counted_before], locked=True)
     return meeting, _meeting_warnings(meeting)
 
 
@@ -625,9 +629,9 @@ def meeting_delete(*, meeting, by):
     """Delete a meeting; the audit trail keeps its last state, its attendance and who deleted it."""
     access.require(by, access.EDIT, meeting.organization)
     audit.record_bulk(AuditEntry.Action.UPDATE, [(meeting, {"attendance": [_attendance_summary(meeting), None]})])
-    month = (meeting.organization_id, meeting.held_on)
+    counted = summaries.key_of(meeting)
     meeting.delete()
-    summaries.refresh([month])
+    summaries.refresh([counted])
 
 
 @transaction.atomic

@@ -3,9 +3,9 @@
 `judge()` in compliance.py reads these rows instead of the raw meetings, so the reviewer's table, the owed page,
 the reminders and the exports cost a few indexed reads whatever the number of meetings.
 
-- `refresh(pairs)` recomputes the rows of some (organization, month) pairs from their meetings. The services that
+- `refresh(keys)` recomputes some rows (organization, month, type, group) from their meetings. The services that
   change meetings (saved, corrected, deleted, attendance recounted) call it inside their own transaction, so a
-  summary is never seen out of step with its meetings. It costs three queries whatever the number of pairs.
+  summary is never seen out of step with its meetings. It costs three queries whatever the number of keys.
 - `rebuild(within=..., year=...)` recomputes every row of a subtree and/or a year with one aggregate query, writes
   only the differences, and returns how many rows differed (drift; expected 0).
 
@@ -25,9 +25,10 @@ from django.db.models import Count, DateField, ExpressionWrapper, F, Q, Subquery
 from django.db.models.functions import TruncDate, TruncMonth
 from django.utils import timezone
 
-from branches.models import ComplianceSetting, Meeting, MonthSummary, SummaryRun
+from branches.models import ComplianceSetting, Meeting, MonthSummary, Organization, SummaryRun
 
 FORTNIGHT = timedelta(days=14)
+ZERO = (0, 0, 0, 0, 0)
 
 
 def month_of(day):
@@ -92,7 +93,7 @@ def _aggregated(meetings, late_days):
         month = month.date() if hasattr(month, "date") else month
         if isinstance(month, str):
             month = date.fromisoformat(month[:10])
-        result[(org_id, month, meeting_type, group_id)] = (held, expected or 0, present or 0, late, last)
+        result[(org_id, month, meeting_type, group_id or 0)] = (held, expected or 0, present or 0, late, last)
     return result
 
 
@@ -112,7 +113,7 @@ def _counted(meetings):
     )
     default = ComplianceSetting._meta.get_field("late_log_days").default
     for org_id, held_on, meeting_type, group_id, expected, present, logged_at, late_days in rows.order_by():
-        key = (org_id, month_of(held_on), meeting_type, group_id)
+        key = (org_id, month_of(held_on), meeting_type, group_id or 0)
         logged_day = logged_on(logged_at)
         late = is_late(held_on, logged_day, default if late_days is None else late_days)
         figures = (1, expected, present, int(late), int(in_last_two_weeks(held_on, logged_day)))
@@ -127,7 +128,7 @@ def _row_fields(key, figures):
         "organization_id": org_id,
         "month": month,
         "meeting_type": meeting_type,
-        "party_group_id": group_id,
+        "party_group": group_id,
         **dict(zip(MonthSummary.FIGURES, figures, strict=True)),
     }
 
@@ -136,20 +137,55 @@ def _row(key, figures):
     return MonthSummary(**_row_fields(key, figures))
 
 
-def refresh(pairs):
-    """Recompute the summaries of the given (organization id, day in the month) pairs from their meetings.
+def key_of(meeting):
+    """The summary row a meeting counts in: (organization id, month, meeting type, party group id or 0)."""
+    return (meeting.organization_id, month_of(meeting.held_on), meeting.meeting_type, meeting.party_group_id or 0)
 
-    Called inside the transaction of the service that changed the meetings (three queries, no savepoint)."""
-    pairs = {(org_id, month_of(day)) for org_id, day in pairs if org_id is not None and day is not None}
-    if not pairs:
+
+def lock(organization_ids):
+    """Lock the organizations whose summaries are about to be counted, so two saves for one branch follow each
+    other and the second counts the first's meeting (a no-op on SQLite, which writes one transaction at a time)."""
+    list(Organization.objects.select_for_update().filter(pk__in=set(organization_ids)).order_by("pk").values("pk"))
+
+
+def stored_key(meeting):
+    """The key a meeting counts in as stored (a form may have changed the instance already), its branch locked."""
+    row = (
+        Meeting.objects.select_related("organization")
+        .select_for_update(of=("organization",))
+        .only("organization_id", "held_on", "meeting_type", "party_group_id", "organization__id")
+        .get(pk=meeting.pk)
+    )
+    return key_of(row)
+
+
+def refresh(keys, *, locked=False):
+    """Recompute the summary rows of the given keys (`key_of` a meeting, before and after a change) from the meetings.
+
+    Called inside the transaction of the service that changed the meetings: three queries, no savepoint. The
+    organizations are locked first, so two saves for one branch follow each other and each counts the other's
+    meeting (`locked`: the caller has locked them already); a key left with no meeting keeps a row of zeros (read as
+    no row; the rebuild removes it)."""
+    keys = {key for key in keys if key is not None}
+    if not keys:
         return
-    of_summaries, of_meetings = Q(pk__in=[]), Q(pk__in=[])
-    for org_id, month in pairs:
-        of_summaries |= Q(organization_id=org_id, month=month)
-        of_meetings |= Q(organization_id=org_id, held_on__range=(month, month_end(month)))
+    if not locked:
+        lock(key[0] for key in keys)
+    of_meetings = Q(pk__in=[])
+    for org_id, month, meeting_type, group_id in keys:
+        of_meetings |= Q(
+            organization_id=org_id,
+            held_on__range=(month, month_end(month)),
+            meeting_type=meeting_type,
+            party_group_id=group_id or None,
+        )
     counted = _counted(Meeting.objects.filter(of_meetings))
-    MonthSummary.objects.filter(of_summaries).delete()
-    MonthSummary.objects.bulk_create([_row(key, figures) for key, figures in counted.items()])
+    MonthSummary.objects.bulk_create(
+        [_row(key, counted.get(key, ZERO)) for key in sorted(keys)],
+        update_conflicts=True,
+        unique_fields=["organization", "month", "meeting_type", "party_group"],
+        update_fields=MonthSummary.FIGURES,
+    )
 
 
 def _scope(within=None, year=None, organization_ids=None):
@@ -173,9 +209,9 @@ def recomputed(within=None, year=None):
 
 
 def stored(within=None, year=None):
-    """What the summaries hold: {key: figures}."""
+    """What the summaries hold: {key: figures} (rows of zeros, left by a meeting moved or deleted, are no rows)."""
     _meetings, summaries = _scope(within, year)
-    return {row.key(): row.figures() for row in summaries.order_by()}
+    return {row.key(): row.figures() for row in summaries.filter(held__gt=0).order_by()}
 
 
 BATCH = 5000
@@ -187,12 +223,10 @@ def rebuild(*, within=None, year=None) -> int:
     their meetings; write only what differs and return the number of rows that differed (drift)."""
     meetings, summaries = _scope(within, year)
     wanted = _aggregated(meetings, _late_days())
-    have = {}
-    for row in summaries.only(
-        "pk", "organization_id", "month", "meeting_type", "party_group_id", *MonthSummary.FIGURES
-    ):
-        have[row.key()] = row
+    fields = ("pk", "organization_id", "month", "meeting_type", "party_group", *MonthSummary.FIGURES)
+    have = {row.key(): row for row in summaries.only(*fields)}
     stale = [row.pk for key, row in have.items() if key not in wanted]
+    drift = sum(1 for key, row in have.items() if key not in wanted and row.held)  # zeros are no rows: no drift
     changed = []
     for key, row in have.items():
         figures = wanted.get(key)
@@ -205,7 +239,7 @@ def rebuild(*, within=None, year=None) -> int:
         MonthSummary.objects.filter(pk__in=stale[start : start + BATCH]).delete()
     MonthSummary.objects.bulk_update(changed, MonthSummary.FIGURES, batch_size=BATCH)
     MonthSummary.objects.bulk_create(missing, batch_size=BATCH)
-    return len(stale) + len(changed) + len(missing)
+    return drift + len(changed) + len(missing)
 
 
 def run(*, source, within=None, year=None) -> SummaryRun:

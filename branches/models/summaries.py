@@ -40,9 +40,9 @@ class MonthSummary(models.Model):
     )
     month = models.DateField(_("month"))  # its first day
     meeting_type = models.CharField(_("meeting type"), max_length=24, choices=MeetingType.choices)
-    party_group = models.ForeignKey(
-        Organization, on_delete=models.CASCADE, null=True, blank=True, related_name="+", verbose_name=_("party group")
-    )
+    # The party group whose meeting it was (its organization id), 0 for the branch's own meetings: a plain number,
+    # never null, so that (organization, month, type, group) is one unique key a save can upsert.
+    party_group = models.PositiveIntegerField(_("party group"), default=0)
     held = models.PositiveIntegerField(_("meetings held"), default=0)
     expected = models.PositiveIntegerField(_("members expected"), default=0)
     present = models.PositiveIntegerField(_("members present"), default=0)
@@ -55,14 +55,7 @@ class MonthSummary(models.Model):
         indexes = [models.Index(fields=["month", "organization"])]
         constraints = [
             models.UniqueConstraint(
-                fields=["organization", "month", "meeting_type", "party_group"],
-                condition=models.Q(party_group__isnull=False),
-                name="month_summary_unique_group",
-            ),
-            models.UniqueConstraint(
-                fields=["organization", "month", "meeting_type"],
-                condition=models.Q(party_group__isnull=True),
-                name="month_summary_unique",
+                fields=["organization", "month", "meeting_type", "party_group"], name="month_summary_unique"
             ),
         ]
 
@@ -72,7 +65,7 @@ class MonthSummary(models.Model):
     FIGURES = ("held", "expected", "present", "logged_late", "logged_last_two_weeks")
 
     def key(self):
-        return (self.organization_id, self.month, self.meeting_type, self.party_group_id)
+        return (self.organization_id, self.month, self.meeting_type, self.party_group)
 
     def figures(self):
         return tuple(getattr(self, name) for name in self.FIGURES)

@@ -41,7 +41,7 @@ def log(organization, meeting_type, day, party_group=None):
         host="张一",
         topic="学习",
     )
-    summaries.refresh([(organization.pk, day)])
+    summaries.refresh([summaries.key_of(meeting)])
     return meeting
 
 
