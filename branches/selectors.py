@@ -552,3 +552,16 @@ def terms_electing_between(first_day, last_day):
         .filter(expected_election_on__range=(first_day, last_day))
         .values_list("pk", "organization_id", "organization__name", "expected_election_on")
     )
+
+
+def subtree_rollup(*, node, first_month, last_month):
+    """The month summaries of every organization under `node` (itself included) added up per meeting type over the
+    months from `first_month` to `last_month`: one indexed query (the tree path prefix), whatever the subtree's size.
+    {meeting type: {held, expected, present, logged_late, logged_last_two_weeks}}."""
+    rows = (
+        MonthSummary.objects.filter(organization__path__startswith=node.path, month__range=(first_month, last_month))
+        .values("meeting_type")
+        .annotate(**{name: Sum(name) for name in MonthSummary.FIGURES})
+        .order_by()
+    )
+    return {row.pop("meeting_type"): row for row in rows}

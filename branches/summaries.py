@@ -117,7 +117,7 @@ def _counted(meetings):
         logged_day = logged_on(logged_at)
         late = is_late(held_on, logged_day, default if late_days is None else late_days)
         figures = (1, expected, present, int(late), int(in_last_two_weeks(held_on, logged_day)))
-        before = result.get(key, (0, 0, 0, 0, 0))
+        before = result.get(key, ZERO)
         result[key] = tuple(a + b for a, b in zip(before, figures, strict=True))
     return result
 

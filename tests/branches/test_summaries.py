@@ -437,3 +437,22 @@ def test_a_meeting_an_admin_deletes_in_the_admin_leaves_its_months_summary(count
     client.post(changelist, {"action": "delete_selected", "_selected_action": [other.pk], "post": "yes"})
     assert summary(county.east, last_month) is None
     in_step()
+
+
+@pytest.mark.parametrize("size", [2, 20])
+def test_a_subtrees_rollup_adds_up_its_branches_in_one_query(county, last_month, django_assert_num_queries, size):
+    for n in range(size):
+        branch = services.organization_create(
+            parent=county.town,
+            kind="branch",
+            data={"code": f"R-{n}", "name": f"村{n}", "sector": "village"},
+            by=system(),
+        )
+        add_member(branch, f"党员{n}")
+        log(branch, last_month + timedelta(days=2))
+    log(county.finance, last_month + timedelta(days=2))  # outside the town
+    with django_assert_num_queries(1):
+        rollup = selectors.subtree_rollup(node=county.town, first_month=last_month, last_month=last_month)
+    assert rollup["theme_day"]["held"] == size and rollup["theme_day"]["expected"] == size
+    everything = selectors.subtree_rollup(node=county.root, first_month=last_month, last_month=last_month)
+    assert everything["theme_day"]["held"] == size + 1
