@@ -473,7 +473,7 @@ def summary_figures(repeat):
 
     def refresh():
         with transaction.atomic():
-            summaries.refresh([(meeting.organization_id, meeting.held_on)])
+            summaries.refresh([summaries.key_of(meeting)])
             transaction.set_rollback(True)
 
     refresh_ms = median_ms(refresh, repeat) if meeting else float("nan")

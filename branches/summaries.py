@@ -259,37 +259,50 @@ _WANTED = (
     "late AS logged_late, last AS logged_last_two_weeks "
     "FROM ({}) AS a(organization_id, month, meeting_type, group_id, held, expected, present, late, last)"
 )
-_HAVE = f"CREATE TEMPORARY TABLE summary_have AS SELECT * FROM ({{}}) AS h(id, {', '.join(_KEY)}, held)"  # noqa: S608 (identifiers only)
-_GONE = f"FROM summary_have h WHERE NOT EXISTS (SELECT 1 FROM summary_wanted w WHERE {_SAME_KEY})"  # noqa: S608 (identifiers only)
-_COUNT_GONE = f"SELECT count(*) {_GONE} AND h.held > 0"
-_DELETE_GONE = f"DELETE FROM {_TABLE} WHERE id IN (SELECT h.id {_GONE})"  # noqa: S608 (identifiers only)
-_UPSERT = (
-    f"INSERT INTO {_TABLE} AS h ({_COLUMNS}) SELECT {_COLUMNS} FROM summary_wanted "  # noqa: S608 (identifiers only)
-    f"ON CONFLICT ({', '.join(_KEY)}) DO UPDATE SET "
+_DIFF = (
+    "CREATE TEMPORARY TABLE summary_diff AS SELECT "  # noqa: S608 (identifiers only)
+    + ", ".join(f"w.{name}" for name in _KEY + MonthSummary.FIGURES)
+    + " , h.id AS old_id, h.held AS old_held FROM summary_wanted w FULL JOIN ({}) "
+    + f"AS h(id, {_COLUMNS}) ON {_SAME_KEY} WHERE w.organization_id IS NULL OR h.id IS NULL OR "
+    + f"({', '.join('w.' + name for name in MonthSummary.FIGURES)}) IS DISTINCT FROM "
+    + f"({', '.join('h.' + name for name in MonthSummary.FIGURES)})"
+)
+# rows the records no longer back count as drift, unless they are rows of zeros (read as no rows)
+_DRIFT = "SELECT count(*) FROM summary_diff WHERE organization_id IS NOT NULL OR old_held > 0"
+_DELETE_GONE = (
+    f"DELETE FROM {_TABLE} WHERE id IN "  # noqa: S608 (identifiers only)
+    "(SELECT old_id FROM summary_diff WHERE organization_id IS NULL)"
+)
+_UPDATE = (
+    f"UPDATE {_TABLE} AS h SET "  # noqa: S608 (identifiers only)
+    + ", ".join(f"{name} = d.{name}" for name in MonthSummary.FIGURES)
+    + " FROM summary_diff d WHERE h.id = d.old_id AND d.organization_id IS NOT NULL"
+)
+_INSERT = (
+    f"INSERT INTO {_TABLE} ({_COLUMNS}) SELECT {_COLUMNS} FROM summary_diff "  # noqa: S608 (identifiers only)
+    f"WHERE old_id IS NULL ON CONFLICT ({', '.join(_KEY)}) DO UPDATE SET "
     + ", ".join(f"{name} = EXCLUDED.{name}" for name in MonthSummary.FIGURES)
-    + f" WHERE ({', '.join('h.' + name for name in MonthSummary.FIGURES)}) IS DISTINCT FROM "
-    + f"({', '.join('EXCLUDED.' + name for name in MonthSummary.FIGURES)})"
 )
 
 
 def _rebuild_in_sql(meetings, summaries):
-    """`rebuild` on PostgreSQL: the aggregate lands in a temporary table and the differences are written by one
-    DELETE and one INSERT … SELECT … ON CONFLICT, so millions of rows never pass through Python."""
+    """`rebuild` on PostgreSQL: the aggregate lands in a temporary table, a full join with the stored rows keeps
+    the differences, and only those are written, so millions of rows never pass through Python."""
     wanted_sql, wanted_params = _aggregate(meetings, _late_days()).query.sql_with_params()
-    have_sql, have_params = summaries.values_list("pk", *_KEY, "held").order_by().query.sql_with_params()
+    have = summaries.values_list("pk", *_KEY, *MonthSummary.FIGURES).order_by()
+    have_sql, have_params = have.query.sql_with_params()
     with connection.cursor() as cursor:
-        cursor.execute("DROP TABLE IF EXISTS summary_wanted, summary_have")
+        cursor.execute("DROP TABLE IF EXISTS summary_wanted, summary_diff")
         cursor.execute(_WANTED.format(wanted_sql), wanted_params)
-        cursor.execute(_HAVE.format(have_sql), have_params)
-        cursor.execute("CREATE INDEX ON summary_wanted (organization_id, month, meeting_type, party_group)")
-        cursor.execute("ANALYZE summary_wanted")
-        cursor.execute("ANALYZE summary_have")
-        cursor.execute(_COUNT_GONE)
-        drift = cursor.fetchone()[0]  # rows the records no longer back (rows of zeros are no rows: no drift)
-        cursor.execute(_DELETE_GONE)
-        cursor.execute(_UPSERT)
-        drift += cursor.rowcount  # rows missing, and rows whose figures differed
-        cursor.execute("DROP TABLE summary_wanted, summary_have")
+        cursor.execute(_DIFF.format(have_sql), have_params)
+        cursor.execute(_DRIFT)
+        drift = cursor.fetchone()[0]
+        cursor.execute("SELECT count(*) FROM summary_diff")
+        if cursor.fetchone()[0]:
+            cursor.execute(_DELETE_GONE)
+            cursor.execute(_UPDATE)
+            cursor.execute(_INSERT)
+        cursor.execute("DROP TABLE summary_wanted, summary_diff")
     return drift
 
 
