@@ -36,7 +36,11 @@ class MonthSummary(models.Model):
     """
 
     organization = models.ForeignKey(
-        Organization, on_delete=models.CASCADE, related_name="month_summaries", verbose_name=_("organization")
+        Organization,
+        on_delete=models.CASCADE,
+        related_name="month_summaries",
+        verbose_name=_("organization"),
+        db_index=False,  # the unique key (organization, month, type, group) leads with it
     )
     month = models.DateField(_("month"))  # its first day
     meeting_type = models.CharField(_("meeting type"), max_length=24, choices=MeetingType.choices)
