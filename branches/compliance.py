@@ -3,7 +3,9 @@
 One set-based function serves the secretary's "what is owed" page, the reviewer's table,
 the reminders, and later scoring and dashboards. It reads a fixed number of queries whatever
 the number of organizations: the rules, the party groups, the committee posts, the meeting
-counts (grouped by organization, type, group and month) and the attendance sums.
+counts (grouped by organization, type, group and month) and the attendance sums. Meeting counts and
+attendance come from the month summaries (branches/summaries.py), never from the raw meetings;
+`from_records=True` counts the raw meetings instead, the reference the summaries are tested against.
 
 Every period is judged with the facts in force in each of its months, never with today's:
 
