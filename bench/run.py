@@ -435,6 +435,60 @@ def reminder_lines(job):
     ]
 
 
+def summary_figures(repeat):
+    """The month summaries: a full rebuild of this year's rows (written from nothing), a rebuild that finds nothing
+    to change, the bare SQL aggregate that computes the same figures (the floor), and one branch-month refresh (what
+    keeping summaries current adds to a meeting save)."""
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from branches import summaries
+    from branches.models import ComplianceSetting, Meeting, MonthSummary
+
+    today = timezone.localdate()
+    first, last = today.replace(month=1, day=1), today.replace(month=12, day=31)
+    late_days = ComplianceSetting.current().late_log_days
+
+    def bare_sql():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT organization_id, date_trunc('month', held_on), meeting_type, party_group_id, count(*), "
+                "sum(expected_count), sum(present_count), "
+                "count(*) FILTER (WHERE (logged_at AT TIME ZONE 'Asia/Shanghai')::date > held_on + %s), "
+                "count(*) FILTER (WHERE (logged_at AT TIME ZONE 'Asia/Shanghai')::date "
+                "BETWEEN (date_trunc('month', held_on) + interval '1 month' - interval '14 days')::date "
+                "AND (date_trunc('month', held_on) + interval '1 month' - interval '1 day')::date) "
+                "FROM branches_meeting WHERE held_on BETWEEN %s AND %s GROUP BY 1, 2, 3, 4",
+                [late_days, first, last],
+            )
+            cursor.fetchall()
+
+    figures = {"summaries_bare_sql_s": median_s(bare_sql, repeat=3)}
+    with connection.cursor() as cursor:  # from nothing, as after seeding (a DELETE would leave dead index entries)
+        cursor.execute(f"TRUNCATE {MonthSummary._meta.db_table}")
+    started = time.perf_counter()
+    rows = summaries.rebuild(year=today.year)
+    figures["summaries_rebuild_year_s"] = time.perf_counter() - started
+    summaries.rebuild()  # the other years back
+    figures["summaries_check_year_s"] = median_s(lambda: summaries.rebuild(year=today.year), repeat=1)
+    meeting = Meeting.objects.filter(held_on__range=(first, last)).first()
+
+    def refresh():
+        with transaction.atomic():
+            summaries.refresh([summaries.key_of(meeting)])
+            transaction.set_rollback(True)
+
+    refresh_ms = median_ms(refresh, repeat) if meeting else float("nan")
+    floor = figures["summaries_bare_sql_s"]
+    lines = [f"summaries_rows_year: {rows}", f"summaries_bare_sql_s: {floor:.2f}"]
+    lines += [
+        f"{name}: {figures[name]:.2f} ({figures[name] / floor:.1f}x summaries_bare_sql)"
+        for name in ("summaries_rebuild_year_s", "summaries_check_year_s")
+    ]
+    lines.append(f"summaries_refresh_one_month_ms: {refresh_ms:.2f}")
+    return lines
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orgs", type=int, default=10000, help="organizations to seed (default 10000)")
@@ -481,6 +535,8 @@ def main():
     ]
     lines += [f"{name}: {pages[name]}" for name in ("issue_30_items_lists", "issue_30_items_queries")]
     lines += reminder_lines(job)
+    if rows["rows_meetings"]:
+        lines += summary_figures(args.repeat)
 
     text = "\n".join(lines) + "\n"
     print(text, end="")

@@ -19,6 +19,7 @@ from branches.models import (
     AuditEntry,
     Cadre,
     CommitteeTerm,
+    ComplianceSetting,
     Meeting,
     MeetingRequirement,
     Member,
@@ -413,6 +414,25 @@ class MeetingRequirementForm(forms.ModelForm):
         return cleaned
 
 
+@admin.register(ComplianceSetting)
+class ComplianceSettingAdmin(RulePermissions, admin.ModelAdmin):
+    """One row: how many days after a meeting its record counts as logged late."""
+
+    list_display = ("__str__", "late_log_days")
+
+    def has_add_permission(self, request):
+        return super().has_add_permission(request) and not ComplianceSetting.objects.exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        saved = services.compliance_setting_save(
+            data={name: form.cleaned_data[name] for name in form.changed_data}, by=request.user
+        )
+        obj.pk = saved.pk
+
+
 @admin.register(MeetingRequirement)
 class MeetingRequirementAdmin(RulePermissions, admin.ModelAdmin):
     """Meeting rules. A change to a rule already in force becomes a new version from the first day of
@@ -533,3 +553,10 @@ class MeetingAdmin(ScopedAdmin):
         services.meeting_save(
             organization=obj.organization, data=data, attendance=attendance, meeting=obj, by=request.user
         )
+
+    def delete_model(self, request, obj):
+        services.meeting_delete(meeting=obj, by=request.user)  # audited, and its month summary follows
+
+    def delete_queryset(self, request, queryset):
+        for meeting in queryset.select_related("organization"):
+            services.meeting_delete(meeting=meeting, by=request.user)

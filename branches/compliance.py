@@ -3,7 +3,9 @@
 One set-based function serves the secretary's "what is owed" page, the reviewer's table,
 the reminders, and later scoring and dashboards. It reads a fixed number of queries whatever
 the number of organizations: the rules, the party groups, the committee posts, the meeting
-counts (grouped by organization, type, group and month) and the attendance sums.
+counts (grouped by organization, type, group and month) and the attendance sums. Meeting counts and
+attendance come from the month summaries (branches/summaries.py), never from the raw meetings;
+`from_records=True` counts the raw meetings instead, the reference the summaries are tested against.
 
 Every period is judged with the facts in force in each of its months, never with today's:
 
@@ -38,6 +40,7 @@ from branches.models import (
     Meeting,
     MeetingRequirement,
     MeetingType,
+    MonthSummary,
     Organization,
     OrganizationKind,
     Period,
@@ -278,12 +281,13 @@ def _rule_for(rules, organization, meeting_type, span):
     return best[1] if best else None
 
 
-def judge(organizations, spans_for, today, attendance_span=None, within=None):
+def judge(organizations, spans_for, today, attendance_span=None, within=None, from_records=False):
     """Compliance rows for the given organizations (a list).
 
     `spans_for(period)` returns the spans over which a requirement with that period is judged.
     `within`, when every organization lies under it, lets the queries filter by its tree path
-    instead of a long list of ids.
+    instead of a long list of ids. Meetings are counted from the month summaries (branches.summaries);
+    `from_records` counts the raw meetings instead (the reference the summaries are checked against).
     """
     if not organizations:
         return []
@@ -322,26 +326,13 @@ def judge(organizations, spans_for, today, attendance_span=None, within=None):
 
     counts = defaultdict(lambda: defaultdict(int))  # org -> (type, group, month start) -> meetings
     totals = defaultdict(lambda: defaultdict(int))  # org -> (type, month start) -> meetings, groups summed
-    for org_id, meeting_type, group_id, month, n in (
-        Meeting.objects.filter(of_orgs, _needed_meetings(rules, spans_by_period))
-        .annotate(month=TruncMonth("held_on"))
-        .values_list("organization_id", "meeting_type", "party_group_id", "month")
-        .annotate(n=Count("pk"))
-        .order_by()
-    ):
-        month = month.date() if hasattr(month, "date") else month
+    for org_id, meeting_type, group_id, month, n in _held(of_orgs, rules, spans_by_period, from_records):
         counts[org_id][(meeting_type, group_id, month)] += n
         totals[org_id][(meeting_type, month)] += n
 
     attendance = {}
     if attendance_span is not None:
-        attendance = {
-            row["organization_id"]: row
-            for row in Meeting.objects.filter(of_orgs, held_on__range=(attendance_span.start, attendance_span.end))
-            .values("organization_id")
-            .annotate(present=Sum("present_count"), expected=Sum("expected_count"), meetings=Count("pk"))
-            .order_by()
-        }
+        attendance = _attendance(of_orgs, attendance_span, from_records)
 
     # Organizations of one kind and sector share their rules: make the plan once for each pair.
     # A plan lists, per meeting type, the (rule version, span, months) to count in.
@@ -389,6 +380,42 @@ def judge(organizations, spans_for, today, attendance_span=None, within=None):
                 row.statuses[meeting_type] = RequirementStatus(last_rule, span_counts)
         rows.append(row)
     return rows
+
+
+def _held(of_orgs, rules, spans_by_period, from_records):
+    """[(org id, meeting type, group id, month start, meetings)] that some rule will count."""
+    if from_records:
+        rows = (
+            Meeting.objects.filter(of_orgs, _needed(rules, spans_by_period, "held_on"))
+            .annotate(month=TruncMonth("held_on"))
+            .values_list("organization_id", "meeting_type", "party_group_id", "month")
+            .annotate(n=Count("pk"))
+            .order_by()
+        )
+        return [(o, t, g, m.date() if hasattr(m, "date") else m, n) for o, t, g, m, n in rows]
+    rows = (
+        MonthSummary.objects.filter(of_orgs, _needed(rules, spans_by_period, "month"), held__gt=0)
+        .values_list("organization_id", "meeting_type", "party_group", "month", "held")
+        .order_by()
+    )
+    return [(o, t, g or None, m, n) for o, t, g, m, n in rows]  # group 0: the branch's own meetings
+
+
+def _attendance(of_orgs, span, from_records):
+    """{org id: {present, expected, meetings}} over the span (whole months)."""
+    if from_records:
+        rows = (
+            Meeting.objects.filter(of_orgs, held_on__range=(span.start, span.end))
+            .values("organization_id")
+            .annotate(present=Sum("present_count"), expected=Sum("expected_count"), meetings=Count("pk"))
+        )
+    else:
+        rows = (
+            MonthSummary.objects.filter(of_orgs, month__range=(span.start, span.end))
+            .values("organization_id")
+            .annotate(present=Sum("present"), expected=Sum("expected"), meetings=Sum("held"))
+        )
+    return {row["organization_id"]: row for row in rows.order_by()}
 
 
 def _lived_between(first_day, last_day):
@@ -460,9 +487,9 @@ def share(minimum, owed_months, months_in_span):
     return -(-minimum * owed_months // months_in_span)
 
 
-def _needed_meetings(rules, spans_by_period):
-    """Only the meetings some rule will count: a quarter's view reads three months of monthly
-    meetings, and the year only for the yearly ones."""
+def _needed(rules, spans_by_period, day_field):
+    """Only the meetings (or month summaries) some rule will count: a quarter's view reads three months of
+    monthly meetings, and the year only for the yearly ones. `day_field` is the date the rows are filtered on."""
     ranges = defaultdict(set)
     for rule in rules:
         spans = spans_by_period[rule.period]
@@ -470,7 +497,7 @@ def _needed_meetings(rules, spans_by_period):
             ranges[(min(s.start for s in spans), max(s.end for s in spans))].add(rule.meeting_type)
     condition = Q(pk__in=[])
     for (start, end), types in ranges.items():
-        condition |= Q(meeting_type__in=sorted(types), held_on__range=(start, end))
+        condition |= Q(meeting_type__in=sorted(types), **{f"{day_field}__range": (start, end)})
     return condition
 
 

@@ -42,6 +42,7 @@ from branches.models import (
     Member,
     MemberCategory,
     MemberStatus,
+    MonthSummary,
     Organization,
     OrganizationKind,
     OrganizationStatus,
@@ -486,16 +487,20 @@ def meetings_of(user, organization, *, meeting_type="", span=None, text=""):
 
 
 def meetings_counted_towards(*, organization, meeting_type, first_day, last_day):
-    """How many meetings of a type the organization held in the days given, counted as a requirement counts
-    them: each party group once (a rule per group asks each group for its meeting). The arguments may be
-    outer references: the result is a one-value queryset to use as a subquery."""
+    """How many meetings of a type the organization held in the months from `first_day` to `last_day`, counted
+    as a requirement counts them: each party group once (a rule per group asks each group for its meeting).
+    Read from the month summaries. The arguments may be outer references: the result is a one-value queryset
+    to use as a subquery."""
     return (
-        Meeting.objects.filter(
-            organization=organization, meeting_type=meeting_type, held_on__gte=first_day, held_on__lte=last_day
+        MonthSummary.objects.filter(
+            organization=organization, meeting_type=meeting_type, month__gte=first_day, month__lte=last_day, held__gt=0
         )
         .order_by()
         .values("organization")
-        .annotate(n=Count("pk", filter=Q(party_group=None)) + Count("party_group", distinct=True))
+        .annotate(
+            n=Coalesce(Sum("held", filter=Q(party_group=0)), 0)
+            + Count("party_group", distinct=True, filter=Q(party_group__gt=0))
+        )
         .values("n")
     )
 
@@ -552,3 +557,16 @@ def terms_electing_between(first_day, last_day):
         .filter(expected_election_on__range=(first_day, last_day))
         .values_list("pk", "organization_id", "organization__name", "expected_election_on")
     )
+
+
+def subtree_rollup(*, node, first_month, last_month):
+    """The month summaries of every organization under `node` (itself included) added up per meeting type over the
+    months from `first_month` to `last_month`: one indexed query (the tree path prefix), whatever the subtree's size.
+    {meeting type: {held, expected, present, logged_late, logged_last_two_weeks}}."""
+    rows = (
+        MonthSummary.objects.filter(organization__path__startswith=node.path, month__range=(first_month, last_month))
+        .values("meeting_type")
+        .annotate(**{name: Sum(name) for name in MonthSummary.FIGURES})
+        .order_by()
+    )
+    return {row.pop("meeting_type"): row for row in rows}

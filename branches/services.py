@@ -22,7 +22,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from branches import access, audit, periods, selectors, uploads
+from branches import access, audit, periods, selectors, summaries, uploads
 from branches.models import (
     ALLOWED_PARENT_KINDS,
     Attachment,
@@ -30,6 +30,7 @@ from branches.models import (
     AuditEntry,
     Cadre,
     CommitteeTerm,
+    ComplianceSetting,
     Meeting,
     MeetingRequirement,
     MeetingType,
@@ -314,6 +315,7 @@ def _attendance_within_membership(member):
     for meeting in meetings:
         meeting.expected_count, meeting.present_count = counts.get(meeting.pk, (0, 0))
     Meeting.objects.bulk_update(meetings, ["expected_count", "present_count"])
+    summaries.refresh(summaries.key_of(meeting) for meeting in meetings)
     audit.record_bulk(
         AuditEntry.Action.UPDATE,
         [
@@ -551,6 +553,11 @@ def meeting_save(*, organization, data, attendance, meeting=None, by, files=()):
 
     with atomic_with_files():
         before = _attendance_summary(meeting) if meeting else None
+        if meeting is None:
+            summaries.lock([organization.pk])
+            counted_before = None
+        else:
+            counted_before = summaries.stored_key(meeting)  # the form may have changed the instance
         meeting = meeting or Meeting(organization=organization, logged_by=by)
         for name in ("meeting_type", "held_at", "place", "host", "topic", "minutes"):
             setattr(meeting, name, data.get(name) or "")
@@ -574,6 +581,7 @@ def meeting_save(*, organization, data, attendance, meeting=None, by, files=()):
             audit.record_bulk(AuditEntry.Action.UPDATE, [(meeting, {"attendance": [before, after]})])
         for upload in files:
             _store_attachment(organization, uploads.safe_original_name(upload.name), upload, by, meeting=meeting)
+        summaries.refresh([summaries.key_of(meeting), counted_before], locked=True)
     return meeting, _meeting_warnings(meeting)
 
 
@@ -621,7 +629,9 @@ def meeting_delete(*, meeting, by):
     """Delete a meeting; the audit trail keeps its last state, its attendance and who deleted it."""
     access.require(by, access.EDIT, meeting.organization)
     audit.record_bulk(AuditEntry.Action.UPDATE, [(meeting, {"attendance": [_attendance_summary(meeting), None]})])
+    counted = summaries.key_of(meeting)
     meeting.delete()
+    summaries.refresh([counted])
 
 
 @transaction.atomic
@@ -669,3 +679,17 @@ def requirement_change(*, requirement, data, today, by) -> MeetingRequirement:
     old.save()
     successor.save()
     return successor
+
+
+@transaction.atomic
+def compliance_setting_save(*, data, by) -> ComplianceSetting:
+    """Change how records are judged (the days after which a meeting counts as logged late). The summaries'
+    late counts are recomputed in the same transaction, so no table shows figures of the old setting."""
+    access.require(by, access.ADMINISTER, None)
+    setting = ComplianceSetting.objects.select_for_update().order_by("pk").first() or ComplianceSetting()
+    for name, value in data.items():
+        setattr(setting, name, value)
+    setting.full_clean()
+    setting.save()
+    summaries.rebuild()
+    return setting

@@ -24,6 +24,7 @@ from django_celery_beat.models import PeriodicTask
 
 from assessments import selectors as duty_selectors
 from branches import selectors as branch_selectors
+from branches.models import SummaryRun
 from portal import tasks
 from portal.models import (
     ApiToken,
@@ -116,10 +117,15 @@ def schedule_rows() -> list[ScheduleRow]:
     reminders = ReminderRun.objects.aggregate(
         last_run=Max("started_at"), runs=Count("pk", filter=Q(started_at__isnull=False))
     )
+    rebuilds = SummaryRun.objects.filter(source=SummaryRun.Source.NIGHTLY).aggregate(
+        last_run=Max("started_at"), runs=Count("pk")
+    )
     rows = []
     for task in PeriodicTask.objects.select_related("crontab", "interval").order_by("name"):
         if task.task == tasks.send_reminders.name:
             rows.append(ScheduleRow(task, reminders["last_run"], reminders["runs"]))
+        elif task.task == tasks.rebuild_summaries.name:
+            rows.append(ScheduleRow(task, rebuilds["last_run"], rebuilds["runs"]))
         else:
             rows.append(ScheduleRow(task, task.last_run_at, task.total_run_count))
     return rows
@@ -132,6 +138,7 @@ def jobs_overview(days=7):
         "schedules": schedule_rows(),
         "rules": list(ReminderRule.objects.all()),
         "runs": list(ReminderRun.objects.select_related("requested_by")[:10]),
+        "rebuilds": list(SummaryRun.objects.select_related("organization")[:10]),
         "email_states": [
             (EmailState(state).label, n)
             for state, n in Notification.objects.filter(created_at__gte=since)

@@ -254,6 +254,8 @@ AUDITLOG_EXCLUDE_TRACKING_MODELS = (
     "branches.attendance",  # kept inside its meeting's entries (who was present, before and after)
     "portal.notification",  # itself a log of what was sent to whom, with delivery status
     "portal.reminderrun",  # itself a log of the reminder job's runs
+    "branches.monthsummary",  # figures derived from the meetings, whose own entries say what changed
+    "branches.summaryrun",  # itself a log of the summary rebuilds
     "django_celery_beat.periodictasks",  # beat's change counter, bumped on every schedule save
 )
 AUDITLOG_EXCLUDE_TRACKING_FIELDS = (

@@ -30,9 +30,13 @@ from branches.models.people import (
     TrainingRecord,
 )
 from branches.models.roles import Role, RoleAssignment
+from branches.models.summaries import ComplianceSetting, MonthSummary, SummaryRun
 
 __all__ = [
     "AbsenceReason",
+    "ComplianceSetting",
+    "MonthSummary",
+    "SummaryRun",
     "Attendance",
     "Meeting",
     "held_on_of",

@@ -17,7 +17,7 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from branches import compliance, periods
+from branches import compliance, periods, summaries
 from branches.models import (
     Cadre,
     Employment,
@@ -328,6 +328,7 @@ def build(world, rule_changes, village_rule):
                 host="x",
                 topic="x",
             )
+    summaries.rebuild()  # meetings written straight to the table: their summaries are built from them
     return Organization.objects.get(pk=root.pk)
 
 

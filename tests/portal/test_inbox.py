@@ -323,7 +323,11 @@ def test_a_notification_is_sent_at_most_once_per_window(county, people):
 
 def test_the_schedules_are_data_created_with_the_database(db):
     names = dict(PeriodicTask.objects.values_list("task", "enabled"))
-    assert names == {"portal.send_reminders": True, "portal.deliver_notifications": True}
+    assert names == {
+        "portal.send_reminders": True,
+        "portal.deliver_notifications": True,
+        "portal.rebuild_summaries": True,
+    }
     daily = PeriodicTask.objects.get(task="portal.send_reminders").crontab
     assert (daily.hour, daily.minute, str(daily.timezone)) == ("7", "0", "Asia/Shanghai")
     assert ReminderRule.objects.filter(topic=Topic.TERM).count() == 2

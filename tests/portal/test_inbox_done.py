@@ -7,6 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from assessments import services as duty_services
+from branches import summaries
 from branches.models import Meeting
 from portal.models import Notification, NotificationKind
 from tests.conftest import system
@@ -29,7 +30,8 @@ def remind(user, organization, kind, object_id=None, due_on=date(2026, 3, 31), *
 
 
 def log(organization, meeting_type, day, party_group=None):
-    return Meeting.objects.create(
+    """A meeting written straight to the table, with its month summary brought up to date as a service does."""
+    meeting = Meeting.objects.create(
         organization=organization,
         party_group=party_group,
         meeting_type=meeting_type,
@@ -39,6 +41,8 @@ def log(organization, meeting_type, day, party_group=None):
         host="张一",
         topic="学习",
     )
+    summaries.refresh([summaries.key_of(meeting)])
+    return meeting
 
 
 def inbox(client, query=""):

@@ -51,6 +51,7 @@ class Command(BaseCommand):
                     "branches_trainingrecord",
                     "branches_meeting",
                     "branches_attendance",
+                    "branches_monthsummary",
                 ):
                     cursor.execute(f"ANALYZE {table}")
         if counts:

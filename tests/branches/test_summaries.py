@@ -1,0 +1,458 @@
+"""Month summaries: what every table reads, kept current by the services and rebuilt from the records.
+
+Drawn on the county of tests/conftest.py: 东村支部 (张一, 张二, 张三; group 东村第一党小组 holds 张一),
+南村支部 (李一), 县财政局支部 (王一).
+"""
+
+from datetime import datetime, time, timedelta
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.management import call_command
+from django.db import connection, transaction
+from django.db.models import Max, Q
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from branches import compliance, periods, selectors, services, summaries
+from branches.models import (
+    ComplianceSetting,
+    Meeting,
+    MeetingRequirement,
+    Member,
+    MemberStatus,
+    MonthSummary,
+    Organization,
+    OrganizationKind,
+    Post,
+    SummaryRun,
+)
+from tests.conftest import add_member, system
+
+
+def held_at(day, hour=9):
+    return timezone.make_aware(datetime.combine(day, time(hour)))
+
+
+def log(branch, day, meeting_type="theme_day", group=None, meeting=None, absent=()):
+    """A meeting logged (or corrected) through the service, everyone expected present but `absent`."""
+    expected = selectors.expected_on(branch, day, meeting_type, group)
+    attendance = {m.pk: (False, "sick") if m.name in absent else (True, "") for m in expected}
+    data = {"meeting_type": meeting_type, "held_at": held_at(day), "place": "村部", "host": "张一", "topic": "学习"}
+    if group is not None:
+        data["party_group"] = group
+    saved, _warnings = services.meeting_save(
+        organization=branch, data=data, attendance=attendance, meeting=meeting, by=system()
+    )
+    return saved
+
+
+def summary(branch, month, meeting_type="theme_day"):
+    row = MonthSummary.objects.filter(organization=branch, month=month, meeting_type=meeting_type, held__gt=0).first()
+    return row and (row.held, row.expected, row.present)
+
+
+def in_step():
+    """The summaries hold exactly what the records say, counted both ways (SQL aggregate and row by row)."""
+    stored = summaries.stored()
+    assert stored == summaries.recomputed()
+    assert stored == summaries._counted(Meeting.objects.all())
+    return stored
+
+
+@pytest.fixture
+def today():
+    return timezone.localdate()
+
+
+@pytest.fixture
+def last_month(today):
+    return (today.replace(day=1) - timedelta(days=1)).replace(day=1)
+
+
+def test_a_logged_meeting_is_in_its_months_summary_at_once(county, last_month):
+    log(county.east, last_month + timedelta(days=4), absent={"张二"})
+    assert summary(county.east, last_month) == (1, 3, 2)
+    in_step()
+
+
+def test_a_meeting_corrected_into_another_month_leaves_the_old_month(county, last_month):
+    meeting = log(county.east, last_month + timedelta(days=4))
+    earlier = (last_month - timedelta(days=1)).replace(day=1)
+    log(county.east, earlier + timedelta(days=9), meeting=meeting)
+    assert summary(county.east, last_month) is None
+    assert summary(county.east, earlier) == (1, 3, 3)
+    in_step()
+
+
+def test_a_deleted_meeting_no_longer_counts_in_the_reviewers_table(county, last_month):
+    meeting = log(county.east, last_month + timedelta(days=4))
+    span = periods.span_of("month", last_month)
+    assert compliance.for_span([county.east], span, last_month)[0].status("theme_day").held == 1
+    services.meeting_delete(meeting=meeting, by=system())
+    assert summary(county.east, last_month) is None
+    assert compliance.for_span([county.east], span, last_month)[0].status("theme_day").held == 0
+    in_step()
+
+
+def test_a_member_recorded_as_gone_before_a_meeting_is_no_longer_expected_in_its_summary(county, last_month):
+    log(county.east, last_month + timedelta(days=20), absent={"张二"})
+    zhang_er = Member.objects.get(name="张二")
+    services.member_save(
+        organization=county.east,
+        member=zhang_er,
+        data={"status": MemberStatus.TRANSFERRED_OUT, "left_on": last_month + timedelta(days=2)},
+        by=system(),
+    )
+    assert summary(county.east, last_month) == (1, 2, 2)
+    in_step()
+
+
+def test_a_party_group_meeting_is_summarized_for_its_group(county, last_month):
+    log(county.east, last_month + timedelta(days=3), "group_meeting", group=county.group)
+    row = MonthSummary.objects.get(organization=county.east, month=last_month)
+    assert (row.party_group, row.held, row.expected) == (county.group.pk, 1, 1)
+    in_step()
+
+
+def test_moving_and_dissolving_a_branch_keep_its_summaries_in_step(county, last_month, today):
+    log(county.south, last_month + timedelta(days=3))
+    services.organization_move(organization=county.south, new_parent=county.organs, by=system())
+    south = Organization.objects.get(pk=county.south.pk)
+    li_yi = Member.objects.get(name="李一")
+    services.member_save(
+        organization=south, member=li_yi, data={"status": MemberStatus.TRANSFERRED_OUT, "left_on": today}, by=system()
+    )
+    services.organization_dissolve(organization=south, on=today, reason="合并", by=system())
+    assert summary(county.south, last_month) == (1, 1, 1)
+    assert summaries.rebuild() == 0
+    organs = compliance.for_span([south], periods.span_of("month", last_month), today, within=county.organs)
+    assert organs[0].status("theme_day").held == 1
+
+
+def test_a_meeting_logged_more_than_the_set_days_late_counts_as_late_and_the_days_are_data(county, people, today):
+    held = today - timedelta(days=10)
+    log(county.east, held)
+    assert MonthSummary.objects.get(organization=county.east).logged_late == 1  # 10 days > 7
+    services.compliance_setting_save(data={"late_log_days": 14}, by=people.admin)
+    assert ComplianceSetting.current().late_log_days == 14
+    assert MonthSummary.objects.get(organization=county.east).logged_late == 0
+    in_step()
+
+
+def test_only_an_admin_of_the_whole_tree_changes_the_late_days(county, people):
+    with pytest.raises(services.PermissionDenied):
+        services.compliance_setting_save(data={"late_log_days": 1}, by=people.town_reviewer)
+    assert ComplianceSetting.current().late_log_days == 7
+
+
+def test_a_record_logged_in_its_months_last_two_weeks_is_counted_as_such(county, last_month):
+    meeting = log(county.east, last_month + timedelta(days=1))
+    end = summaries.month_end(last_month)
+    Meeting.objects.filter(pk=meeting.pk).update(logged_at=held_at(end - timedelta(days=3), 22))
+    assert summaries.rebuild() == 1
+    row = MonthSummary.objects.get(organization=county.east)
+    assert (row.logged_late, row.logged_last_two_weeks) == (1, 1)
+    Meeting.objects.filter(pk=meeting.pk).update(logged_at=held_at(end - timedelta(days=14), 22))
+    summaries.rebuild()
+    assert MonthSummary.objects.get(organization=county.east).logged_last_two_weeks == 0
+    in_step()
+
+
+def test_a_change_behind_the_services_back_is_found_as_drift_and_fixed(county, last_month):
+    meeting = log(county.east, last_month + timedelta(days=4))
+    log(county.south, last_month + timedelta(days=4))
+    Meeting.objects.filter(pk=meeting.pk).update(present_count=0)
+    MonthSummary.objects.filter(organization=county.south).delete()
+    assert summaries.rebuild(within=county.east) == 1  # only the subtree asked for
+    assert summaries.rebuild() == 1
+    assert summaries.rebuild() == 0
+    assert summary(county.east, last_month) == (1, 3, 0)
+
+
+def test_the_command_reports_the_drift_and_the_jobs_page_lists_the_run(county, people, signed_in, last_month, capsys):
+    meeting = log(county.east, last_month + timedelta(days=4))
+    Meeting.objects.filter(pk=meeting.pk).update(expected_count=9)
+    call_command("rebuild_summaries", "--org", str(county.town.pk), "--year", str(last_month.year))
+    assert "1" in capsys.readouterr().out
+    run = SummaryRun.objects.get()
+    assert (run.source, run.organization, run.year, run.drift) == ("command", county.town, last_month.year, 1)
+    call_command("rebuild_summaries")
+    assert SummaryRun.objects.order_by("-pk").first().drift == 0
+    page = signed_in(people.admin).get(reverse("jobs")).content.decode()
+    assert "中共东镇委员会" in page and "每日汇总重算" in page
+
+
+def test_the_command_refuses_an_unknown_organization(db):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError):
+        call_command("rebuild_summaries", "--org", "999999")
+
+
+def test_the_nightly_job_rebuilds_this_year_and_last_year_in_january(db):
+    from portal import tasks
+
+    assert [r["year"] for r in tasks.rebuild_summaries(today="2027-01-05")] == [2026, 2027]
+    assert [r["year"] for r in tasks.rebuild_summaries(today="2027-06-05")] == [2027]
+    assert SummaryRun.objects.filter(source="nightly", drift=0).count() == 3
+
+
+def test_a_meeting_whose_type_the_page_changed_leaves_its_old_types_row(county, last_month):
+    meeting = log(county.east, last_month + timedelta(days=4))
+    meeting.meeting_type = "party_lecture"  # the page's form changes the instance before the service saves it
+    log(county.east, last_month + timedelta(days=4), "party_lecture", meeting=meeting)
+    assert summary(county.east, last_month, "theme_day") is None
+    assert summary(county.east, last_month, "party_lecture") == (1, 3, 3)
+    in_step()
+
+
+def test_keeping_the_summaries_current_adds_at_most_three_queries_to_a_meeting_save(county, last_month, monkeypatch):
+    def queries_of(day, meeting=None):
+        with CaptureQueriesContext(connection) as queries:
+            saved = log(county.east, day, meeting=meeting)
+        return saved, len(queries)
+
+    first, second = last_month + timedelta(days=4), last_month + timedelta(days=40)
+    log(county.south, first)  # caches filled (content types) before counting
+    meeting, logging = queries_of(first)
+    _meeting, correcting = queries_of(second, meeting)
+    monkeypatch.setattr(summaries, "refresh", lambda keys, locked=False: None)
+    monkeypatch.setattr(summaries, "lock", lambda ids: None)
+    monkeypatch.setattr(summaries, "stored_key", lambda meeting: None)
+    other, logging_alone = queries_of(first)
+    _other, correcting_alone = queries_of(second, other)
+    assert logging - logging_alone <= 3
+    assert correcting - correcting_alone <= 3
+
+
+@pytest.mark.parametrize("size", [3, 30])
+def test_the_reviewers_judgment_reads_a_fixed_number_of_queries_whatever_the_tree(
+    county, today, django_assert_max_num_queries, size
+):
+    for n in range(size):
+        branch = services.organization_create(
+            parent=county.town,
+            kind="branch",
+            data={"code": f"S-{n}", "name": f"村{n}", "sector": "village"},
+            by=system(),
+        )
+        add_member(branch, f"党员{n}")
+        log(branch, today)
+    branches = list(Organization.objects.filter(kind="branch", path__startswith=county.root.path))
+    with django_assert_max_num_queries(5):
+        rows = compliance.for_span(branches, periods.span_of("year", today), today, within=county.root)
+    assert sum(row.meetings for row in rows) == size
+
+
+# --- after any sequence of changes, the summaries are what a rebuild from the records gives -------------------
+
+TYPES = ["theme_day", "committee_meeting", "group_meeting", "party_lecture"]
+operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("log"), st.integers(0, 9), st.sampled_from(TYPES), st.integers(0, 420), st.booleans()),
+        st.tuples(st.just("log"), st.integers(0, 9), st.sampled_from(TYPES), st.integers(0, 420), st.booleans()),
+        st.tuples(st.just("log"), st.integers(0, 9), st.sampled_from(TYPES), st.integers(0, 420), st.booleans()),
+        st.tuples(st.just("correct"), st.integers(0, 99), st.integers(0, 420)),
+        st.tuples(st.just("correct"), st.integers(0, 99), st.integers(0, 420)),
+        st.tuples(st.just("delete"), st.integers(0, 99)),
+        st.tuples(st.just("join"), st.integers(0, 9), st.integers(0, 420)),
+        st.tuples(st.just("leave"), st.integers(0, 99), st.integers(0, 420)),
+        st.tuples(st.just("leave"), st.integers(0, 99), st.integers(0, 420)),
+        st.tuples(st.just("group"), st.integers(0, 9)),
+        st.tuples(st.just("end_group"), st.integers(0, 99), st.integers(0, 60)),
+        st.tuples(st.just("committee"), st.integers(0, 9), st.integers(0, 420)),
+        st.tuples(st.just("end_committee"), st.integers(0, 99), st.integers(0, 420)),
+        st.tuples(st.just("found"), st.integers(0, 1)),
+        st.tuples(st.just("move"), st.integers(0, 9), st.integers(0, 1)),
+        st.tuples(st.just("dissolve"), st.integers(0, 9), st.integers(0, 60)),
+        st.tuples(st.just("rule"), st.integers(0, 99), st.integers(1, 4)),
+    ),
+    min_size=1,
+    max_size=15,
+)
+
+
+def _pick(items, index):
+    items = list(items)
+    return items[index % len(items)] if items else None
+
+
+def _apply(county, operation, today):
+    kind, *args = operation
+    branches = list(Organization.objects.filter(path__startswith=county.root.path, kind="branch").order_by("pk"))
+    parents = [county.town, county.organs]
+    if kind == "log":
+        branch, meeting_type, ago, absent = _pick(branches, args[0]), args[1], args[2], args[3]
+        day = today - timedelta(days=ago)
+        group = None
+        if meeting_type == "group_meeting":
+            group = _pick(Organization.objects.filter(path__startswith=branch.path, kind="party_group"), ago)
+            if group is None:
+                return
+        names = {m.name for m in selectors.expected_on(branch, day, meeting_type, group)[:1]} if absent else set()
+        log(branch, day, meeting_type, group=group, absent=names)
+    elif kind == "correct":
+        meeting = _pick(Meeting.objects.order_by("pk"), args[0])
+        if meeting is not None:
+            log(
+                meeting.organization,
+                today - timedelta(days=args[1]),
+                meeting.meeting_type,
+                meeting.party_group,
+                meeting,
+            )
+    elif kind == "delete":
+        meeting = _pick(Meeting.objects.order_by("pk"), args[0])
+        if meeting is not None:
+            services.meeting_delete(meeting=meeting, by=system())
+    elif kind == "join":
+        branch, joined = _pick(branches, args[0]), today - timedelta(days=args[1])
+        services.member_save(
+            organization=branch,
+            data={
+                "name": f"新{Member.objects.count()}",
+                "gender": "female",
+                "category": "full",
+                "joined_party_on": joined,
+            },
+            by=system(),
+        )
+    elif kind == "leave":
+        member = _pick(Member.objects.filter(left_on=None).order_by("pk"), args[0])
+        if member is not None:
+            left_on = max(member.joined_branch_on, today - timedelta(days=args[1]))
+            data = {"status": MemberStatus.TRANSFERRED_OUT, "left_on": left_on}
+            services.member_save(organization=member.organization, member=member, data=data, by=system())
+    elif kind == "group":
+        branch = _pick(branches, args[0])
+        services.organization_create(
+            parent=branch,
+            kind=OrganizationKind.PARTY_GROUP,
+            data={
+                "code": f"{branch.code}-G{Organization.objects.count()}",
+                "name": "新党小组",
+                "sector": branch.sector,
+            },
+            by=system(),
+        )
+    elif kind in ("end_group", "dissolve"):
+        of_kind = "party_group" if kind == "end_group" else "branch"
+        org = _pick(
+            Organization.objects.filter(path__startswith=county.root.path, kind=of_kind, dissolved_on=None), args[0]
+        )
+        if org is not None:
+            last = Meeting.objects.filter(Q(organization=org) | Q(party_group=org)).aggregate(last=Max("held_on"))
+            on = max(today - timedelta(days=args[1]), last["last"] or today, org.founded_on or today)
+            for member in Member.objects.filter(organization=org, left_on=None):  # a branch's members go first
+                data = {"status": MemberStatus.TRANSFERRED_OUT, "left_on": max(on, member.joined_branch_on)}
+                services.member_save(organization=org, member=member, data=data, by=system())
+            services.organization_dissolve(organization=org, on=on, reason="调整", by=system())
+    elif kind == "committee":
+        branch, start = _pick(branches, args[0]), today - timedelta(days=args[1])
+        for post in (Post.SECRETARY, Post.ORGANIZATION_MEMBER, Post.PUBLICITY_MEMBER):
+            services.cadre_save(
+                organization=branch,
+                data={"name": f"委员{post}", "post": post, "employment": "part_time", "term_start": start},
+                by=system(),
+            )
+    elif kind == "end_committee":
+        cadre = _pick(services.Cadre.objects.filter(term_end=None).order_by("pk"), args[0])
+        if cadre is not None:
+            end = max(cadre.term_start, today - timedelta(days=args[1]))
+            services.cadre_save(organization=cadre.organization, cadre=cadre, data={"term_end": end}, by=system())
+    elif kind == "found":
+        parent = parents[args[0]]
+        code = f"N-{Organization.objects.count()}"
+        services.organization_create(
+            parent=parent,
+            kind="branch",
+            data={"code": code, "name": f"新支部{code}", "sector": parent.sector},
+            by=system(),
+        )
+    elif kind == "move":
+        branch = _pick(branches, args[0])
+        services.organization_move(organization=branch, new_parent=parents[args[1]], by=system())
+    elif kind == "rule":
+        rule = _pick(MeetingRequirement.objects.filter(effective_to=None).order_by("pk"), args[0])
+        services.requirement_change(requirement=rule, data={"minimum": args[1]}, today=today, by=system())
+
+
+def _judged(rows):
+    return {
+        row.organization.pk: (
+            row.present,
+            row.expected,
+            row.meetings,
+            {t: [(c.span, c.held, c.required) for c in s.counts] for t, s in row.statuses.items()},
+        )
+        for row in rows
+    }
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(steps=operations)
+def test_after_any_sequence_of_changes_the_summaries_equal_a_rebuild_from_the_records(county, steps):
+    today = timezone.localdate()
+    with transaction.atomic():
+        for step in steps:
+            try:
+                with transaction.atomic():
+                    _apply(county, step, today)
+            except ValidationError:
+                continue  # a change the service refuses writes nothing
+            in_step()
+            branches = list(Organization.objects.filter(path__startswith=county.root.path, kind="branch"))
+            for kind in ("year", "quarter"):
+                span = periods.span_of(kind, today)
+                via_summaries = compliance.judge(
+                    branches, lambda p, s=span: periods.counting_spans(p, s, today), today, attendance_span=span
+                )
+                via_records = compliance.judge(
+                    branches,
+                    lambda p, s=span: periods.counting_spans(p, s, today),
+                    today,
+                    attendance_span=span,
+                    from_records=True,
+                )
+                assert _judged(via_summaries) == _judged(via_records)
+        transaction.set_rollback(True)
+
+
+def test_a_meeting_an_admin_deletes_in_the_admin_leaves_its_months_summary(county, people, signed_in, last_month):
+    meeting = log(county.east, last_month + timedelta(days=4))
+    other = log(county.east, last_month + timedelta(days=5))
+    client = signed_in(people.admin)
+    response = client.post(reverse("admin:branches_meeting_delete", args=[meeting.pk]), {"post": "yes"})
+    assert response.status_code == 302 and not Meeting.objects.filter(pk=meeting.pk).exists()
+    assert summary(county.east, last_month) == (1, 3, 3)
+    changelist = reverse("admin:branches_meeting_changelist")
+    client.post(changelist, {"action": "delete_selected", "_selected_action": [other.pk], "post": "yes"})
+    assert summary(county.east, last_month) is None
+    in_step()
+
+
+@pytest.mark.parametrize("size", [2, 20])
+def test_a_subtrees_rollup_adds_up_its_branches_in_one_query(county, last_month, django_assert_num_queries, size):
+    for n in range(size):
+        branch = services.organization_create(
+            parent=county.town,
+            kind="branch",
+            data={"code": f"R-{n}", "name": f"村{n}", "sector": "village"},
+            by=system(),
+        )
+        add_member(branch, f"党员{n}")
+        log(branch, last_month + timedelta(days=2))
+    log(county.finance, last_month + timedelta(days=2))  # outside the town
+    with django_assert_num_queries(1):
+        rollup = selectors.subtree_rollup(node=county.town, first_month=last_month, last_month=last_month)
+    assert rollup["theme_day"]["held"] == size and rollup["theme_day"]["expected"] == size
+    everything = selectors.subtree_rollup(node=county.root, first_month=last_month, last_month=last_month)
+    assert everything["theme_day"]["held"] == size + 1
