@@ -31,7 +31,7 @@ from branches.models import (
     TrainingRecord,
 )
 from branches.models.audit import ACTION_LABELS
-from branches.widgets import DateInput
+from branches.widgets import DateInput, DateTimeInput
 
 
 def titled_filter(base, title):
@@ -475,6 +475,9 @@ class MeetingAdminForm(forms.ModelForm):
     """A meeting's time corrected in the admin is checked as the portal's form checks it: not in the future,
     within the branch's lifetime, and on a day whose members are those whose attendance was taken."""
 
+    # Declared, so that the admin keeps the portal's ISO date-time input rather than its localized text boxes.
+    held_at = forms.DateTimeField(label=Meeting._meta.get_field("held_at").verbose_name, widget=DateTimeInput())
+
     class Meta:
         model = Meeting
         fields = ["held_at", "place", "host", "topic", "minutes"]
@@ -489,7 +492,8 @@ class MeetingAdminForm(forms.ModelForm):
         except ValidationError as error:
             self.add_error(None, error)
             return cleaned
-        members = set(selectors.members_on(meeting.organization, day, meeting.party_group).values_list("pk", flat=True))
+        expected = selectors.expected_on(meeting.organization, day, meeting.meeting_type, meeting.party_group)
+        members = {member.pk for member in expected}
         if members != set(meeting.attendance.values_list("member_id", flat=True)):
             self.add_error(
                 "held_at",

@@ -30,7 +30,7 @@ from branches.models import (
     Post,
 )
 from tests.branches.test_compliance import log
-from tests.conftest import add_member, system
+from tests.conftest import add_cadre, add_member, system
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 AFTER_2026 = date(2027, 1, 15)  # every span of 2026 has ended
@@ -246,8 +246,7 @@ def test_changing_a_meetings_time_in_the_admin_moves_it_to_its_new_month(county,
     client = signed_in(people.admin)
     url = reverse("admin:branches_meeting_change", args=[meeting.pk])
     form = {
-        "held_at_0": "2026-04-01",
-        "held_at_1": "00:10:00",
+        "held_at": "2026-04-01T00:10",
         "place": meeting.place,
         "host": meeting.host,
         "topic": meeting.topic,
@@ -266,19 +265,36 @@ def test_the_admin_refuses_a_time_before_a_member_joined_and_keeps_the_meeting(c
     meeting = log(county.east, "theme_day", date(2026, 3, 10))
     response = signed_in(people.admin).post(
         reverse("admin:branches_meeting_change", args=[meeting.pk]),
-        {"held_at_0": "2026-02-10", "held_at_1": "09:00:00", "place": "村部", "host": "张一", "topic": "学习"},
+        {"held_at": "2026-02-10T09:00", "place": "村部", "host": "张一", "topic": "学习"},
     )
     assert response.status_code == 200 and "重新登记出席情况" in response.content.decode()
     meeting.refresh_from_db()
     assert meeting.held_on == date(2026, 3, 10)
 
 
+def test_the_admin_moves_a_committee_meeting_whose_attendance_is_the_committee(county, people, signed_in):
+    """A 支委会 expects the committee, not the whole branch: moving it to a day with the same committee is fine."""
+    for name, post in (("张一", "secretary"), ("张二", "organization_member")):
+        cadre = add_cadre(county.east, name, post, date(2024, 1, 1))
+        cadre.member = Member.objects.get(name=name)
+        cadre.save()
+    meeting = log(county.east, "committee_meeting", date(2026, 3, 10))
+    assert meeting.expected_count == 2
+    response = signed_in(people.admin).post(
+        reverse("admin:branches_meeting_change", args=[meeting.pk]),
+        {"held_at": "2026-03-12T09:00", "place": "村部", "host": "张一", "topic": "学习"},
+    )
+    assert response.status_code == 302
+    meeting.refresh_from_db()
+    assert meeting.held_on == date(2026, 3, 12) and meeting.expected_count == 2
+
+
 def test_the_admin_cannot_move_a_meeting_to_another_branch(county, people, signed_in):
     meeting = log(county.east, "theme_day", date(2026, 3, 10))
     client = signed_in(people.admin)
     url = reverse("admin:branches_meeting_change", args=[meeting.pk])
-    form = {"organization": county.south.pk, "meeting_type": "theme_day", "held_at_0": "2026-03-10"}
-    client.post(url, {**form, "held_at_1": "09:00:00", "place": "村部", "host": "张一", "topic": "学习改"})
+    form = {"organization": county.south.pk, "meeting_type": "theme_day", "held_at": "2026-03-10T09:00"}
+    client.post(url, {**form, "place": "村部", "host": "张一", "topic": "学习改"})
     meeting.refresh_from_db()
     assert meeting.organization_id == county.east.pk and meeting.topic == "学习改"
 

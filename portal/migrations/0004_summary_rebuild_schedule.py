@@ -32,7 +32,7 @@ def remove(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("portal", "0002_schedules_and_rules"),
+        ("portal", "0003_api_tokens"),
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 
