@@ -135,7 +135,7 @@ def measure(repeat, analyze=True):
     from django.test import Client
     from django.utils import timezone
 
-    from branches import compliance, periods, selectors
+    from branches import periods, results, selectors
     from branches.models import Attendance, Meeting, Member, Organization, Role, RoleAssignment
 
     User = get_user_model()
@@ -177,7 +177,8 @@ def measure(repeat, analyze=True):
                 cursor.fetchall()
 
         sql["meeting_counts_year_sql_ms"] = median_ms(year_of_meetings, repeat)
-        sql["compliance_selector_year_ms"] = median_ms(lambda: compliance.for_span(branches, year, today), repeat)
+        # Every branch's row built (what an export of the whole tree reads), from the kept results.
+        sql["compliance_selector_year_ms"] = median_ms(lambda: results.for_span(branches, year, today), min(repeat, 3))
     pages = {
         "tree_root_ms": median_ms(page(reviewer, "/orgs/"), repeat),
         "tree_children_root_ms": median_ms(page(reviewer, f"/orgs/{root.pk}/children/"), repeat),
@@ -194,8 +195,97 @@ def measure(repeat, analyze=True):
             page(reviewer, f"/orgs/{root.pk}/compliance/?period={year_key}"), repeat
         )
         pages["compliance_table_quarter_ms"] = median_ms(page(reviewer, f"/orgs/{root.pk}/compliance/"), repeat)
+        subtree = one_percent_subtree(root)
+        pages["compliance_table_subtree_orgs"] = subtree.size
+        pages["compliance_table_subtree_year_ms"] = median_ms(
+            page(reviewer, f"/orgs/{subtree.pk}/compliance/?period={year_key}"), repeat
+        )
     pages.update(issue_list(root))
     return floors, rows, sql, pages, reminder_job(analyze)
+
+
+def one_percent_subtree(root):
+    """The organization whose subtree is closest to 1% of the tree (its size in `size`)."""
+    from django.db import connection
+
+    from branches.models import Organization
+
+    target = Organization.objects.count() // 100
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT o.id, (SELECT count(*) FROM branches_organization s WHERE s.path LIKE o.path || '%%') AS size "
+            "FROM branches_organization o WHERE o.depth BETWEEN 2 AND 3 ORDER BY abs((SELECT count(*) FROM "
+            "branches_organization s WHERE s.path LIKE o.path || '%%') - %s) LIMIT 1",
+            [target],
+        )
+        pk, size = cursor.fetchone()
+    found = Organization.objects.get(pk=pk)
+    found.size = size
+    return found
+
+
+def branch_of_shuji():
+    from branches.models import Role, RoleAssignment
+
+    return RoleAssignment.objects.get(user__username="shuji", role=Role.SECRETARY).organization
+
+
+def keeping_current(branch, repeat):
+    """A meeting logged by the service, with and without keeping the summaries and results current (each run
+    rolled back): what keeping them current adds, in milliseconds and queries."""
+    from datetime import datetime
+    from datetime import time as clock
+
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from branches import access, results, selectors, services, summaries
+
+    system = access.system_user()
+    day = timezone.localdate() - timedelta(days=3)
+    held = timezone.make_aware(datetime.combine(day, clock(9)))
+    expected = selectors.expected_on(branch, day, "theme_day", None)
+
+    class Rollback(Exception):
+        pass
+
+    def save():
+        try:
+            with transaction.atomic():
+                services.meeting_save(
+                    organization=branch,
+                    data={"meeting_type": "theme_day", "held_at": held, "place": "村部", "topic": "学习"},
+                    attendance={m.pk: (True, "") for m in expected},
+                    by=system,
+                )
+                raise Rollback
+        except Rollback:
+            pass
+
+    def queries():
+        with CaptureQueriesContext(connection) as captured:
+            save()
+        return len(captured)
+
+    figures = {"meeting_save_ms": median_ms(save, repeat), "meeting_save_queries": queries()}
+    kept = summaries.refresh, summaries.lock, summaries.stored_key, results.refresh
+    summaries.refresh = lambda keys, locked=False: None
+    summaries.lock = lambda ids: None
+    summaries.stored_key = lambda meeting: None
+    results.refresh = lambda ids, years=None: None
+    try:
+        figures["meeting_save_alone_ms"] = median_ms(save, repeat)
+        figures["meeting_save_alone_queries"] = queries()
+    finally:
+        summaries.refresh, summaries.lock, summaries.stored_key, results.refresh = kept
+    figures["keeping_current_ms"] = figures["meeting_save_ms"] - figures["meeting_save_alone_ms"]
+    figures["keeping_current_queries"] = figures["meeting_save_queries"] - figures["meeting_save_alone_queries"]
+    floor = figures["meeting_save_alone_ms"]
+    return [
+        f"{name}: {value:.2f} ({value / floor:.2f}x meeting_save_alone)" if name.endswith("_ms") else f"{name}: {value}"
+        for name, value in figures.items()
+    ]
 
 
 def issue_list(root):
@@ -486,7 +576,43 @@ def summary_figures(repeat):
         for name in ("summaries_rebuild_year_s", "summaries_check_year_s")
     ]
     lines.append(f"summaries_refresh_one_month_ms: {refresh_ms:.2f}")
-    return lines
+    return lines + result_figures(today.year)
+
+
+def result_figures(year):
+    """The kept compliance results: a year rebuilt from nothing (one row per organization, type and period) and a
+    rebuild that finds nothing to change, against the bare SQL aggregate of the month summaries they read."""
+    from datetime import date
+
+    from django.db import connection
+
+    from branches import results
+    from branches.models import ComplianceResult
+
+    def bare_sql():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT organization_id, meeting_type, party_group, date_trunc('quarter', month), sum(held) "
+                "FROM branches_monthsummary WHERE month BETWEEN %s AND %s GROUP BY 1, 2, 3, 4",
+                [date(year, 1, 1), date(year, 12, 1)],
+            )
+            cursor.fetchall()
+
+    floor = median_s(bare_sql, repeat=3)
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {ComplianceResult._meta.db_table}")
+    started = time.perf_counter()
+    rows = results.rebuild(year=year)
+    built = time.perf_counter() - started
+    checked = median_s(lambda: results.rebuild(year=year), repeat=1)
+    for other in sorted(results.covered_years() - {year}):
+        results.rebuild(year=other)  # the other kept years back
+    return [
+        f"results_rows_year: {rows}",
+        f"results_bare_sql_s: {floor:.2f}",
+        f"results_rebuild_year_s: {built:.2f} ({built / floor:.1f}x results_bare_sql)",
+        f"results_check_year_s: {checked:.2f} ({checked / floor:.1f}x results_bare_sql)",
+    ]
 
 
 def main():
@@ -537,6 +663,7 @@ def main():
     lines += reminder_lines(job)
     if rows["rows_meetings"]:
         lines += summary_figures(args.repeat)
+        lines += keeping_current(branch_of_shuji(), args.repeat)
 
     text = "\n".join(lines) + "\n"
     print(text, end="")

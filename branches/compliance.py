@@ -295,40 +295,8 @@ def judge(organizations, spans_for, today, attendance_span=None, within=None, fr
     all_spans = [s for spans in spans_by_period.values() for s in spans]
     first_day, last_day = min(s.start for s in all_spans), max(s.end for s in all_spans)
     rules = _rules_in_force(first_day, last_day)
-    if within is EVERYWHERE:
-        of_orgs = Q()  # the caller passes every active organization: no filter beats a long list of ids
-    elif within is not None:
-        of_orgs = Q(organization__path__startswith=within.path)
-    else:
-        of_orgs = Q(organization_id__in=[org.pk for org in organizations])
-
-    groups = defaultdict(list)  # branch id -> [(group id, founded, dissolved)] of groups living in the spans
-    branch_by_path = {org.path: org.pk for org in organizations if org.kind == OrganizationKind.BRANCH}
-    if branch_by_path and any(r.per_party_group for r in rules):
-        for group_id, path, founded, dissolved in Organization.objects.filter(
-            _lived_between(first_day, last_day),
-            kind=OrganizationKind.PARTY_GROUP,
-            path__startswith=_common_prefix(branch_by_path),
-        ).values_list("pk", "path", "founded_on", "dissolved_on"):
-            parent = branch_by_path.get(path[: -Organization.steplen])
-            if parent is not None:
-                groups[parent].append((group_id, founded, dissolved))
-
-    terms = defaultdict(list)  # org id -> [(term start, term end)] of committee posts in the spans
-    if any(r.only_with_committee for r in rules):
-        for org_id, term_start, term_end in (
-            Cadre.objects.filter(of_orgs, post__in=COMMITTEE_POSTS, term_start__lte=last_day)
-            .filter(Q(term_end__isnull=True) | Q(term_end__gte=first_day))
-            .values_list("organization_id", "term_start", "term_end")
-            .order_by()
-        ):
-            terms[org_id].append((term_start, term_end))
-
-    counts = defaultdict(lambda: defaultdict(int))  # org -> (type, group, month start) -> meetings
-    totals = defaultdict(lambda: defaultdict(int))  # org -> (type, month start) -> meetings, groups summed
-    for org_id, meeting_type, group_id, month, n in _held(of_orgs, rules, spans_by_period, from_records):
-        counts[org_id][(meeting_type, group_id, month)] += n
-        totals[org_id][(meeting_type, month)] += n
+    of_orgs = _of_orgs(organizations, within)
+    groups, terms, counts, totals = load(organizations, rules, spans_by_period, of_orgs, from_records)
 
     attendance = {}
     if attendance_span is not None:
@@ -380,6 +348,52 @@ def judge(organizations, spans_for, today, attendance_span=None, within=None, fr
                 row.statuses[meeting_type] = RequirementStatus(last_rule, span_counts)
         rows.append(row)
     return rows
+
+
+def _of_orgs(organizations, within):
+    """The filter on records (by their `organization`) for the organizations judged."""
+    if within is EVERYWHERE:
+        return Q()  # the caller passes every active organization: no filter beats a long list of ids
+    if within is not None:
+        return Q(organization__path__startswith=within.path)
+    return Q(organization_id__in=[org.pk for org in organizations])
+
+
+def load(organizations, rules, spans_by_period, of_orgs, from_records=False):
+    """What judging the organizations over the spans reads, in a fixed number of queries: their party groups
+    and committee terms living in the spans, and their meetings counted by (type, group, month) and by (type,
+    month). Returns (groups, terms, counts, totals), each keyed by organization id."""
+    all_spans = [s for spans in spans_by_period.values() for s in spans]
+    first_day, last_day = min(s.start for s in all_spans), max(s.end for s in all_spans)
+    groups = defaultdict(list)  # branch id -> [(group id, founded, dissolved)] of groups living in the spans
+    branch_by_path = {org.path: org.pk for org in organizations if org.kind == OrganizationKind.BRANCH}
+    if branch_by_path and any(r.per_party_group for r in rules):
+        for group_id, path, founded, dissolved in Organization.objects.filter(
+            _lived_between(first_day, last_day),
+            kind=OrganizationKind.PARTY_GROUP,
+            path__startswith=_common_prefix(branch_by_path),
+        ).values_list("pk", "path", "founded_on", "dissolved_on"):
+            parent = branch_by_path.get(path[: -Organization.steplen])
+            if parent is not None:
+                groups[parent].append((group_id, founded, dissolved))
+
+    terms = defaultdict(list)  # org id -> [(term start, term end)] of committee posts in the spans
+    if any(r.only_with_committee for r in rules):
+        for org_id, term_start, term_end in (
+            Cadre.objects.filter(of_orgs, post__in=COMMITTEE_POSTS, term_start__lte=last_day)
+            .filter(Q(term_end__isnull=True) | Q(term_end__gte=first_day))
+            .values_list("organization_id", "term_start", "term_end")
+            .order_by()
+        ):
+            terms[org_id].append((term_start, term_end))
+
+    counts = defaultdict(lambda: defaultdict(int))  # org -> (type, group, month start) -> meetings
+    totals = defaultdict(lambda: defaultdict(int))  # org -> (type, month start) -> meetings, groups summed
+    for org_id, meeting_type, group_id, month, n in _held(of_orgs, rules, spans_by_period, from_records):
+        counts[org_id][(meeting_type, group_id, month)] += n
+        totals[org_id][(meeting_type, month)] += n
+
+    return groups, terms, counts, totals
 
 
 def _held(of_orgs, rules, spans_by_period, from_records):

@@ -23,7 +23,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.utils import timezone
 
-from branches import access, audit, summaries
+from branches import access, audit, results, summaries
 from branches.models import (
     COMMITTEE_POSTS,
     Attendance,
@@ -1004,6 +1004,8 @@ def build_county(*, orgs, seed, today, progress=None, with_meetings=True):
         # Millions of demo rows are one event: a summary entry, not a row each.
         audit.record_summary(builder.nodes[0].obj, AuditEntry.Action.CREATE, {"rows": counts, "seed": seed})
     summaries.rebuild()  # the meetings were written in bulk: their month summaries are built from them at once
+    for year in sorted({today.year, (today - timedelta(days=365)).year}):  # the years the demo has meetings in
+        results.rebuild(year=year)
     return counts
 
 

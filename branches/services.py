@@ -22,7 +22,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from branches import access, audit, periods, selectors, summaries, uploads
+from branches import access, audit, periods, results, selectors, summaries, uploads
 from branches.models import (
     ALLOWED_PARENT_KINDS,
     Attachment,
@@ -94,7 +94,9 @@ def organization_create(*, parent, kind, data, by) -> Organization:
         if parent is None:
             return Organization.objects.add_root(instance=instance)
         # Re-read the parent: treebeard needs its current path and child count.
-        return Organization.objects.add_child(Organization.objects.get(pk=parent.pk), instance=instance)
+        added = Organization.objects.add_child(Organization.objects.get(pk=parent.pk), instance=instance)
+        results.refresh(_judged_with(added, parent.pk))
+        return added
 
 
 def organization_update(*, organization, data, by) -> Organization:
@@ -108,6 +110,7 @@ def organization_update(*, organization, data, by) -> Organization:
     try:
         with transaction.atomic():
             changed.save()
+            results.refresh(_judged_with(changed, _parent_id(changed)))
     except IntegrityError:
         raise ValidationError(
             {"code": _("The organization code %(code)s is already in use.") % {"code": changed.code}}
@@ -154,6 +157,8 @@ def organization_move(*, organization, new_parent, by) -> Organization:
             change["parent"] = [old_parent.name if old_parent else None, new_parent.name]
         changes.append((org, change))
     audit.record_bulk(AuditEntry.Action.UPDATE, changes)
+    if moved.kind == OrganizationKind.PARTY_GROUP:  # a group judged with another branch now
+        results.refresh([old_parent.pk, new_parent.pk])
     return moved
 
 
@@ -211,7 +216,21 @@ def organization_dissolve(*, organization, on, reason, by) -> Organization:
     organization.refresh_from_db()
     organization.dissolution_reason = reason
     organization.save(update_fields=["dissolution_reason", "updated_at"])
+    results.refresh([org.pk for org in going] + _judged_with(organization, _parent_id(organization))[1:])
     return organization
+
+
+def _parent_id(organization):
+    parent = Organization.objects.filter(path=organization.path[: -organization.steplen]).values("pk").first()
+    return parent["pk"] if parent else None
+
+
+def _judged_with(organization, parent_id):
+    """The organizations whose compliance results follow this one's facts: itself, and its branch for a group."""
+    ids = [organization.pk]
+    if organization.kind == OrganizationKind.PARTY_GROUP and parent_id is not None:
+        ids.append(parent_id)
+    return ids
 
 
 def _check_term(term_start, term_end, field="term_end"):
@@ -244,6 +263,7 @@ def cadre_save(*, organization, data, cadre=None, by) -> Cadre:
     cadre.full_clean()
     with transaction.atomic():
         cadre.save()
+        results.refresh([organization.pk])  # its committee may serve in other months now
     return cadre
 
 
@@ -648,6 +668,7 @@ def requirement_change(*, requirement, data, today, by) -> MeetingRequirement:
             setattr(requirement, name, value)
         requirement.full_clean()
         requirement.save()
+        _results_follow_rules(requirement.effective_from.year)
         return requirement
     old = MeetingRequirement.objects.select_for_update().get(pk=requirement.pk)
     from_day = periods.next_start([old.period, data.get("period", old.period)], today)
@@ -678,7 +699,16 @@ def requirement_change(*, requirement, data, today, by) -> MeetingRequirement:
     old.full_clean()
     old.save()
     successor.save()
+    _results_follow_rules(from_day.year)
     return successor
+
+
+def _results_follow_rules(from_year):
+    """A rule version changes what every organization of its kind owes from its first year on: the kept
+    results of those years are recomputed in the same transaction."""
+    for year in sorted(results.covered_years()):
+        if year >= from_year:
+            results.rebuild(year=year)
 
 
 @transaction.atomic

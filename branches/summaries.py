@@ -25,6 +25,7 @@ from django.db.models import Count, DateField, ExpressionWrapper, F, Q, Subquery
 from django.db.models.functions import TruncDate, TruncMonth
 from django.utils import timezone
 
+from branches import results
 from branches.models import ComplianceSetting, Meeting, MonthSummary, Organization, SummaryRun
 
 FORTNIGHT = timedelta(days=14)
@@ -190,6 +191,7 @@ def refresh(keys, *, locked=False):
         unique_fields=["organization", "month", "meeting_type", "party_group"],
         update_fields=MonthSummary.FIGURES,
     )
+    results.refresh({key[0] for key in keys}, {key[1].year for key in keys})
 
 
 def _scope(within=None, year=None, organization_ids=None):
@@ -310,6 +312,8 @@ def run(*, source, within=None, year=None) -> SummaryRun:
     """Rebuild with a record of the run (what the jobs page lists): scope, drift found and fixed, duration."""
     record = SummaryRun.objects.create(source=source, organization=within, year=year)
     record.drift = rebuild(within=within, year=year)
+    for kept in [year] if year is not None else sorted(results.covered_years()):
+        record.drift += results.rebuild(within=within, year=kept)
     record.finished_at = timezone.now()
     record.save(update_fields=["drift", "finished_at"])
     return record

@@ -17,7 +17,7 @@ from typing import NamedTuple
 from django.urls import reverse
 
 from assessments import selectors as duty_selectors
-from branches import compliance
+from branches import compliance, results
 from branches import selectors as branch_selectors
 from branches.models import Role
 from portal.models import NotificationKind, ReminderRule, Timing, Topic
@@ -169,33 +169,49 @@ def _plan_meetings(result, rules, organizations, secretaries, remind, overdue, d
             facts_of[span] = (key, kind, window, days, span.end.isoformat(), in_digest)
         return facts_of[span]
 
-    for row in compliance.around(organizations, today):
-        org = row.organization
+    for org, meeting_type, count in _unmet_meetings(organizations, today):
         notified = org.pk in secretaries  # only they can have meeting reminders to write or withdraw
-        for meeting_type, status in row.statuses.items():
-            for count in status.counts:
-                span = count.span
-                key, kind, window, days, due, in_digest = facts(span)
-                if count.met:  # a span the organization did not owe (before founding, …) is never judged
-                    continue
-                if notified:
-                    result.unmet_meetings.add((org.pk, meeting_type, key))
-                    if kind is not None:
-                        params = {
-                            "meeting_type": meeting_type,
-                            "period": span.kind,
-                            "span": key,
-                            "held": count.held,
-                            "required": count.required,
-                            "due": due,
-                        }
-                        if days is not None:
-                            params["days"] = days
-                        link = f"{link_of(org.pk)}?type={meeting_type}"
-                        subject = f"meeting:{org.pk}:{meeting_type}"
-                        remind(kind, subject, window, org.pk, None, span.end, params, link)
-                if in_digest:
-                    overdue.append((org.path, Topic.MEETING, org.name, meeting_type, span.end))
+        span = count.span
+        key, kind, window, days, due, in_digest = facts(span)
+        if notified:
+            result.unmet_meetings.add((org.pk, meeting_type, key))
+            if kind is not None:
+                params = {
+                    "meeting_type": meeting_type,
+                    "period": span.kind,
+                    "span": key,
+                    "held": count.held,
+                    "required": count.required,
+                    "due": due,
+                }
+                if days is not None:
+                    params["days"] = days
+                link = f"{link_of(org.pk)}?type={meeting_type}"
+                subject = f"meeting:{org.pk}:{meeting_type}"
+                remind(kind, subject, window, org.pk, None, span.end, params, link)
+        if in_digest:
+            overdue.append((org.path, Topic.MEETING, org.name, meeting_type, span.end))
+    for span in results.around_spans(today):
+        facts(span)  # every span around today is judged: a reminder of one now met is withdrawn
+
+
+def _unmet_meetings(organizations, today):
+    """(organization, meeting type, span count) for each span around today that an active organization has not
+    met: read from the kept compliance results, or judged from the summaries when a year is not kept."""
+    unmet = results.unmet_around(today)
+    if unmet is not None:
+        by_id = {org.pk: org for org in organizations}
+        return sorted(
+            ((by_id[pk], meeting_type, count) for pk, meeting_type, count in unmet if pk in by_id),
+            key=lambda item: (item[0].path, item[1], item[2].span.start),
+        )
+    return [
+        (row.organization, meeting_type, count)
+        for row in compliance.around(organizations, today)
+        for meeting_type, status in row.statuses.items()
+        for count in status.counts
+        if not count.met  # a span the organization did not owe (before founding, …) is never judged
+    ]
 
 
 def _plan_records(result, rules, topic, rows, due_kind, overdue_kind, url_name, remind, overdue, digest_since, by_id):

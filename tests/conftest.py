@@ -14,7 +14,7 @@ import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
-from branches import access, services
+from branches import access, results, services
 from branches.models import (
     Cadre,
     Employment,
@@ -170,6 +170,9 @@ def county(db):
     c.root, c.town, c.east, c.group, c.south, c.organs, c.finance = root, town, east, group, south, organs, finance
     for obj in (c.root, c.town, c.east, c.group, c.south, c.organs, c.finance):
         obj.refresh_from_db()
+    this_year = date.today().year
+    for year in (this_year - 1, this_year):  # results kept for these years, as the nightly job keeps them
+        results.rebuild(year=year)
     return c
 
 

@@ -10,7 +10,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status
 from rest_framework.response import Response
 
-from branches import access, compliance, periods, selectors, services
+from branches import access, compliance, periods, results, selectors, services
 from branches.api import filters, serializers
 from branches.api.base import Pages, ScopedViewSet
 from branches.models import Attendance, Meeting, Member, Organization, OrganizationKind, Period, Sector
@@ -210,14 +210,14 @@ class ComplianceViewSet(mixins.ListModelMixin, ScopedViewSet):
             selectors.compliance_candidates_queryset(request.user, root, span, sector=sector, kind=kind)
         )
         if kind == OrganizationKind.BRANCH:
-            rows = compliance.for_span(organizations, span, today, within=root)
+            rows = results.for_span(organizations, span, today, within=root)
         else:
             under = selectors.compliance_candidates_queryset(request.user, root, span, kind=OrganizationKind.BRANCH)
             beneath = Q(pk__in=[])
             for organization in organizations:
                 beneath |= Q(path__startswith=organization.path)
             branches = list(under.filter(beneath))
-            rows = compliance.summarize(organizations, compliance.for_span(branches, span, today, within=root))
+            rows = compliance.summarize(organizations, results.for_span(branches, span, today, within=root))
         self.paginator.period, self.paginator.under = span.key, root.code
         return self.get_paginated_response(serializers.ComplianceRowSerializer(rows, many=True).data)
 

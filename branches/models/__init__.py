@@ -30,12 +30,14 @@ from branches.models.people import (
     TrainingRecord,
 )
 from branches.models.roles import Role, RoleAssignment
-from branches.models.summaries import ComplianceSetting, MonthSummary, SummaryRun
+from branches.models.summaries import ComplianceResult, ComplianceSetting, MonthSummary, ResultYear, SummaryRun
 
 __all__ = [
     "AbsenceReason",
+    "ComplianceResult",
     "ComplianceSetting",
     "MonthSummary",
+    "ResultYear",
     "SummaryRun",
     "Attendance",
     "Meeting",

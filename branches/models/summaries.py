@@ -1,7 +1,7 @@
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from branches.models.meetings import MeetingType
+from branches.models.meetings import MeetingType, Period
 from branches.models.organizations import Organization
 
 
@@ -103,3 +103,77 @@ class SummaryRun(models.Model):
     @property
     def seconds(self):
         return (self.finished_at - self.started_at).total_seconds() if self.finished_at else None
+
+
+class ComplianceResult(models.Model):
+    """How one organization stands on one meeting type over one period, judged with the facts of each month.
+
+    Written by `branches.results` from the month summaries and the facts in force (lifetime, committee, groups,
+    requirement versions), in the transaction of the service that changed them, and rebuilt with the summaries.
+    The reviewer's table ranks and pages over these rows in SQL, so it reads a few rows per organization
+    whatever the number of meetings.
+
+    `rule_period` is the period of the rule the type is judged by that year (the version in force on 1 January,
+    else on 31 December); `period` is the period this row covers: the rule's own span (`period == rule_period`)
+    or, for a coarser view (a monthly rule over a quarter or a year), that view. `spans` lists the rule's spans
+    inside it that owe something, in order: [first day (ISO), meetings counted, meetings required, rule id].
+
+    Nothing here depends on the day of reading: a span is over once its last day has passed, and a view counts
+    only the spans begun by then, so the state is derived at read time from `first_judged`, `unmet_start` and
+    `unmet_end` (the first span not met), in SQL for ranking and in Python for the cells.
+    """
+
+    organization = models.ForeignKey(
+        Organization,
+        on_delete=models.CASCADE,
+        related_name="compliance_results",
+        verbose_name=_("organization"),
+        db_index=False,  # the unique key leads with it
+    )
+    meeting_type = models.CharField(_("meeting type"), max_length=24, choices=MeetingType.choices)
+    rule_period = models.CharField(_("period of the rule"), max_length=8, choices=Period.choices)
+    period = models.CharField(_("period"), max_length=8, choices=Period.choices)
+    start = models.DateField(_("first day"))
+    first_judged = models.DateField(_("first span judged"))
+    unmet_start = models.DateField(_("first span not met, from"), null=True, blank=True)
+    unmet_end = models.DateField(_("first span not met, to"), null=True, blank=True)
+    spans = models.JSONField(_("spans"), default=list)
+
+    class Meta:
+        verbose_name = _("compliance result")
+        verbose_name_plural = _("compliance results")
+        indexes = [models.Index(fields=["start", "period", "rule_period"], name="compliance_result_view")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "meeting_type", "rule_period", "period", "start"],
+                name="compliance_result_unique",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.organization_id} {self.meeting_type} {self.period} {self.start}"
+
+    KEY = ("organization_id", "meeting_type", "rule_period", "period", "start")
+    VALUES = ("first_judged", "unmet_start", "unmet_end", "spans")
+
+    def key(self):
+        return tuple(getattr(self, name) for name in self.KEY)
+
+    def values(self):
+        return tuple(getattr(self, name) for name in self.VALUES)
+
+
+class ResultYear(models.Model):
+    """A year whose compliance results are kept (the nightly job adds the running year; `rebuild_summaries
+    --year` adds any other). Tables over other years judge from the month summaries directly."""
+
+    year = models.PositiveSmallIntegerField(_("year"), primary_key=True)
+    built_at = models.DateTimeField(_("built at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("year of compliance results")
+        verbose_name_plural = _("years of compliance results")
+        ordering = ["-year"]
+
+    def __str__(self):
+        return str(self.year)

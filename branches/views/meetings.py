@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
-from branches import access, compliance, exports, periods, selectors, services
+from branches import access, compliance, exports, periods, results, selectors, services
 from branches.forms import (
     ComplianceFilterForm,
     ConfirmForm,
@@ -316,25 +316,56 @@ def compliance_table(request, pk):
     }
     if "period" in filters.errors:  # the box keeps what was typed and says what is wrong; no other period shown
         return render(request, "branches/compliance_table.html", {**context, "page": None, "rows_total": 0})
+    exporting = request.GET.get("format") in ("csv", "xlsx")
+    if kind == OrganizationKind.BRANCH and not exporting and sort.lstrip("-") in RANKED and results.covers(span):
+        # Ranked and paged in SQL over the kept results: only the page's rows are built.
+        candidates = selectors.compliance_candidates_queryset(
+            request.user, organization, span, sector=sector, kind=kind
+        )
+        paginator = Paginator(RANKED[sort.lstrip("-")](candidates, span, today, sort.startswith("-")), 50)
+        paginator.count = candidates.count()  # the plain count: the ranking's aggregate is not needed for it
+        page = paginator.get_page(request.GET.get("page"))
+        judged, rules = results.types_judged(candidates, span, today)
+        page.object_list = results.for_span(list(page.object_list), span, today, covered=True, rules=rules)
+        types = [t for t in MeetingType if t.value in judged]
+        columns = [(t, _column_span(page.object_list, t.value)) for t in types]
+        return _compliance_page(request, context, page, columns, paginator.count)
     orgs = selectors.compliance_candidates(request.user, organization, span, sector=sector, kind=kind)
     if kind == OrganizationKind.BRANCH:
-        rows = compliance.for_span(orgs, span, today, within=organization)
+        rows = results.for_span(orgs, span, today, within=organization)
     else:
         branches = selectors.compliance_candidates(request.user, organization, span, kind=OrganizationKind.BRANCH)
-        rows = compliance.summarize(orgs, compliance.for_span(branches, span, today, within=organization))
+        rows = compliance.summarize(orgs, results.for_span(branches, span, today, within=organization))
     rows.sort(key=SORTS.get(sort.lstrip("-"), SORTS["met"]), reverse=sort.startswith("-"))
     types = [t for t in MeetingType if any(t.value in row.statuses for row in rows)]
     columns = [(t, _column_span(rows, t.value)) for t in types]
     if request.GET.get("format") in ("csv", "xlsx"):
         return exports.compliance(rows, columns, span, organization, request.GET["format"])
     page = Paginator(rows, 50).get_page(request.GET.get("page"))
+    return _compliance_page(request, context, page, columns, len(rows))
+
+
+def _compliance_page(request, context, page, columns, rows_total):
     query = request.GET.copy()
     query.pop("page", None)
     return render(
         request,
         "branches/compliance_table.html",
-        {**context, "page": page, "columns": columns, "query": query.urlencode(), "rows_total": len(rows)},
+        {**context, "page": page, "columns": columns, "query": query.urlencode(), "rows_total": rows_total},
     )
+
+
+def _ranked_by_state(candidates, span, today, reverse):
+    ranked = results.ranked(candidates, span, today)
+    return ranked.reverse() if reverse else ranked
+
+
+def _ordered_by(field):
+    return lambda candidates, span, today, reverse: candidates.order_by(f"-{field}" if reverse else field, "path")
+
+
+# The sorts the table ranks in SQL when results are kept for the period (attendance sorts the built rows).
+RANKED = {"met": _ranked_by_state, "name": _ordered_by("name"), "code": _ordered_by("code")}
 
 
 def _column_span(rows, meeting_type):

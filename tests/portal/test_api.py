@@ -37,7 +37,10 @@ def results(response):
 
 
 def meeting_payload(branch, **overrides):
-    when = timezone.localtime() - timedelta(days=1)
+    now = timezone.localtime()
+    when = now - timedelta(days=1)
+    if when.month != now.month:  # on a month's first day: still this month, so this month's figures count it
+        when = now.replace(hour=0, minute=0, second=0, microsecond=0)
     members = Member.objects.filter(organization=branch).order_by("pk")
     payload = {
         "organization": branch.pk,

@@ -52,6 +52,7 @@ class Command(BaseCommand):
                     "branches_meeting",
                     "branches_attendance",
                     "branches_monthsummary",
+                    "branches_complianceresult",
                 ):
                     cursor.execute(f"ANALYZE {table}")
         if counts:

@@ -1,0 +1,425 @@
+"""Compliance results: how each organization stands on each meeting type, per period, kept as rows.
+
+`compliance.judge` decides; this module keeps what it decides for the years in `ResultYear`, so the reviewer's
+table ranks and pages thousands of organizations in SQL and builds only the rows it shows.
+
+- `compute(organizations, year)` judges the organizations over every span of the year, once per rule span
+  (the same `_count` as `judge`), and folds the spans into the rows a view reads (see `ComplianceResult`).
+- `refresh(organization_ids, years)` recomputes the rows of some organizations, inside the transaction of the
+  service that changed their facts (meetings, committee posts, lifetimes, party groups); `rebuild(within=,
+  year=)` recomputes a subtree and/or a year, writes only the differences and returns their number (drift).
+- `statuses`, `for_span` and `ranked` read them back for a view (a month, quarter or year) on a given day.
+
+A view over a span counts the rule's spans begun by the later of the day and the view's first day; the state of a
+row then follows from its first span not met: not met once that span is over, in progress while it runs (or has
+not begun: then met so far), met when there is none.
+"""
+
+import io
+import itertools
+import json
+from collections import defaultdict
+from datetime import date
+
+from django.db import connection, transaction
+from django.db.models import Count, Exists, FilteredRelation, Q
+
+from branches import compliance, periods
+from branches.models import ComplianceResult, MeetingRequirement, Organization, Period, ResultYear
+
+GRANULARITY = periods.GRANULARITY
+
+
+def covered_years():
+    return set(ResultYear.objects.values_list("year", flat=True))
+
+
+def covers(span):
+    return ResultYear.objects.filter(year=span.start.year).exists()
+
+
+# ----------------------------------------------------------------------------------------------------- compute
+
+
+def _plan(rules, organization, year_span, spans_by_period):
+    """Per meeting type: (type, the rule's period, [(rule, span, months)]) as `judge` plans a view of the year."""
+    plan = []
+    for meeting_type in compliance.MeetingType.values:
+        first = compliance._rule_for(rules, organization, meeting_type, year_span)
+        if first is None:
+            continue
+        steps = []
+        for span in spans_by_period[first.period]:
+            rule = compliance._rule_for(rules, organization, meeting_type, span)
+            if rule is not None:
+                steps.append((rule, span, compliance._months(span)))
+        if steps:
+            plan.append((meeting_type, first.period, steps))
+    return plan
+
+
+def _folded(judged):
+    """The values of a row from its judged spans [(span, held, required, rule id)]."""
+    unmet = next((span for span, held, required, _rule in judged if held < required), None)
+    return (
+        judged[0][0].start,
+        unmet.start if unmet else None,
+        unmet.end if unmet else None,
+        [[span.start.isoformat(), held, required, rule] for span, held, required, rule in judged],
+    )
+
+
+def _rows_of(meeting_type, rule_period, judged, year_span):
+    """{(type, rule period, period, start): values} for one organization's judged spans of one type in a year:
+    each rule span alone, and each coarser view (quarter, year) that holds some of them."""
+    rows = {}
+    for item in judged:
+        rows[(meeting_type, rule_period, rule_period, item[0].start)] = _folded([item])
+    for view_period in GRANULARITY:
+        if GRANULARITY[view_period] <= GRANULARITY[rule_period]:
+            continue
+        for view in periods.spans_within(view_period, year_span):
+            inside = [item for item in judged if view.start <= item[0].start <= view.end]
+            if inside:
+                rows[(meeting_type, rule_period, view_period, view.start)] = _folded(inside)
+    return rows
+
+
+def compute(organizations, year, *, within=None, from_records=False):
+    """{key: values} (`ComplianceResult.KEY`, `.VALUES`) for the organizations over the year."""
+    if not organizations:
+        return {}
+    year_span = periods.span_of(Period.YEAR, date(year, 1, 1))
+    spans_by_period = {p: periods.spans_within(p, year_span) for p in GRANULARITY}
+    rules = compliance._rules_in_force(year_span.start, year_span.end)
+    of_orgs = compliance._of_orgs(organizations, within)
+    groups, terms, counts, totals = compliance.load(organizations, rules, spans_by_period, of_orgs, from_records)
+    plans, result = {}, {}
+    for org in organizations:
+        if (org.kind, org.sector) not in plans:
+            plans[(org.kind, org.sector)] = _plan(rules, org, year_span, spans_by_period)
+        facts = compliance.Facts(org, groups.get(org.pk, []), terms.get(org.pk, []))
+        org_counts, org_totals = counts.get(org.pk, {}), totals.get(org.pk, {})
+        for meeting_type, rule_period, steps in plans[(org.kind, org.sector)]:
+            judged = []
+            for rule, span, months in steps:
+                count = compliance._count(org_counts, org_totals, rule, span, months, facts, year_span.start)
+                if count is not None:
+                    judged.append((span, count.held, count.required, rule.pk))
+            if judged:
+                for key, values in _rows_of(meeting_type, rule_period, judged, year_span).items():
+                    result[(org.pk, *key)] = values
+    return result
+
+
+# ------------------------------------------------------------------------------------------------------- write
+
+
+def _organizations(ids=None, within=None, year=None):
+    """The organizations to judge, as a queryset in tree order."""
+    organizations = Organization.objects.only("pk", "path", "kind", "sector", "founded_on", "dissolved_on")
+    if ids is not None:
+        organizations = organizations.filter(pk__in=ids)
+    if within is not None:
+        organizations = organizations.filter(path__startswith=within.path)
+    if year is not None:
+        organizations = organizations.filter(compliance._lived_between(date(year, 1, 1), date(year, 12, 31)))
+    return organizations.order_by("path")
+
+
+def _stored(rows):
+    return {row.key(): row.values() for row in rows}
+
+
+def _write(wanted, stored_rows):
+    """Make the stored rows equal `wanted`; return how many differed."""
+    have = {row.key(): row for row in stored_rows}
+    stale = [row.pk for key, row in have.items() if key not in wanted]
+    changed = []
+    for key, row in have.items():
+        values = wanted.get(key)
+        if values is not None and row.values() != values:
+            for name, value in zip(ComplianceResult.VALUES, values, strict=True):
+                setattr(row, name, value)
+            changed.append(row)
+    missing = [
+        ComplianceResult(**dict(zip(ComplianceResult.KEY, key, strict=True)), **_values(values))
+        for key, values in wanted.items()
+        if key not in have
+    ]
+    for begin in range(0, len(stale), 5000):
+        ComplianceResult.objects.filter(pk__in=stale[begin : begin + 5000]).delete()
+    ComplianceResult.objects.bulk_update(changed, ComplianceResult.VALUES, batch_size=2000)
+    ComplianceResult.objects.bulk_create(missing, batch_size=2000)
+    return len(stale) + len(changed) + len(missing)
+
+
+def _values(values):
+    return dict(zip(ComplianceResult.VALUES, values, strict=True))
+
+
+def _of_year(year):
+    return Q(start__gte=date(year, 1, 1), start__lte=date(year, 12, 31))
+
+
+def refresh(organization_ids, years=None):
+    """Recompute the results of these organizations (party groups stand for their branch) for the kept years
+    among `years` (all kept years if None). Called inside the service's transaction."""
+    ids = set(organization_ids)
+    if not ids:
+        return
+    if years is None:
+        years = covered_years()
+    # The organizations and which of the years are kept, in one query.
+    kept = {f"kept_{year}": Exists(ResultYear.objects.filter(year=year)) for year in years}
+    organizations = list(_organizations(ids=ids).annotate(**kept))
+    for year in sorted(years):
+        if organizations and getattr(organizations[0], f"kept_{year}"):
+            wanted = compute(organizations, year)
+            _write(wanted, ComplianceResult.objects.filter(_of_year(year), organization_id__in=ids))
+
+
+@transaction.atomic
+def rebuild(*, within=None, year) -> int:
+    """Recompute the results of a year (of a subtree) from the summaries; keep the year; return the drift."""
+    organizations = list(_organizations(within=within, year=year))
+    wanted = compute(organizations, year, within=within)
+    stored_rows = ComplianceResult.objects.filter(_of_year(year))
+    if within is not None:
+        stored_rows = stored_rows.filter(organization__path__startswith=within.path)
+    write = _write_in_sql if connection.vendor == "postgresql" else _write
+    drift = write(wanted, stored_rows)
+    ResultYear.objects.update_or_create(year=year)
+    return drift
+
+
+# The PostgreSQL rebuild: the wanted rows go in by COPY, a full join with the stored ones keeps the differences,
+# and only those are written. Fixed identifiers only; values travel by COPY or as query parameters.
+_TABLE = ComplianceResult._meta.db_table
+_KEY_COLUMNS = ("organization_id", "meeting_type", "rule_period", "period", "start")
+_VALUE_COLUMNS = ("first_judged", "unmet_start", "unmet_end", "spans")
+_ALL = ", ".join(_KEY_COLUMNS + _VALUE_COLUMNS)
+_DIFF = (
+    "CREATE TEMPORARY TABLE result_diff AS SELECT "  # noqa: S608 (identifiers only)
+    + ", ".join(f"w.{c}" for c in _KEY_COLUMNS + _VALUE_COLUMNS)
+    + " , h.id AS old_id FROM result_wanted w FULL JOIN ({}) AS h ON "
+    + " AND ".join(f"w.{c} = h.{c}" for c in _KEY_COLUMNS)
+    + " WHERE w.organization_id IS NULL OR h.id IS NULL OR ("
+    + ", ".join(f"w.{c}" for c in _VALUE_COLUMNS)
+    + ") IS DISTINCT FROM ("
+    + ", ".join(f"h.{c}" for c in _VALUE_COLUMNS)
+    + ")"
+)
+_APPLY = (
+    f"DELETE FROM {_TABLE} WHERE id IN (SELECT old_id FROM result_diff WHERE organization_id IS NULL)",  # noqa: S608
+    f"UPDATE {_TABLE} AS h SET "  # noqa: S608 (identifiers only)
+    + ", ".join(f"{c} = d.{c}" for c in _VALUE_COLUMNS)
+    + " FROM result_diff d WHERE h.id = d.old_id AND d.organization_id IS NOT NULL",
+    f"INSERT INTO {_TABLE} ({_ALL}) SELECT {_ALL} FROM result_diff WHERE old_id IS NULL",  # noqa: S608
+)
+
+
+def _copy_lines(wanted):
+    for (org_id, meeting_type, rule_period, period, start), (first, unmet_start, unmet_end, spans) in wanted.items():
+        values = (org_id, meeting_type, rule_period, period, start, first, unmet_start, unmet_end)
+        text = "\t".join("\\N" if v is None else str(v) for v in values)
+        yield f"{text}\t{json.dumps(spans, separators=(',', ':'))}\n"
+
+
+class _Lines(io.RawIOBase):
+    """The COPY input, generated as PostgreSQL reads it (a year of a province is millions of lines)."""
+
+    def __init__(self, lines):
+        self.lines, self.pending = lines, b""
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        while len(self.pending) < len(buffer):
+            chunk = "".join(itertools.islice(self.lines, 2000))
+            if not chunk:
+                break
+            self.pending += chunk.encode()
+        size = min(len(buffer), len(self.pending))
+        buffer[:size], self.pending = self.pending[:size], self.pending[size:]
+        return size
+
+
+def _write_in_sql(wanted, stored_rows):
+    have_sql, have_params = (
+        stored_rows.values_list("id", *_KEY_COLUMNS, *_VALUE_COLUMNS).order_by().query.sql_with_params()
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS result_wanted, result_diff")
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE result_wanted AS SELECT {_ALL} FROM {_TABLE} LIMIT 0"  # noqa: S608
+        )
+        cursor.copy_expert(f"COPY result_wanted ({_ALL}) FROM STDIN", _Lines(_copy_lines(wanted)), size=1 << 20)
+        have = f"SELECT * FROM ({have_sql}) AS s(id, {_ALL})"  # noqa: S608 (identifiers and compiled SQL)
+        cursor.execute(_DIFF.format(have), have_params)
+        cursor.execute("SELECT count(*) FROM result_diff")
+        drift = cursor.fetchone()[0]
+        if drift:
+            for statement in _APPLY:
+                cursor.execute(statement)
+        cursor.execute("DROP TABLE result_wanted, result_diff")
+    return drift
+
+
+def stored(year, within=None):
+    rows = ComplianceResult.objects.filter(_of_year(year))
+    if within is not None:
+        rows = rows.filter(organization__path__startswith=within.path)
+    return _stored(rows)
+
+
+def recomputed(year, within=None, from_records=False):
+    return compute(list(_organizations(within=within, year=year)), year, within=within, from_records=from_records)
+
+
+# -------------------------------------------------------------------------------------------------------- read
+
+
+def _counted_by(span, today):
+    """The last day whose spans a view over `span` counts: a span counts once begun."""
+    return max(today, span.start)
+
+
+def view_condition(span, prefix=""):
+    """The rows a view over `span` reads: for a rule of each period, its own span when it is as long as the view
+    or longer, else the view's fold."""
+    condition = Q(pk__in=[])
+    for rule_period in GRANULARITY:
+        period = max(rule_period, span.kind, key=GRANULARITY.get)
+        condition |= Q(
+            **{
+                f"{prefix}rule_period": rule_period,
+                f"{prefix}period": period,
+                f"{prefix}start": periods.span_of(period, span.start).start,
+            }
+        )
+    return condition
+
+
+def _status(row, span, today, rules):
+    counted_by = _counted_by(span, today)
+    counts, rule = [], None
+    for start, held, required, rule_id in row.spans:
+        first = date.fromisoformat(start)
+        if first > counted_by:
+            break
+        one = periods.span_of(row.rule_period, first)
+        counts.append(compliance.SpanCount(one, held, required, one.end < today))
+        rule = rules.get(rule_id)
+    return compliance.RequirementStatus(rule, counts) if counts else None
+
+
+def statuses(organization_ids, span, today, rules=None, within=None):
+    """{organization id: {meeting type: RequirementStatus}} over the view, from the kept rows (two queries; one
+    when the rule versions are given by id)."""
+    rows = ComplianceResult.objects.filter(view_condition(span))
+    if within is not None:  # many organizations under one: the path, not a list of thousands of ids
+        wanted = set(organization_ids)
+        rows = rows.filter(organization__path__startswith=within.path)
+    else:
+        wanted = None
+        rows = rows.filter(organization_id__in=organization_ids)
+    rows = [
+        row
+        for row in rows.only("organization_id", "meeting_type", "rule_period", "spans")
+        if wanted is None or row.organization_id in wanted
+    ]
+    if rules is None:
+        rules = MeetingRequirement.objects.in_bulk({item[3] for row in rows for item in row.spans})
+    result = defaultdict(dict)
+    for row in rows:
+        status = _status(row, span, today, rules)
+        if status is not None:
+            result[row.organization_id][row.meeting_type] = status
+    return result
+
+
+def for_span(organizations, span, today, within=None, covered=None, rules=None):
+    """`compliance.for_span` from the kept rows when the span's year is kept: the same rows, read, not judged."""
+    if not organizations:
+        return []
+    if not (covered or covers(span)):
+        return compliance.for_span(organizations, span, today, within=within)
+    ids = [org.pk for org in organizations]
+    found = statuses(ids, span, today, rules, within=within)
+    attendance = compliance._attendance(compliance._of_orgs(organizations, within), span, False)
+    rows = []
+    for org in organizations:
+        row = compliance.ComplianceRow(org)
+        if org.pk in attendance:
+            row.present = attendance[org.pk]["present"] or 0
+            row.expected = attendance[org.pk]["expected"] or 0
+            row.meetings = attendance[org.pk]["meetings"]
+        by_type = found.get(org.pk, {})
+        row.statuses = {t: by_type[t] for t in compliance.MeetingType.values if t in by_type}
+        rows.append(row)
+    return rows
+
+
+def ranked(organizations, span, today):
+    """The organizations (a queryset) annotated with how many of their rules are not met and in progress over the
+    view, ordered failures first, then in progress, then tree order: one query to page through."""
+    counted_by = _counted_by(span, today)
+    organizations = organizations.annotate(
+        result=FilteredRelation(
+            "compliance_results",
+            condition=view_condition(span, "compliance_results__")
+            & Q(compliance_results__first_judged__lte=counted_by),
+        )
+    )
+    return organizations.annotate(
+        rules_not_met=Count("result", filter=Q(result__unmet_end__lt=today)),
+        rules_in_progress=Count(
+            "result", filter=Q(result__unmet_start__lte=counted_by) & Q(result__unmet_end__gte=today)
+        ),
+    ).order_by("-rules_not_met", "-rules_in_progress", "path")
+
+
+def types_judged(organizations, span, today):
+    """The meeting types on which some of the organizations (a queryset) is judged over the view (the table's
+    columns), and every rule version by id (what `for_span` needs to name them). One query: the rules, each
+    with an EXISTS per type that stops at its first row."""
+    rows = ComplianceResult.objects.filter(
+        view_condition(span), first_judged__lte=_counted_by(span, today), organization__in=organizations.values("pk")
+    )
+    types = compliance.MeetingType.values
+    rules = list(
+        MeetingRequirement.objects.annotate(**{f"judged_{t}": Exists(rows.filter(meeting_type=t)) for t in types})
+    )
+    judged = {t for t in types if rules and getattr(rules[0], f"judged_{t}")}
+    return judged, {rule.pk: rule for rule in rules}
+
+
+def around_spans(today):
+    """The spans the reminder job judges: for each period, the one running and the one before it."""
+    spans = []
+    for period in GRANULARITY:
+        current = periods.span_of(period, today)
+        spans += [periods.shift(current, -1), current]
+    return spans
+
+
+def unmet_around(today):
+    """[(organization id, meeting type, SpanCount)] for every rule span around `today` (`around_spans`) not met,
+    from the kept rows (one query reading only the rows not met); None when a year of them is not kept."""
+    spans = around_spans(today)
+    kept = covered_years()
+    if any(span.start.year not in kept for span in spans):
+        return None
+    condition = Q(pk__in=[])
+    for span in spans:
+        condition |= Q(rule_period=span.kind, period=span.kind, start=span.start)
+    rows = ComplianceResult.objects.filter(condition, unmet_start__isnull=False).values_list(
+        "organization_id", "meeting_type", "rule_period", "spans"
+    )
+    found = []
+    for organization_id, meeting_type, rule_period, (item,) in rows.order_by().iterator(chunk_size=10000):
+        span = periods.span_of(rule_period, date.fromisoformat(item[0]))
+        found.append((organization_id, meeting_type, compliance.SpanCount(span, item[1], item[2], span.end < today)))
+    return found
