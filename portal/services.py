@@ -496,9 +496,7 @@ def api_token_create(*, by, name, expires_on) -> tuple[ApiToken, str]:
         errors["expires_on"] = [_("The last day of use cannot lie in the past.")]
     elif expires_on > today + timedelta(days=settings.API_TOKEN_MAX_DAYS):
         errors["expires_on"] = [_("A token lasts at most %(days)d days.") % {"days": settings.API_TOKEN_MAX_DAYS}]
-    expires_at = (
-        timezone.make_aware(datetime.combine(expires_on + timedelta(days=1), time.min)) if expires_on else None
-    )
+    expires_at = timezone.make_aware(datetime.combine(expires_on + timedelta(days=1), time.min)) if expires_on else None
     token = ApiToken(user=by, name=(name or "").strip(), expires_at=expires_at, prefix=secrets.token_hex(6))
     plain = f"{token.prefix}.{secrets.token_urlsafe(32)}"
     token.secret_hash = _token_hash(plain)

@@ -17,6 +17,7 @@ def api_patterns(*modules):
         login_not_required(pattern.callback)
     return patterns
 
+
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz/", views.healthz, name="healthz"),

@@ -21,7 +21,9 @@ from tests.portal.test_hardening import PNG
 
 
 def token_for(user, days=30):
-    _token, plain = services.api_token_create(by=user, name="对接系统", expires_on=timezone.localdate() + timedelta(days))
+    _token, plain = services.api_token_create(
+        by=user, name="对接系统", expires_on=timezone.localdate() + timedelta(days)
+    )
     return plain
 
 
@@ -328,7 +330,10 @@ def test_a_meeting_of_another_branch_is_no_evidence(county, people, duty):
 def test_duties_and_findings_are_read_within_the_subtree(county, people, duty):
     inspection = Inspection.objects.create(organization=county.finance, held_on="2026-09-01", title="督查")
     Finding.objects.create(
-        inspection=inspection, organization=county.finance, description="问题", required_rectification="整改",
+        inspection=inspection,
+        organization=county.finance,
+        description="问题",
+        required_rectification="整改",
         deadline="2026-12-31",
     )
     assert [d["text"] for d in results(api(people.town_reviewer).get("/api/v1/duties/"))] == ["开展警示教育一次"]
