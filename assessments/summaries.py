@@ -35,12 +35,19 @@ import calendar
 from datetime import date, datetime, time
 
 from django.db import connection, transaction
-from django.db.models import Count, DateField, F, Max, Min, Q, Value
+from django.db.models import Count, DateField, F, Q, Value
 from django.db.models.functions import Cast, TruncDate, TruncMonth
 from django.utils import timezone
 
-from assessments.models import DutyMonthSummary, Finding, FindingState, ItemStatus, ResponsibilityItem
-from assessments.models import ResponsibilityList, TemplateItem
+from assessments.models import (
+    DutyMonthSummary,
+    Finding,
+    FindingState,
+    ItemStatus,
+    ResponsibilityItem,
+    ResponsibilityList,
+    TemplateItem,
+)
 from branches.models import Organization
 
 FIGURES = DutyMonthSummary.FIGURES
@@ -135,7 +142,8 @@ def _combined(items, opened, closed):
         params.extend(part_params)
     sums = ", ".join(f"SUM({name}) AS {name}" for name in FIGURES)
     union = " UNION ALL ".join(sqls)  # no parentheses: SQLite takes none around a compound's members
-    return f"SELECT organization_id, month, {sums} FROM ({union}) parts GROUP BY organization_id, month", params
+    sql = f"SELECT organization_id, month, {sums} FROM ({union}) parts GROUP BY organization_id, month"  # noqa: S608
+    return sql, params  # (identifiers only: the values are the parts' parameters)
 
 
 def _as_date(value):
@@ -217,21 +225,25 @@ _UPSERT = (
 
 
 def refresh_issued(template):
-    """The rows of every organization holding the template's list, over the months its items fall due in: set-based,
+    """The rows of every organization holding the template's list, in the months its items fall due in: set-based,
     for an issue to thousands of organizations (inside the issue's transaction).
 
     Two statements whatever the number of organizations: the organizations are locked (in id order, as `lock`
     does), then one INSERT … SELECT … ON CONFLICT recounts their months from the records. Issuing only adds
     duties, so every month recounted has a record and no row is left to zero."""
-    span = TemplateItem.objects.filter(template=template).aggregate(first=Min("due_on"), last=Max("due_on"))
-    if span["first"] is None:
-        return
-    first, after = month_of(span["first"]), next_month(month_of(span["last"]))
     holders = ResponsibilityList.objects.filter(template=template).values("organization_id")
-    start, end = _starts(first, after)
-    items = ResponsibilityItem.objects.filter(organization_id__in=holders, due_on__gte=first, due_on__lt=after)
-    opened = Finding.objects.filter(organization_id__in=holders, created_at__gte=start, created_at__lt=end)
-    closed = Finding.objects.filter(organization_id__in=holders, closed_at__gte=start, closed_at__lt=end)
+    months = (
+        TemplateItem.objects.filter(template=template)
+        .annotate(month=_month("due_on", zoned=False))
+        .values("month")
+        .order_by()
+    )
+    items = ResponsibilityItem.objects.alias(in_month=_month("due_on", zoned=False))
+    opened = Finding.objects.alias(in_month=_month("created_at", zoned=True))
+    closed = Finding.objects.alias(in_month=_month("closed_at", zoned=True))
+    items, opened, closed = (
+        records.filter(organization_id__in=holders, in_month__in=months) for records in (items, opened, closed)
+    )
     with connection.cursor() as cursor:
         if connection.features.has_select_for_update:
             holders_sql, holders_params = holders.query.sql_with_params()

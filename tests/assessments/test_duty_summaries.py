@@ -386,8 +386,9 @@ def test_the_postgresql_rebuild_finds_and_fixes_drift_in_sql(county, template, s
     DutyMonthSummary.objects.filter(organization=county.south, month=APRIL).delete()
     DutyMonthSummary.objects.create(organization=county.town, month=APRIL, findings_opened=2)
     DutyMonthSummary.objects.create(organization=county.organs, month=APRIL)  # zeros: no drift
-    assert summaries.rebuild(within=county.town) == 2
-    assert summaries.rebuild() == 1
+    assert summaries.rebuild(within=county.organs) == 0  # its row of zeros goes, uncounted
+    assert summaries.rebuild(year=2025) == 0
+    assert summaries.rebuild(within=county.town, year=2026) == 3
     assert summaries.rebuild() == 0
     assert not DutyMonthSummary.objects.filter(organization=county.organs).exists()
     in_step()
