@@ -31,7 +31,6 @@ Rows are keyed by organization id: moving an organization changes no row (roll-u
 A key left with no record keeps a row of zeros, read as no row (the rebuild removes it without counting drift).
 """
 
-import calendar
 from datetime import date, datetime, time
 
 from django.db import connection, transaction
@@ -56,10 +55,6 @@ ZERO = (0,) * len(FIGURES)
 
 def month_of(day):
     return day.replace(day=1)
-
-
-def month_end(month):
-    return month.replace(day=calendar.monthrange(month.year, month.month)[1])
 
 
 def next_month(month):
