@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from assessments import services
 from assessments.models import (
     Finding,
     FindingTransition,
@@ -57,6 +58,13 @@ class InspectionAdmin(ScopedAdmin):
     search_fields = ("title", "organization__name", "organization__code")
     list_select_related = ("organization", "inspector")
     autocomplete_fields = ("organization",)
+
+    def delete_model(self, request, obj):
+        services.inspection_delete(inspection=obj, by=request.user)  # its findings' month summaries follow
+
+    def delete_queryset(self, request, queryset):
+        for inspection in queryset.select_related("organization"):
+            services.inspection_delete(inspection=inspection, by=request.user)
 
 
 @admin.register(Finding)

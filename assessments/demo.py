@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from django.db import transaction
 from django.db.models import Q
 
-from assessments import services
+from assessments import services, summaries
 from assessments.models import (
     Finding,
     FindingState,
@@ -154,6 +154,8 @@ def build(*, root, today, seed, inspector=None):
     counts = {"inspections": len(inspections), "findings": len(findings), "transitions": len(transitions)}
     if inspections:
         audit.record_summary(root, AuditEntry.Action.CREATE, {"inspection_rows": counts, "seed": seed})
+    # The completions and findings were written in bulk: their month summaries are counted from them at once.
+    summaries.rebuild(within=root)
     return {
         "issued_lists": issued.lists,
         "duties": issued.items,

@@ -16,6 +16,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from assessments import summaries
 from assessments.models import (
     Finding,
     FindingState,
@@ -90,6 +91,8 @@ def template_issue(*, template, root, by) -> IssueResult:
                 [ItemStatus.OPEN, template.pk],
             )
             items = cursor.rowcount
+        if items:
+            summaries.refresh_issued(template)  # the new duties counted in their months, set-based too
         if lists:
             # Thousands of copies are one event on record, against the template.
             audit.record_summary(
@@ -146,6 +149,7 @@ def item_add(*, organization, year, data, by) -> ResponsibilityItem:
             organization=organization, year=year, template=None, defaults={"title": _("Own duties")}
         )
         item.save()
+        summaries.refresh([summaries.key_of_item(item)])
     return item
 
 
@@ -192,6 +196,7 @@ def item_complete(*, item, by, version, note="", upload=None, meeting=None):
         )
         if not changed:
             raise ValidationError(stale)
+        summaries.refresh([summaries.key_of_item(item)])
         audit.record_bulk(
             AuditEntry.Action.UPDATE,
             [
@@ -241,6 +246,16 @@ def finding_moves(user, finding):
     return moves
 
 
+def inspection_delete(*, inspection, by):
+    """Delete an inspection (the admin's delete) with its findings; the months they counted in follow."""
+    access.require(by, access.ADMINISTER, inspection.organization)
+    with transaction.atomic():
+        findings = Finding.objects.filter(inspection=inspection).only("organization_id", "created_at", "closed_at")
+        keys = set().union(*(summaries.keys_of_finding(finding) for finding in findings))
+        inspection.delete()
+        summaries.refresh(keys)
+
+
 def inspection_create(*, organization, data, by) -> Inspection:
     access.require(by, INSPECTORS, organization)
     if data["held_on"] > timezone.localdate():
@@ -274,7 +289,9 @@ def finding_add(*, inspection, data, by) -> Finding:
         responsible_cadre=cadre,
     )
     finding.full_clean()
-    finding.save()
+    with transaction.atomic():
+        finding.save()
+        summaries.refresh(summaries.keys_of_finding(finding))
     return finding
 
 
@@ -320,6 +337,12 @@ def finding_move(*, finding, to_state, by, version, note="", upload=None) -> Fin
         if not changed:
             raise ValidationError(stale)
         FindingTransition.objects.create(finding=finding, from_state=finding.state, to_state=to_state, by=by, note=note)
+        closed_at = updates.get("closed_at", finding.closed_at)
+        summaries.refresh(
+            summaries.keys_of_finding(
+                Finding(organization_id=finding.organization_id, created_at=finding.created_at, closed_at=closed_at)
+            )
+        )
         audit.record_bulk(AuditEntry.Action.UPDATE, [(finding, {"state": [finding.state, to_state.value]})])
     finding.refresh_from_db()
     return finding

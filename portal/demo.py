@@ -6,7 +6,7 @@ from datetime import timedelta
 from django.contrib.auth import get_user_model
 
 from assessments import services as duty_services
-from assessments.models import Finding, Inspection
+from assessments.models import Inspection
 from branches import access
 from branches.models import CommitteeTerm, Role, RoleAssignment
 
@@ -40,12 +40,15 @@ def build(*, today, inspector=None):
             inspection = Inspection.objects.create(
                 organization=branch, inspector=inspector, held_on=today - timedelta(days=20), title="党建工作专项督查"
             )
-            Finding.objects.create(
+            duty_services.finding_add(  # through the service: its month summary follows
                 inspection=inspection,
-                organization=branch,
-                description="支委会会议记录不完整",
-                required_rectification="补齐近三个月支委会记录并建立台账",
-                deadline=today + timedelta(days=4),
+                data={
+                    "severity": "minor",
+                    "description": "支委会会议记录不完整",
+                    "required_rectification": "补齐近三个月支委会记录并建立台账",
+                    "deadline": today + timedelta(days=4),
+                },
+                by=system,
             )
             added += 1
         # The committee's term ends in two months: a 换届提醒 is due.

@@ -7,9 +7,11 @@ from assessments.models.duties import (
     TemplateItem,
 )
 from assessments.models.inspections import Finding, FindingState, FindingTransition, Inspection, Severity
+from assessments.models.summaries import DutyMonthSummary
 
 __all__ = [
     "BuildingArea",
+    "DutyMonthSummary",
     "Finding",
     "FindingState",
     "FindingTransition",
