@@ -1056,14 +1056,14 @@ class Planner:
         if ref is None:
             row.refuse(key, _("no organization has the code %(code)s") % {"code": code})
             return None
-        if ref.row is not None and ref.row.refused:
-            row.refuse(
-                key, _("the organization %(code)s (row %(row)d) is refused") % {"code": code, "row": ref.row.number}
-            )
-            return None
         if not self.manages(ref):
             row.refuse(
                 key, _("the organization %(code)s is outside the part of the tree you administer") % {"code": code}
+            )
+            return None
+        if ref.row is not None and ref.row.refused:
+            row.refuse(
+                key, _("the organization %(code)s (row %(row)d) is refused") % {"code": code, "row": ref.row.number}
             )
             return None
         if ref.kind not in kinds:

@@ -220,4 +220,3 @@ class ComplianceViewSet(mixins.ListModelMixin, ScopedViewSet):
             rows = compliance.summarize(organizations, compliance.for_span(branches, span, today, within=root))
         self.paginator.period, self.paginator.under = span.key, root.code
         return self.get_paginated_response(serializers.ComplianceRowSerializer(rows, many=True).data)
-

@@ -269,3 +269,396 @@ def test_a_change_after_the_check_stops_the_apply_and_nothing_is_written(county,
     assert snapshot() == before
     record.refresh_from_db()
     assert record.state in (ImportState.CHECKED, ImportState.REFUSED) and record.error
+
+
+# ---------------------------------------------------------------------------------------------- refused input
+
+ORG_HEADER = ["组织代码", "组织名称", "组织类别", "上级组织代码", "领域", "成立日期", "在职职工人数"]
+MEMBER_HEADER = [
+    "党员编号",
+    "姓名",
+    "性别",
+    "人员类别",
+    "入党日期",
+    "转入本支部日期",
+    "所在支部代码",
+    "所在党小组代码",
+    "状态",
+    "离开本支部日期",
+]
+CADRE_HEADER = ["组织代码", "姓名", "党员编号", "职务", "专兼职", "一肩挑", "任期开始", "任期结束"]
+
+
+def book_of(orgs=(), members=(), cadres=(), *, headers=None):
+    headers = headers or {}
+    return write_book(
+        {
+            "组织": [headers.get("组织", ORG_HEADER), *orgs],
+            "党员": [headers.get("党员", MEMBER_HEADER), *members],
+            "干部": [headers.get("干部", CADRE_HEADER), *cadres],
+        }
+    )
+
+
+def assert_refused_and_nothing_written(organization, upload, by, *expected):
+    """The check refuses with each expected text among its reasons; applying is refused; nothing changes."""
+    before = snapshot()
+    record = upload_and_check(organization, upload, by)
+    assert record.state == ImportState.REFUSED
+    reasons = refusals(record)
+    for text in expected:
+        assert any(text in reason for reason in reasons), (text, reasons)
+    with pytest.raises(ValidationError):
+        services.workbook_apply(record=record, by=by)
+    assert snapshot() == before
+    return reasons
+
+
+def test_a_sheet_with_a_missing_and_an_extra_column_is_refused_whole(county, people):
+    header = [name for name in MEMBER_HEADER if name != "性别"] + ["备注"]
+    assert_refused_and_nothing_written(
+        county.root,
+        book_of(
+            members=[["X1", "甲", "正式党员", date(2000, 1, 1), None, "T-E-1", None, None, None, "x"]],
+            headers={"党员": header},
+        ),
+        people.admin,
+        "工作表“党员”与模板不符",
+        "缺少列：性别",
+        "模板中没有的列：备注",
+    )
+
+
+def test_a_workbook_without_the_cadres_sheet_is_refused(county, people):
+    upload = write_book({"组织": [ORG_HEADER], "党员": [MEMBER_HEADER]})
+    assert_refused_and_nothing_written(county.root, upload, people.admin, "工作簿中没有“干部”工作表")
+
+
+@pytest.mark.parametrize(
+    ("org_rows", "member_rows", "cadre_rows", "expected"),
+    [
+        pytest.param(
+            [["T-N", "新支部", "党支部", "T-E", "农村", "去年", "很多"]],
+            [],
+            [],
+            ["F2 不是日期", "G2 不是非负整数"],
+            id="wrong types",
+        ),
+        pytest.param(
+            [["T-N", "新支部", "支部", "T-E", "农村", None, None]], [], [], ["C2 应为以下之一"], id="unknown kind"
+        ),
+        pytest.param(
+            [["T-N", "新支部", "党支部", "NOPE", "农村", None, None]],
+            [],
+            [],
+            ["D2 组织代码 NOPE 不存在"],
+            id="unknown parent",
+        ),
+        pytest.param(
+            [],
+            [["X1", "甲", "男", "正式党员", date(2000, 1, 1), None, "NOPE", None, None, None]],
+            [],
+            ["G2 组织代码 NOPE 不存在"],
+            id="unknown branch",
+        ),
+        pytest.param(
+            [
+                ["T-A", "甲党委", "基层党委", "T-B", "农村", None, None],
+                ["T-B", "乙党委", "基层党委", "T-A", "农村", None, None],
+            ],
+            [],
+            [],
+            ["D2 上级组织代码形成循环", "D3 上级组织代码形成循环"],
+            id="cycle",
+        ),
+        pytest.param(
+            [
+                ["T-N", "新支部", "党支部", "T-E", "农村", None, None],
+                ["T-N", "新支部二", "党支部", "T-E", "农村", None, None],
+            ],
+            [],
+            [],
+            ["A3 该代码已在第 2 行出现"],
+            id="duplicate codes",
+        ),
+        pytest.param(
+            [["T-N", "新支部", "党支部", "T-E", "农村", None, "=1+1"]], [], [], ["G2 不接受公式"], id="formula"
+        ),
+        pytest.param([["T-N", "<script>x</script>", "党支部", "T-E", "农村", None, None]], [], [], ["B2"], id="markup"),
+        pytest.param([["T-N", None, "党支部", "T-E", "农村", None, None]], [], [], ["B2 必填"], id="required"),
+        pytest.param(
+            [["T-E-1", "东村支部", "党总支", "T-E", "农村", None, None]],
+            [],
+            [],
+            ["C2 不能通过导入更改组织类别"],
+            id="kind change",
+        ),
+        pytest.param(
+            [["T-E-1", "东村支部", "党支部", "T-J", "农村", None, None]], [], [], ["D2 调整组织隶属关系"], id="move"
+        ),
+        pytest.param(
+            [["T-N", "新小组", "党小组", "T-E", "农村", None, None]],
+            [],
+            [],
+            ["C2 党小组不能隶属于基层党委"],
+            id="kind under parent",
+        ),
+        pytest.param(
+            [["T-N", "新支部", "党支部", None, "农村", None, None]],
+            [],
+            [],
+            ["D2 新组织须填写上级组织代码"],
+            id="no parent",
+        ),
+        pytest.param(
+            [
+                ["T-N", "新党委", "基层党委", "T-A", "农村", None, None],
+                ["T-A", "坏", "党支部", "NOPE", "农村", None, None],
+            ],
+            [],
+            [],
+            ["D2 其上级组织 T-A（第 3 行）未通过检查"],
+            id="parent row refused",
+        ),
+        pytest.param(
+            [],
+            [["X1", "甲", "男", "正式党员", date(2000, 1, 1), None, "T-E", None, None, None]],
+            [],
+            ["G2 T-E 不是党支部"],
+            id="member outside a branch",
+        ),
+        pytest.param(
+            [],
+            [["X1", "甲", "男", "正式党员", date(2000, 1, 1), None, "T-E-2", "T-E-1-G1", None, None]],
+            [],
+            ["H2 T-E-1-G1 不是本支部的党小组"],
+            id="group of another branch",
+        ),
+        pytest.param(
+            [],
+            [
+                [
+                    "X1",
+                    "甲",
+                    "男",
+                    "正式党员",
+                    date(2000, 1, 1),
+                    date(2020, 1, 1),
+                    "T-E-1",
+                    None,
+                    "已转出",
+                    date(2019, 1, 1),
+                ],
+                ["X2", "乙", "男", "正式党员", date(2000, 1, 1), None, "T-E-1", None, "已转出", None],
+                ["X2", "乙", "男", "正式党员", date(2000, 1, 1), None, "T-E-1", None, None, None],
+            ],
+            [],
+            ["J2", "J3", "A4 该党员编号在本支部中已在上方出现"],
+            id="member dates and duplicates",
+        ),
+        pytest.param(
+            [],
+            [],
+            [["T-E-1", "某人", "NOBODY", "书记", "兼职", "否", date(2024, 1, 1), date(2023, 1, 1)]],
+            ["C2 T-E-1 没有编号为 NOBODY 的党员", "H2"],
+            id="cadre member and term",
+        ),
+    ],
+)
+def test_each_kind_of_bad_row_is_refused_by_cell_and_nothing_is_written(
+    county, people, org_rows, member_rows, cadre_rows, expected
+):
+    assert_refused_and_nothing_written(county.root, book_of(org_rows, member_rows, cadre_rows), people.admin, *expected)
+
+
+def test_a_parent_outside_the_importers_subtree_is_refused(county, make_user):
+    """The town's admin adds a branch under the organs' committee, and changes the finance branch: both refused."""
+    town_admin = make_user("town_admin", Role.ADMIN, county.town)
+    assert_refused_and_nothing_written(
+        county.town,
+        book_of(
+            [
+                ["T-N", "新支部", "党支部", "T-J", "机关", None, None],
+                ["T-J-1", "县财政局支部", "党支部", "T-J", "机关", None, 999],
+            ],
+            [["W1", "王一", "男", "正式党员", date(2010, 7, 1), None, "T-J-1", None, None, None]],
+        ),
+        town_admin,
+        "D2 上级组织 T-J 不在您管理的范围内",
+        "A3 该组织不在您管理的范围内",
+        "G2 组织 T-J-1 不在您管理的范围内",
+    )
+
+
+def zip_with(entries):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        pytest.param(b"%PDF-1.7\n" + b"x" * 100, "不是 Excel 工作簿", id="a PDF named .xlsx"),
+        pytest.param(zip_with({"a.txt": b"hello"}), "不是 Excel 工作簿", id="a zip without a workbook"),
+        pytest.param(
+            zip_with(
+                {
+                    "[Content_Types].xml": b"<x/>",
+                    "xl/workbook.xml": b"<x/>",
+                    "xl/worksheets/sheet1.xml": b"\0" * (3 << 20),
+                }
+            ),
+            "可能是压缩炸弹",
+            id="a zip bomb",
+        ),
+        pytest.param(b"", "文件为空", id="empty"),
+    ],
+)
+def test_a_file_that_is_not_a_safe_workbook_is_refused_before_it_is_stored(county, people, settings, content, expected):
+    settings.WORKBOOK_MAX_UNPACKED_BYTES = 2 << 20
+    with pytest.raises(ValidationError) as refused:
+        services.workbook_upload(
+            organization=county.root, upload=SimpleUploadedFile("data.xlsx", content), by=people.admin
+        )
+    assert expected in refused.value.message_dict["file"][0]
+    assert not WorkbookImport.objects.exists()
+    assert SecurityEvent.objects.filter(kind="upload_refused").count() == 1
+
+
+def test_a_file_over_the_size_limit_is_refused(county, people, settings):
+    settings.WORKBOOK_MAX_BYTES = 1000
+    with pytest.raises(ValidationError) as refused:
+        services.workbook_upload(organization=county.root, upload=edited_county(county), by=people.admin)
+    assert "工作簿上限为" in refused.value.message_dict["file"][0]
+    assert not WorkbookImport.objects.exists()
+
+
+# ---------------------------------------------------------------------------------------------- who may
+
+
+def test_only_an_administrator_of_the_subtree_imports_into_it(county, people):
+    for actor in (people.secretary, people.reviewer, people.town_reviewer, people.assessor, people.nobody):
+        with pytest.raises(PermissionDenied):
+            services.workbook_upload(organization=county.east, upload=edited_county(county), by=actor)
+    record = services.workbook_upload(organization=county.root, upload=edited_county(county), by=people.admin)
+    for actor in (people.secretary, people.reviewer):
+        with pytest.raises(PermissionDenied):
+            services.workbook_check(record=record, by=actor)
+    services.workbook_check(record=record, by=people.admin)
+    with pytest.raises(PermissionDenied):
+        services.workbook_apply(record=record, by=people.reviewer)
+    assert not Organization.objects.filter(code="T-W").exists()
+
+
+def test_pages_outside_ones_subtree_answer_404(county, people, signed_in, make_user):
+    record = services.workbook_upload(organization=county.root, upload=edited_county(county), by=people.admin)
+    secretary = signed_in(people.secretary)
+    assert secretary.get(reverse("branches:workbook_import", args=[county.east.pk])).status_code == 404
+    assert secretary.get(reverse("branches:workbook_export", args=[county.finance.pk])).status_code == 404
+    assert secretary.get(reverse("branches:workbook_import_detail", args=[record.pk])).status_code == 404
+    assert secretary.post(reverse("branches:workbook_import_apply", args=[record.pk])).status_code == 404
+    assert secretary.get(reverse("branches:workbook_import_file", args=[record.pk])).status_code == 404
+    assert secretary.get(reverse("branches:workbook_template")).status_code == 404
+    town_reviewer = signed_in(people.town_reviewer)
+    assert town_reviewer.get(reverse("branches:workbook_export", args=[county.organs.pk])).status_code == 404
+    assert town_reviewer.get(reverse("branches:workbook_export", args=[county.town.pk])).status_code == 200
+    town_admin = signed_in(make_user("town_admin", Role.ADMIN, county.town))
+    assert town_admin.get(reverse("branches:workbook_import", args=[county.organs.pk])).status_code == 404
+    assert town_admin.get(reverse("branches:workbook_import_detail", args=[record.pk])).status_code == 404
+
+
+def test_the_export_holds_only_the_subtree(county, people, signed_in):
+    response = signed_in(people.town_reviewer).get(reverse("branches:workbook_export", args=[county.town.pk]))
+    book = read_book(response.content)
+    assert {row[0] for row in book["组织"][1:]} == {"T-E", "T-E-1", "T-E-1-G1", "T-E-2"}
+    assert {row[1] for row in book["党员"][1:]} == {"张一", "张二", "张三", "李一"}
+    assert book["干部"][1:] == []
+
+
+# ---------------------------------------------------------------------------------------------- pages and jobs
+
+
+def test_an_admin_uploads_sees_the_preview_and_applies(county, people, signed_in):
+    client = signed_in(people.admin)
+    page = client.get(reverse("branches:organization", args=[county.root.pk]))
+    assert reverse("branches:workbook_import", args=[county.root.pk]) in page.content.decode()
+    response = client.post(reverse("branches:workbook_import", args=[county.root.pk]), {"file": edited_county(county)})
+    record = WorkbookImport.objects.get()
+    assert response.status_code == 302 and response.url == reverse("branches:workbook_import_detail", args=[record.pk])
+    preview = client.get(response.url).content.decode()
+    assert "确认导入" in preview and "新增" in preview and "T-W-1" in preview
+    assert not Organization.objects.filter(code="T-W").exists()
+    client.post(reverse("branches:workbook_import_apply", args=[record.pk]))
+    assert Organization.objects.filter(code="T-W").exists()
+    assert "已导入" in client.get(response.url).content.decode()
+
+
+def test_a_refused_upload_shows_its_reason_on_the_page(county, people, signed_in):
+    client = signed_in(people.admin)
+    response = client.post(
+        reverse("branches:workbook_import", args=[county.root.pk]),
+        {"file": SimpleUploadedFile("notes.xlsx", b"just text")},
+    )
+    assert response.status_code == 200
+    assert "不是 Excel 工作簿" in response.content.decode()
+    refused = book_of([["T-N", "新支部", "党支部", "NOPE", "农村", None, None]])
+    response = client.post(reverse("branches:workbook_import", args=[county.root.pk]), {"file": refused}, follow=True)
+    text = response.content.decode()
+    assert "组织代码 NOPE 不存在" in text and "D2" in text and "确认导入" not in text
+
+
+def test_a_large_workbook_is_checked_and_applied_by_a_job_with_progress(county, people, signed_in, settings):
+    from portal.celery import app
+
+    settings.WORKBOOK_INLINE_MAX_BYTES = 0
+    app.conf.task_always_eager = True
+    try:
+        client = signed_in(people.admin)
+        response = client.post(
+            reverse("branches:workbook_import", args=[county.root.pk]), {"file": edited_county(county)}
+        )
+        record = WorkbookImport.objects.get()
+        assert record.state == ImportState.CHECKED and record.rows_done == record.rows_total == 20
+        client.post(reverse("branches:workbook_import_apply", args=[record.pk]))
+    finally:
+        app.conf.task_always_eager = False
+    record.refresh_from_db()
+    assert record.state == ImportState.APPLIED and record.percent == 100
+    assert Member.objects.filter(number="W003").exists()
+    assert response.status_code == 302
+
+
+def test_a_member_who_left_before_a_meeting_is_no_longer_expected_at_it(county, people):
+    """张二 left 东村 on 1 May 2026 (recorded by the import) after a meeting of 10 May listed him: his row goes."""
+    from datetime import datetime
+
+    from django.utils import timezone
+
+    from branches.models import Attendance, Meeting
+
+    members = list(Member.objects.filter(organization=county.east, status="active"))
+    meeting, _warnings = services.meeting_save(
+        organization=county.east,
+        data={
+            "meeting_type": "theme_day",
+            "held_at": timezone.make_aware(datetime(2026, 5, 10, 9)),
+            "place": "村部",
+            "host": "张一",
+            "topic": "学习",
+        },
+        attendance={m.pk: (True, "") for m in members if m.joined_branch_on <= date(2026, 5, 10)},
+        by=system(),
+    )
+    book = exported(county.root)
+    for row in book["党员"]:
+        if row[1] == "张二":
+            row[8], row[9] = "已转出", date(2026, 5, 1)
+    record = upload_and_check(county.root, write_book(book), people.admin)
+    assert counts(record)["members"] == (0, 1, 4, 0)
+    services.workbook_apply(record=record, by=people.admin)
+    meeting = Meeting.objects.get(pk=meeting.pk)
+    assert not Attendance.objects.filter(meeting=meeting, member__name="张二").exists()
+    assert meeting.expected_count == 2
