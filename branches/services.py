@@ -735,16 +735,16 @@ def _progress_of(record):
     connection of its own on PostgreSQL, so the page sees it before the commit (SQLite shows it at the end)."""
     side = {}
 
-    def report(done):
+    def report(percent):
         if not transaction.get_connection().in_atomic_block:
-            WorkbookImport.objects.filter(pk=record.pk).update(rows_done=done)
+            WorkbookImport.objects.filter(pk=record.pk).update(progress=percent)
             return
         if transaction.get_connection().vendor != "postgresql":
             return
         if "connection" not in side:
             side["connection"] = connections.create_connection(DEFAULT_DB_ALIAS)
         with side["connection"].cursor() as cursor:
-            cursor.execute("UPDATE branches_workbookimport SET rows_done = %s WHERE id = %s", [done, record.pk])
+            cursor.execute("UPDATE branches_workbookimport SET progress = %s WHERE id = %s", [percent, record.pk])
 
     def close():
         if "connection" in side:
@@ -767,8 +767,8 @@ def workbook_check(*, record, by) -> WorkbookImport:
                 _("This import cannot be checked now (%(state)s).") % {"state": record.get_state_display()}
             )
         record.state = ImportState.CHECKING
-        record.rows_done = 0
-        record.save(update_fields=["state", "rows_done"])
+        record.progress = 0
+        record.save(update_fields=["state", "progress"])
     progress = _progress_of(record)
     try:
         with record.file.open("rb") as stored:
@@ -782,11 +782,11 @@ def workbook_check(*, record, by) -> WorkbookImport:
         progress.close()
     record.preview = outcome.as_preview()
     record.rows_total = outcome.rows_total
-    record.rows_done = outcome.rows_total
+    record.progress = 100
     record.plan_digest = "" if outcome.refused else outcome.digest
     record.state = ImportState.REFUSED if outcome.refused else ImportState.CHECKED
     record.error = outcome.error
-    record.save(update_fields=["preview", "rows_total", "rows_done", "plan_digest", "state", "error"])
+    record.save(update_fields=["preview", "rows_total", "progress", "plan_digest", "state", "error"])
     return record
 
 
@@ -810,8 +810,8 @@ def workbook_apply(*, record, by) -> WorkbookImport:
                 _("This import is not waiting to be applied (%(state)s).") % {"state": record.get_state_display()}
             )
         record.state = ImportState.APPLYING
-        record.rows_done = 0
-        record.save(update_fields=["state", "rows_done"])
+        record.progress = 0
+        record.save(update_fields=["state", "progress"])
     root = record.organization
     progress = _progress_of(record)
     try:
@@ -831,9 +831,9 @@ def workbook_apply(*, record, by) -> WorkbookImport:
             )
             record.state = ImportState.APPLIED
             record.applied_at = timezone.now()
-            record.rows_done = record.rows_total
+            record.progress = 100
             record.error = ""
-            record.save(update_fields=["state", "applied_at", "rows_done", "error"])
+            record.save(update_fields=["state", "applied_at", "progress", "error"])
     except _PlanChanged as changed:
         record.preview = changed.outcome.as_preview()
         record.state = ImportState.REFUSED if changed.outcome.refused else ImportState.CHECKED

@@ -33,13 +33,12 @@ from django.template.defaultfilters import filesizeformat
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext_lazy
-from openpyxl import Workbook, load_workbook
+from openpyxl import Workbook
 from openpyxl.comments import Comment
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
-from openpyxl.utils.exceptions import InvalidFileException
 
-from branches import access
+from branches import access, xlsx_reader
 from branches.models import (
     ALLOWED_PARENT_KINDS,
     Cadre,
@@ -401,8 +400,8 @@ def check_file(upload):
 
 def _open(fileobj):
     try:
-        return load_workbook(fileobj, read_only=True, data_only=False, keep_links=False)
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, TypeError, OSError) as error:
+        return xlsx_reader.Book(zipfile.ZipFile(fileobj))
+    except (xlsx_reader.Unreadable, zipfile.BadZipFile, OSError) as error:
         raise ValidationError(
             _("This file is not an Excel workbook (.xlsx). Save it as .xlsx and try again.")
         ) from error
@@ -523,23 +522,23 @@ class SheetError(ValidationError):
     pass
 
 
-def _rows(ws, sheet, allow_example):
+def _rows(book, title, sheet, allow_example):
     """Rows of one worksheet as `Row`s, headers checked; blank rows and the template's example skipped."""
-    cells = ws.iter_rows()
-    header_cells = next(cells, ())
-    headers = [_text(getattr(cell, "value", None)) for cell in header_cells]
+    cells = book.rows(title)
+    first = next(cells, (1, {}))[1]
+    headers = [_text(first.get(index, (None, False))[0]) for index in range(max(first, default=-1) + 1)]
     while headers and not headers[-1]:
         headers.pop()
     expected = _headers(sheet)
     with translation.override("en"):
-        english = [str(column.label) for column in sheet.columns]
+        english = [str(column.label).lower() for column in sheet.columns]
     position = {}
     unknown = []
     for index, header in enumerate(headers):
         if header in expected:
             key = sheet.columns[expected.index(header)].key
-        elif header.lower() in [name.lower() for name in english]:
-            key = sheet.columns[[name.lower() for name in english].index(header.lower())].key
+        elif header.lower() in english:
+            key = sheet.columns[english.index(header.lower())].key
         else:
             unknown.append(header or get_column_letter(index + 1))
             continue
@@ -563,13 +562,13 @@ def _rows(ws, sheet, allow_example):
         )
     example = _example_row(sheet)
     letters = {key: get_column_letter(index + 1) for key, index in position.items()}
-    for number, row_cells in enumerate(cells, start=2):
+    empty = (None, False)
+    for number, row_cells in cells:
         raw = {}
         formulas = []
         for key, index in position.items():
-            cell = row_cells[index] if index < len(row_cells) else None
-            value = getattr(cell, "value", None)
-            if getattr(cell, "data_type", None) == "f":
+            value, formula = row_cells.get(index, empty)
+            if formula:
                 formulas.append(key)
             raw[key] = value
         if all(value is None or (isinstance(value, str) and not value.strip()) for value in raw.values()):
@@ -602,10 +601,6 @@ def _example_cell(value):
     if isinstance(value, date) and not isinstance(value, datetime):
         return datetime(value.year, value.month, value.day)
     return value
-
-
-def row_count(ws):
-    return max((ws.max_row or 1) - 1, 0)
 
 
 # ----------------------------------------------------------------------------------------------- planning
@@ -768,36 +763,31 @@ class Planner:
             self.hash.update(f"{row.sheet.key}|{row.number}|{action}|{'|'.join(values)}\n".encode())
         self.done += 1
         if self.done % CHUNK == 0:
-            self.progress(self.done)
+            self.progress(min(99, self.book.read_bytes[0] * 100 // self.bytes_total))
 
     # --- the run
 
     def run(self, fileobj):
         book = _open(fileobj)
-        try:
-            titles = {}
-            for ws in book.worksheets:
-                titles[ws.title.strip()] = ws
-            sheets = {}
-            for sheet in SHEETS:
-                ws = titles.get(_in_file_language(sheet.title))
-                if ws is None:
-                    with translation.override("en"):
-                        ws = titles.get(str(sheet.title))
-                if ws is None:
-                    raise SheetError(
-                        _("The workbook has no sheet “%(sheet)s”. Download the template and keep its three sheets.")
-                        % {"sheet": _in_file_language(sheet.title)}
-                    )
-                sheets[sheet.key] = ws
-            self.outcome.rows_total = sum(row_count(ws) for ws in sheets.values())
-            self.plan_organizations(_rows(sheets["organizations"], ORGANIZATIONS, True))
-            self.plan_in_chunks(_rows(sheets["members"], MEMBERS, True), self.plan_members)
-            self.plan_in_chunks(_rows(sheets["cadres"], CADRES, True), self.plan_cadres)
-        finally:
-            book.close()
+        titles = {}
+        for sheet in SHEETS:
+            title = _in_file_language(sheet.title)
+            if title not in book.sheets:
+                with translation.override("en"):
+                    title = str(sheet.title)
+            if title not in book.sheets:
+                raise SheetError(
+                    _("The workbook has no sheet “%(sheet)s”. Download the template and keep its three sheets.")
+                    % {"sheet": _in_file_language(sheet.title)}
+                )
+            titles[sheet.key] = title
+        self.book = book
+        self.bytes_total = sum(book.sheet_size(title) for title in titles.values()) or 1
+        self.plan_organizations(_rows(book, titles["organizations"], ORGANIZATIONS, True))
+        self.plan_in_chunks(_rows(book, titles["members"], MEMBERS, True), self.plan_members)
+        self.plan_in_chunks(_rows(book, titles["cadres"], CADRES, True), self.plan_cadres)
+        self.outcome.rows_total = self.done
         self.outcome.digest = self.hash.hexdigest()
-        self.progress(self.done)
         return self.outcome
 
     def plan_in_chunks(self, rows, plan):

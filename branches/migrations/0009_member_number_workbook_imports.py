@@ -40,7 +40,7 @@ class Migration(migrations.Migration):
                 ('uploaded_at', models.DateTimeField(auto_now_add=True, verbose_name='uploaded at')),
                 ('state', models.CharField(choices=[('uploaded', 'Uploaded'), ('checking', 'Being checked'), ('checked', 'Checked, waiting for confirmation'), ('refused', 'Refused'), ('applying', 'Being applied'), ('applied', 'Applied'), ('failed', 'Failed')], default='uploaded', max_length=12, verbose_name='state')),
                 ('rows_total', models.PositiveIntegerField(default=0, verbose_name='rows')),
-                ('rows_done', models.PositiveIntegerField(default=0, verbose_name='rows processed')),
+                ('progress', models.PositiveSmallIntegerField(default=0, verbose_name='progress (%)')),
                 ('preview', models.JSONField(blank=True, default=dict, verbose_name='preview')),
                 ('plan_digest', models.CharField(blank=True, max_length=64, verbose_name='plan fingerprint')),
                 ('error', models.TextField(blank=True, verbose_name='error')),

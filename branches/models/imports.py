@@ -42,7 +42,7 @@ class WorkbookImport(models.Model):
     uploaded_at = models.DateTimeField(_("uploaded at"), auto_now_add=True)
     state = models.CharField(_("state"), max_length=12, choices=ImportState.choices, default=ImportState.UPLOADED)
     rows_total = models.PositiveIntegerField(_("rows"), default=0)
-    rows_done = models.PositiveIntegerField(_("rows processed"), default=0)
+    progress = models.PositiveSmallIntegerField(_("progress (%)"), default=0)
     preview = models.JSONField(_("preview"), default=dict, blank=True)
     plan_digest = models.CharField(_("plan fingerprint"), max_length=64, blank=True)
     error = models.TextField(_("error"), blank=True)
@@ -63,9 +63,3 @@ class WorkbookImport(models.Model):
     @property
     def can_apply(self):
         return self.state == ImportState.CHECKED and bool(self.plan_digest)
-
-    @property
-    def percent(self):
-        if not self.rows_total:
-            return 0
-        return min(100, round(self.rows_done * 100 / self.rows_total))
