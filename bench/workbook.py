@@ -44,7 +44,18 @@ def build(orgs, members, root_code):
     for m in range(members):
         branch = branches[m % len(branches)]
         sheets["members"].append(
-            [f"M{m:07d}", f"党员{m}", "男" if m % 3 else "女", "正式党员", date(1990 + m % 30, 7, 1), None, branch, None, None, None]
+            [
+                f"M{m:07d}",
+                f"党员{m}",
+                "男" if m % 3 else "女",
+                "正式党员",
+                date(1990 + m % 30, 7, 1),
+                None,
+                branch,
+                None,
+                None,
+                None,
+            ]
         )
     for i, branch in enumerate(branches):
         sheets["cadres"].append([branch, f"党员{i}", f"M{i:07d}", "书记", "兼职", "否", date(2024, 1, 1), None])
