@@ -12,3 +12,8 @@ class AssessmentsConfig(AppConfig):
 
         if home_section not in pages.HOME_SECTIONS:
             pages.HOME_SECTIONS.append(home_section)
+
+        from assessments import summaries as duty_summaries
+        from branches import summaries
+
+        summaries.also_rebuild(duty_summaries.rebuild)  # the nightly job and the command rebuild them too

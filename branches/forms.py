@@ -138,6 +138,19 @@ class AttachmentForm(ChosenFilesForm, forms.Form):
     )
 
 
+class WorkbookUploadForm(ChosenFilesForm, forms.Form):
+    file = forms.FileField(
+        label=_("workbook"),
+        help_text=_(
+            "An .xlsx with the sheets 组织, 党员 and 干部, as in the template or an export. Nothing is written "
+            "before you have seen the preview and confirmed it."
+        ),
+        widget=forms.ClearableFileInput(
+            attrs={"accept": ".xlsx,application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+        ),
+    )
+
+
 class ConfirmForm(forms.Form):
     confirm = forms.BooleanField(label=_("Yes, delete it. The audit trail keeps a record of the deletion."))
 

@@ -15,14 +15,14 @@ from datetime import date, timedelta
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import Count, Max, Q
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
+from django.db.models import Count, F, Max, Q
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from branches import access, audit, periods, results, selectors, summaries, uploads
+from branches import access, audit, periods, results, selectors, summaries, uploads, workbook
 from branches.models import (
     ALLOWED_PARENT_KINDS,
     Attachment,
@@ -31,6 +31,7 @@ from branches.models import (
     Cadre,
     CommitteeTerm,
     ComplianceSetting,
+    ImportState,
     Meeting,
     MeetingRequirement,
     MeetingType,
@@ -40,6 +41,7 @@ from branches.models import (
     OrganizationStatus,
     RoleAssignment,
     SecurityEventKind,
+    WorkbookImport,
     held_on_of,
 )
 
@@ -308,17 +310,22 @@ def member_save(*, organization, data, member=None, by) -> Member:
     member.full_clean()
     with transaction.atomic():
         member.save()
-        _attendance_within_membership(member)
+        _attendance_within_memberships([member.pk])
     return member
 
 
-def _attendance_within_membership(member):
+def _attendance_within_memberships(member_ids):
     """A member is expected only while a member: meetings logged for days outside the membership (a transfer
     or a death recorded after the meeting) lose that member's row, and their counts are taken again."""
-    outside = Q(meeting__held_on__lt=member.joined_branch_on)
-    if member.left_on is not None:
-        outside |= Q(meeting__held_on__gte=member.left_on)
-    rows = Attendance.objects.filter(outside, member=member)
+    for start in range(0, len(member_ids), 1000):
+        _attendance_within(member_ids[start : start + 1000])
+
+
+def _attendance_within(member_ids):
+    outside = Q(meeting__held_on__lt=F("member__joined_branch_on")) | Q(
+        member__left_on__isnull=False, meeting__held_on__gte=F("member__left_on")
+    )
+    rows = Attendance.objects.filter(outside, member_id__in=member_ids)
     meetings = list(Meeting.objects.filter(pk__in=rows.values("meeting_id")).order_by("held_on", "pk"))
     if not meetings:
         return
@@ -723,3 +730,153 @@ def compliance_setting_save(*, data, by) -> ComplianceSetting:
     setting.save()
     summaries.rebuild()
     return setting
+
+
+# --- workbook import ------------------------------------------------------------------------
+
+
+def workbook_upload(*, organization, upload, by) -> WorkbookImport:
+    """Keep an uploaded workbook of organizations, members and cadres for its check and preview.
+
+    The file is judged before it is stored: its size, a real .xlsx, what its zip would unpack to. A refusal is
+    recorded as a refused upload and nothing is stored.
+    """
+    access.require(by, access.ADMINISTER, organization)
+    name = uploads.safe_original_name(upload.name)
+    try:
+        workbook.check_file(upload)
+    except ValidationError as error:
+        audit.record_refusal(
+            SecurityEventKind.UPLOAD_REFUSED, organization_id=organization.pk, detail=f"{name}: {error.messages[0]}"
+        )
+        raise ValidationError({"file": error.messages}) from None
+    record = WorkbookImport(organization=organization, original_name=name, size=upload.size, uploaded_by=by)
+    with atomic_with_files():
+        record.file.save("upload.xlsx", upload, save=False)
+        stored = _stored_files.get()
+        if stored is not None:
+            stored.append((record.file.storage, record.file.name))
+        record.save()
+    return record
+
+
+def _progress_of(record):
+    """A callback that shows how far a run is. Inside the apply's transaction the row is written through a
+    connection of its own on PostgreSQL, so the page sees it before the commit (SQLite shows it at the end)."""
+    side = {}
+
+    def report(percent):
+        if not transaction.get_connection().in_atomic_block:
+            WorkbookImport.objects.filter(pk=record.pk).update(progress=percent)
+            return
+        if transaction.get_connection().vendor != "postgresql":
+            return
+        if "connection" not in side:
+            side["connection"] = connections.create_connection(DEFAULT_DB_ALIAS)
+        with side["connection"].cursor() as cursor:
+            cursor.execute("UPDATE branches_workbookimport SET progress = %s WHERE id = %s", [percent, record.pk])
+
+    def close():
+        if "connection" in side:
+            side["connection"].close()
+
+    report.close = close
+    return report
+
+
+def workbook_check(*, record, by) -> WorkbookImport:
+    """Read the stored workbook and decide every row (create, update, unchanged, refused) without writing any.
+
+    The preview and its fingerprint are kept on the import; it can be applied only if no row is refused.
+    """
+    access.require(by, access.ADMINISTER, record.organization)
+    with transaction.atomic():
+        record = WorkbookImport.objects.select_for_update().select_related("organization").get(pk=record.pk)
+        if record.state not in (ImportState.UPLOADED, ImportState.CHECKED, ImportState.REFUSED):
+            raise ValidationError(
+                _("This import cannot be checked now (%(state)s).") % {"state": record.get_state_display()}
+            )
+        record.state = ImportState.CHECKING
+        record.progress = 0
+        record.save(update_fields=["state", "progress"])
+    progress = _progress_of(record)
+    try:
+        with record.file.open("rb") as stored:
+            outcome = workbook.plan(stored, root=record.organization, user=by, progress=progress)
+    except ValidationError as error:
+        outcome = workbook.Outcome(error=error.messages[0])
+    except Exception as error:
+        WorkbookImport.objects.filter(pk=record.pk).update(state=ImportState.FAILED, error=str(error)[:2000])
+        raise
+    finally:
+        progress.close()
+    record.preview = outcome.as_preview()
+    record.rows_total = outcome.rows_total
+    record.progress = 100
+    record.plan_digest = "" if outcome.refused else outcome.digest
+    record.state = ImportState.REFUSED if outcome.refused else ImportState.CHECKED
+    record.error = outcome.error
+    record.save(update_fields=["preview", "rows_total", "progress", "plan_digest", "state", "error"])
+    return record
+
+
+class _PlanChanged(Exception):
+    def __init__(self, outcome):
+        self.outcome = outcome
+
+
+def workbook_apply(*, record, by) -> WorkbookImport:
+    """Write what the preview showed, all or nothing, in one transaction, with one audit entry for the import.
+
+    The file is read again and every row decided again; if the result differs from the preview (the tree or
+    the people changed since), nothing is written and the import goes back to be checked again. Applying a
+    second time, or a file that is already in, changes nothing: rows are matched by their keys.
+    """
+    access.require(by, access.ADMINISTER, record.organization)
+    with transaction.atomic():
+        record = WorkbookImport.objects.select_for_update().select_related("organization").get(pk=record.pk)
+        if not record.can_apply:
+            raise ValidationError(
+                _("This import is not waiting to be applied (%(state)s).") % {"state": record.get_state_display()}
+            )
+        record.state = ImportState.APPLYING
+        record.progress = 0
+        record.save(update_fields=["state", "progress"])
+    root = record.organization
+    progress = _progress_of(record)
+    try:
+        with transaction.atomic():
+            # One import at a time in a tree: new organizations' paths are counted from the parents' last child.
+            Organization.objects.select_for_update().filter(pk=root.pk).first()
+            with record.file.open("rb") as stored:
+                outcome = workbook.plan(stored, root=root, user=by, write=True, progress=progress)
+            if outcome.refused or outcome.digest != record.plan_digest:
+                raise _PlanChanged(outcome)
+            _attendance_within_memberships(outcome.changed_members)
+            counts = {key: vars(tally) for key, tally in outcome.counts.items()}
+            audit.record_summary(
+                root,
+                AuditEntry.Action.UPDATE,
+                {"import": record.pk, "file": record.original_name, "rows": outcome.rows_total, **counts},
+            )
+            record.state = ImportState.APPLIED
+            record.applied_at = timezone.now()
+            record.progress = 100
+            record.error = ""
+            record.save(update_fields=["state", "applied_at", "progress", "error"])
+    except _PlanChanged as changed:
+        record.preview = changed.outcome.as_preview()
+        record.state = ImportState.REFUSED if changed.outcome.refused else ImportState.CHECKED
+        record.plan_digest = "" if changed.outcome.refused else changed.outcome.digest
+        record.error = _(
+            "The organizations or people changed after the check, so nothing was written. The preview below is "
+            "up to date: look at it again before applying."
+        )
+        record.save(update_fields=["preview", "state", "plan_digest", "error"])
+        raise ValidationError(record.error) from None
+    except Exception as error:
+        WorkbookImport.objects.filter(pk=record.pk).update(state=ImportState.FAILED, error=str(error)[:2000])
+        raise
+    finally:
+        progress.close()
+    return record

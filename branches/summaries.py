@@ -308,12 +308,23 @@ def _rebuild_in_sql(meetings, summaries):
     return drift
 
 
+# Other apps' summaries rebuilt with these (duties and findings): each `rebuild(*, within, year) -> drift`.
+_OTHER_REBUILDS = []
+
+
+def also_rebuild(rebuild_other):
+    if rebuild_other not in _OTHER_REBUILDS:
+        _OTHER_REBUILDS.append(rebuild_other)
+
+
 def run(*, source, within=None, year=None) -> SummaryRun:
     """Rebuild with a record of the run (what the jobs page lists): scope, drift found and fixed, duration."""
     record = SummaryRun.objects.create(source=source, organization=within, year=year)
     record.drift = rebuild(within=within, year=year)
     for kept in [year] if year is not None else sorted(results.covered_years()):
         record.drift += results.rebuild(within=within, year=kept)
+    for rebuild_other in _OTHER_REBUILDS:
+        record.drift += rebuild_other(within=within, year=year)
     record.finished_at = timezone.now()
     record.save(update_fields=["drift", "finished_at"])
     return record

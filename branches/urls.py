@@ -30,5 +30,11 @@ urlpatterns = [
     path("history/<int:content_type_id>/<str:object_pk>/", views.object_history, name="object_history"),
     path("<int:pk>/attachments/add/", views.attachment_add, name="attachment_add"),
     path("attachments/<int:pk>/", views.attachment_download, name="attachment_download"),
+    path("workbook/template/", views.workbook_template, name="workbook_template"),
+    path("<int:pk>/workbook/", views.workbook_export, name="workbook_export"),
+    path("<int:pk>/import/", views.workbook_import, name="workbook_import"),
+    path("imports/<int:pk>/", views.workbook_import_detail, name="workbook_import_detail"),
+    path("imports/<int:pk>/apply/", views.workbook_import_apply, name="workbook_import_apply"),
+    path("imports/<int:pk>/file/", views.workbook_import_file, name="workbook_import_file"),
     path("attachments/<int:pk>/delete/", views.attachment_delete, name="attachment_delete"),
 ]

@@ -17,4 +17,9 @@ class PortalConfig(AppConfig):
 
     def ready(self):
         # Connect the receivers, and register the tasks so that the admin lists them for schedules.
-        from portal import signals, tasks  # noqa: F401
+        from branches import jobs as branch_jobs
+        from portal import jobs, signals, tasks  # noqa: F401
+
+        # The ground floor's long jobs (a large workbook import) go through the same queue.
+        if not branch_jobs.ENQUEUE:
+            branch_jobs.ENQUEUE.append(jobs.enqueue)

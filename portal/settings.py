@@ -256,6 +256,7 @@ AUDITLOG_EXCLUDE_TRACKING_MODELS = (
     "portal.reminderrun",  # itself a log of the reminder job's runs
     "branches.monthsummary",  # figures derived from the meetings, whose own entries say what changed
     "branches.summaryrun",  # itself a log of the summary rebuilds
+    "branches.workbookimport",  # itself the record of an import; applying it writes one entry with its counts
     "django_celery_beat.periodictasks",  # beat's change counter, bumped on every schedule save
 )
 AUDITLOG_EXCLUDE_TRACKING_FIELDS = (
@@ -282,6 +283,12 @@ AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 0)
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_MB", 10) * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# Workbook imports (organizations, members, cadres): the file's size, what its zip may unpack to (a larger
+# declared size is refused unread, as a zip bomb), and the size above which checking and applying run as jobs.
+WORKBOOK_MAX_BYTES = env_int("WORKBOOK_MAX_MB", 20) * 1024 * 1024
+WORKBOOK_MAX_UNPACKED_BYTES = env_int("WORKBOOK_MAX_UNPACKED_MB", 600) * 1024 * 1024
+WORKBOOK_MAX_ENTRIES = 500
+WORKBOOK_INLINE_MAX_BYTES = env_int("WORKBOOK_INLINE_MAX_KB", 256) * 1024
 # In production nginx sends protected files (X-Accel-Redirect to this internal location).
 PROTECTED_MEDIA_REDIRECT = env_str("PROTECTED_MEDIA_REDIRECT", "/protected-media/" if PRODUCTION else "")
 

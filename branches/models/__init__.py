@@ -1,5 +1,6 @@
 from branches.models.audit import AuditEntry, SecurityEvent, SecurityEventKind, audit_organization_id
 from branches.models.files import Attachment
+from branches.models.imports import ImportState, WorkbookImport
 from branches.models.meetings import (
     AbsenceReason,
     Attendance,
@@ -46,6 +47,8 @@ __all__ = [
     "MeetingType",
     "Period",
     "Attachment",
+    "ImportState",
+    "WorkbookImport",
     "AuditEntry",
     "SecurityEvent",
     "SecurityEventKind",

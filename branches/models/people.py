@@ -1,8 +1,15 @@
+import uuid
+
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from branches.models.organizations import Organization, OrganizationKind, Sector
-from branches.validators import reject_markup
+from branches.validators import reject_markup, validate_code
+
+
+def new_member_number():
+    """A member ID the portal gives when none is typed: 16 hex digits, unique in practice."""
+    return uuid.uuid4().hex[:16].upper()
 
 
 class Gender(models.TextChoices):
@@ -42,6 +49,15 @@ class Member(models.Model):
         verbose_name=_("party group"),
         limit_choices_to={"kind": OrganizationKind.PARTY_GROUP},
     )
+    number = models.CharField(
+        _("member ID"),
+        max_length=32,
+        default=new_member_number,
+        validators=[validate_code],
+        help_text=_(
+            "The member's ID, the same in every branch the member passes through; given by the portal if left empty."
+        ),
+    )
     name = models.CharField(_("full name"), max_length=60, validators=[reject_markup])
     gender = models.CharField(_("gender"), max_length=8, choices=Gender.choices)
     category = models.CharField(_("category"), max_length=16, choices=MemberCategory.choices)
@@ -56,12 +72,14 @@ class Member(models.Model):
         verbose_name = _("Party member")
         verbose_name_plural = _("Party members")
         ordering = ["organization", "name", "pk"]
-        indexes = [models.Index(fields=["organization", "status"])]
+        indexes = [models.Index(fields=["organization", "status"]), models.Index(fields=["number"])]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(left_on__isnull=True) | models.Q(left_on__gte=models.F("joined_branch_on")),
                 name="member_leaves_after_joining",
             ),
+            # One record per member and branch: a transfer closes this one and opens one in the new branch.
+            models.UniqueConstraint(fields=["organization", "number"], name="member_number_unique_in_branch"),
         ]
 
     def __str__(self):

@@ -7,7 +7,8 @@ from branches.models import Organization, SummaryRun
 
 class Command(BaseCommand):
     help = (
-        "Recompute the month summaries from the meetings (all, or one subtree and/or one year), fix what differs "
+        "Recompute the month summaries (meetings, duties, findings) and the kept compliance results from the records "
+        "(all, or one subtree and/or one year), fix what differs "
         "and report how many rows were out of step (expected 0). The run is listed on the jobs page."
     )
 
