@@ -359,10 +359,11 @@ def _of_orgs(organizations, within):
     return Q(organization_id__in=[org.pk for org in organizations])
 
 
-def load(organizations, rules, spans_by_period, of_orgs, from_records=False):
+def load(organizations, rules, spans_by_period, of_orgs, from_records=False, committees=None):
     """What judging the organizations over the spans reads, in a fixed number of queries: their party groups
     and committee terms living in the spans, and their meetings counted by (type, group, month) and by (type,
-    month). Returns (groups, terms, counts, totals), each keyed by organization id."""
+    month). Returns (groups, terms, counts, totals), each keyed by organization id. Committee posts are read
+    when some rule asks for a committee (or `committees` says so)."""
     all_spans = [s for spans in spans_by_period.values() for s in spans]
     first_day, last_day = min(s.start for s in all_spans), max(s.end for s in all_spans)
     groups = defaultdict(list)  # branch id -> [(group id, founded, dissolved)] of groups living in the spans
@@ -378,7 +379,7 @@ def load(organizations, rules, spans_by_period, of_orgs, from_records=False):
                 groups[parent].append((group_id, founded, dissolved))
 
     terms = defaultdict(list)  # org id -> [(term start, term end)] of committee posts in the spans
-    if any(r.only_with_committee for r in rules):
+    if committees or (committees is None and any(r.only_with_committee for r in rules)):
         for org_id, term_start, term_end in (
             Cadre.objects.filter(of_orgs, post__in=COMMITTEE_POSTS, term_start__lte=last_day)
             .filter(Q(term_end__isnull=True) | Q(term_end__gte=first_day))

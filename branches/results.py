@@ -19,13 +19,23 @@ import io
 import itertools
 import json
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import date
 
 from django.db import connection, transaction
 from django.db.models import Count, Exists, FilteredRelation, Q
 
 from branches import compliance, periods
-from branches.models import ComplianceResult, MeetingRequirement, Organization, Period, ResultYear
+from branches.models import (
+    CommitteeTerm,
+    ComplianceResult,
+    MeetingRequirement,
+    MonthFact,
+    Organization,
+    Period,
+    ResultYear,
+    TermState,
+)
 
 GRANULARITY = periods.GRANULARITY
 
@@ -85,16 +95,22 @@ def _rows_of(meeting_type, rule_period, judged, year_span):
     return rows
 
 
-def compute(organizations, year, *, within=None, from_records=False):
-    """{key: values} (`ComplianceResult.KEY`, `.VALUES`) for the organizations over the year."""
+def compute(organizations, year, *, within=None, from_records=False, with_facts=True):
+    """The organizations over the year: `.results` {key: values} (`ComplianceResult.KEY`, `.VALUES`) and `.facts`
+    {key: values} (`MonthFact`) for each month they lived some day of (unless `with_facts` is False: a meeting changes
+    no fact)."""
+    computed = Computed({}, {})
     if not organizations:
-        return {}
+        return computed
     year_span = periods.span_of(Period.YEAR, date(year, 1, 1))
     spans_by_period = {p: periods.spans_within(p, year_span) for p in GRANULARITY}
     rules = compliance._rules_in_force(year_span.start, year_span.end)
     of_orgs = compliance._of_orgs(organizations, within)
-    groups, terms, counts, totals = compliance.load(organizations, rules, spans_by_period, of_orgs, from_records)
-    plans, result = {}, {}
+    groups, terms, counts, totals = compliance.load(
+        organizations, rules, spans_by_period, of_orgs, from_records, committees=with_facts or None
+    )
+    elections = _elections(of_orgs, year_span) if with_facts else {}
+    plans, result = {}, computed.results
     for org in organizations:
         if (org.kind, org.sector) not in plans:
             plans[(org.kind, org.sector)] = _plan(rules, org, year_span, spans_by_period)
@@ -109,7 +125,47 @@ def compute(organizations, year, *, within=None, from_records=False):
             if judged:
                 for key, values in _rows_of(meeting_type, rule_period, judged, year_span).items():
                     result[(org.pk, *key)] = values
-    return result
+        for month in spans_by_period[Period.MONTH] if with_facts else ():
+            if _lived_in(org, month):
+                state = _term_state(elections.get(org.pk, ()), month.end)
+                computed.facts[(org.pk, month.start)] = (facts.exists(month), facts.committee_serves(month), state)
+    return computed
+
+
+@dataclass
+class Computed:
+    results: dict
+    facts: dict
+
+
+def _lived_in(org, month):
+    return (org.founded_on is None or org.founded_on <= month.end) and (
+        org.dissolved_on is None or org.dissolved_on >= month.start
+    )
+
+
+def _elections(of_orgs, year_span):
+    """{organization id: [(elected on, ended on, next election due)]} of the committee terms living in the year."""
+    found = defaultdict(list)
+    rows = (
+        CommitteeTerm.objects.filter(of_orgs, started_on__lte=year_span.end)
+        .filter(Q(ended_on__isnull=True) | Q(ended_on__gte=year_span.start))
+        .values_list("organization_id", "started_on", "ended_on", "expected_election_on")
+        .order_by("organization_id", "started_on")
+    )
+    for org_id, started, ended, due in rows:
+        found[org_id].append((started, ended, due))
+    return found
+
+
+def _term_state(terms, day):
+    """The committee's term on `day`: the latest one begun by then and not ended before it; overdue once the day
+    its next election was due has passed."""
+    running = [term for term in terms if term[0] <= day and (term[1] is None or term[1] >= day)]
+    if not running:
+        return TermState.NONE
+    _started, _ended, due = running[-1]
+    return TermState.OVERDUE if due < day else TermState.RUNNING
 
 
 # ------------------------------------------------------------------------------------------------------- write
@@ -131,40 +187,41 @@ def _stored(rows):
     return {row.key(): row.values() for row in rows}
 
 
-def _write(wanted, stored_rows):
-    """Make the stored rows equal `wanted`; return how many differed."""
+def _write(model, wanted, stored_rows):
+    """Make the stored rows of `model` equal `wanted`; return how many differed."""
     have = {row.key(): row for row in stored_rows}
     stale = [row.pk for key, row in have.items() if key not in wanted]
     changed = []
     for key, row in have.items():
         values = wanted.get(key)
         if values is not None and row.values() != values:
-            for name, value in zip(ComplianceResult.VALUES, values, strict=True):
+            for name, value in zip(model.VALUES, values, strict=True):
                 setattr(row, name, value)
             changed.append(row)
     missing = [
-        ComplianceResult(**dict(zip(ComplianceResult.KEY, key, strict=True)), **_values(values))
+        model(**dict(zip(model.KEY, key, strict=True)), **dict(zip(model.VALUES, values, strict=True)))
         for key, values in wanted.items()
         if key not in have
     ]
     for begin in range(0, len(stale), 5000):
-        ComplianceResult.objects.filter(pk__in=stale[begin : begin + 5000]).delete()
-    ComplianceResult.objects.bulk_update(changed, ComplianceResult.VALUES, batch_size=2000)
-    ComplianceResult.objects.bulk_create(missing, batch_size=2000)
+        model.objects.filter(pk__in=stale[begin : begin + 5000]).delete()
+    model.objects.bulk_update(changed, model.VALUES, batch_size=2000)
+    model.objects.bulk_create(missing, batch_size=2000)
     return len(stale) + len(changed) + len(missing)
-
-
-def _values(values):
-    return dict(zip(ComplianceResult.VALUES, values, strict=True))
 
 
 def _of_year(year):
     return Q(start__gte=date(year, 1, 1), start__lte=date(year, 12, 31))
 
 
-def refresh(organization_ids, years=None):
-    """Recompute the results of these organizations (party groups stand for their branch) for the kept years
-    among `years` (all kept years if None). Called inside the service's transaction."""
+def _facts_of_year(year):
+    return Q(month__gte=date(year, 1, 1), month__lte=date(year, 12, 31))
+
+
+def refresh(organization_ids, years=None, facts=True):
+    """Recompute the results and month facts of these organizations (party groups stand for their branch) for
+    the kept years among `years` (all kept years if None). Called inside the service's transaction; `facts`
+    False when only meetings changed (the month facts stay as they are)."""
     ids = set(organization_ids)
     if not ids:
         return
@@ -175,55 +232,82 @@ def refresh(organization_ids, years=None):
     organizations = list(_organizations(ids=ids).annotate(**kept))
     for year in sorted(years):
         if organizations and getattr(organizations[0], f"kept_{year}"):
-            wanted = compute(organizations, year)
-            _write(wanted, ComplianceResult.objects.filter(_of_year(year), organization_id__in=ids))
+            wanted = compute(organizations, year, with_facts=facts)
+            of_them = Q(organization_id__in=ids)
+            _write(ComplianceResult, wanted.results, ComplianceResult.objects.filter(of_them, _of_year(year)))
+            if facts:
+                _write(MonthFact, wanted.facts, MonthFact.objects.filter(of_them, _facts_of_year(year)))
 
 
 @transaction.atomic
 def rebuild(*, within=None, year) -> int:
-    """Recompute the results of a year (of a subtree) from the summaries; keep the year; return the drift."""
+    """Recompute the results and month facts of a year (of a subtree); keep the year; return the drift."""
     organizations = list(_organizations(within=within, year=year))
     wanted = compute(organizations, year, within=within)
-    stored_rows = ComplianceResult.objects.filter(_of_year(year))
+    results_rows = ComplianceResult.objects.filter(_of_year(year))
+    facts_rows = MonthFact.objects.filter(_facts_of_year(year))
     if within is not None:
-        stored_rows = stored_rows.filter(organization__path__startswith=within.path)
-    write = _write_in_sql if connection.vendor == "postgresql" else _write
-    drift = write(wanted, stored_rows)
+        results_rows = results_rows.filter(organization__path__startswith=within.path)
+        facts_rows = facts_rows.filter(organization__path__startswith=within.path)
+    if connection.vendor == "postgresql":
+        drift = _write_in_sql(ComplianceResult, wanted.results, results_rows)
+        drift += _write_in_sql(MonthFact, wanted.facts, facts_rows)
+    else:
+        drift = _write(ComplianceResult, wanted.results, results_rows)
+        drift += _write(MonthFact, wanted.facts, facts_rows)
     ResultYear.objects.update_or_create(year=year)
     return drift
 
 
 # The PostgreSQL rebuild: the wanted rows go in by COPY, a full join with the stored ones keeps the differences,
-# and only those are written. Fixed identifiers only; values travel by COPY or as query parameters.
-_TABLE = ComplianceResult._meta.db_table
-_KEY_COLUMNS = ("organization_id", "meeting_type", "rule_period", "period", "start")
-_VALUE_COLUMNS = ("first_judged", "unmet_start", "unmet_end", "spans")
-_ALL = ", ".join(_KEY_COLUMNS + _VALUE_COLUMNS)
-_DIFF = (
-    "CREATE TEMPORARY TABLE result_diff AS SELECT "  # noqa: S608 (identifiers only)
-    + ", ".join(f"w.{c}" for c in _KEY_COLUMNS + _VALUE_COLUMNS)
-    + " , h.id AS old_id FROM result_wanted w FULL JOIN ({}) AS h ON "
-    + " AND ".join(f"w.{c} = h.{c}" for c in _KEY_COLUMNS)
-    + " WHERE w.organization_id IS NULL OR h.id IS NULL OR ("
-    + ", ".join(f"w.{c}" for c in _VALUE_COLUMNS)
-    + ") IS DISTINCT FROM ("
-    + ", ".join(f"h.{c}" for c in _VALUE_COLUMNS)
-    + ")"
-)
-_APPLY = (
-    f"DELETE FROM {_TABLE} WHERE id IN (SELECT old_id FROM result_diff WHERE organization_id IS NULL)",  # noqa: S608
-    f"UPDATE {_TABLE} AS h SET "  # noqa: S608 (identifiers only)
-    + ", ".join(f"{c} = d.{c}" for c in _VALUE_COLUMNS)
-    + " FROM result_diff d WHERE h.id = d.old_id AND d.organization_id IS NOT NULL",
-    f"INSERT INTO {_TABLE} ({_ALL}) SELECT {_ALL} FROM result_diff WHERE old_id IS NULL",  # noqa: S608
-)
+# and only those are written. Fixed identifiers only (the models' own); values travel by COPY or as parameters.
+
+
+def _columns(model):
+    def column(name):
+        return model._meta.get_field(name.removesuffix("_id")).column
+
+    return [column(name) for name in model.KEY], [column(name) for name in model.VALUES]
+
+
+def _statements(model):
+    table = model._meta.db_table
+    keys, values = _columns(model)
+    every = ", ".join(keys + values)
+    diff = (
+        "CREATE TEMPORARY TABLE kept_diff AS SELECT "  # noqa: S608 (identifiers only)
+        + ", ".join(f"w.{c}" for c in keys + values)
+        + " , h.id AS old_id FROM kept_wanted w FULL JOIN ({}) AS h ON "
+        + " AND ".join(f"w.{c} = h.{c}" for c in keys)
+        + f" WHERE w.{keys[0]} IS NULL OR h.id IS NULL OR ("
+        + ", ".join(f"w.{c}" for c in values)
+        + ") IS DISTINCT FROM ("
+        + ", ".join(f"h.{c}" for c in values)
+        + ")"
+    )
+    apply = (
+        f"DELETE FROM {table} WHERE id IN (SELECT old_id FROM kept_diff WHERE {keys[0]} IS NULL)",  # noqa: S608
+        f"UPDATE {table} AS h SET "  # noqa: S608 (identifiers only)
+        + ", ".join(f"{c} = d.{c}" for c in values)
+        + f" FROM kept_diff d WHERE h.id = d.old_id AND d.{keys[0]} IS NOT NULL",
+        f"INSERT INTO {table} ({every}) SELECT {every} FROM kept_diff WHERE old_id IS NULL",  # noqa: S608
+    )
+    return table, every, diff, apply
+
+
+def _copy_text(value):
+    if value is None:
+        return "\\N"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, list):
+        return json.dumps(value, separators=(",", ":"))  # ISO dates and numbers: nothing COPY would escape
+    return str(value)
 
 
 def _copy_lines(wanted):
-    for (org_id, meeting_type, rule_period, period, start), (first, unmet_start, unmet_end, spans) in wanted.items():
-        values = (org_id, meeting_type, rule_period, period, start, first, unmet_start, unmet_end)
-        text = "\t".join("\\N" if v is None else str(v) for v in values)
-        yield f"{text}\t{json.dumps(spans, separators=(',', ':'))}\n"
+    for key, values in wanted.items():
+        yield "\t".join(_copy_text(value) for value in (*key, *values)) + "\n"
 
 
 class _Lines(io.RawIOBase):
@@ -246,24 +330,21 @@ class _Lines(io.RawIOBase):
         return size
 
 
-def _write_in_sql(wanted, stored_rows):
-    have_sql, have_params = (
-        stored_rows.values_list("id", *_KEY_COLUMNS, *_VALUE_COLUMNS).order_by().query.sql_with_params()
-    )
+def _write_in_sql(model, wanted, stored_rows):
+    table, every, diff, apply = _statements(model)
+    have_sql, have_params = stored_rows.values_list("id", *model.KEY, *model.VALUES).order_by().query.sql_with_params()
     with connection.cursor() as cursor:
-        cursor.execute("DROP TABLE IF EXISTS result_wanted, result_diff")
-        cursor.execute(
-            f"CREATE TEMPORARY TABLE result_wanted AS SELECT {_ALL} FROM {_TABLE} LIMIT 0"  # noqa: S608
-        )
-        cursor.copy_expert(f"COPY result_wanted ({_ALL}) FROM STDIN", _Lines(_copy_lines(wanted)), size=1 << 20)
-        have = f"SELECT * FROM ({have_sql}) AS s(id, {_ALL})"  # noqa: S608 (identifiers and compiled SQL)
-        cursor.execute(_DIFF.format(have), have_params)
-        cursor.execute("SELECT count(*) FROM result_diff")
+        cursor.execute("DROP TABLE IF EXISTS kept_wanted, kept_diff")
+        cursor.execute(f"CREATE TEMPORARY TABLE kept_wanted AS SELECT {every} FROM {table} LIMIT 0")  # noqa: S608
+        cursor.copy_expert(f"COPY kept_wanted ({every}) FROM STDIN", _Lines(_copy_lines(wanted)), size=1 << 20)
+        have = f"SELECT * FROM ({have_sql}) AS s(id, {every})"  # noqa: S608 (identifiers and compiled SQL)
+        cursor.execute(diff.format(have), have_params)
+        cursor.execute("SELECT count(*) FROM kept_diff")
         drift = cursor.fetchone()[0]
         if drift:
-            for statement in _APPLY:
+            for statement in apply:
                 cursor.execute(statement)
-        cursor.execute("DROP TABLE result_wanted, result_diff")
+        cursor.execute("DROP TABLE kept_wanted, kept_diff")
     return drift
 
 
@@ -274,7 +355,15 @@ def stored(year, within=None):
     return _stored(rows)
 
 
+def stored_facts(year, within=None):
+    rows = MonthFact.objects.filter(_facts_of_year(year))
+    if within is not None:
+        rows = rows.filter(organization__path__startswith=within.path)
+    return _stored(rows)
+
+
 def recomputed(year, within=None, from_records=False):
+    """What `stored` should hold (`.results`) and what `stored_facts` should hold (`.facts`)."""
     return compute(list(_organizations(within=within, year=year)), year, within=within, from_records=from_records)
 
 
@@ -319,7 +408,7 @@ def statuses(organization_ids, span, today, rules=None, within=None):
     """{organization id: {meeting type: RequirementStatus}} over the view, from the kept rows (two queries; one
     when the rule versions are given by id)."""
     rows = ComplianceResult.objects.filter(view_condition(span))
-    if within is not None:  # many organizations under one: the path, not a list of thousands of ids
+    if within is not None and len(organization_ids) > 500:  # many under one: the path, not thousands of ids
         wanted = set(organization_ids)
         rows = rows.filter(organization__path__startswith=within.path)
     else:

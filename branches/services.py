@@ -389,6 +389,7 @@ def committee_term_start(*, organization, started_on, by) -> CommitteeTerm:
     )
     term.full_clean()
     term.save()
+    results.refresh([organization.pk])  # its month facts carry the term's state
     return term
 
 

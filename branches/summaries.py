@@ -191,7 +191,7 @@ def refresh(keys, *, locked=False):
         unique_fields=["organization", "month", "meeting_type", "party_group"],
         update_fields=MonthSummary.FIGURES,
     )
-    results.refresh({key[0] for key in keys}, {key[1].year for key in keys})
+    results.refresh({key[0] for key in keys}, {key[1].year for key in keys}, facts=False)
 
 
 def _scope(within=None, year=None, organization_ids=None):

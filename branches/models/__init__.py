@@ -31,13 +31,23 @@ from branches.models.people import (
     TrainingRecord,
 )
 from branches.models.roles import Role, RoleAssignment
-from branches.models.summaries import ComplianceResult, ComplianceSetting, MonthSummary, ResultYear, SummaryRun
+from branches.models.summaries import (
+    ComplianceResult,
+    ComplianceSetting,
+    MonthFact,
+    MonthSummary,
+    ResultYear,
+    SummaryRun,
+    TermState,
+)
 
 __all__ = [
     "AbsenceReason",
     "ComplianceResult",
     "ComplianceSetting",
     "MonthSummary",
+    "MonthFact",
+    "TermState",
     "ResultYear",
     "SummaryRun",
     "Attendance",

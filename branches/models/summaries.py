@@ -177,3 +177,48 @@ class ResultYear(models.Model):
 
     def __str__(self):
         return str(self.year)
+
+
+class TermState(models.TextChoices):
+    NONE = "none", _("no committee term")
+    RUNNING = "running", _("term running")
+    OVERDUE = "overdue", _("election overdue")
+
+
+class MonthFact(models.Model):
+    """What held for one organization through one month, as the judgment of that month saw it: whether it existed
+    every day, whether its committee served every day, and its committee's term on the month's last day.
+
+    Kept with the compliance results (`branches.results`), in the same transactions and rebuilds; scoring and
+    dashboards read these instead of working lifetimes and terms out again.
+    """
+
+    organization = models.ForeignKey(
+        Organization,
+        on_delete=models.CASCADE,
+        related_name="month_facts",
+        verbose_name=_("organization"),
+        db_index=False,  # the unique key leads with it
+    )
+    month = models.DateField(_("month"))  # its first day
+    existed = models.BooleanField(_("existed the whole month"))
+    committee_serving = models.BooleanField(_("committee served the whole month"))
+    term_state = models.CharField(_("committee term"), max_length=8, choices=TermState.choices)
+
+    class Meta:
+        verbose_name = _("month fact")
+        verbose_name_plural = _("month facts")
+        indexes = [models.Index(fields=["month", "organization"], name="month_fact_month")]
+        constraints = [models.UniqueConstraint(fields=["organization", "month"], name="month_fact_unique")]
+
+    def __str__(self):
+        return f"{self.organization_id} {self.month:%Y-%m}"
+
+    KEY = ("organization_id", "month")
+    VALUES = ("existed", "committee_serving", "term_state")
+
+    def key(self):
+        return tuple(getattr(self, name) for name in self.KEY)
+
+    def values(self):
+        return tuple(getattr(self, name) for name in self.VALUES)

@@ -226,7 +226,7 @@ def test_keeping_the_summaries_current_adds_at_most_three_queries_to_a_meeting_s
     log(county.south, first)  # caches filled (content types) before counting
     meeting, logging = queries_of(first)
     _meeting, correcting = queries_of(second, meeting)
-    monkeypatch.setattr(results, "refresh", lambda ids, years=None: None)
+    monkeypatch.setattr(results, "refresh", lambda ids, years=None, facts=True: None)
     other, logging_summaries = queries_of(first)
     _other, correcting_summaries = queries_of(second, other)
     monkeypatch.setattr(summaries, "refresh", lambda keys, locked=False: None)
@@ -281,6 +281,7 @@ operations = st.lists(
         st.tuples(st.just("move"), st.integers(0, 9), st.integers(0, 1)),
         st.tuples(st.just("dissolve"), st.integers(0, 9), st.integers(0, 60)),
         st.tuples(st.just("rule"), st.integers(0, 99), st.integers(1, 4)),
+        st.tuples(st.just("elect"), st.integers(0, 9), st.integers(0, 2200)),
     ),
     min_size=1,
     max_size=15,
@@ -387,6 +388,9 @@ def _apply(county, operation, today):
     elif kind == "move":
         branch = _pick(branches, args[0])
         services.organization_move(organization=branch, new_parent=parents[args[1]], by=system())
+    elif kind == "elect":
+        branch = _pick(branches, args[0])
+        services.committee_term_start(organization=branch, started_on=today - timedelta(days=args[1]), by=system())
     elif kind == "rule":
         rule = _pick(MeetingRequirement.objects.filter(effective_to=None).order_by("pk"), args[0])
         services.requirement_change(requirement=rule, data={"minimum": args[1]}, today=today, by=system())
@@ -443,7 +447,9 @@ def test_after_any_sequence_of_changes_the_summaries_equal_a_rebuild_from_the_re
                     pk: (row.requirements_not_met, row.requirements_in_progress) for pk, row in by_id.items()
                 }
             for year in (today.year - 1, today.year):
-                assert results.stored(year) == results.recomputed(year, from_records=True)
+                again = results.recomputed(year, from_records=True)
+                assert results.stored(year) == again.results
+                assert results.stored_facts(year) == again.facts
         transaction.set_rollback(True)
 
 
@@ -483,7 +489,7 @@ def test_kept_results_changed_behind_the_services_back_are_found_as_drift_and_fi
     log(county.east, last_month + timedelta(days=4))
     year = last_month.year
     before = results.stored(year)
-    assert before == results.recomputed(year, from_records=True) and before
+    assert before == results.recomputed(year, from_records=True).results and before
     rows = ComplianceResult.objects.filter(start__year=year)
     first, second = rows.order_by("pk")[:2]
     ComplianceResult.objects.filter(pk=first.pk).update(unmet_start=None, unmet_end=None, spans=[])
@@ -499,3 +505,26 @@ def test_a_year_whose_results_are_not_kept_is_judged_from_the_summaries(county, 
     branches = list(Organization.objects.filter(kind="branch", path__startswith=county.root.path))
     assert not results.covers(old)
     assert _judged(results.for_span(branches, old, today)) == _judged(compliance.for_span(branches, old, today))
+
+
+def test_month_facts_say_when_the_branch_existed_its_committee_served_and_its_election_fell_overdue(county, today):
+    """东村 founded 2025-03-10: April on exists; a committee of three elected 2025-06-15 serves from July; its
+    term (elected 2020-06-15, five years) fell overdue after 2025-06-15 until the election of that day."""
+    east = county.east
+    Organization.objects.filter(pk=east.pk).update(founded_on=date(2025, 3, 10))
+    services.committee_term_start(organization=east, started_on=date(2020, 6, 15), by=system())
+    for post in (Post.SECRETARY, Post.ORGANIZATION_MEMBER, Post.PUBLICITY_MEMBER):
+        services.cadre_save(
+            organization=east,
+            data={"name": f"委员{post}", "post": post, "employment": "part_time", "term_start": date(2025, 6, 15)},
+            by=system(),
+        )
+    facts = {month.month: values for (org, month), values in results.stored_facts(2025).items() if org == east.pk}
+    assert facts[3] == (False, False, "running")  # founded in March: not the whole month
+    assert facts[4][:2] == (True, False)
+    assert facts[6][:2] == (True, False) and facts[7][:2] == (True, True)
+    assert facts[5][2] == "running"  # due 2025-06-15: not yet overdue at the end of May
+    services.committee_term_start(organization=east, started_on=date(2025, 8, 20), by=system())
+    facts = {month.month: values for (org, month), values in results.stored_facts(2025).items() if org == east.pk}
+    assert [facts[m][2] for m in (6, 7, 8, 9)] == ["overdue", "overdue", "running", "running"]
+    assert results.stored_facts(2025) == results.recomputed(2025).facts
