@@ -40,7 +40,11 @@ def test_a_secretary_logs_a_committee_meeting_and_sees_it_fulfilled(committee, p
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
 
     page.click("a.btn-danger")  # 登记会议
-    fill_meeting(page, timezone.localtime() - timedelta(hours=3), "研究十一月工作")
+    now = timezone.localtime()
+    earlier = now - timedelta(hours=3)
+    if earlier.month != now.month:  # just after midnight on a month's first day: still this month
+        earlier = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    fill_meeting(page, earlier, "研究十一月工作")
     zhang_san = Member.objects.get(name="张三")
     page.uncheck(f"#id_present_{zhang_san.pk}")
     page.select_option(f"#id_reason_{zhang_san.pk}", "sick")

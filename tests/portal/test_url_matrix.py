@@ -16,7 +16,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
 from assessments.models import Finding, Inspection, ResponsibilityItem, ResponsibilityList, ResponsibilityTemplate
-from branches.models import Attachment, Cadre, Employment, Meeting, Member, Post, Role
+from branches.models import Attachment, Cadre, Employment, Meeting, Member, Post, Role, WorkbookImport
 from portal import services as portal_services
 from portal.models import Notification, NotificationKind
 
@@ -37,7 +37,7 @@ def only(allowed, status=200):
 
 
 ALL_ROLES = {"secretary", "reviewer", "assessor", "admin"}
-POST_ONLY = {"api:duty-complete"}
+POST_ONLY = {"api:duty-complete", "branches:workbook_import_apply"}
 
 
 # url name: (how to build its arguments from a branch's objects, or None; expected GET status inside the subtree)
@@ -97,6 +97,13 @@ MATRIX = {
     # Reminders: each person's own inbox; a notification opens for its recipient only.
     "inbox": (None, every(200)),
     "inbox_read": (None, every(405)),  # a POST
+    # Excel in and out: the template for admins, the export for anyone who sees the subtree, imports for its admins.
+    "branches:workbook_template": (None, {"anonymous": 302, **only({"admin"})}),
+    "branches:workbook_export": (lambda o: [o["branch"].pk], only(ALL_ROLES)),
+    "branches:workbook_import": (lambda o: [o["branch"].pk], only({"admin"})),
+    "branches:workbook_import_detail": (lambda o: [o["import"].pk], only({"admin"})),
+    "branches:workbook_import_file": (lambda o: [o["import"].pk], only({"admin"})),
+    "branches:workbook_import_apply": (lambda o: [o["import"].pk], every(405)),  # a POST (see WRITES)
     "notification_settings": (None, every(200)),
     "notification_open": (lambda o: [o["notification"].pk], {**only(set()), "secretary": 302}),
     "jobs": (None, every(404)),  # admins of a whole tree only (tests/portal/test_inbox.py)
@@ -138,6 +145,8 @@ WRITES = [
         "assessments:inspection",
         "assessments:issue",
         "assessments:template_edit",
+        "branches:workbook_import",
+        "branches:workbook_import_apply",
     )
 ]
 
@@ -203,7 +212,10 @@ def world(county, make_user, settings, tmp_path):
             required_rectification="整改",
             deadline="2026-12-31",
         )
+        upload = WorkbookImport(organization=branch, original_name="组织.xlsx", size=3)
+        upload.file.save("import.xlsx", ContentFile(b"zip"), save=True)
         return {
+            "import": upload,
             "token": portal_services.api_token_create(
                 by=recipient, name="对接系统", expires_on=timezone.localdate() + timedelta(days=30)
             )[0],
