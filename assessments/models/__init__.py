@@ -7,9 +7,25 @@ from assessments.models.duties import (
     TemplateItem,
 )
 from assessments.models.inspections import Finding, FindingState, FindingTransition, Inspection, Severity
+from assessments.models.rubrics import (
+    Aggregation,
+    GradeBand,
+    Indicator,
+    IndicatorKind,
+    Rubric,
+    RubricState,
+    ScoringRule,
+)
 from assessments.models.summaries import DutyMonthSummary
 
 __all__ = [
+    "Aggregation",
+    "GradeBand",
+    "Indicator",
+    "IndicatorKind",
+    "Rubric",
+    "RubricState",
+    "ScoringRule",
     "BuildingArea",
     "DutyMonthSummary",
     "Finding",
