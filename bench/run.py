@@ -255,7 +255,13 @@ def keeping_current(branch, repeat):
             with transaction.atomic():
                 services.meeting_save(
                     organization=branch,
-                    data={"meeting_type": "theme_day", "held_at": held, "place": "村部", "topic": "学习"},
+                    data={
+                        "meeting_type": "theme_day",
+                        "held_at": held,
+                        "place": "村部",
+                        "host": "书记",
+                        "topic": "学习",
+                    },
                     attendance={m.pk: (True, "") for m in expected},
                     by=system,
                 )
