@@ -871,7 +871,13 @@ class Loader:
         self._check()
         with connection.cursor() as cursor:
             for model, sequence in self.sequences.items():
-                cursor.execute("SELECT setval(%s, %s, false)", [sequence, self.next_id[model]])
+                # Past the ids handed out here and past any the server drew itself (attendance rows are COPYed
+                # without ids): never back, or the next insert would collide with a loaded row.
+                table, pk = (connection.ops.quote_name(name) for name in (model._meta.db_table, model._meta.pk.column))
+                cursor.execute(
+                    f"SELECT setval(%s, GREATEST(%s, (SELECT COALESCE(max({pk}), 0) + 1 FROM {table})), false)",  # noqa: S608
+                    [sequence, self.next_id[model]],
+                )
 
     def copy_rows(self, model, columns, lines):
         """COPY text lines (tab-separated, newline-terminated) into `model`'s table, in chunks."""

@@ -273,8 +273,8 @@ def test_seeding_postgresql_by_copy_keeps_meeting_counts_true_and_builds_the_sql
     assert AuditEntry.objects.count() < 100  # a summary, not an entry per row
 
     # The sequences moved past the ids handed out: a secretary's next record gets a fresh id.
-    branch = Organization.objects.filter(kind="branch").first()
-    Member.objects.create(
+    branch = Organization.objects.filter(kind="branch", meetings__isnull=False).first()
+    newcomer = Member.objects.create(
         organization=branch,
         name="新党员",
         gender="female",
@@ -282,6 +282,9 @@ def test_seeding_postgresql_by_copy_keeps_meeting_counts_true_and_builds_the_sql
         joined_party_on=today,
         joined_branch_on=today,
     )
+    # attendance rows are COPYed without ids (the server draws them): the next one still gets a fresh id
+    for meeting in Meeting.objects.filter(organization=branch)[:3]:
+        Attendance.objects.create(meeting=meeting, member=newcomer)
 
     before = (Member.objects.count(), Meeting.objects.count(), Attendance.objects.count(), AuditEntry.objects.count())
     seed(orgs=300, seed=5, today=today)
@@ -291,6 +294,7 @@ def test_seeding_postgresql_by_copy_keeps_meeting_counts_true_and_builds_the_sql
         Attendance.objects.count(),
         AuditEntry.objects.count(),
     )
+    Attendance.objects.filter(member=newcomer).delete()
     Member.objects.filter(name="新党员").delete()
 
     postgres_counts = county_counts()
