@@ -447,10 +447,18 @@ class MeetingRequirementAdmin(RulePermissions, admin.ModelAdmin):
         # A rule that has judged a period stays; it can only be closed (an end date) or superseded.
         return access.administers_rules(request.user) and (obj is None or obj.effective_from > timezone.localdate())
 
+    def delete_model(self, request, obj):
+        services.requirement_delete(requirement=obj, by=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for requirement in queryset:
+            services.requirement_delete(requirement=requirement, by=request.user)
+
     def save_model(self, request, obj, form, change):
         today = timezone.localdate()
-        if not change or obj.effective_from > today:
-            return super().save_model(request, obj, form, change)
+        if not change or MeetingRequirement.objects.get(pk=obj.pk).effective_from > today:
+            services.requirement_save(requirement=obj, by=request.user)
+            return None
         original = MeetingRequirement.objects.get(pk=obj.pk)
         data = {name: form.cleaned_data[name] for name in form.changed_data if name not in ("effective_from",)}
         if not data:

@@ -711,6 +711,32 @@ def requirement_change(*, requirement, data, today, by) -> MeetingRequirement:
     return successor
 
 
+@transaction.atomic
+def requirement_save(*, requirement, by) -> MeetingRequirement:
+    """Add a rule version, or edit one not yet in force (a version in force changes by `requirement_change`);
+    the kept compliance results follow from the version's first year."""
+    access.require(by, access.ADMINISTER, None)
+    if requirement.pk is not None:
+        stored = MeetingRequirement.objects.select_for_update().get(pk=requirement.pk)
+        if stored.effective_from <= date.today():
+            raise ValidationError(_("This rule is in force: a change to it starts a new version."))
+    requirement.full_clean()
+    requirement.save()
+    _results_follow_rules(requirement.effective_from.year)
+    return requirement
+
+
+@transaction.atomic
+def requirement_delete(*, requirement, by):
+    """Remove a rule version not yet in force; one that has judged a period stays."""
+    access.require(by, access.ADMINISTER, None)
+    stored = MeetingRequirement.objects.select_for_update().get(pk=requirement.pk)
+    if stored.effective_from <= date.today():
+        raise ValidationError(_("A rule that has judged a period stays: close it with an end date instead."))
+    stored.delete()
+    _results_follow_rules(stored.effective_from.year)
+
+
 def _results_follow_rules(from_year):
     """A rule version changes what every organization of its kind owes from its first year on: the kept
     results of those years are recomputed in the same transaction."""

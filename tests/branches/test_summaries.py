@@ -528,3 +528,29 @@ def test_month_facts_say_when_the_branch_existed_its_committee_served_and_its_el
     facts = {month.month: values for (org, month), values in results.stored_facts(2025).items() if org == east.pk}
     assert [facts[m][2] for m in (6, 7, 8, 9)] == ["overdue", "overdue", "running", "running"]
     assert results.stored_facts(2025) == results.recomputed(2025).facts
+
+
+def test_a_rule_added_or_removed_is_followed_by_the_kept_results_at_once(county, today):
+    """A new rule for 党课 (two a month) judged from this January: the kept results hold it at once; removed again
+    (it is not in force yet when it starts next year), they drop it."""
+    year = today.year
+    rule = services.requirement_save(
+        requirement=MeetingRequirement(
+            meeting_type="party_lecture", period="month", minimum=2, effective_from=date(year, 1, 1)
+        ),
+        by=system(),
+    )
+    kept = results.stored(year)
+    assert any(key[1] == "party_lecture" for key in kept) and kept == results.recomputed(year).results
+    later = services.requirement_save(
+        requirement=MeetingRequirement(
+            meeting_type="party_lecture", period="month", minimum=3, effective_from=date(year + 1, 1, 1)
+        ),
+        by=system(),
+    )
+    MeetingRequirement.objects.filter(pk=rule.pk).update(effective_to=date(year, 12, 31))
+    with pytest.raises(ValidationError):
+        services.requirement_delete(requirement=rule, by=system())  # it has judged this year
+    services.requirement_delete(requirement=later, by=system())
+    assert not MeetingRequirement.objects.filter(pk=later.pk).exists()
+    assert results.stored(year) == results.recomputed(year).results
