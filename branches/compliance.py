@@ -25,6 +25,7 @@ Every period is judged with the facts in force in each of its months, never with
 - A dissolved organization owes nothing now (`owed`); its past periods stay judged as they were.
 """
 
+import functools
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -155,7 +156,7 @@ class RequirementStatus(Shown):
     def periods_met(self):
         return sum(1 for c in self.counts if c.met)
 
-    @property
+    @functools.cached_property  # read by every cell, badge and count of a table
     def state(self):
         return _worst(c.state for c in self.counts)
 

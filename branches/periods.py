@@ -1,5 +1,6 @@
 """Calendar periods (month, quarter, year) in Beijing time, as plain dates."""
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ def _month_end(year, month):
     return (date(year + month // 12, month % 12 + 1, 1)) - timedelta(days=1)
 
 
+@functools.lru_cache(maxsize=8192)  # a pure function of its arguments, called for every cell of every table
 def span_of(kind, day):
     """The month, quarter or year containing `day`."""
     if kind == Period.MONTH:

@@ -463,24 +463,29 @@ def ranked(organizations, span, today):
         )
     )
     return organizations.annotate(
-        rules_not_met=Count("result", filter=Q(result__unmet_end__lt=today)),
+        # counted over columns of the view's index, so the rows are read from it alone
+        rules_not_met=Count("result__unmet_end", filter=Q(result__unmet_end__lt=today)),
         rules_in_progress=Count(
-            "result", filter=Q(result__unmet_start__lte=counted_by) & Q(result__unmet_end__gte=today)
+            "result__unmet_end", filter=Q(result__unmet_start__lte=counted_by) & Q(result__unmet_end__gte=today)
         ),
     ).order_by("-rules_not_met", "-rules_in_progress", "path")
 
 
-def types_judged(organizations, span, today):
-    """The meeting types on which some of the organizations (a queryset) is judged over the view (the table's
-    columns), and every rule version by id (what `for_span` needs to name them). One query: the rules, each
-    with an EXISTS per type that stops at its first row."""
+def types_judged(root, span, today, kind, sector=""):
+    """The meeting types on which some organization of `kind` (and `sector`) under `root` is judged over the view
+    (the table's columns), and every rule version by id (what `for_span` needs to name them). One query: the
+    rules, each with an EXISTS per type that walks the view's index for that type and stops at its first row."""
     rows = ComplianceResult.objects.filter(
-        view_condition(span), first_judged__lte=_counted_by(span, today), organization__in=organizations.values("pk")
+        view_condition(span),
+        first_judged__lte=_counted_by(span, today),
+        organization__path__startswith=root.path,
+        organization__kind=kind,
     )
+    if sector:
+        rows = rows.filter(organization__sector=sector)
     types = compliance.MeetingType.values
-    rules = list(
-        MeetingRequirement.objects.annotate(**{f"judged_{t}": Exists(rows.filter(meeting_type=t)) for t in types})
-    )
+    found = {f"judged_{t}": Exists(rows.filter(meeting_type=t)) for t in types}
+    rules = list(MeetingRequirement.objects.annotate(**found))
     judged = {t for t in types if rules and getattr(rules[0], f"judged_{t}")}
     return judged, {rule.pk: rule for rule in rules}
 

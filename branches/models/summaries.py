@@ -142,7 +142,14 @@ class ComplianceResult(models.Model):
     class Meta:
         verbose_name = _("compliance result")
         verbose_name_plural = _("compliance results")
-        indexes = [models.Index(fields=["start", "period", "rule_period"], name="compliance_result_view")]
+        indexes = [
+            # A view's rows in order of type then organization, with what ranking reads: an index-only scan.
+            models.Index(
+                fields=["start", "period", "meeting_type", "rule_period", "organization"],
+                include=["first_judged", "unmet_start", "unmet_end"],
+                name="compliance_result_view",
+            )
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["organization", "meeting_type", "rule_period", "period", "start"],

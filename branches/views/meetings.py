@@ -325,7 +325,7 @@ def compliance_table(request, pk):
         paginator = Paginator(RANKED[sort.lstrip("-")](candidates, span, today, sort.startswith("-")), 50)
         paginator.count = candidates.count()  # the plain count: the ranking's aggregate is not needed for it
         page = paginator.get_page(request.GET.get("page"))
-        judged, rules = results.types_judged(candidates, span, today)
+        judged, rules = results.types_judged(organization, span, today, kind, sector)
         page.object_list = results.for_span(list(page.object_list), span, today, covered=True, rules=rules)
         types = [t for t in MeetingType if t.value in judged]
         columns = [(t, _column_span(page.object_list, t.value)) for t in types]
