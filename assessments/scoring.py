@@ -354,8 +354,9 @@ class Tree:
             weights = sum((w for w, _p, _m in weighted), ZERO)
             base = sum((w * p / m for w, p, m in weighted), ZERO) / weights * maximum if weights else ZERO
         else:
-            base = sum((points[child] for child in scored), ZERO)
-        base = min(base, maximum)
+            base = sum((min(points[child], self.max[child]) for child in scored), ZERO)
+        # What bonuses lifted a part above its maximum (only when the rubric lets bonuses exceed) stays on top.
+        base = min(base, maximum) + sum((max(points[c] - self.max[c], ZERO) for c in scored), ZERO)
         bonus = sum((points[c] for c in children if self.roles[c] == BONUS), ZERO)
         deduction = sum((points[c] for c in children if self.roles[c] == DEDUCTION), ZERO)
         value = max(base + bonus - deduction, ZERO)
