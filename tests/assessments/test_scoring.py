@@ -4,11 +4,13 @@ The pure parts (rules, aggregations, formulas, grades, ranks, quotas, roll-ups) 
 a round over a small drawn tree checks the engine end to end (queries, traces, re-runs, a run killed midway).
 """
 
+import io
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.management import CommandError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import translation
@@ -687,3 +689,19 @@ def test_only_a_reviewer_of_the_subtree_opens_or_scores_a_round(tree, make_user)
         services.round_score(round=other_round, by=town_reviewer, today=AFTER)
     services.round_score(round=assessment_round, by=town_reviewer, today=AFTER)
     assert Assessment.objects.filter(round=other_round, computed_at__isnull=False).count() == 0
+
+
+def test_the_command_and_the_nightly_task_score_the_open_rounds(tree):
+    from django.core.management import call_command
+
+    from portal import tasks
+
+    assessment_round = open_round(make_rubric(), tree.root)
+    out = io.StringIO()
+    with translation.override("zh-hans"):
+        call_command("run_scoring", "--round", str(assessment_round.pk), stdout=out)
+    assert f"轮次 {assessment_round.pk}：3 个考核已计分" in out.getvalue()
+    assert Assessment.objects.filter(round=assessment_round, total__isnull=False).count() == 3
+    assert tasks.score_rounds(today="2027-01-10") == {str(assessment_round.pk): 3}
+    with pytest.raises(CommandError):
+        call_command("run_scoring", "--round", "999999", stdout=out)
