@@ -53,11 +53,13 @@ How a round is scored (`score_round`):
 
 import ast
 import bisect
+import json
 import re
-from collections import defaultdict
+from collections import defaultdict, namedtuple
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, DivisionByZero, InvalidOperation
 
+from django.db import connection, models
 from django.utils.translation import gettext as _
 
 from assessments import metrics
@@ -525,12 +527,18 @@ def rollups(entries, pool, bands):
 # -------------------------------------------------------------------------------------------------- engine
 
 
+StoredScore = namedtuple(
+    "StoredScore", ["pk", "kind", "value", "computed", "assessor_score", "adjusted", "approved_by_id", "final", "trace"]
+)
+
+
 @dataclass
 class Run:
     assessments: int = 0
     skipped_published: int = 0
     scores_created: int = 0
     scores_updated: int = 0
+    assessments_changed: int = 0
 
 
 def _metric_key(node):
@@ -600,6 +608,8 @@ def score_round(round_, *, through, now):
             "total",
             "vetoed",
             "definitions",
+            *FIGURES[1:4],
+            *FIGURES[5:],
         )
         .order_by("pk")
     )
@@ -630,13 +640,18 @@ def score_round(round_, *, through, now):
                     node["metric"], orgs, round_.period_start, period_end, node.get("params"), round=round_
                 )
     stored_scores = defaultdict(dict)
-    for score in Score.objects.filter(assessment__round=round_).exclude(assessment__state=AssessmentState.PUBLISHED):
-        stored_scores[score.assessment_id][score.code] = score
+    kept = (
+        Score.objects.filter(assessment__round=round_)
+        .exclude(assessment__state=AssessmentState.PUBLISHED)
+        .values_list("pk", "assessment_id", "code", *StoredScore._fields[1:])
+    )
+    for pk, assessment_id, code, *figures in kept.order_by().iterator(chunk_size=20000):
+        stored_scores[assessment_id][code] = StoredScore(pk, *figures)
 
     new_scores, changed_scores = [], []
     entries, parts = {}, {}
     plans = {}
-    for pk, org_id, path, kind, _state, _total, _vetoed, _defs in live:
+    for pk, org_id, path, kind, *_rest in live:
         tree = own_tree[pk]
         if id(tree) not in plans:
             with_metric = set(tree.metric_leaves())
@@ -666,15 +681,16 @@ def score_round(round_, *, through, now):
                         )
                     )
             elif (row.value, row.computed, row.final, row.trace, row.kind) != (*wanted, node["kind"]):
-                row.value, row.computed, row.final, row.trace, row.kind = (*wanted, node["kind"])
-                changed_scores.append(row)
+                changed_scores.append(
+                    Score(pk=row.pk, **dict(zip(SCORE_FIGURES, (*wanted, node["kind"]), strict=True)))
+                )
         points, total = tree.aggregate(leaf_points)
         parts[pk] = {
             code: str(stored(points[code])) for code in tree.order if tree.nodes[code]["kind"] == IndicatorKind.GROUP
         }
         entries[pk] = (path, kind, Entry(pk, stored(total), vetoed))
     # Peers include published assessments with their stored figures (read, never written).
-    for pk, _org, path, kind, state, total, vetoed, _defs in rows:
+    for pk, _org, path, kind, state, total, vetoed, *_rest in rows:
         if state == AssessmentState.PUBLISHED and total is not None:
             entries[pk] = (path, kind, Entry(pk, stored(total), vetoed))
     bands = base.bands
@@ -690,34 +706,73 @@ def score_round(round_, *, through, now):
     sizes = {kind: len(group) for kind, group in peers.items()}
 
     Score.objects.bulk_create(new_scores, batch_size=BATCH)
-    Score.objects.bulk_update(changed_scores, ["value", "computed", "final", "trace", "kind"], batch_size=BATCH)
+    write_rows(Score, changed_scores, SCORE_FIGURES)
     updated = []
-    for pk, *_rest in live:
+    for row in live:
+        pk = row[0]
         _path, kind, entry = entries[pk]
         band = bands[entry.band]["name"] if bands and entry.band >= 0 else ""
-        updated.append(
-            Assessment(
-                pk=pk,
-                total=entry.total,
-                grade=band,
-                rank=entry.rank,
-                peer_size=sizes[kind],
-                vetoed=entry.vetoed,
-                bottom=entry.bottom,
-                parts=parts[pk],
-                rollup=rolled.get(pk, {}),
-                grade_trace={"reasons": entry.why},
-                computed_at=now,
-            )
+        wanted = (
+            entry.total,
+            band,
+            entry.rank,
+            sizes[kind],
+            entry.vetoed,
+            entry.bottom,
+            parts[pk],
+            rolled.get(pk, {}),
+            {"reasons": entry.why},
         )
-    Assessment.objects.bulk_update(
-        updated,
-        ["total", "grade", "rank", "peer_size", "vetoed", "bottom", "parts", "rollup", "grade_trace", "computed_at"],
-        batch_size=BATCH,
-    )
+        have = (stored(row[5]), row[8], row[9], row[10], row[6], *row[11:15])
+        if wanted != have:
+            updated.append(Assessment(pk=pk, computed_at=now, **dict(zip(FIGURES, wanted, strict=True))))
+    write_rows(Assessment, updated, [*FIGURES, "computed_at"])
     run.assessments = len(live)
     run.scores_created, run.scores_updated = len(new_scores), len(changed_scores)
+    run.assessments_changed = len(updated)
     return run
+
+
+FIGURES = ("total", "grade", "rank", "peer_size", "vetoed", "bottom", "parts", "rollup", "grade_trace")
+SCORE_FIGURES = ("value", "computed", "final", "trace", "kind")
+
+
+def write_rows(model, objects, fields):
+    """Write `fields` of these rows (by primary key). On PostgreSQL one UPDATE … FROM unnest(arrays) per 10,000
+    rows (Django's bulk_update builds a CASE per field and row, which costs more than the scoring itself);
+    elsewhere Django's bulk_update. Column names come from the model; values travel as parameters."""
+    if not objects:
+        return
+    if connection.vendor != "postgresql":
+        model.objects.bulk_update(objects, fields, batch_size=BATCH)
+        return
+    table = model._meta.db_table
+    columns = [model._meta.get_field(name) for name in fields]
+    assignments = ", ".join(f"{c.column} = v.{c.column}::{c.db_type(connection)}" for c in columns)
+    selects = ", ".join(f"unnest(%s::text[]) AS {c.column}" for c in columns)
+    sql = (
+        f"UPDATE {table} AS t SET {assignments} "  # noqa: S608 (identifiers only)
+        f"FROM (SELECT unnest(%s::bigint[]) AS id, {selects}) AS v WHERE t.id = v.id"
+    )
+    with connection.cursor() as cursor:
+        for begin in range(0, len(objects), 10000):
+            chunk = objects[begin : begin + 10000]
+            params = [[item.pk for item in chunk]]
+            for column in columns:
+                params.append([_as_text(column, getattr(item, column.attname)) for item in chunk])
+            cursor.execute(sql, params)
+
+
+def _as_text(column, value):
+    if value is None:
+        return None
+    if isinstance(column, models.JSONField):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
 
 
 def _pool(round_, entries):
