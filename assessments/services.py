@@ -12,12 +12,14 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from assessments import summaries
+from assessments import scoring, summaries
 from assessments.models import (
+    Assessment,
+    AssessmentRound,
     Finding,
     FindingState,
     FindingTransition,
@@ -25,12 +27,14 @@ from assessments.models import (
     ItemStatus,
     ResponsibilityItem,
     ResponsibilityList,
+    RoundState,
+    RubricState,
     TemplateItem,
 )
 from assessments.models.inspections import BY_INSPECTOR, BY_ORGANIZATION, TRANSITIONS  # declared on the model
 from branches import access, audit
 from branches import services as branch_services
-from branches.models import AuditEntry, Organization, OrganizationStatus
+from branches.models import AuditEntry, Organization, OrganizationKind, OrganizationStatus
 
 
 @dataclass
@@ -361,3 +365,111 @@ def finding_submit(*, finding, by, version, note="", upload=None):
         return finding_move(
             finding=started, to_state=FindingState.SUBMITTED, by=by, version=started.version, note=note, upload=upload
         )
+
+
+# ------------------------------------------------------------------------------------------ assessment rounds
+
+
+def _half_year_or_year(start, end):
+    """A round covers a half-year (1 Jan–30 Jun, 1 Jul–31 Dec) or a calendar year."""
+    if start.year != end.year or start.day != 1 or start.month not in (1, 7):
+        return False
+    return (start.month, end.month, end.day) in {(1, 6, 30), (1, 12, 31), (7, 12, 31)}
+
+
+def round_organizations(*, rubric, root, period_end):
+    """The organizations a round of `rubric` under `root` assesses: the rubric's levels (every kind but party groups
+    when it names none) and sectors, in the subtree, founded by the period's end and not dissolved before it."""
+    organizations = Organization.objects.filter(path__startswith=root.path)
+    if rubric.levels:
+        organizations = organizations.filter(kind__in=rubric.levels)
+    else:
+        organizations = organizations.exclude(kind=OrganizationKind.PARTY_GROUP)
+    if rubric.sectors:
+        organizations = organizations.filter(sector__in=rubric.sectors)
+    return organizations.filter(Q(founded_on__isnull=True) | Q(founded_on__lte=period_end)).filter(
+        Q(dissolved_on__isnull=True) | Q(dissolved_on__gt=period_end)
+    )
+
+
+def round_open(*, rubric, root, period_start, period_end, self_assessment_due, review_due, title="", by):
+    """Open an assessment round: the rubric's definitions frozen on the round, and one assessment per organization
+    of the rubric's levels and sectors in the subtree (bulk insert). A reviewer (or admin) of the root opens it."""
+    access.require(by, access.REVIEW, root)
+    errors = []
+    if rubric.state != RubricState.PUBLISHED:
+        errors.append(_("Only a published rubric can be used for an assessment round."))
+    if period_start is None or period_end is None or not _half_year_or_year(period_start, period_end):
+        errors.append(_("A round covers a half-year (1 January–30 June or 1 July–31 December) or a whole year."))
+    if self_assessment_due is None or review_due is None:
+        errors.append(_("Give both deadlines: the self-assessment and the review."))
+    else:
+        if period_start and self_assessment_due < period_start:
+            errors.append(_("The self-assessment cannot be due before the period begins."))
+        if review_due < self_assessment_due:
+            errors.append(_("The review cannot be due before the self-assessment."))
+    if (
+        not errors
+        and AssessmentRound.objects.filter(
+            rubric=rubric, root=root, period_start=period_start, period_end=period_end
+        ).exists()
+    ):
+        errors.append(_("A round of this rubric over this subtree and period is already open."))
+    definitions = scoring.definitions_of(rubric) if not errors else None
+    if definitions is not None:
+        errors += scoring.check(definitions)
+    organizations = (
+        list(round_organizations(rubric=rubric, root=root, period_end=period_end).values_list("pk", flat=True))
+        if not errors
+        else []
+    )
+    if not errors and not organizations:
+        errors.append(_("No organization under %(root)s is of the rubric's levels and sectors.") % {"root": root})
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        assessment_round = AssessmentRound.objects.create(
+            rubric=rubric,
+            root=root,
+            title=title,
+            period_start=period_start,
+            period_end=period_end,
+            self_assessment_due=self_assessment_due,
+            review_due=review_due,
+            definitions=definitions,
+            created_by=by if getattr(by, "pk", None) else None,
+        )
+        Assessment.objects.bulk_create(
+            [Assessment(round=assessment_round, organization_id=pk) for pk in organizations], batch_size=5000
+        )
+        audit.record_summary(
+            assessment_round, AuditEntry.Action.CREATE, {"assessments": len(organizations), "root": root.code}
+        )
+    return assessment_round
+
+
+def round_score(*, round, by, today=None):  # noqa: A002 (the house's name for the round)
+    """Score every assessment of the round not yet published (`assessments.scoring`), in one transaction: a
+    failure leaves the previous results as they were. Re-running over the same records gives the same results."""
+    access.require(by, access.REVIEW, round.root)
+    if round.state == RoundState.CLOSED:
+        raise ValidationError(_("The round is closed: its scores no longer change."))
+    today = today or timezone.localdate()
+    with transaction.atomic():
+        # One scoring of a round at a time: a second one waits, then scores the records as they are then.
+        locked = AssessmentRound.objects.select_for_update().select_related("root").get(pk=round.pk)
+        now = timezone.now()
+        run = scoring.score_round(locked, through=today, now=now)
+        AssessmentRound.objects.filter(pk=locked.pk).update(scored_at=now)
+    return run
+
+
+def rounds_score_open(*, by, today=None):
+    """Score every open round (the nightly job and `manage.py run_scoring`): {round id: Run}, each in its own
+    transaction."""
+    return {
+        assessment_round.pk: round_score(round=assessment_round, by=by, today=today)
+        for assessment_round in AssessmentRound.objects.filter(state=RoundState.OPEN)
+        .select_related("root")
+        .order_by("pk")
+    }

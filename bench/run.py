@@ -621,6 +621,186 @@ def result_figures(year):
     ]
 
 
+SCORING_SAMPLE = 2000  # organizations scored one by one with a per-organization ORM loop, for the speed-up
+
+
+def scoring_rubric(year):
+    """The bench's rubric (100 points, every level): eleven computed indicators over every metric family, one
+    manual; bands 五星 ≥ 90 capped at 30%, 四星 ≥ 80 needing 90% of sub-organizations, …, 一星 at least 5%."""
+    from assessments.models import GradeBand, Indicator, Rubric, RubricState
+
+    rubric = Rubric.objects.create(code="bench", title="基准测试细则", year=year, state=RubricState.PUBLISHED)
+    areas = {
+        "org": (
+            40,
+            [
+                ("committee", "meetings_met", {"meeting_type": "committee_meeting"}, "proportional", {}, 10),
+                ("general", "meetings_met", {"meeting_type": "general_meeting"}, "proportional", {}, 10),
+                ("lecture", "meetings_met", {"meeting_type": "party_lecture"}, "proportional", {}, 5),
+                ("attendance", "attendance_rate", {}, "steps", {"steps": [[0.9, 5], [0.8, 3]]}, 5),
+                ("duties", "duties_on_time", {}, "proportional", {}, 5),
+                ("trained", "cadres_trained", {}, "proportional", {}, 5),
+            ],
+        ),
+        "work": (
+            30,
+            [
+                ("rectified", "rectifications_on_time", {}, "proportional", {}, 10),
+                ("findings", "findings_open_past_deadline", {}, "per_occurrence", {"per": 2}, 10),
+                ("term", "committee_term_overdue", {}, "per_occurrence", {"per": 2}, 10),
+            ],
+        ),
+        "staff": (10, [("staffing", "staffing_ratio", {}, "proportional", {}, 10)]),
+    }
+    for position, (code, (points, leaves)) in enumerate(areas.items()):
+        area = Indicator.objects.create(
+            rubric=rubric, code=code, title=code, kind="group", max_points=points, position=position
+        )
+        for leaf, (name, metric, params, rule, rule_params, max_points) in enumerate(leaves):
+            Indicator.objects.create(
+                rubric=rubric,
+                parent=area,
+                position=leaf,
+                code=name,
+                title=name,
+                kind="computed",
+                max_points=max_points,
+                metric=metric,
+                params=params,
+                rule=rule,
+                rule_params=rule_params,
+            )
+    Indicator.objects.create(rubric=rubric, code="review", title="review", kind="manual", max_points=20, position=9)
+    for name, points, extra in [
+        ("五星", 90, {"max_share": "0.3"}),
+        ("四星", 80, {"children_share": "0.9"}),
+        ("三星", 70, {}),
+        ("二星", 60, {}),
+        ("一星", 0, {"min_share": "0.05"}),
+    ]:
+        GradeBand.objects.create(rubric=rubric, name=name, min_points=points, **extra)
+    return rubric
+
+
+def scoring_bare_sql(start, through):
+    """The bare aggregate SQL computing the same indicator inputs as the bench rubric, over the whole tree."""
+    from datetime import datetime, time, timedelta
+    from zoneinfo import ZoneInfo
+
+    from django.db import connection
+
+    until = datetime.combine(through + timedelta(days=1), time.min, tzinfo=ZoneInfo("Asia/Shanghai"))
+    last_month = through.replace(day=1)
+    statements = [
+        (
+            "SELECT r.organization_id, r.meeting_type, count(*) FILTER (WHERE (e->>1)::int >= (e->>2)::int), "
+            "count(*) FROM branches_complianceresult r, jsonb_array_elements(r.spans) e "
+            "WHERE r.period = 'year' AND r.start = %s AND (e->>2)::int > 0 AND (e->>0)::date <= %s "
+            "AND r.meeting_type IN ('committee_meeting', 'general_meeting', 'party_lecture') GROUP BY 1, 2",
+            [start, through],
+        ),
+        (
+            "SELECT organization_id, sum(present), sum(expected) FROM branches_monthsummary "
+            "WHERE month BETWEEN %s AND %s GROUP BY 1",
+            [start, last_month],
+        ),
+        (
+            "SELECT organization_id, sum(duties_due), sum(duties_on_time), sum(findings_closed), "
+            "sum(findings_closed_late) FROM assessments_dutymonthsummary WHERE month BETWEEN %s AND %s GROUP BY 1",
+            [start, last_month],
+        ),
+        (
+            "SELECT organization_id, count(*) FROM assessments_finding WHERE deadline < %s AND created_at < %s "
+            "AND (closed_at IS NULL OR closed_at >= %s) GROUP BY 1",
+            [through, until, until],
+        ),
+        (
+            "SELECT c.organization_id, count(*), count(t.cadre_id), count(*) FILTER (WHERE c.employment = 'full_time') "
+            "FROM branches_cadre c LEFT JOIN (SELECT cadre_id FROM branches_trainingrecord WHERE held_on "
+            "BETWEEN %s AND %s GROUP BY 1) t ON t.cadre_id = c.id "
+            "WHERE c.term_start <= %s AND (c.term_end IS NULL OR c.term_end >= %s) GROUP BY 1",
+            [start, through, through, through],
+        ),
+        ("SELECT id, staff_headcount FROM branches_organization", []),
+        (
+            "SELECT organization_id, count(*) FROM branches_monthfact WHERE month BETWEEN %s AND %s "
+            "AND term_state = 'overdue' GROUP BY 1",
+            [start, last_month],
+        ),
+    ]
+    with connection.cursor() as cursor:
+        for sql, params in statements:
+            cursor.execute(sql, params)
+            cursor.fetchall()
+
+
+def scoring_figures():
+    """The scoring engine: a round over the whole tree opened and scored (then scored again, nothing changed),
+    against the bare aggregate SQL computing the same indicator inputs, and the engine's time per organization
+    against a straightforward per-organization ORM loop (each metric asked for one organization at a time) on a
+    sample of SCORING_SAMPLE organizations."""
+    from datetime import date
+
+    from django.utils import timezone
+
+    from assessments import metrics, scoring
+    from assessments import services as assessment_services
+    from assessments.models import Assessment
+    from branches import access
+    from branches.models import Organization
+
+    today = timezone.localdate()
+    start, end = date(today.year, 1, 1), date(today.year, 12, 31)
+    through = min(end, today)
+    system = access.system_user()
+    rubric = scoring_rubric(today.year)
+    root = Organization.objects.get_root_nodes().first()
+    started = time.perf_counter()
+    assessment_round = assessment_services.round_open(
+        rubric=rubric,
+        root=root,
+        period_start=start,
+        period_end=end,
+        self_assessment_due=end,
+        review_due=end,
+        by=system,
+    )
+    opened = time.perf_counter() - started
+    organizations = Assessment.objects.filter(round=assessment_round).count()
+    floor = median_s(lambda: scoring_bare_sql(start, through), repeat=3)
+    started = time.perf_counter()
+    assessment_services.round_score(round=assessment_round, by=system, today=today)
+    scored = time.perf_counter() - started
+    rescored = median_s(
+        lambda: assessment_services.round_score(round=assessment_round, by=system, today=today), 1, False
+    )
+
+    tree = scoring.Tree(assessment_round.definitions)
+    leaves = [tree.nodes[code] for code in tree.metric_leaves()]
+    sample = list(
+        Assessment.objects.filter(round=assessment_round)
+        .order_by("pk")
+        .values_list("organization_id", flat=True)[:SCORING_SAMPLE]
+    )
+    started = time.perf_counter()
+    for org_id in sample:
+        for node in leaves:
+            value, _trace = metrics.compute(node["metric"], [org_id], start, through, node["params"])[org_id]
+            scoring.rule_points(node["rule"], value, scoring._d(node["max_points"]), node["rule_params"])
+    loop_ms = (time.perf_counter() - started) * 1000 / max(len(sample), 1)
+    engine_ms = scored * 1000 / max(organizations, 1)
+    speed_up = loop_ms / engine_ms if engine_ms else float("nan")
+    return [
+        f"scoring_round_orgs: {organizations}",
+        f"scoring_round_open_s: {opened:.2f}",
+        f"scoring_bare_sql_s: {floor:.2f}",
+        f"scoring_round_s: {scored:.2f} ({scored / floor:.1f}x scoring_bare_sql)",
+        f"scoring_rescore_s: {rescored:.2f} ({rescored / floor:.1f}x scoring_bare_sql)",
+        f"scoring_orm_loop_per_org_ms: {loop_ms:.3f} (a sample of {len(sample)})",
+        f"scoring_engine_per_org_ms: {engine_ms:.3f} ({speed_up:.0f}x faster)",
+    ]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orgs", type=int, default=10000, help="organizations to seed (default 10000)")
@@ -670,6 +850,7 @@ def main():
     if rows["rows_meetings"]:
         lines += summary_figures(args.repeat)
         lines += keeping_current(branch_of_shuji(), args.repeat)
+        lines += scoring_figures()
 
     text = "\n".join(lines) + "\n"
     print(text, end="")

@@ -10,7 +10,8 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
-from branches import summaries
+from assessments import services as assessment_services
+from branches import access, summaries
 from portal import services
 from portal.models import ReminderRun
 
@@ -45,3 +46,11 @@ def rebuild_summaries(today=None):
     """Nightly: recompute the month summaries from the records and record the drift found (expected 0)."""
     day = date.fromisoformat(today) if today else timezone.localdate()
     return [{"year": run.year, "drift": run.drift} for run in summaries.nightly(day)]
+
+
+@shared_task(name="portal.score_rounds", **RETRY)
+def score_rounds(today=None):
+    """Nightly: score every open assessment round (published assessments are left as they are)."""
+    day = date.fromisoformat(today) if today else None
+    runs = assessment_services.rounds_score_open(by=access.system_user(), today=day)
+    return {str(pk): run.assessments for pk, run in runs.items()}

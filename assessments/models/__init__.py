@@ -7,6 +7,14 @@ from assessments.models.duties import (
     TemplateItem,
 )
 from assessments.models.inspections import Finding, FindingState, FindingTransition, Inspection, Severity
+from assessments.models.rounds import (
+    Assessment,
+    AssessmentRound,
+    AssessmentState,
+    RoundState,
+    Score,
+    SurveyResult,
+)
 from assessments.models.rubrics import (
     Aggregation,
     GradeBand,
@@ -19,6 +27,12 @@ from assessments.models.rubrics import (
 from assessments.models.summaries import DutyMonthSummary
 
 __all__ = [
+    "Assessment",
+    "AssessmentRound",
+    "AssessmentState",
+    "RoundState",
+    "Score",
+    "SurveyResult",
     "Aggregation",
     "GradeBand",
     "Indicator",

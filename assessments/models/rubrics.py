@@ -151,7 +151,9 @@ class GradeBand(models.Model):
     """A grade (五星, 好, 相对后进 …) from `min_points` up, with optional quotas over the peer group.
 
     `max_share`: at most this share of the peer group gets this grade (those below the cut by rank drop to the next
-    band); `min_share`: at least this share gets this grade or a lower one (the lowest-ranked are moved down into it).
+    band); `min_share`: at least this share gets this grade or a lower one (the lowest-ranked are moved down into it);
+    `children_share`: an organization with sub-organizations assessed over the same period qualifies for this grade
+    (or higher) only when at least this share of them reach `min_points` (the 五个好 rule: ≥ 90%).
     """
 
     rubric = models.ForeignKey(Rubric, on_delete=models.CASCADE, related_name="bands", verbose_name=_("rubric"))
@@ -172,6 +174,19 @@ class GradeBand(models.Model):
         null=True,
         blank=True,
         validators=[MinValueValidator(0), MaxValueValidator(1)],
+    )
+
+    children_share = models.DecimalField(
+        _("sub-organizations meeting it (share)"),
+        max_digits=5,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0), MaxValueValidator(1)],
+        help_text=_(
+            "An organization with sub-organizations gets this grade or a higher one only when at least this share of "
+            "them reach this grade's points, e.g. 0.9."
+        ),
     )
 
     class Meta:

@@ -1,0 +1,456 @@
+"""Metrics: named, documented, set-based measures of organizations over a period, read from the period summaries.
+
+A metric is one function registered with `@metric(...)`:
+
+    metric(organizations, period_start, period_end, *, round=None, **params) -> {organization id: (value, trace)}
+
+`organizations` is a queryset of organizations, an iterable of ids or an `Orgs`; the function answers for every
+one of them in a fixed number of queries whatever their number (aggregates over the summaries, never one query per
+organization). `value` is a Decimal, or None when there is nothing to measure (nothing owed, no meeting, no
+survey); the metric's `if_none` says what a scoring rule gives then ("full" points or "zero", overridable by the
+rule's parameter `if_none`). `trace` is a small JSON-able dict of the inputs, shown as the score's "why".
+
+The period is read as the scoring engine passes it: from the round's first day to the day scored through (the
+round's last day once it is over, else the day of the run). A month or a rule span counts once it is over (its last
+day on or before `period_end`); findings and cadres are taken as they stood on `period_end`.
+
+Adding a metric is one function with its decorator; `validate(name, params)` checks a rubric's parameters
+(Chinese messages, used by rubric validation) and `compute(...)` calls a metric with its defaults applied.
+"""
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
+
+from django.db.models import Count, Q, QuerySet, Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from assessments.models import DutyMonthSummary, Finding, SurveyResult
+from branches import periods
+from branches.models import (
+    Cadre,
+    ComplianceResult,
+    Employment,
+    MeetingType,
+    MonthFact,
+    MonthSummary,
+    Organization,
+    Period,
+    TermState,
+)
+
+ONE = Decimal(1)
+
+
+@dataclass(frozen=True)
+class Param:
+    """A metric parameter: `kind` is "choice" (one of `choices`), "share" (0 to 1), "number" (≥ 0) or "integer"."""
+
+    kind: str
+    required: bool = False
+    choices: tuple = ()
+    default: object = None
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    function: object
+    title: object
+    doc: str
+    params: dict = field(default_factory=dict)
+    if_none: str = "zero"
+    unit: str = "share"  # "share" (0 to 1) or "count"
+
+
+REGISTRY = {}
+
+
+def metric(name, *, title, params=None, if_none="zero", unit="share"):
+    """Register a metric function under `name`."""
+
+    def register(function):
+        REGISTRY[name] = Metric(name, function, title, (function.__doc__ or "").strip(), params or {}, if_none, unit)
+        return function
+
+    return register
+
+
+def get(name):
+    return REGISTRY.get(name)
+
+
+def validate(name, params) -> list:
+    """What is wrong with naming metric `name` with `params`, as Chinese messages (empty when nothing is)."""
+    found = REGISTRY.get(name)
+    if found is None:
+        return [_("Unknown metric “%(name)s”.") % {"name": name}]
+    if params is None:
+        params = {}
+    if not isinstance(params, dict):
+        return [_("The parameters of metric “%(name)s” must be a set of named values.") % {"name": name}]
+    errors = []
+    for key in params:
+        if key not in found.params:
+            errors.append(_("Metric “%(name)s” has no parameter “%(param)s”.") % {"name": name, "param": key})
+    for key, spec in found.params.items():
+        if key not in params or params[key] in (None, ""):
+            if spec.required:
+                errors.append(_("Metric “%(name)s” needs the parameter “%(param)s”.") % {"name": name, "param": key})
+            continue
+        message = _check(spec, params[key])
+        if message:
+            errors.append(
+                _("Parameter “%(param)s” of metric “%(name)s”: %(problem)s")
+                % {"param": key, "name": name, "problem": message}
+            )
+    return errors
+
+
+def _check(spec, value):
+    if spec.kind == "choice":
+        return (
+            None if value in spec.choices else _("must be one of %(choices)s.") % {"choices": "、".join(spec.choices)}
+        )
+    if spec.kind == "integer":
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+        return None if ok else _("must be a whole number, 0 or more.")
+    number = _decimal(value)
+    if number is None or number < 0:
+        return _("must be a number, 0 or more.")
+    if spec.kind == "share" and number > 1:
+        return _("must be a share between 0 and 1.")
+    return None
+
+
+def _decimal(value):
+    if isinstance(value, bool):
+        return None
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError, TypeError):
+        return None
+    return number if number.is_finite() else None
+
+
+def with_defaults(name, params):
+    found = REGISTRY[name]
+    values = {key: spec.default for key, spec in found.params.items() if spec.default is not None}
+    values.update({key: value for key, value in (params or {}).items() if value not in (None, "")})
+    return values
+
+
+def compute(name, organizations, period_start, period_end, params=None, round=None):
+    """Run metric `name` (its parameters validated by the caller) over the organizations."""
+    return REGISTRY[name].function(
+        scope(organizations), period_start, period_end, round=round, **with_defaults(name, params)
+    )
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+
+
+@dataclass
+class Orgs:
+    """The organizations a metric answers for: their ids, and what an `organization_id__in` filter takes (a
+    subquery for a large set, so no query carries 100,000 ids)."""
+
+    ids: list
+    filter: object
+
+
+def scope(organizations):
+    if isinstance(organizations, Orgs):
+        return organizations
+    if isinstance(organizations, QuerySet):
+        if organizations.model is not Organization:
+            raise TypeError("a queryset of organizations is expected")
+        return Orgs(list(organizations.values_list("pk", flat=True)), organizations.values("pk"))
+    ids = list(organizations)
+    return Orgs(ids, ids)
+
+
+def _months(period_start, period_end):
+    """(first month, last month) whose months count: begun on or after the period's first month and over by its
+    last day; None when no month is over yet."""
+    first = period_start.replace(day=1)
+    last = (period_end + timedelta(days=1)).replace(day=1)  # the month after the last one over
+    last = (last - timedelta(days=1)).replace(day=1)
+    if periods.span_of(Period.MONTH, last).end > period_end:
+        return None
+    return (first, last) if last >= first else None
+
+
+def _share(part, whole):
+    return None if not whole else Decimal(part) / Decimal(whole)
+
+
+def _str(number):
+    return None if number is None else str(number)
+
+
+def _end_of_day(day):
+    return datetime.combine(day + timedelta(days=1), time.min, tzinfo=timezone.get_default_timezone())
+
+
+# ------------------------------------------------------------------------------------------------ metrics
+
+MEETING_TYPE = Param("choice", required=True, choices=tuple(MeetingType.values))
+
+
+@metric(
+    "meetings_met",
+    title=gettext_lazy("Meetings held as required"),
+    params={"meeting_type": MEETING_TYPE},
+    if_none="full",
+)
+def meetings_met(organizations, period_start, period_end, *, meeting_type, round=None):
+    """Share of the rule's spans (months, quarters or years) owed in the period that were met, from the kept
+    compliance results; a span counts when it lies wholly inside the period. The trace lists the spans missed
+    (their key, e.g. 2026-05, held and required). Nothing owed: None (full points by default)."""
+    years = range(period_start.year, period_end.year + 1)
+    rows = ComplianceResult.objects.filter(
+        organization_id__in=organizations.filter,
+        meeting_type=meeting_type,
+        period=Period.YEAR,
+        start__in=[date(year, 1, 1) for year in years],
+    ).values_list("organization_id", "rule_period", "spans")
+    owed, met, missing, unit = defaultdict(int), defaultdict(int), defaultdict(list), {}
+    for org_id, rule_period, spans in rows.order_by("organization_id", "start"):
+        for start, held, required, _rule in spans:
+            span = periods.span_of(rule_period, date.fromisoformat(start))
+            if span.start < period_start or span.end > period_end or not required:
+                continue
+            unit[org_id] = rule_period
+            owed[org_id] += 1
+            if held >= required:
+                met[org_id] += 1
+            else:
+                missing[org_id].append({"span": span.key, "start": start, "held": held, "required": required})
+    found = {}
+    for org_id in organizations.ids:
+        trace = {
+            "meeting_type": meeting_type,
+            "unit": unit.get(org_id, ""),
+            "owed": owed[org_id],
+            "met": met[org_id],
+            "missing": missing[org_id],
+        }
+        found[org_id] = (_share(met[org_id], owed[org_id]), trace)
+    return found
+
+
+@metric(
+    "attendance_rate",
+    title=gettext_lazy("Attendance rate"),
+    params={"meeting_type": Param("choice", choices=tuple(MeetingType.values))},
+)
+def attendance_rate(organizations, period_start, period_end, *, meeting_type=None, round=None):
+    """Members present over members expected at the meetings held in the months of the period (of one type, or
+    of every type), from the month summaries. No member expected: None."""
+    months = _months(period_start, period_end)
+    totals = {}
+    if months:
+        rows = MonthSummary.objects.filter(organization_id__in=organizations.filter, month__range=months)
+        if meeting_type:
+            rows = rows.filter(meeting_type=meeting_type)
+        rows = rows.values("organization_id").annotate(h=Sum("held"), e=Sum("expected"), p=Sum("present"))
+        totals = {row["organization_id"]: row for row in rows.order_by()}
+    found = {}
+    for org_id in organizations.ids:
+        row = totals.get(org_id, {})
+        held, expected, present = row.get("h") or 0, row.get("e") or 0, row.get("p") or 0
+        trace = {"meeting_type": meeting_type or "", "held": held, "expected": expected, "present": present}
+        found[org_id] = (_share(present, expected), trace)
+    return found
+
+
+@metric("duties_on_time", title=gettext_lazy("Duties done on time"), if_none="full")
+def duties_on_time(organizations, period_start, period_end, *, round=None):
+    """Share of the responsibility duties due in the months of the period that were done by their due date, from
+    the duty month summaries. No duty due: None (full points by default)."""
+    months = _months(period_start, period_end)
+    totals = {}
+    if months:
+        rows = (
+            DutyMonthSummary.objects.filter(organization_id__in=organizations.filter, month__range=months)
+            .values("organization_id")
+            .annotate(
+                due=Sum("duties_due"), on_time=Sum("duties_on_time"), late=Sum("duties_late"), open=Sum("duties_open")
+            )
+        )
+        totals = {row["organization_id"]: row for row in rows.order_by()}
+    found = {}
+    for org_id in organizations.ids:
+        row = totals.get(org_id, {})
+        trace = {name: row.get(name) or 0 for name in ("due", "on_time", "late", "open")}
+        found[org_id] = (_share(trace["on_time"], trace["due"]), trace)
+    return found
+
+
+@metric("rectifications_on_time", title=gettext_lazy("Rectifications closed on time"), if_none="full")
+def rectifications_on_time(organizations, period_start, period_end, *, round=None):
+    """Share of the findings verified and closed in the months of the period that were closed by their
+    rectification deadline, from the duty month summaries. None closed: None (full points by default)."""
+    months = _months(period_start, period_end)
+    totals = {}
+    if months:
+        rows = (
+            DutyMonthSummary.objects.filter(organization_id__in=organizations.filter, month__range=months)
+            .values("organization_id")
+            .annotate(closed=Sum("findings_closed"), late=Sum("findings_closed_late"))
+        )
+        totals = {row["organization_id"]: row for row in rows.order_by()}
+    found = {}
+    for org_id in organizations.ids:
+        row = totals.get(org_id, {})
+        closed, late = row.get("closed") or 0, row.get("late") or 0
+        found[org_id] = (_share(closed - late, closed), {"closed": closed, "late": late})
+    return found
+
+
+@metric("findings_open_past_deadline", title=gettext_lazy("Findings open past their deadline"), unit="count")
+def findings_open_past_deadline(organizations, period_start, period_end, *, round=None):
+    """How many inspection findings were still not verified and closed on the period's last day although their
+    rectification deadline had passed (a count; score it per occurrence). The trace lists up to 20 of them."""
+    until = _end_of_day(period_end)
+    rows = (
+        Finding.objects.filter(organization_id__in=organizations.filter, deadline__lt=period_end, created_at__lt=until)
+        .filter(Q(closed_at__isnull=True) | Q(closed_at__gte=until))
+        .values_list("organization_id", "pk", "deadline")
+        .order_by("organization_id", "deadline", "pk")
+    )
+    listed = defaultdict(list)
+    for org_id, pk, deadline in rows:
+        listed[org_id].append({"id": pk, "deadline": deadline.isoformat()})
+    return {
+        org_id: (Decimal(len(listed[org_id])), {"count": len(listed[org_id]), "findings": listed[org_id][:20]})
+        for org_id in organizations.ids
+    }
+
+
+def _serving_on(day, prefix=""):
+    return Q(**{f"{prefix}term_start__lte": day}) & (
+        Q(**{f"{prefix}term_end__isnull": True}) | Q(**{f"{prefix}term_end__gte": day})
+    )
+
+
+@metric(
+    "cadres_trained",
+    title=gettext_lazy("Cadres trained in the period"),
+    params={"min_hours": Param("number", default=0)},
+)
+def cadres_trained(organizations, period_start, period_end, *, min_hours=0, round=None):
+    """Share of the cadres serving on the period's last day with training in the period (at least one course, and
+    at least `min_hours` hours in all). The trace names up to 10 cadres without. No cadre: None."""
+    need = Decimal(str(min_hours))
+    rows = (
+        Cadre.objects.filter(_serving_on(period_end), organization_id__in=organizations.filter)
+        .annotate(hours=Sum("trainings__hours", filter=Q(trainings__held_on__range=(period_start, period_end))))
+        .values_list("organization_id", "name", "hours")
+        .order_by("organization_id", "pk")
+    )
+    total, trained, untrained = defaultdict(int), defaultdict(int), defaultdict(list)
+    for org_id, name, hours in rows:
+        total[org_id] += 1
+        if hours and hours >= need:
+            trained[org_id] += 1
+        elif len(untrained[org_id]) < 10:
+            untrained[org_id].append(name)
+    return {
+        org_id: (
+            _share(trained[org_id], total[org_id]),
+            {
+                "cadres": total[org_id],
+                "trained": trained[org_id],
+                "untrained": untrained[org_id],
+                "min_hours": str(need),
+            },
+        )
+        for org_id in organizations.ids
+    }
+
+
+@metric(
+    "staffing_ratio",
+    title=gettext_lazy("Full-time party-affairs staff against the staff headcount"),
+    params={"share": Param("share", default="0.01")},
+)
+def staffing_ratio(organizations, period_start, period_end, *, share="0.01", round=None):
+    """Full-time party-affairs cadres serving on the period's last day against the number required: `share`
+    (1% by default; the rule is 1%–2%) of the unit's staff headcount, rounded up. Value: full-time staff over the
+    number required, at most 1. No headcount recorded: None."""
+    share = Decimal(str(share))
+    headcounts = dict(
+        Organization.objects.filter(pk__in=organizations.filter).values_list("pk", "staff_headcount").order_by()
+    )
+    full_time = dict(
+        Cadre.objects.filter(
+            _serving_on(period_end), organization_id__in=organizations.filter, employment=Employment.FULL_TIME
+        )
+        .values("organization_id")
+        .annotate(n=Count("pk"))
+        .values_list("organization_id", "n")
+        .order_by()
+    )
+    found = {}
+    for org_id in organizations.ids:
+        headcount, staff = headcounts.get(org_id), full_time.get(org_id, 0)
+        required = math.ceil(headcount * share) if headcount else 0
+        value = min(ONE, Decimal(staff) / Decimal(required)) if required else None
+        trace = {
+            "headcount": headcount,
+            "share": str(share),
+            "required": required,
+            "upper": math.floor(headcount * Decimal("0.02")) if headcount else 0,
+            "full_time": staff,
+        }
+        found[org_id] = (value, trace)
+    return found
+
+
+@metric("committee_term_overdue", title=gettext_lazy("Months with the committee election overdue"), unit="count")
+def committee_term_overdue(organizations, period_start, period_end, *, round=None):
+    """How many months of the period ended with the committee's election overdue (from the month facts kept
+    with the compliance results). The trace lists those months."""
+    months = _months(period_start, period_end)
+    listed = defaultdict(list)
+    if months:
+        rows = MonthFact.objects.filter(
+            organization_id__in=organizations.filter, month__range=months, term_state=TermState.OVERDUE
+        ).values_list("organization_id", "month")
+        for org_id, month in rows.order_by("organization_id", "month"):
+            listed[org_id].append(f"{month:%Y-%m}")
+    return {
+        org_id: (Decimal(len(listed[org_id])), {"count": len(listed[org_id]), "months": listed[org_id]})
+        for org_id in organizations.ids
+    }
+
+
+@metric(
+    "survey_satisfaction",
+    title=gettext_lazy("Survey satisfaction (群众民意测评)"),
+    params={"min_respondents": Param("integer", default=0)},
+)
+def survey_satisfaction(organizations, period_start, period_end, *, min_respondents=0, round=None):
+    """The satisfied share of the round's survey result (群众民意测评); None when there is none, or fewer than
+    `min_respondents` answered. Outside a round: the results of the rounds over exactly this period."""
+    rows = SurveyResult.objects.filter(organization_id__in=organizations.filter)
+    if round is not None:
+        rows = rows.filter(round=round)
+    else:
+        rows = rows.filter(round__period_start=period_start, round__period_end__gte=period_end)
+    results = {
+        org_id: (respondents, share)
+        for org_id, respondents, share in rows.values_list("organization_id", "respondents", "satisfied_share")
+    }
+    found = {}
+    for org_id in organizations.ids:
+        respondents, share = results.get(org_id, (0, None))
+        value = share if share is not None and respondents and respondents >= min_respondents else None
+        found[org_id] = (value, {"respondents": respondents, "satisfied_share": _str(share)})
+    return found

@@ -1,0 +1,165 @@
+"""Assessment rounds (考核轮次): a published rubric applied to a subtree over a half-year or a year.
+
+Opening a round freezes the rubric's definitions (the indicator tree and the grade bands, as JSON) on the round,
+so later edits of the rubric never change what the round scores; an assessment reads the round's frozen copy
+unless it holds its own (`Assessment.definitions`, for an assessment whose definitions were changed on purpose).
+One copy per round instead of one per assessment keeps a round of 100,000 organizations a few kilobytes of
+definitions rather than gigabytes.
+
+The scoring engine (`assessments.scoring`, run by `services.round_score`) fills each assessment's scores,
+total, grade, rank and roll-up; every computed score keeps its trace (the inputs and the rule that made it).
+Numbers are stored to six decimal places and shown to two.
+"""
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from assessments.models.rubrics import Rubric
+from branches.models import Organization
+
+POINTS = {"max_digits": 14, "decimal_places": 6}
+
+
+class RoundState(models.TextChoices):
+    OPEN = "open", _("open")
+    CLOSED = "closed", _("closed")
+
+
+class AssessmentRound(models.Model):
+    rubric = models.ForeignKey(Rubric, on_delete=models.PROTECT, related_name="rounds", verbose_name=_("rubric"))
+    root = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="assessment_rounds", verbose_name=_("subtree")
+    )
+    title = models.CharField(_("title"), max_length=160, blank=True)
+    period_start = models.DateField(_("period from"))
+    period_end = models.DateField(_("period to"))
+    self_assessment_due = models.DateField(_("self-assessment due"))
+    review_due = models.DateField(_("review due"))
+    state = models.CharField(_("state"), max_length=8, choices=RoundState.choices, default=RoundState.OPEN)
+    definitions = models.JSONField(_("definitions"), default=dict)  # frozen copy of the rubric at opening
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+", verbose_name=_("opened by")
+    )
+    created_at = models.DateTimeField(_("opened at"), auto_now_add=True)
+    scored_at = models.DateTimeField(_("scored at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("assessment round")
+        verbose_name_plural = _("assessment rounds")
+        ordering = ["-period_start", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["rubric", "root", "period_start", "period_end"], name="assessment_round_unique"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(period_end__gte=models.F("period_start")), name="assessment_round_period"
+            ),
+        ]
+
+    def __str__(self):
+        return self.title or f"{self.rubric} {self.period_start:%Y-%m}–{self.period_end:%Y-%m}"
+
+
+class AssessmentState(models.TextChoices):
+    OPEN = "open", _("open")
+    SELF_ASSESSED = "self_assessed", _("self-assessed")
+    SUBMITTED = "submitted", _("submitted for acceptance")
+    UNDER_REVIEW = "under_review", _("under review")
+    RETURNED = "returned", _("returned")
+    APPROVED = "approved", _("approved")
+    PUBLISHED = "published", _("published")
+
+
+class Assessment(models.Model):
+    round = models.ForeignKey(
+        AssessmentRound, on_delete=models.CASCADE, related_name="assessments", verbose_name=_("round")
+    )
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="assessments", verbose_name=_("organization")
+    )
+    state = models.CharField(_("state"), max_length=16, choices=AssessmentState.choices, default=AssessmentState.OPEN)
+    definitions = models.JSONField(_("own definitions"), null=True, blank=True)
+    total = models.DecimalField(_("total points"), **POINTS, null=True, blank=True)
+    grade = models.CharField(_("grade"), max_length=40, blank=True)
+    rank = models.PositiveIntegerField(_("rank"), null=True, blank=True)
+    peer_size = models.PositiveIntegerField(_("peer group size"), null=True, blank=True)
+    vetoed = models.BooleanField(_("vetoed"), default=False)
+    bottom = models.BooleanField(_("bottom-ranked (末位)"), default=False)
+    parts = models.JSONField(_("points of each area"), default=dict, blank=True)
+    rollup = models.JSONField(_("roll-up of sub-organizations"), default=dict, blank=True)
+    grade_trace = models.JSONField(_("how the grade was given"), default=dict, blank=True)
+    computed_at = models.DateTimeField(_("computed at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("assessment")
+        verbose_name_plural = _("assessments")
+        ordering = ["round", "rank", "pk"]
+        constraints = [models.UniqueConstraint(fields=["round", "organization"], name="assessment_unique")]
+
+    def __str__(self):
+        return f"{self.round_id} {self.organization_id}"
+
+    @property
+    def is_locked(self):
+        return self.state == AssessmentState.PUBLISHED
+
+
+class Score(models.Model):
+    """One indicator of one assessment: what the engine computed (with its trace), what the organization claimed
+    (自评), what the assessor gave, an adjustment with its reason, and the final points the total adds up."""
+
+    assessment = models.ForeignKey(Assessment, on_delete=models.CASCADE, related_name="scores")
+    code = models.SlugField(_("indicator"), max_length=40)
+    kind = models.CharField(_("kind"), max_length=12)
+    value = models.DecimalField(_("metric value"), **POINTS, null=True, blank=True)
+    computed = models.DecimalField(_("computed points"), **POINTS, null=True, blank=True)
+    self_score = models.DecimalField(_("self-assessed points"), **POINTS, null=True, blank=True)
+    assessor_score = models.DecimalField(_("assessor's points"), **POINTS, null=True, blank=True)
+    adjusted = models.DecimalField(_("adjusted points"), **POINTS, null=True, blank=True)
+    adjustment_reason = models.TextField(_("reason for the adjustment"), blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    final = models.DecimalField(_("final points"), **POINTS, null=True, blank=True)
+    trace = models.JSONField(_("why"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("score")
+        verbose_name_plural = _("scores")
+        ordering = ["assessment", "pk"]
+        constraints = [models.UniqueConstraint(fields=["assessment", "code"], name="score_unique")]
+
+    def __str__(self):
+        return f"{self.assessment_id} {self.code} {self.final}"
+
+
+class SurveyResult(models.Model):
+    """群众民意测评: how many answered and what share was satisfied, per round and organization."""
+
+    round = models.ForeignKey(
+        AssessmentRound, on_delete=models.CASCADE, related_name="survey_results", verbose_name=_("round")
+    )
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="survey_results", verbose_name=_("organization")
+    )
+    respondents = models.PositiveIntegerField(_("respondents"))
+    satisfied_share = models.DecimalField(
+        _("satisfied share"),
+        max_digits=5,
+        decimal_places=4,
+        validators=[MinValueValidator(0), MaxValueValidator(1)],
+    )
+    entered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    entered_at = models.DateTimeField(_("entered at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("survey result")
+        verbose_name_plural = _("survey results")
+        constraints = [models.UniqueConstraint(fields=["round", "organization"], name="survey_result_unique")]
+
+    def __str__(self):
+        return f"{self.round_id} {self.organization_id} {self.satisfied_share}"

@@ -1,0 +1,830 @@
+"""The scoring engine: every computed indicator of every organization of a round at once, then totals, grades,
+ranks and roll-ups. `services.round_score` runs it in one transaction; a failure leaves the previous results.
+
+How a round is scored (`score_round`):
+
+1. Each distinct (metric, parameters) of the rubric runs once over all the round's organizations
+   (`assessments.metrics`: aggregate queries over the period summaries), so the number of queries is the same for
+   ten organizations or a hundred thousand. Published assessments are never recomputed (nor written).
+2. Each leaf gets its points:
+   - computed (and survey with a metric): the metric's value mapped by the indicator's rule —
+     `proportional`: value ÷ `full_at` (default 1) × maximum, at most the maximum;
+     `steps`: `{"steps": [[threshold, points], …]}`, the points of the highest threshold the value reaches (0 below
+     all), at most the maximum; `per_occurrence`: `{"per": p, "floor": f}`, maximum − p × count, never below
+     the floor (default 0). No value (nothing owed, no survey): full points or 0 as the metric says (`if_none`,
+     overridable in the rule's parameters). An assessor's adjustment (with its reason) replaces the computed points.
+   - manual (and survey without a metric): the adjusted points, else the assessor's, else 0 (a self-assessment
+     is shown beside it, never counted).
+   - bonus and deduction: counted only once approved (`approved_by`), each at most its maximum (the bonus cap).
+   - veto: applies when its metric value reaches `at_least` (default 1) or an assessor marks it (points > 0);
+     it adds no points and forces the lowest grade.
+3. Areas aggregate their children: `capped_sum` (the scored children summed and capped at the area's maximum),
+   `weighted_average` (Σ weight × points ÷ maximum, over Σ weight, times the area's maximum), `formula` (an
+   arithmetic expression of the children's codes with + − × ÷, numbers and percentages such as 70%, parsed with
+   `ast`, never evaluated as code). Then bonuses are added and deductions taken off; an area never goes below 0 and
+   never above its maximum unless the rubric lets bonuses exceed the total. An area whose children are all
+   bonuses (or all deductions) is itself a bonus (deduction) of its parent, capped at its own maximum; in a formula
+   each child gives its points (a deduction area gives what it takes off, as a positive number). The total is the
+   capped sum of the top-level areas at the rubric's total points.
+4. Rounding: every number is kept as an exact Decimal while computing and stored to 6 decimal places; ranks
+   compare the stored totals (never the 2-decimal display: 89.996 and 90.004 are different, and the first is not
+   ≥ 90); points are shown with 2 decimals.
+5. Ranks within the peer group (same round, same organization kind, published assessments included with their
+   stored totals): competition ranking — equal totals share a rank and the next rank skips (1, 2, 2, 4).
+   Vetoed organizations rank after every organization not vetoed, among themselves by points.
+6. Grades: the highest band whose `min_points` the total reaches (below every band: the lowest band); vetoed:
+   the lowest band whatever the points. Then, in this order:
+   a. the roll-up rule (`GradeBand.children_share`): an organization with sub-organizations assessed over the same
+      period (any depth under it, in this round or another round over the same period) gets that band or a higher
+      one only when at least that share of them are not vetoed and reach the band's `min_points`; otherwise it is
+      capped to the band below. Organizations without sub-organizations are not concerned.
+   b. quotas (`max_share`), from the highest band down: at most ⌊share × peer group size⌋ organizations keep the
+      band, taken in rank order; a group of tied organizations stays only if all of it fits, otherwise the whole
+      tied group (and everyone ranked below it) drops to the next band, where that band's quota applies in turn.
+      Tied organizations always get the same grade.
+   c. `min_share` (相对后进), from the lowest band up: at least ⌈share × peer group size⌉ organizations must be in
+      that band or a lower one; the lowest-ranked above it are moved down into it, a whole tied group at a time
+      (so the share may be exceeded rather than splitting a tie).
+7. 末位 (bottom): the organizations graded in a band that has a `min_share`, and the vetoed ones; where no band has
+   a `min_share`, the organizations sharing the last rank of a peer group of two or more.
+8. Roll-ups: each organization with sub-organizations assessed over the period gets their count, their average
+   total and, for each band with a `children_share`, how many reach it and whether it qualifies.
+"""
+
+import ast
+import bisect
+import json
+import re
+from collections import defaultdict, namedtuple
+from dataclasses import dataclass, field
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, DivisionByZero, InvalidOperation
+
+from django.db import connection, models
+from django.utils.translation import gettext as _
+
+from assessments import metrics
+from assessments.models import (
+    Assessment,
+    AssessmentState,
+    IndicatorKind,
+    Score,
+    ScoringRule,
+)
+from branches.models import MeetingType
+
+ZERO = Decimal(0)
+ONE = Decimal(1)
+STORED = Decimal("0.000001")
+SHOWN = Decimal("0.01")
+BATCH = 2000
+
+SCORED = "score"
+BONUS = IndicatorKind.BONUS.value
+DEDUCTION = IndicatorKind.DEDUCTION.value
+VETO = IndicatorKind.VETO.value
+WITH_METRIC = {IndicatorKind.COMPUTED.value, IndicatorKind.SURVEY.value, VETO}
+
+
+def stored(number):
+    return None if number is None else Decimal(number).quantize(STORED, rounding=ROUND_HALF_UP)
+
+
+def shown(number):
+    return "" if number is None else str(Decimal(number).quantize(SHOWN, rounding=ROUND_HALF_UP))
+
+
+def _d(value, default=ZERO):
+    if value is None or value == "":
+        return default
+    return Decimal(str(value))
+
+
+# ---------------------------------------------------------------------------------------------- definitions
+
+
+def definitions_of(rubric):
+    """The frozen copy of a rubric an assessment round scores against (plain JSON)."""
+    indicators = list(rubric.indicators.select_related("parent").order_by("parent_id", "position", "pk"))
+    return {
+        "rubric": {
+            "id": rubric.pk,
+            "code": rubric.code,
+            "title": rubric.title,
+            "year": rubric.year,
+            "version": rubric.version,
+            "total_points": str(rubric.total_points),
+            "bonus_may_exceed": rubric.bonus_may_exceed,
+        },
+        "indicators": [
+            {
+                "code": item.code,
+                "parent": item.parent.code if item.parent_id else None,
+                "position": item.position,
+                "title": item.title,
+                "kind": item.kind,
+                "max_points": str(item.max_points),
+                "aggregation": item.aggregation,
+                "weight": str(item.weight),
+                "formula": item.formula,
+                "metric": item.metric,
+                "params": item.params or {},
+                "rule": item.rule,
+                "rule_params": item.rule_params or {},
+            }
+            for item in indicators
+        ],
+        "bands": [
+            {
+                "name": band.name,
+                "min_points": str(band.min_points),
+                "max_share": None if band.max_share is None else str(band.max_share),
+                "min_share": None if band.min_share is None else str(band.min_share),
+                "children_share": None if band.children_share is None else str(band.children_share),
+            }
+            for band in rubric.bands.order_by("-min_points")
+        ],
+    }
+
+
+# ----------------------------------------------------------------------------------------------- formulas
+
+
+class FormulaError(ValueError):
+    pass
+
+
+PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*[%％]")
+_OPERATORS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.USub, ast.UAdd)
+_NODES = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Constant, ast.Name, ast.Load, *_OPERATORS)
+
+
+def parse_formula(text, names):
+    """The parsed formula, or FormulaError with a Chinese message: only + − × ÷, parentheses, numbers (70% is
+    0.70) and the names given (the area's children's codes)."""
+    source = PERCENT.sub(r"(\1/100)", (text or "").replace("×", "*").replace("÷", "/").replace("−", "-"))
+    if not source.strip():
+        raise FormulaError(_("The formula is empty."))
+    if len(source) > 400:
+        raise FormulaError(_("The formula is too long."))
+    try:
+        tree = ast.parse(source, mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        raise FormulaError(_("The formula “%(formula)s” cannot be read.") % {"formula": text}) from None
+    for node in ast.walk(tree):
+        if not isinstance(node, _NODES):
+            raise FormulaError(
+                _("The formula “%(formula)s” may use only + - * /, parentheses, numbers and the codes of its parts.")
+                % {"formula": text}
+            )
+        if isinstance(node, ast.Constant) and (isinstance(node.value, bool) or not isinstance(node.value, int | float)):
+            raise FormulaError(_("The formula “%(formula)s” may hold only numbers.") % {"formula": text})
+        if isinstance(node, ast.Name) and node.id not in names:
+            raise FormulaError(
+                _("The formula names “%(name)s”, which is not one of its parts (%(parts)s).")
+                % {"name": node.id, "parts": "、".join(sorted(names)) or "—"}
+            )
+    return tree
+
+
+def evaluate_formula(tree, values):
+    """The formula's value over `values` {code: Decimal}; a division by zero gives 0."""
+
+    def walk(node):
+        if isinstance(node, ast.Expression):
+            return walk(node.body)
+        if isinstance(node, ast.Constant):
+            return Decimal(str(node.value))
+        if isinstance(node, ast.Name):
+            return values.get(node.id, ZERO)
+        if isinstance(node, ast.UnaryOp):
+            operand = walk(node.operand)
+            return -operand if isinstance(node.op, ast.USub) else operand
+        left, right = walk(node.left), walk(node.right)
+        if isinstance(node.op, ast.Add):
+            return left + right
+        if isinstance(node.op, ast.Sub):
+            return left - right
+        if isinstance(node.op, ast.Mult):
+            return left * right
+        return left / right if right else ZERO
+
+    try:
+        return walk(tree)
+    except (InvalidOperation, DivisionByZero):
+        return ZERO
+
+
+# -------------------------------------------------------------------------------------------------- rules
+
+
+def rule_points(rule, value, max_points, rule_params=None, if_none="zero"):
+    """The points a metric value earns under a rule, between 0 and `max_points` (never rounded)."""
+    params = rule_params or {}
+    if value is None:
+        return max_points if params.get("if_none", if_none) == "full" else ZERO
+    value = Decimal(value)
+    if rule == ScoringRule.STEPS:
+        steps = sorted(((_d(t), _d(p)) for t, p in params.get("steps", [])), reverse=True)
+        points = next((p for t, p in steps if value >= t), ZERO)
+    elif rule == ScoringRule.PER_OCCURRENCE:
+        points = max(max_points - _d(params.get("per"), ONE) * value, _d(params.get("floor")))
+    else:  # proportional
+        full_at = _d(params.get("full_at"), ONE)
+        points = min(ONE, value / full_at) * max_points if full_at > 0 else max_points
+    return min(max(points, ZERO), max_points)
+
+
+def validate_rule(rule, rule_params, max_points=None):
+    """What is wrong with a rule and its parameters, as Chinese messages."""
+    params = rule_params or {}
+    if not isinstance(params, dict):
+        return [_("The rule's parameters must be a set of named values.")]
+    errors = []
+    if rule not in ScoringRule.values:
+        return [_("Unknown scoring rule “%(rule)s”.") % {"rule": rule}]
+    if params.get("if_none") not in (None, "full", "zero"):
+        errors.append(_("“if_none” must be “full” or “zero”."))
+    numbers = []
+    if rule == ScoringRule.STEPS:
+        steps = params.get("steps")
+        if (
+            not isinstance(steps, list)
+            or not steps
+            or not all(isinstance(s, list | tuple) and len(s) == 2 for s in steps)
+        ):
+            return [*errors, _("Threshold steps need a list of [threshold, points] pairs.")]
+        numbers = [value for step in steps for value in step]
+        readable = all(metrics._decimal(n) is not None for n in numbers)
+        if max_points is not None and readable and any(_d(points) > _d(max_points) for _t, points in steps):
+            errors.append(_("A step gives more points than the indicator's maximum."))
+    elif rule == ScoringRule.PER_OCCURRENCE:
+        if "per" not in params:
+            errors.append(_("A per-occurrence rule needs “per”, the points taken off each time."))
+        numbers = [params.get("per", 1), params.get("floor", 0)]
+    else:
+        numbers = [params.get("full_at", 1)]
+    if any(metrics._decimal(n) is None or metrics._decimal(n) < 0 for n in numbers):
+        errors.append(_("The rule's numbers must be numbers, 0 or more."))
+    return errors
+
+
+# --------------------------------------------------------------------------------------------------- trees
+
+
+class Tree:
+    """A rubric's frozen definitions, ready to score: nodes by code, children in order, roles, parsed formulas."""
+
+    def __init__(self, definitions):
+        rubric = definitions.get("rubric", {})
+        self.total_points = _d(rubric.get("total_points"), Decimal(100))
+        self.bonus_may_exceed = bool(rubric.get("bonus_may_exceed"))
+        items = sorted(definitions.get("indicators", []), key=lambda item: (item.get("position", 0),))
+        self.nodes = {item["code"]: item for item in items}
+        self.max = {code: _d(item.get("max_points")) for code, item in self.nodes.items()}
+        self.children = defaultdict(list)
+        for item in items:
+            self.children[item.get("parent") or ""].append(item["code"])
+        self.bands = [
+            {
+                "name": band["name"],
+                "min_points": _d(band["min_points"]),
+                "max_share": _d(band.get("max_share"), None),
+                "min_share": _d(band.get("min_share"), None),
+                "children_share": _d(band.get("children_share"), None),
+            }
+            for band in sorted(definitions.get("bands", []), key=lambda band: -_d(band["min_points"]))
+        ]
+        self.order = []  # children before their parents
+        self._post_order("")
+        self.roles = {}
+        for code in self.order:
+            self.roles[code] = self._role(code)
+        self.formulas = {
+            code: parse_formula(item.get("formula"), set(self.children[code]))
+            for code, item in self.nodes.items()
+            if item["kind"] == IndicatorKind.GROUP and item.get("aggregation") == "formula"
+        }
+
+    def _post_order(self, code):
+        for child in self.children[code]:
+            self._post_order(child)
+        if code:
+            self.order.append(code)
+
+    def _role(self, code):
+        kind = self.nodes[code]["kind"]
+        if kind != IndicatorKind.GROUP:
+            return kind if kind in (BONUS, DEDUCTION, VETO) else SCORED
+        roles = {self.roles[child] for child in self.children[code]} - {VETO}
+        return roles.pop() if len(roles) == 1 and roles <= {BONUS, DEDUCTION} else SCORED
+
+    def leaves(self):
+        return [code for code in self.order if self.nodes[code]["kind"] != IndicatorKind.GROUP]
+
+    def metric_leaves(self):
+        return [
+            code for code in self.leaves() if self.nodes[code]["kind"] in WITH_METRIC and self.nodes[code]["metric"]
+        ]
+
+    def aggregate(self, leaf_points):
+        """{code: points} of every node (leaves as given) and the total."""
+        points = dict(leaf_points)
+        for code in self.order:
+            if self.nodes[code]["kind"] == IndicatorKind.GROUP:
+                points[code] = self._group(code, points)
+        total = self._combine("", "capped_sum", self.total_points, points)
+        return points, total
+
+    def _group(self, code, points):
+        node = self.nodes[code]
+        maximum = self.max[code]
+        if self.roles[code] in (BONUS, DEDUCTION):
+            return min(sum((points[child] for child in self.children[code]), ZERO), maximum)
+        if node.get("aggregation") == "formula":
+            value = evaluate_formula(self.formulas[code], {child: points[child] for child in self.children[code]})
+            value = max(value, ZERO)
+            return value if self.bonus_may_exceed else min(value, maximum)
+        return self._combine(code, node.get("aggregation") or "capped_sum", maximum, points)
+
+    def _combine(self, code, aggregation, maximum, points):
+        children = self.children[code]
+        scored = [child for child in children if self.roles[child] == SCORED]
+        if aggregation == "weighted_average":
+            weighted = [
+                (_d(self.nodes[c].get("weight"), ONE), points[c], self.max[c]) for c in scored if self.max[c] > 0
+            ]
+            weights = sum((w for w, _p, _m in weighted), ZERO)
+            base = sum((w * p / m for w, p, m in weighted), ZERO) / weights * maximum if weights else ZERO
+        else:
+            base = sum((min(points[child], self.max[child]) for child in scored), ZERO)
+        # What bonuses lifted a part above its maximum (only when the rubric lets bonuses exceed) stays on top.
+        base = min(base, maximum) + sum((max(points[c] - self.max[c], ZERO) for c in scored), ZERO)
+        bonus = sum((points[c] for c in children if self.roles[c] == BONUS), ZERO)
+        deduction = sum((points[c] for c in children if self.roles[c] == DEDUCTION), ZERO)
+        value = max(base + bonus - deduction, ZERO)
+        return value if self.bonus_may_exceed else min(value, maximum)
+
+
+def check(definitions):
+    """What keeps these definitions from being scored, as Chinese messages (the engine's own floor; rubric
+    validation checks more)."""
+    errors = []
+    try:
+        tree = Tree(definitions)
+    except FormulaError as error:
+        return [str(error)]
+    except (KeyError, TypeError, InvalidOperation, ValueError):
+        return [_("The rubric's definitions cannot be read.")]
+    for code in tree.leaves():
+        node = tree.nodes[code]
+        if node["kind"] in WITH_METRIC and node.get("metric"):
+            errors += [f"{code}: {message}" for message in metrics.validate(node["metric"], node.get("params"))]
+            if node["kind"] != VETO:
+                errors += [
+                    f"{code}: {message}"
+                    for message in validate_rule(
+                        node.get("rule") or "proportional", node.get("rule_params"), tree.max[code]
+                    )
+                ]
+        elif node["kind"] == IndicatorKind.COMPUTED:
+            errors.append(_("%(code)s: a computed indicator needs a metric.") % {"code": code})
+    return errors
+
+
+# ------------------------------------------------------------------------------------------ grades and ranks
+
+
+@dataclass
+class Entry:
+    """One assessment in a peer group: what grading reads (`total`, `vetoed`, `cap`: the best band index the
+    roll-up rule allows) and what it gives (`rank`, `band`, `bottom`, `why`)."""
+
+    key: object
+    total: Decimal
+    vetoed: bool = False
+    cap: int = 0
+    rank: int = 0
+    band: int = 0
+    bottom: bool = False
+    why: list = field(default_factory=list)
+
+
+def _tie_groups(entries):
+    """The entries in rank order, grouped by equal (vetoed, total)."""
+    groups = []
+    for entry in sorted(entries, key=lambda e: (e.vetoed, -e.total)):
+        if groups and (groups[-1][0].vetoed, groups[-1][0].total) == (entry.vetoed, entry.total):
+            groups[-1].append(entry)
+        else:
+            groups.append([entry])
+    return groups
+
+
+def grade_peers(entries, bands):
+    """Rank and grade one peer group in place (the rules in the module's docstring)."""
+    if not entries:
+        return
+    groups = _tie_groups(entries)
+    position = 1
+    for group in groups:
+        for entry in group:
+            entry.rank = position
+        position += len(group)
+    if not bands:
+        for entry in entries:
+            entry.band = -1
+        return
+    lowest, size = len(bands) - 1, len(entries)
+    for entry in entries:
+        if entry.vetoed:
+            entry.band = lowest
+            entry.why.append("veto")
+            continue
+        entry.band = next((i for i, band in enumerate(bands) if entry.total >= band["min_points"]), lowest)
+        if entry.cap > entry.band:
+            entry.band = min(entry.cap, lowest)
+            entry.why.append("children")
+    for index, band in enumerate(bands[:-1]):
+        if band["max_share"] is None:
+            continue
+        seats = int((band["max_share"] * size).to_integral_value(rounding=ROUND_FLOOR))
+        taken, full = 0, False
+        for group in groups:
+            inside = [entry for entry in group if entry.band == index]
+            if not inside:
+                continue
+            if full or taken + len(inside) > seats:
+                full = True
+                for entry in inside:
+                    entry.band = index + 1
+                    entry.why.append(f"quota:{band['name']}")
+            else:
+                taken += len(inside)
+    for index in range(lowest, -1, -1):
+        band = bands[index]
+        if band["min_share"] is None:
+            continue
+        need = int((band["min_share"] * size).to_integral_value(rounding=ROUND_CEILING))
+        have = sum(1 for entry in entries if entry.band >= index)
+        for group in reversed(groups):
+            if have >= need:
+                break
+            above = [entry for entry in group if entry.band < index]
+            for entry in above:
+                entry.band = index
+                entry.why.append(f"min_share:{band['name']}")
+            have += len(above)
+    marked = {i for i, band in enumerate(bands) if band["min_share"] is not None}
+    last = max(entry.rank for entry in entries)
+    for entry in entries:
+        if marked:
+            entry.bottom = entry.band in marked or entry.vetoed
+        else:
+            entry.bottom = entry.vetoed or (size > 1 and entry.rank == last)
+
+
+# ------------------------------------------------------------------------------------------------ roll-ups
+
+
+def rollups(entries, pool, bands):
+    """{key: roll-up} for the entries (key, path) with sub-organizations in `pool` {path: (total, vetoed)}; sets
+    each entry's `cap` by the bands' `children_share` (entries: {key: (path, Entry)})."""
+    paths = sorted(pool)
+    found = {}
+    ruled = [(i, band) for i, band in enumerate(bands) if band["children_share"] is not None]
+    for key, (path, entry) in entries.items():
+        first = bisect.bisect_right(paths, path)
+        last = bisect.bisect_left(paths, path + "\uffff")
+        subs = [pool[p] for p in paths[first:last]]
+        if not subs:
+            continue
+        figures = {
+            "sub_organizations": len(subs),
+            "average_total": str(stored(sum((total for total, _v in subs), ZERO) / len(subs))),
+            "vetoed": sum(1 for _t, vetoed in subs if vetoed),
+            "bands": [],
+        }
+        for index, band in ruled:
+            meeting = sum(1 for total, vetoed in subs if not vetoed and total >= band["min_points"])
+            share = Decimal(meeting) / Decimal(len(subs))
+            qualifies = share >= band["children_share"]
+            if not qualifies:
+                entry.cap = max(entry.cap, index + 1)
+            figures["bands"].append(
+                {
+                    "band": band["name"],
+                    "min_points": str(band["min_points"]),
+                    "required_share": str(band["children_share"]),
+                    "meeting": meeting,
+                    "share": str(stored(share)),
+                    "qualifies": qualifies,
+                }
+            )
+        found[key] = figures
+    return found
+
+
+# -------------------------------------------------------------------------------------------------- engine
+
+
+StoredScore = namedtuple(
+    "StoredScore", ["pk", "kind", "value", "computed", "assessor_score", "adjusted", "approved_by_id", "final", "trace"]
+)
+
+
+@dataclass
+class Run:
+    assessments: int = 0
+    skipped_published: int = 0
+    scores_created: int = 0
+    scores_updated: int = 0
+    assessments_changed: int = 0
+
+
+def _metric_key(node):
+    return (node["metric"], tuple(sorted((k, repr(v)) for k, v in (node.get("params") or {}).items())))
+
+
+def _leaf(tree, code, row, metric_result, through):
+    """(value, computed, final, trace, vetoes) of one leaf of one assessment; `row` its stored Score or None."""
+    node, maximum = tree.nodes[code], tree.max[code]
+    kind = node["kind"]
+    adjusted = row.adjusted if row is not None else None
+    assessor = row.assessor_score if row is not None else None
+    approved = row is not None and row.approved_by_id is not None
+    value = computed = None
+    trace = {}
+    if metric_result is not None:
+        value, inputs = metric_result
+        found = metrics.get(node["metric"])
+        rule = node.get("rule") or ScoringRule.PROPORTIONAL
+        trace = {
+            "metric": node["metric"],
+            "inputs": inputs,
+            "value": None if value is None else str(stored(value)),
+            "through": through.isoformat(),
+        }
+        if kind == VETO:
+            at_least = _d((node.get("rule_params") or {}).get("at_least"), ONE)
+            applies = value is not None and Decimal(value) >= at_least
+            trace.update({"rule": "veto", "at_least": str(at_least), "applies": applies})
+            computed = ONE if applies else ZERO
+        else:
+            computed = rule_points(rule, value, maximum, node.get("rule_params"), found.if_none)
+            trace.update(
+                {
+                    "rule": rule,
+                    "rule_params": node.get("rule_params") or {},
+                    "max": str(maximum),
+                    "points": str(stored(computed)),
+                }
+            )
+    if kind == VETO:
+        mark = adjusted if adjusted is not None else (assessor if assessor is not None else computed)
+        return value, computed, ZERO, trace, bool(mark and mark > 0)
+    if kind in (BONUS, DEDUCTION):
+        amount = adjusted if adjusted is not None else (assessor if assessor is not None else computed)
+        final = min(max(amount or ZERO, ZERO), maximum) if approved else ZERO
+        return value, computed, final, trace, False
+    if metric_result is not None:
+        final = adjusted if adjusted is not None else computed
+    else:
+        final = adjusted if adjusted is not None else (assessor if assessor is not None else ZERO)
+    return value, computed, min(max(final, ZERO), maximum), trace, False
+
+
+def score_round(round_, *, through, now):
+    """Score every assessment of the round not yet published (call inside a transaction). `through`: the last day
+    the period is read to (the round's last day once it is over, else the day of the run)."""
+    run = Run()
+    rows = list(
+        Assessment.objects.filter(round=round_)
+        .values_list(
+            "pk",
+            "organization_id",
+            "organization__path",
+            "organization__kind",
+            "state",
+            "total",
+            "vetoed",
+            "definitions",
+            *FIGURES[1:4],
+            *FIGURES[5:],
+        )
+        .order_by("pk")
+    )
+    trees = {}
+
+    def tree_of(definitions):
+        key = id(definitions) if definitions is None else repr(definitions)
+        if key not in trees:
+            trees[key] = Tree(definitions if definitions is not None else round_.definitions)
+        return trees[key]
+
+    base = Tree(round_.definitions)
+    live = [row for row in rows if row[4] != AssessmentState.PUBLISHED]
+    run.skipped_published = len(rows) - len(live)
+    own_tree = {row[0]: (tree_of(row[7]) if row[7] is not None else base) for row in live}
+    period_end = min(round_.period_end, through)
+    orgs = metrics.Orgs(
+        [row[1] for row in live],
+        Assessment.objects.filter(round=round_).exclude(state=AssessmentState.PUBLISHED).values("organization_id"),
+    )
+    results = {}
+    for tree in {id(t): t for t in own_tree.values()}.values():
+        for code in tree.metric_leaves():
+            node = tree.nodes[code]
+            key = _metric_key(node)
+            if key not in results:
+                results[key] = metrics.compute(
+                    node["metric"], orgs, round_.period_start, period_end, node.get("params"), round=round_
+                )
+    stored_scores = defaultdict(dict)
+    kept = (
+        Score.objects.filter(assessment__round=round_)
+        .exclude(assessment__state=AssessmentState.PUBLISHED)
+        .values_list("pk", "assessment_id", "code", *StoredScore._fields[1:])
+    )
+    for pk, assessment_id, code, *figures in kept.order_by().iterator(chunk_size=20000):
+        stored_scores[assessment_id][code] = StoredScore(pk, *figures)
+
+    new_scores, changed_scores = [], []
+    entries, parts = {}, {}
+    plans = {}
+    for pk, org_id, path, kind, *_rest in live:
+        tree = own_tree[pk]
+        if id(tree) not in plans:
+            with_metric = set(tree.metric_leaves())
+            plans[id(tree)] = [
+                (code, _metric_key(tree.nodes[code]) if code in with_metric else None) for code in tree.leaves()
+            ]
+        leaf_points, vetoed = {}, False
+        for code, metric_key in plans[id(tree)]:
+            node = tree.nodes[code]
+            result = results[metric_key].get(org_id) if metric_key else None
+            row = stored_scores[pk].get(code)
+            value, computed, final, trace, vetoes = _leaf(tree, code, row, result, period_end)
+            vetoed = vetoed or vetoes
+            leaf_points[code] = final
+            wanted = (stored(value), stored(computed), stored(final), trace)
+            if row is None:
+                if result is not None:
+                    new_scores.append(
+                        Score(
+                            assessment_id=pk,
+                            code=code,
+                            kind=node["kind"],
+                            value=wanted[0],
+                            computed=wanted[1],
+                            final=wanted[2],
+                            trace=trace,
+                        )
+                    )
+            elif (row.value, row.computed, row.final, row.trace, row.kind) != (*wanted, node["kind"]):
+                changed_scores.append(
+                    Score(pk=row.pk, **dict(zip(SCORE_FIGURES, (*wanted, node["kind"]), strict=True)))
+                )
+        points, total = tree.aggregate(leaf_points)
+        parts[pk] = {
+            code: str(stored(points[code])) for code in tree.order if tree.nodes[code]["kind"] == IndicatorKind.GROUP
+        }
+        entries[pk] = (path, kind, Entry(pk, stored(total), vetoed))
+    # Peers include published assessments with their stored figures (read, never written).
+    for pk, _org, path, kind, state, total, vetoed, *_rest in rows:
+        if state == AssessmentState.PUBLISHED and total is not None:
+            entries[pk] = (path, kind, Entry(pk, stored(total), vetoed))
+    bands = base.bands
+    rolled = {}
+    if entries:
+        pool = _pool(round_, entries)
+        rolled = rollups({pk: (path, entry) for pk, (path, _k, entry) in entries.items()}, pool, bands)
+    peers = defaultdict(list)
+    for _path, kind, entry in entries.values():
+        peers[kind].append(entry)
+    for group in peers.values():
+        grade_peers(group, bands)
+    sizes = {kind: len(group) for kind, group in peers.items()}
+
+    Score.objects.bulk_create(new_scores, batch_size=BATCH)
+    write_rows(Score, changed_scores, SCORE_FIGURES)
+    updated = []
+    for row in live:
+        pk = row[0]
+        _path, kind, entry = entries[pk]
+        band = bands[entry.band]["name"] if bands and entry.band >= 0 else ""
+        wanted = (
+            entry.total,
+            band,
+            entry.rank,
+            sizes[kind],
+            entry.vetoed,
+            entry.bottom,
+            parts[pk],
+            rolled.get(pk, {}),
+            {"reasons": entry.why},
+        )
+        have = (stored(row[5]), row[8], row[9], row[10], row[6], *row[11:15])
+        if wanted != have:
+            updated.append(Assessment(pk=pk, computed_at=now, **dict(zip(FIGURES, wanted, strict=True))))
+    write_rows(Assessment, updated, [*FIGURES, "computed_at"])
+    run.assessments = len(live)
+    run.scores_created, run.scores_updated = len(new_scores), len(changed_scores)
+    run.assessments_changed = len(updated)
+    return run
+
+
+FIGURES = ("total", "grade", "rank", "peer_size", "vetoed", "bottom", "parts", "rollup", "grade_trace")
+SCORE_FIGURES = ("value", "computed", "final", "trace", "kind")
+
+
+def write_rows(model, objects, fields):
+    """Write `fields` of these rows (by primary key). On PostgreSQL one UPDATE … FROM unnest(arrays) per 10,000
+    rows (Django's bulk_update builds a CASE per field and row, which costs more than the scoring itself);
+    elsewhere Django's bulk_update. Column names come from the model; values travel as parameters."""
+    if not objects:
+        return
+    if connection.vendor != "postgresql":
+        model.objects.bulk_update(objects, fields, batch_size=BATCH)
+        return
+    table = model._meta.db_table
+    columns = [model._meta.get_field(name) for name in fields]
+    assignments = ", ".join(f"{c.column} = v.{c.column}::{c.db_type(connection)}" for c in columns)
+    selects = ", ".join(f"unnest(%s::text[]) AS {c.column}" for c in columns)
+    sql = (
+        f"UPDATE {table} AS t SET {assignments} "  # noqa: S608 (identifiers only)
+        f"FROM (SELECT unnest(%s::bigint[]) AS id, {selects}) AS v WHERE t.id = v.id"
+    )
+    with connection.cursor() as cursor:
+        for begin in range(0, len(objects), 10000):
+            chunk = objects[begin : begin + 10000]
+            params = [[item.pk for item in chunk]]
+            for column in columns:
+                params.append([_as_text(column, getattr(item, column.attname)) for item in chunk])
+            cursor.execute(sql, params)
+
+
+def _as_text(column, value):
+    if value is None:
+        return None
+    if isinstance(column, models.JSONField):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def _pool(round_, entries):
+    """{path: (total, vetoed)} of every organization under the round's root assessed over the same period: this
+    round's figures, else the latest other round's."""
+    pool = {}
+    others = (
+        Assessment.objects.filter(
+            round__period_start=round_.period_start,
+            round__period_end=round_.period_end,
+            organization__path__startswith=round_.root.path,
+            total__isnull=False,
+        )
+        .exclude(round=round_)
+        .values_list("organization__path", "total", "vetoed")
+        .order_by("round_id")
+    )
+    for path, total, vetoed in others:
+        pool[path] = (stored(total), vetoed)
+    for path, _kind, entry in entries.values():
+        pool[path] = (entry.total, entry.vetoed)
+    return pool
+
+
+# ------------------------------------------------------------------------------------------------------ why
+
+
+def why(trace):
+    """The "why" of a computed score as one Chinese sentence, from its trace."""
+    if not trace:
+        return ""
+    inputs, name = trace.get("inputs", {}), trace.get("metric")
+    points = _("%(points)s of %(max)s points") % {"points": shown(trace.get("points")), "max": shown(trace.get("max"))}
+    if trace.get("rule") == "veto":
+        return _("Veto applies") if trace.get("applies") else _("Veto does not apply")
+    if name == "meetings_met":
+        label = MeetingType(inputs["meeting_type"]).label if inputs.get("meeting_type") in MeetingType.values else ""
+        if not inputs.get("owed"):
+            return _("%(type)s: nothing owed in the period → %(points)s") % {"type": label, "points": points}
+        unit = {"month": _("months"), "quarter": _("quarters"), "year": _("years")}.get(inputs.get("unit"), "")
+        missing = "、".join(item["span"] for item in inputs.get("missing", [])) or _("none")
+        return _("%(type)s: %(met)d of %(owed)d %(unit)s met, missing %(missing)s → %(points)s") % {
+            "type": label,
+            "met": inputs["met"],
+            "owed": inputs["owed"],
+            "unit": unit,
+            "missing": missing,
+            "points": points,
+        }
+    value = trace.get("value")
+    title = metrics.get(name).title if metrics.get(name) else name
+    shown_value = _("no data") if value is None else shown(Decimal(value) * 100) + "%"
+    if metrics.get(name) and metrics.get(name).unit == "count":
+        shown_value = _("no data") if value is None else str(int(Decimal(value)))
+    return _("%(metric)s: %(value)s → %(points)s") % {"metric": title, "value": shown_value, "points": points}
