@@ -196,7 +196,7 @@ def snapshot(rubric):
     tree["state"] = rubric.state
     tree["indicators"] = by_parent.get(None, [])
     tree["bands"] = [
-        {"name": b.name, "min_points": b.min_points, "max_share": b.max_share, "min_share": b.min_share}
+        {"name": b.name, "min_points": b.min_points, "max_share": b.max_share, "min_share": b.min_share, "id": b.pk}
         for b in rubric.bands.order_by("-min_points")
     ]
     return tree
