@@ -260,6 +260,11 @@ def export(tree):
     return data
 
 
+def rubric_export(rubric):
+    """A saved rubric as the contents of its file (README.md, "Rubric files")."""
+    return export(snapshot(rubric))
+
+
 def _json_ready(value):
     """Rule and metric parameters may hold Decimals (from a parsed file): numbers in the file."""
     if isinstance(value, dict):
