@@ -104,3 +104,12 @@ def test_a_file_path_names_the_place_of_a_wrong_value(people):
         services.rubric_import(data=data, by=people.admin)
     assert "indicators[0].children[1].max_points：必须是数字。" in refused.value.messages
     assert "indicators[0].children[0]：未知的键“colour”。" in refused.value.messages
+
+
+def test_the_example_in_the_readme_is_a_rubric_file(people):
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    example = readme.split("### Rubric files", 1)[1].split("```json", 1)[1].split("```", 1)[0]
+    preview = services.rubric_import(file=upload(example), by=people.admin)
+    assert preview.tree["code"] == "five-goods" and preview.indicator_count == 5
