@@ -697,6 +697,7 @@ def indicator_reorder(*, rubric, parent, order, by):
 
 def indicator_shift(*, indicator, step, by):
     """Move an indicator one place up (step -1) or down (+1) among its siblings."""
+    access.require(by, access.ADMINISTER, None)
     siblings = list(
         Indicator.objects.filter(rubric_id=indicator.rubric_id, parent_id=indicator.parent_id)
         .order_by("position", "pk")
