@@ -9,15 +9,18 @@ from zoneinfo import ZoneInfo
 from django.db import transaction
 from django.db.models import Q
 
-from assessments import services, summaries
+from assessments import rubrics, services, summaries
 from assessments.models import (
     Finding,
     FindingState,
     FindingTransition,
+    Indicator,
     Inspection,
     ItemStatus,
     ResponsibilityItem,
     ResponsibilityTemplate,
+    Rubric,
+    RubricState,
     TemplateItem,
 )
 from branches import access, audit
@@ -62,6 +65,7 @@ def build(*, root, today, seed, inspector=None):
     """Issue the year's list to every branch, complete most of it, and inspect one branch in ten."""
     rng = random.Random(seed + 17)
     year = today.year
+    build_rubrics(year=year)
     if demo_duties_exist(year):
         return {}
     template = ResponsibilityTemplate.objects.create(owner=root, year=year, title=f"{year}年度党支部抓党建工作责任清单")
@@ -163,3 +167,288 @@ def build(*, root, today, seed, inspector=None):
         "inspections": len(inspections),
         "findings": len(findings),
     }
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Demo rubrics: the "五个好" rubric of the organs' work committee (seed 002: five areas, business work 50 of 100,
+# ≥ 90 points eligible) and a star rating with a five-star quota. Written as rubric files and imported, so the
+# demo goes through the same checks as a county's file; then published.
+
+
+def _computed(code, title, points, metric, rule, params=None, rule_params=None, guidance=""):
+    return {
+        "code": code,
+        "title": title,
+        "kind": "computed",
+        "max_points": points,
+        "metric": metric,
+        "params": params or {},
+        "rule": rule,
+        "rule_params": rule_params or {},
+        **({"guidance": guidance} if guidance else {}),
+    }
+
+
+def _leaf(code, title, kind, points, guidance=""):
+    return {
+        "code": code,
+        "title": title,
+        "kind": kind,
+        "max_points": points,
+        **({"guidance": guidance} if guidance else {}),
+    }
+
+
+def _area(code, title, points, children):
+    return {"code": code, "title": title, "kind": "group", "max_points": points, "children": children}
+
+
+ATTENDANCE_STEPS = {
+    "steps": [
+        {"from": 0, "points": 0},
+        {"from": 0.6, "points": 2},
+        {"from": 0.8, "points": 3},
+        {"from": 0.9, "points": 4},
+    ]
+}
+
+
+def five_goods_file(year):
+    """The 五个好 rubric as a rubric file (README.md, "Rubric files")."""
+    return {
+        "format": rubrics.FORMAT,
+        "format_version": rubrics.FORMAT_VERSION,
+        "code": "five-goods",
+        "title": "五个好基层党组织创建考核细则",
+        "year": year,
+        "sectors": [],
+        "levels": ["branch", "general_branch", "primary_committee"],
+        "total_points": 100,
+        "bonus_may_exceed": False,
+        "description": (
+            "百分制计分，总分达到90分以上的，有参加评选五个好基层党组织的资格；"
+            "党委、机关党委和直属党总支申报的，其下属基层党组织须90%以上达到五个好标准。"
+        ),
+        "indicators": [
+            _area(
+                "ideology",
+                "思想建设好",
+                15,
+                [
+                    _computed(
+                        "ideo_study",
+                        "集中学习按要求开展",
+                        6,
+                        "meetings_met",
+                        "proportional",
+                        {"meeting_type": "study_session"},
+                    ),
+                    _computed(
+                        "ideo_lecture",
+                        "书记讲党课",
+                        4,
+                        "meetings_met",
+                        "proportional",
+                        {"meeting_type": "party_lecture"},
+                    ),
+                    _leaf("ideo_work", "意识形态工作分析研判", "manual", 5, "查阅研判记录，酌情评分"),
+                ],
+            ),
+            _area(
+                "organization",
+                "组织建设好",
+                15,
+                [
+                    _computed(
+                        "org_general",
+                        "支部党员大会按期召开",
+                        3,
+                        "meetings_met",
+                        "proportional",
+                        {"meeting_type": "general_meeting"},
+                    ),
+                    _computed(
+                        "org_committee",
+                        "支委会按期召开",
+                        3,
+                        "meetings_met",
+                        "proportional",
+                        {"meeting_type": "committee_meeting"},
+                    ),
+                    _computed(
+                        "org_theme_day",
+                        "主题党日按月开展",
+                        2,
+                        "meetings_met",
+                        "proportional",
+                        {"meeting_type": "theme_day"},
+                    ),
+                    _computed("org_attendance", "党员参会率", 4, "attendance_rate", "steps", {}, ATTENDANCE_STEPS),
+                    _computed(
+                        "org_term",
+                        "按期换届",
+                        3,
+                        "committee_term_overdue",
+                        "per_occurrence",
+                        {},
+                        {"per": 3, "floor": 0},
+                    ),
+                ],
+            ),
+            _area(
+                "work_style",
+                "机关作风好",
+                10,
+                [
+                    _computed("style_duties", "责任清单事项按期完成", 5, "duties_on_time", "proportional"),
+                    _leaf("style_service", "联系服务群众", "manual", 5, "查阅活动记录和群众反映"),
+                ],
+            ),
+            _area(
+                "institutions",
+                "制度建设好",
+                10,
+                [
+                    _computed("inst_rectify", "问题按期整改", 5, "rectifications_on_time", "proportional"),
+                    _computed(
+                        "inst_overdue",
+                        "逾期未整改问题",
+                        3,
+                        "findings_open_past_deadline",
+                        "per_occurrence",
+                        {},
+                        {"per": 1, "floor": 0},
+                    ),
+                    _leaf("inst_rules", "制度健全并公开", "manual", 2),
+                ],
+            ),
+            _area(
+                "business",
+                "业务工作好",
+                50,
+                [
+                    _leaf("bus_tasks", "完成部门业务工作任务", "manual", 30, "对照年度业务工作目标考核"),
+                    _leaf("bus_ranking", "业务工作在全区同行业中的排名", "manual", 10),
+                    _leaf("bus_survey", "群众民意测评", "survey", 10, "按满意率折算"),
+                ],
+            ),
+            _leaf("bonus", "创新工作受上级表彰（加分，最多5分）", "bonus", 5, "需审核人批准；总分不超过100分"),
+            _leaf("deduction", "受到通报批评（扣分，最多10分）", "deduction", 10, "每次扣2分，需审核人批准"),
+            {"code": "veto", "title": "发生严重违纪违法问题（一票否决）", "kind": "veto"},
+        ],
+        "bands": [
+            {"name": "五好党支部", "min_points": 90},
+            {"name": "合格", "min_points": 60},
+            {"name": "相对后进", "min_points": 0, "min_share": 0.05},
+        ],
+    }
+
+
+def star_rating_file(year):
+    """A star rating for branches: five stars at ≥ 90 for at most 30% of the peer group."""
+    return {
+        "format": rubrics.FORMAT,
+        "format_version": rubrics.FORMAT_VERSION,
+        "code": "star-rating",
+        "title": "党支部星级评定细则",
+        "year": year,
+        "sectors": [],
+        "levels": ["branch"],
+        "total_points": 100,
+        "bonus_may_exceed": False,
+        "description": "五星级不超过同类党支部的30%。",
+        "indicators": [
+            _area(
+                "life",
+                "组织生活",
+                30,
+                [
+                    _computed(
+                        "life_general",
+                        "支部党员大会",
+                        8,
+                        "meetings_met",
+                        "proportional",
+                        {"meeting_type": "general_meeting"},
+                    ),
+                    _computed(
+                        "life_committee",
+                        "支委会",
+                        8,
+                        "meetings_met",
+                        "proportional",
+                        {"meeting_type": "committee_meeting"},
+                    ),
+                    _computed(
+                        "life_theme_day", "主题党日", 6, "meetings_met", "proportional", {"meeting_type": "theme_day"}
+                    ),
+                    _computed(
+                        "life_attendance", "党员参会率", 8, "attendance_rate", "proportional", {}, {"full_at": 0.95}
+                    ),
+                ],
+            ),
+            _area(
+                "duties",
+                "工作落实",
+                30,
+                [
+                    _computed("duty_on_time", "责任清单按期完成", 15, "duties_on_time", "proportional"),
+                    _computed("duty_rectified", "整改按期完成", 10, "rectifications_on_time", "proportional"),
+                    _computed(
+                        "duty_overdue",
+                        "逾期未整改问题",
+                        5,
+                        "findings_open_past_deadline",
+                        "per_occurrence",
+                        {},
+                        {"per": 1, "floor": 0},
+                    ),
+                ],
+            ),
+            _area(
+                "team",
+                "队伍建设",
+                20,
+                [
+                    _computed("team_trained", "党务干部参加培训", 10, "cadres_trained", "proportional"),
+                    _leaf("team_develop", "发展党员工作", "manual", 10),
+                ],
+            ),
+            _leaf("survey", "党员群众满意度", "survey", 20),
+            _leaf("deduction", "工作失误扣分", "deduction", 10),
+            {"code": "veto", "title": "一票否决事项", "kind": "veto"},
+        ],
+        "bands": [
+            {"name": "五星", "min_points": 90, "max_share": 0.3},
+            {"name": "四星", "min_points": 80},
+            {"name": "三星", "min_points": 70},
+            {"name": "二星", "min_points": 60},
+            {"name": "一星", "min_points": 0},
+        ],
+    }
+
+
+def build_rubrics(*, year, by=None):
+    """Publish the demo rubrics for `year` (and last year's 五个好, which this year's was copied from). Idempotent."""
+    by = by or access.system_user()
+    if Rubric.objects.filter(code="five-goods", year=year).exists():
+        return 0
+    with transaction.atomic():
+        last_year = five_goods_file(year - 1)
+        last_year["indicators"][4]["children"][1]["title"] = "业务工作排名"
+        last_year["indicators"][5]["max_points"] = 3
+        last_year["indicators"][5]["title"] = "创新工作受上级表彰（加分，最多3分）"
+        old = services.rubric_import(data=last_year, by=by, preview=False).rubric
+        services.rubric_publish(rubric=old, by=by)
+        # This year's: last year's copied, then changed as the file says (the diff shows what changed).
+        draft = services.rubric_copy(source=old, year=year, by=by)
+        wanted = {node["code"]: node for node, *_rest in rubrics.walk(five_goods_file(year)["indicators"])}
+        for indicator in Indicator.objects.filter(rubric=draft, code__in=["bus_ranking", "bonus"]):
+            node = wanted[indicator.code]
+            services.indicator_edit(
+                indicator=indicator, data={"title": node["title"], "max_points": node["max_points"]}, by=by
+            )
+        services.rubric_publish(rubric=draft, by=by)
+        stars = services.rubric_import(data=star_rating_file(year), by=by, preview=False).rubric
+        services.rubric_publish(rubric=stars, by=by)
+    return Rubric.objects.filter(state__in=[RubricState.PUBLISHED, RubricState.ARCHIVED]).count()

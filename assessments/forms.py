@@ -1,10 +1,23 @@
+import json
+
 from django import forms
 from django.forms.models import ModelChoiceIterator
 from django.utils.translation import gettext_lazy as _
 
-from assessments.models import BuildingArea, Finding, Inspection, ResponsibilityTemplate, TemplateItem
+from assessments import rubrics
+from assessments.models import (
+    BuildingArea,
+    Finding,
+    GradeBand,
+    Indicator,
+    IndicatorKind,
+    Inspection,
+    ResponsibilityTemplate,
+    Rubric,
+    TemplateItem,
+)
 from branches.forms import ChosenFilesForm
-from branches.models import Cadre, Meeting
+from branches.models import Cadre, Meeting, OrganizationKind, Sector
 from branches.validators import reject_markup
 from branches.widgets import DateInput
 
@@ -116,3 +129,153 @@ TemplateItemFormSet = forms.inlineformset_factory(
     extra=3,
     can_delete=True,
 )
+
+
+# Rubrics (考核细则)
+
+
+class RubricForm(forms.ModelForm):
+    sectors = forms.MultipleChoiceField(
+        label=_("sectors"),
+        choices=Sector.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("None ticked: every sector."),
+    )
+    levels = forms.MultipleChoiceField(
+        label=_("levels"),
+        choices=OrganizationKind.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("None ticked: every level."),
+    )
+
+    class Meta:
+        model = Rubric
+        fields = ["code", "title", "year", "total_points", "bonus_may_exceed", "sectors", "levels", "description"]
+        widgets = {"description": forms.Textarea(attrs={"rows": 3})}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:  # code and year name the rubric across its versions
+            for name in ("code", "year"):
+                self.fields[name].disabled = True
+
+
+class RubricCopyForm(forms.Form):
+    year = forms.IntegerField(label=_("year"), min_value=2000, max_value=2100)
+    code = forms.SlugField(label=_("code"), max_length=40)
+    title = forms.CharField(label=_("title"), max_length=120, validators=[reject_markup])
+
+
+class JSONTextField(forms.CharField):
+    """A small set of names and values typed as JSON, e.g. {"meeting_type": "theme_day"}."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("widget", forms.Textarea(attrs={"rows": 2, "class": "font-monospace"}))
+        super().__init__(*args, max_length=2000, **kwargs)
+
+    def prepare_value(self, value):
+        if isinstance(value, dict):
+            return json.dumps(value, ensure_ascii=False) if value else ""
+        return value
+
+    def to_python(self, value):
+        value = super().to_python(value).strip()
+        if not value:
+            return {}
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            raise forms.ValidationError(_('Write names and values as JSON, e.g. {"per": 1, "floor": 0}.')) from None
+        if not isinstance(parsed, dict):
+            raise forms.ValidationError(_('Write names and values as JSON, e.g. {"per": 1, "floor": 0}.'))
+        return parsed
+
+
+class IndicatorForm(forms.ModelForm):
+    metric = forms.ChoiceField(label=_("metric"), required=False)
+    params = JSONTextField(label=_("metric parameters"), help_text=_('e.g. {"meeting_type": "committee_meeting"}'))
+    rule_params = JSONTextField(
+        label=_("rule parameters"),
+        help_text=_(
+            'proportional: {"full_at": 0.95} (optional); steps: {"steps": [{"from": 0.6, "points": 2}, '
+            '{"from": 0.9, "points": 4}]}; per occurrence: {"per": 1, "floor": 0}'
+        ),
+    )
+
+    class Meta:
+        model = Indicator
+        fields = [
+            "code",
+            "title",
+            "kind",
+            "max_points",
+            "guidance",
+            "aggregation",
+            "weight",
+            "formula",
+            "metric",
+            "params",
+            "rule",
+            "rule_params",
+        ]
+        widgets = {"guidance": forms.Textarea(attrs={"rows": 2})}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["metric"].choices = [("", "—")] + [(name, name) for name in rubrics.metric_names()]
+        self.fields["aggregation"].required = False
+        self.fields["aggregation"].help_text = _("Areas only.")
+        self.fields["formula"].help_text = _(
+            "Formula areas only: parts by code, e.g. (base - deductions) * 0.7 + review * 0.3"
+        )
+        self.fields["rule"].help_text = _("Indicators computed from records only.")
+
+    def _post_clean(self):
+        pass  # the service checks the indicator within its whole rubric
+
+
+class IndicatorMoveForm(forms.Form):
+    parent = forms.ChoiceField(label=_("move into"))
+
+    def __init__(self, *args, indicator, **kwargs):
+        super().__init__(*args, **kwargs)
+        inside = _descendants(indicator)
+        groups = indicator.rubric.indicators.filter(kind=IndicatorKind.GROUP).exclude(pk__in=inside)
+        self.fields["parent"].choices = [("", _("the top level of the rubric"))] + [
+            (str(group.pk), f"{group.code} {group.title}") for group in groups.order_by("parent_id", "position")
+        ]
+
+
+def _descendants(indicator):
+    found, frontier = {indicator.pk}, [indicator.pk]
+    while frontier:
+        frontier = list(Indicator.objects.filter(parent_id__in=frontier).values_list("pk", flat=True))
+        found.update(frontier)
+    return found
+
+
+class GradeBandForm(forms.ModelForm):
+    class Meta:
+        model = GradeBand
+        fields = ["name", "min_points", "max_share", "min_share"]
+        help_texts = {
+            "min_points": _("A total from this many points up gets this grade (unless a higher grade applies)."),
+            "max_share": _("At most this share of the peer group, e.g. 0.3 for 30%; empty: no cap."),
+            "min_share": _("At least this share graded here or lower, e.g. 0.05 for 5%; empty: no minimum."),
+        }
+
+    def _post_clean(self):
+        pass  # the service checks the band among the rubric's others
+
+
+class RubricImportForm(forms.Form):
+    file = forms.FileField(
+        label=_("rubric file"), help_text=_("A rubric file in JSON or YAML (see the format in the README).")
+    )
+
+
+class RubricImportConfirmForm(forms.Form):
+    payload = forms.CharField(widget=forms.HiddenInput, max_length=rubrics.MAX_FILE_BYTES)

@@ -4,9 +4,20 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from django.db.models import Count, Q
+from django.http import Http404
 from django.urls import reverse
 
-from assessments.models import Finding, FindingState, ItemStatus, ResponsibilityItem
+from assessments.models import (
+    Aggregation,
+    Finding,
+    FindingState,
+    IndicatorKind,
+    ItemStatus,
+    ResponsibilityItem,
+    Rubric,
+    RubricState,
+    ScoringRule,
+)
 from assessments.models.inspections import AWAITING_ORGANIZATION
 from branches import access, compliance
 
@@ -200,3 +211,94 @@ def findings_due_between(first_day, last_day):
         .values_list("pk", "organization_id", "organization__path", "description", "deadline")
         .order_by("deadline", "pk")
     )
+
+
+# Rubrics (考核细则): rules of the whole tree. Reviewers, assessors and admins read the published and archived
+# versions (rounds are opened and scored with them); drafts are seen, like every edit, by admins of a root only.
+
+
+def reads_rubrics(user):
+    return any(access.has_any(user, action) for action in (access.REVIEW, access.ASSESS, access.ADMINISTER))
+
+
+def rubrics_for(user, *, year=None, code="", state="", search=""):
+    """The rubrics the user may read, filtered; newest year first, then code and version."""
+    if not reads_rubrics(user):
+        return Rubric.objects.none()
+    rows = Rubric.objects.all()
+    if not access.administers_rules(user):
+        rows = rows.exclude(state=RubricState.DRAFT)
+    if year:
+        rows = rows.filter(year=year)
+    if code:
+        rows = rows.filter(code=code)
+    if state:
+        rows = rows.filter(state=state)
+    if search:
+        rows = rows.filter(Q(title__icontains=search) | Q(code__icontains=search) | Q(description__icontains=search))
+    return rows.annotate(indicator_count=Count("indicators")).order_by("-year", "code", "-version")
+
+
+def rubric_or_404(user, pk):
+    rubric = rubrics_for(user).filter(pk=pk).first()
+    if rubric is None:
+        raise Http404
+    return rubric
+
+
+def rubric_versions(user, rubric):
+    """Every version of the rubric's code the user may read, across years."""
+    return rubrics_for(user, code=rubric.code)
+
+
+def previous_version(user, rubric):
+    """What this version is compared with: the one it was copied from, else the version before it in its year."""
+    if rubric.based_on_id:
+        based_on = rubrics_for(user).filter(pk=rubric.based_on_id).first()
+        if based_on is not None:
+            return based_on
+    return rubrics_for(user, code=rubric.code, year=rubric.year).filter(version__lt=rubric.version).first()
+
+
+@dataclass
+class TreeRow:
+    node: dict
+    depth: int
+    first: bool
+    last: bool
+
+    @property
+    def kind_label(self):
+        return IndicatorKind(self.node["kind"]).label if self.node["kind"] in IndicatorKind.values else ""
+
+    @property
+    def how(self):
+        """How its points come about, in a few words."""
+        node = self.node
+        if node["kind"] == IndicatorKind.GROUP:
+            label = Aggregation(node["aggregation"]).label if node["aggregation"] in Aggregation.values else ""
+            return f"{label} {node['formula']}".strip()
+        if node["kind"] == IndicatorKind.COMPUTED:
+            rule = ScoringRule(node["rule"]).label if node["rule"] in ScoringRule.values else ""
+            params = " ".join(f"{k}={v}" for k, v in sorted(node["params"].items()))
+            return f"{node['metric']} {params} · {rule}".strip()
+        return ""
+
+    @property
+    def is_group(self):
+        return self.node["kind"] == IndicatorKind.GROUP
+
+    @property
+    def indent_class(self):
+        return f"ps-{min(5, self.depth * 2)}"  # inline styles are not allowed by the content security policy
+
+
+def tree_rows(tree):
+    """The indicators in reading order, each with its depth and whether it can move up or down among its siblings."""
+
+    def rows(nodes, depth):
+        for index, node in enumerate(nodes):
+            yield TreeRow(node, depth, index == 0, index == len(nodes) - 1)
+            yield from rows(node["children"], depth + 1)
+
+    return list(rows(tree["indicators"], 0))

@@ -9,25 +9,31 @@ the user saw (optimistic locking), so two people acting at once cannot overwrite
 """
 
 from dataclasses import dataclass
+from decimal import Decimal
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import F, Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from assessments import scoring, summaries
+from assessments import rubrics, scoring, summaries
 from assessments.models import (
+    Aggregation,
     Assessment,
     AssessmentRound,
     Finding,
     FindingState,
     FindingTransition,
+    GradeBand,
+    Indicator,
+    IndicatorKind,
     Inspection,
     ItemStatus,
     ResponsibilityItem,
     ResponsibilityList,
     RoundState,
+    Rubric,
     RubricState,
     TemplateItem,
 )
@@ -473,3 +479,428 @@ def rounds_score_open(*, by, today=None):
         .select_related("root")
         .order_by("pk")
     }
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Rubrics (考核细则). Rules of the whole tree: only an admin of a root writes them. A draft is edited by applying
+# the change to a copy of its tree (assessments.rubrics), checking the copy, and only then writing; a published or
+# archived version is never changed (editing it means a new draft version).
+
+
+@dataclass
+class RubricImport:
+    """What an import would create (preview) or created: the tree, the version it gets, what publishing still needs."""
+
+    tree: dict
+    version: int
+    warnings: list
+    rubric: Rubric | None = None
+
+    @property
+    def indicator_count(self):
+        return sum(1 for _node in rubrics.walk(self.tree["indicators"]))
+
+
+def _refuse(found, node=None):
+    """The problems as a ValidationError: beside the form's field for the node being edited, the rest above."""
+    errors = {}
+    for problem in found:
+        if problem.field and problem.node == node and node is not None:
+            errors.setdefault(problem.field, []).append(problem.message)
+        else:
+            errors.setdefault(NON_FIELD_ERRORS, []).append(str(problem))
+    raise ValidationError(errors)
+
+
+def _check(tree, *, node=None, complete=False):
+    found = rubrics.problems(tree, complete=complete)
+    if found:
+        _refuse(found, node)
+
+
+def _draft(rubric):
+    """The rubric locked for the edit; refused unless it is a draft (published and archived versions are frozen)."""
+    locked = Rubric.objects.select_for_update().get(pk=rubric.pk)
+    if locked.state != RubricState.DRAFT:
+        raise ValidationError(
+            _(
+                "Version %(version)d of this rubric is %(state)s and can no longer change: "
+                "make a new version to edit it."
+            )
+            % {"version": locked.version, "state": locked.get_state_display()}
+        )
+    return locked
+
+
+def _next_version(code, year):
+    latest = Rubric.objects.filter(code=code, year=year).aggregate(latest=Max("version"))["latest"]
+    return (latest or 0) + 1
+
+
+def _rubric_values(rubric, data):
+    for name in ("code", "title", "year", "sectors", "levels", "total_points", "bonus_may_exceed", "description"):
+        if name in data:
+            setattr(rubric, name, data[name])
+    rubric.sectors = list(rubric.sectors or [])
+    rubric.levels = list(rubric.levels or [])
+
+
+def _write_tree(rubric, tree):
+    """Create the tree's indicators and bands under a new rubric: one insert per level of the tree."""
+    level = [(node, None, position) for position, node in enumerate(tree["indicators"])]
+    while level:
+        rows = []
+        for node, parent, position in level:
+            values = {name: node[name] for name in rubrics.INDICATOR_FIELDS}
+            values["aggregation"] = values["aggregation"] or Aggregation.CAPPED_SUM
+            rows.append(Indicator(rubric=rubric, parent=parent, position=position, **values))
+        for row in rows:
+            row.full_clean(exclude=["rubric", "parent"], validate_unique=False, validate_constraints=False)
+        Indicator.objects.bulk_create(rows)
+        level = [
+            (child, row, position)
+            for (node, _parent, _position), row in zip(level, rows, strict=True)
+            for position, child in enumerate(node.get("children", []))
+        ]
+    bands = [GradeBand(rubric=rubric, **{name: band[name] for name in rubrics.BAND_FIELDS}) for band in tree["bands"]]
+    for band in bands:
+        band.full_clean(exclude=["rubric"], validate_unique=False, validate_constraints=False)
+    GradeBand.objects.bulk_create(bands)
+
+
+def _new_rubric(tree, *, code, year, title, based_on, by):
+    rubric = Rubric(state=RubricState.DRAFT, based_on=based_on)
+    _rubric_values(rubric, {**{k: tree[k] for k in rubrics.RUBRIC_FIELDS}, "code": code, "year": year, "title": title})
+    rubric.version = _next_version(code, year)
+    rubric.full_clean(exclude=["based_on", "published_by"])
+    rubric.save()
+    _write_tree(rubric, tree)
+    audit.record_summary(
+        rubric,
+        AuditEntry.Action.CREATE,
+        {"indicators": sum(1 for _n in rubrics.walk(tree["indicators"])), "based_on": getattr(based_on, "pk", None)},
+    )
+    return rubric
+
+
+@transaction.atomic
+def rubric_create(*, data, by) -> Rubric:
+    """A new, empty rubric (draft, version 1). A code already used in the year is refused: copy that one instead."""
+    access.require(by, access.ADMINISTER, None)
+    rubric = Rubric(state=RubricState.DRAFT, version=1)
+    _rubric_values(rubric, data)
+    rubric.full_clean(exclude=["based_on", "published_by"])
+    if Rubric.objects.filter(code=rubric.code, year=rubric.year).exists():
+        raise ValidationError(
+            {
+                "code": _("A rubric with this code already exists for %(year)d: copy it or make a new version.")
+                % {"year": rubric.year}
+            }
+        )
+    tree = {**{name: getattr(rubric, name) for name in rubrics.RUBRIC_FIELDS}, "indicators": [], "bands": []}
+    _check(tree)
+    rubric.save()
+    return rubric
+
+
+@transaction.atomic
+def rubric_edit(*, rubric, data, by) -> Rubric:
+    """Change a draft's own fields (title, sectors, levels, total, whether bonuses may exceed it, description).
+    Its code and year name the rubric across versions and stay."""
+    access.require(by, access.ADMINISTER, None)
+    rubric = _draft(rubric)
+    data = {k: v for k, v in data.items() if k not in ("code", "year")}
+    tree = rubrics.snapshot(rubric)
+    tree.update({k: v for k, v in data.items() if k in rubrics.RUBRIC_FIELDS})
+    _check(tree)
+    _rubric_values(rubric, data)
+    rubric.full_clean(exclude=["based_on", "published_by"])
+    rubric.save()
+    return rubric
+
+
+@transaction.atomic
+def rubric_copy(*, source, by, year=None, code=None, title=None) -> Rubric:
+    """A new draft from any version (last year's, or another code's): the whole tree and bands, `based_on` set.
+    Its version is the next one of its code and year."""
+    access.require(by, access.ADMINISTER, None)
+    tree = rubrics.snapshot(source)
+    year = year or source.year
+    code = code or source.code
+    _check({**tree, "code": code})
+    if Rubric.objects.filter(code=code, year=year, state=RubricState.DRAFT).exists():
+        raise ValidationError(
+            _("There is already a draft of “%(code)s” for %(year)d: edit it, publish it or discard it first.")
+            % {"code": code, "year": year}
+        )
+    return _new_rubric(tree, code=code, year=year, title=title or source.title, based_on=source, by=by)
+
+
+@transaction.atomic
+def rubric_new_version(*, rubric, by) -> Rubric:
+    """Editing a published (or archived) version: a draft copy with the next version number of its code and year."""
+    access.require(by, access.ADMINISTER, None)
+    if rubric.state == RubricState.DRAFT:
+        raise ValidationError(_("This version is still a draft: edit it directly."))
+    return rubric_copy(source=rubric, by=by)
+
+
+@transaction.atomic
+def rubric_publish(*, rubric, by) -> Rubric:
+    """Check the draft completely, then freeze it. A version published before it (same code and year) is archived:
+    one version of a rubric is in force at a time; rounds that scored with the old one keep their copies."""
+    access.require(by, access.ADMINISTER, None)
+    rubric = _draft(rubric)
+    _check(rubrics.snapshot(rubric), complete=True)
+    for older in Rubric.objects.select_for_update().filter(
+        code=rubric.code, year=rubric.year, state=RubricState.PUBLISHED
+    ):
+        older.state = RubricState.ARCHIVED
+        older.save(update_fields=["state"])
+    rubric.state = RubricState.PUBLISHED
+    rubric.published_at = timezone.now()
+    rubric.published_by = by if getattr(by, "pk", None) else None
+    rubric.save(update_fields=["state", "published_at", "published_by"])
+    return rubric
+
+
+@transaction.atomic
+def rubric_archive(*, rubric, by) -> Rubric:
+    """Retire a published version (rounds already scored with it are unchanged). A draft is discarded instead."""
+    access.require(by, access.ADMINISTER, None)
+    rubric = Rubric.objects.select_for_update().get(pk=rubric.pk)
+    if rubric.state != RubricState.PUBLISHED:
+        raise ValidationError(_("Only a published version can be archived."))
+    rubric.state = RubricState.ARCHIVED
+    rubric.save(update_fields=["state"])
+    return rubric
+
+
+@transaction.atomic
+def rubric_discard(*, rubric, by):
+    """Delete a draft with its indicators and bands. Published and archived versions stay for ever."""
+    access.require(by, access.ADMINISTER, None)
+    rubric = _draft(rubric)
+    rubric.delete()
+
+
+def _find(tree, pk):
+    for node, parent, codes, _depth in rubrics.walk(tree["indicators"]):
+        if node["id"] == pk:
+            return node, parent, codes
+    raise Indicator.DoesNotExist
+
+
+def _indicator_values(data):
+    values = {name: data[name] for name in rubrics.INDICATOR_FIELDS if name in data}
+    for name in ("params", "rule_params"):
+        if name in values and values[name] in (None, ""):
+            values[name] = {}
+    for name in ("guidance", "formula", "metric", "rule", "aggregation"):
+        if name in values and values[name] is None:
+            values[name] = ""
+    return values
+
+
+def _save_indicator(indicator):
+    indicator.aggregation = indicator.aggregation or Aggregation.CAPPED_SUM
+    indicator.full_clean(exclude=["rubric", "parent"], validate_constraints=False)
+    indicator.save()
+    return indicator
+
+
+@transaction.atomic
+def indicator_add(*, rubric, data, by, parent=None) -> Indicator:
+    """A new indicator at the end of its area (or of the rubric's top level)."""
+    access.require(by, access.ADMINISTER, None)
+    rubric = _draft(rubric)
+    if parent is not None and parent.rubric_id != rubric.pk:
+        raise ValidationError(_("The area belongs to another rubric."))
+    tree = rubrics.snapshot(rubric)
+    node = {
+        "code": "",
+        "title": "",
+        "guidance": "",
+        "kind": IndicatorKind.MANUAL,
+        "max_points": Decimal(0),
+        "aggregation": Aggregation.CAPPED_SUM,
+        "weight": Decimal(1),
+        "formula": "",
+        "metric": "",
+        "params": {},
+        "rule": "",
+        "rule_params": {},
+        **_indicator_values(data),
+        "id": "new",
+        "children": [],
+    }
+    siblings = _find(tree, parent.pk)[0]["children"] if parent is not None else tree["indicators"]
+    siblings.append(node)
+    _check(tree, node="new")
+    values = {k: v for k, v in node.items() if k in rubrics.INDICATOR_FIELDS}
+    return _save_indicator(Indicator(rubric=rubric, parent=parent, position=len(siblings) - 1, **values))
+
+
+@transaction.atomic
+def indicator_edit(*, indicator, data, by) -> Indicator:
+    access.require(by, access.ADMINISTER, None)
+    _draft(indicator.rubric)
+    indicator = Indicator.objects.get(pk=indicator.pk)
+    tree = rubrics.snapshot(indicator.rubric)
+    node = _find(tree, indicator.pk)[0]
+    values = _indicator_values(data)
+    node.update(values)
+    _check(tree, node=indicator.pk)
+    for name, value in values.items():
+        setattr(indicator, name, value)
+    return _save_indicator(indicator)
+
+
+@transaction.atomic
+def indicator_move(*, indicator, parent, by) -> Indicator:
+    """Move an indicator (with its parts) to the end of another area, or to the top level (`parent` None)."""
+    access.require(by, access.ADMINISTER, None)
+    rubric = _draft(indicator.rubric)
+    indicator = Indicator.objects.get(pk=indicator.pk)
+    if parent is not None and parent.rubric_id != rubric.pk:
+        raise ValidationError(_("The area belongs to another rubric."))
+    tree = rubrics.snapshot(rubric)
+    node, old_parent, _codes = _find(tree, indicator.pk)
+    if parent is not None:
+        target = _find(tree, parent.pk)[0]
+        inside = {n["id"] for n, _p, _c, _d in rubrics.walk([node])}
+        if parent.pk in inside:
+            raise ValidationError(_("An indicator cannot move into itself or into one of its parts."))
+    (old_parent["children"] if old_parent else tree["indicators"]).remove(node)
+    siblings = target["children"] if parent is not None else tree["indicators"]
+    siblings.append(node)
+    _check(tree, node=indicator.pk)
+    indicator.parent = parent
+    indicator.position = len(siblings) - 1
+    indicator.save(update_fields=["parent", "position"])
+    _renumber(rubric, old_parent["id"] if old_parent else None)
+    return indicator
+
+
+def _renumber(rubric, parent_id):
+    for position, pk in enumerate(
+        Indicator.objects.filter(rubric=rubric, parent_id=parent_id)
+        .order_by("position", "pk")
+        .values_list("pk", flat=True)
+    ):
+        Indicator.objects.filter(pk=pk).exclude(position=position).update(position=position)
+
+
+@transaction.atomic
+def indicator_reorder(*, rubric, parent, order, by):
+    """Put the parts of an area (or the top level) in the given order: `order` lists all of their ids."""
+    access.require(by, access.ADMINISTER, None)
+    rubric = _draft(rubric)
+    current = list(
+        Indicator.objects.filter(rubric=rubric, parent=parent).order_by("position", "pk").values_list("pk", flat=True)
+    )
+    order = [int(pk) for pk in order]
+    if sorted(order) != sorted(current):
+        raise ValidationError(_("The new order must list every part of the area once."))
+    for position, pk in enumerate(order):
+        Indicator.objects.filter(pk=pk).update(position=position)
+
+
+def indicator_shift(*, indicator, step, by):
+    """Move an indicator one place up (step -1) or down (+1) among its siblings."""
+    access.require(by, access.ADMINISTER, None)
+    siblings = list(
+        Indicator.objects.filter(rubric_id=indicator.rubric_id, parent_id=indicator.parent_id)
+        .order_by("position", "pk")
+        .values_list("pk", flat=True)
+    )
+    index = siblings.index(indicator.pk)
+    other = index + step
+    if 0 <= other < len(siblings):
+        siblings[index], siblings[other] = siblings[other], siblings[index]
+    indicator_reorder(rubric=indicator.rubric, parent=indicator.parent, order=siblings, by=by)
+
+
+@transaction.atomic
+def indicator_delete(*, indicator, by):
+    """Delete an indicator with its parts; refused while its area's formula names it."""
+    access.require(by, access.ADMINISTER, None)
+    rubric = _draft(indicator.rubric)
+    tree = rubrics.snapshot(rubric)
+    node, parent, _codes = _find(tree, indicator.pk)
+    (parent["children"] if parent else tree["indicators"]).remove(node)
+    _check(tree)
+    Indicator.objects.filter(pk=indicator.pk).delete()
+    _renumber(rubric, parent["id"] if parent else None)
+
+
+def _band_values(data):
+    return {name: data[name] for name in rubrics.BAND_FIELDS if name in data}
+
+
+@transaction.atomic
+def band_add(*, rubric, data, by) -> GradeBand:
+    access.require(by, access.ADMINISTER, None)
+    rubric = _draft(rubric)
+    tree = rubrics.snapshot(rubric)
+    band = {"name": "", "min_points": Decimal(0), "max_share": None, "min_share": None, **_band_values(data)}
+    tree["bands"].append(band)
+    _check(tree, node=band["name"])
+    row = GradeBand(rubric=rubric, **band)
+    row.full_clean(exclude=["rubric"], validate_constraints=False)
+    row.save()
+    return row
+
+
+@transaction.atomic
+def band_edit(*, band, data, by) -> GradeBand:
+    access.require(by, access.ADMINISTER, None)
+    _draft(band.rubric)
+    band = GradeBand.objects.get(pk=band.pk)
+    tree = rubrics.snapshot(band.rubric)
+    values = _band_values(data)
+    node = next(b for b in tree["bands"] if b["name"] == band.name)
+    node.update(values)
+    _check(tree, node=node["name"])
+    for name, value in values.items():
+        setattr(band, name, value)
+    band.full_clean(exclude=["rubric"], validate_constraints=False)
+    band.save()
+    return band
+
+
+@transaction.atomic
+def band_delete(*, band, by):
+    access.require(by, access.ADMINISTER, None)
+    _draft(band.rubric)
+    GradeBand.objects.filter(pk=band.pk).delete()
+
+
+def rubric_import(*, by, data=None, file=None, preview=True) -> RubricImport:
+    """A rubric file (JSON or YAML, see README.md "Rubric files") read, checked like an edit, and shown.
+
+    With `preview` nothing is written; otherwise it becomes a new draft of its code and year, with the next
+    version number: an import never overwrites a version. What publishing would still need comes back as warnings.
+    """
+    access.require(by, access.ADMINISTER, None)
+    if file is not None:
+        raw = file.read(rubrics.MAX_FILE_BYTES + 1)
+        try:
+            data = rubrics.load(raw, getattr(file, "name", "") or "")
+        except rubrics.FileRefused as error:
+            raise ValidationError(str(error)) from None
+    tree, found = rubrics.parse(data)
+    if found:
+        raise ValidationError([str(problem) for problem in found[:30]])
+    _check(tree)
+    result = RubricImport(
+        tree=tree,
+        version=_next_version(tree["code"], tree["year"]),
+        warnings=[str(problem) for problem in rubrics.problems(tree, complete=True)],
+    )
+    if not preview:
+        with transaction.atomic():
+            result.rubric = _new_rubric(
+                tree, code=tree["code"], year=tree["year"], title=tree["title"], based_on=None, by=by
+            )
+    return result

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from assessments import views
+from assessments import views, views_rubrics
 
 app_name = "assessments"
 
@@ -17,4 +17,26 @@ urlpatterns = [
     path("findings/<int:pk>/", views.finding_detail, name="finding"),
     path("<int:pk>/findings/", views.findings_queue, name="findings_queue"),
     path("<int:pk>/three-lists/", views.three_lists, name="three_lists"),
+]
+
+urlpatterns += [
+    path("rubrics/", views_rubrics.rubric_list, name="rubrics"),
+    path("rubrics/new/", views_rubrics.rubric_add, name="rubric_add"),
+    path("rubrics/import/", views_rubrics.rubric_import, name="rubric_import"),
+    path("rubrics/<int:pk>/", views_rubrics.rubric_detail, name="rubric"),
+    path("rubrics/<int:pk>/diff/<int:other>/", views_rubrics.rubric_diff, name="rubric_diff"),
+    path("rubrics/<int:pk>/export/", views_rubrics.rubric_export, name="rubric_export"),
+    path("rubrics/<int:pk>/edit/", views_rubrics.rubric_edit, name="rubric_edit"),
+    path("rubrics/<int:pk>/copy/", views_rubrics.rubric_copy, name="rubric_copy"),
+    path("rubrics/<int:pk>/new-version/", views_rubrics.rubric_new_version, name="rubric_new_version"),
+    path("rubrics/<int:pk>/publish/", views_rubrics.rubric_publish, name="rubric_publish"),
+    path("rubrics/<int:pk>/archive/", views_rubrics.rubric_archive, name="rubric_archive"),
+    path("rubrics/<int:pk>/delete/", views_rubrics.rubric_delete, name="rubric_delete"),
+    path("rubrics/<int:pk>/indicators/add/", views_rubrics.indicator_add, name="indicator_add"),
+    path("rubrics/indicators/<int:pk>/edit/", views_rubrics.indicator_edit, name="indicator_edit"),
+    path("rubrics/indicators/<int:pk>/move/", views_rubrics.indicator_move, name="indicator_move"),
+    path("rubrics/indicators/<int:pk>/delete/", views_rubrics.indicator_delete, name="indicator_delete"),
+    path("rubrics/<int:pk>/grades/add/", views_rubrics.band_add, name="band_add"),
+    path("rubrics/grades/<int:pk>/edit/", views_rubrics.band_edit, name="band_edit"),
+    path("rubrics/grades/<int:pk>/delete/", views_rubrics.band_delete, name="band_delete"),
 ]

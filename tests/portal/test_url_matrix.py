@@ -15,7 +15,16 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
-from assessments.models import Finding, Inspection, ResponsibilityItem, ResponsibilityList, ResponsibilityTemplate
+from assessments.models import (
+    Finding,
+    GradeBand,
+    Indicator,
+    Inspection,
+    ResponsibilityItem,
+    ResponsibilityList,
+    ResponsibilityTemplate,
+    Rubric,
+)
 from branches.models import Attachment, Cadre, Employment, Meeting, Member, Post, Role, WorkbookImport
 from portal import services as portal_services
 from portal.models import Notification, NotificationKind
@@ -37,6 +46,9 @@ def only(allowed, status=200):
 
 
 ALL_ROLES = {"secretary", "reviewer", "assessor", "admin"}
+# Rubrics are rules of the whole tree: reviewers, assessors and admins read the published versions; drafts and every
+# change are for admins of a root, which no matrix user is (tests/assessments/test_rubric_pages.py has one).
+RUBRIC_READERS = {"reviewer", "assessor", "admin"}
 POST_ONLY = {"api:duty-complete", "branches:workbook_import_apply"}
 
 
@@ -126,6 +138,26 @@ MATRIX = {
     "api:duty-complete": (lambda o: [o["item"].pk], {"anonymous": REFUSED, **every(405)}),
     "api:finding-list": (None, {"anonymous": REFUSED, **every(200)}),
     "api:finding-detail": (lambda o: [o["finding"].pk], {"anonymous": REFUSED, **only(ALL_ROLES)}),
+    # Rubrics: "inside" is a published version, "outside" a draft (404 to anyone but an admin of a root).
+    "assessments:rubrics": (None, only(RUBRIC_READERS)),
+    "assessments:rubric_add": (None, every(404)),
+    "assessments:rubric_import": (None, every(404)),
+    "assessments:rubric": (lambda o: [o["rubric"].pk], only(RUBRIC_READERS)),
+    "assessments:rubric_diff": (lambda o: [o["rubric"].pk, o["rubric"].pk], only(RUBRIC_READERS)),
+    "assessments:rubric_export": (lambda o: [o["rubric"].pk], only(RUBRIC_READERS)),
+    "assessments:rubric_edit": (lambda o: [o["rubric"].pk], every(404)),
+    "assessments:rubric_copy": (lambda o: [o["rubric"].pk], every(404)),
+    "assessments:rubric_new_version": (lambda o: [o["rubric"].pk], every(404)),
+    "assessments:rubric_publish": (lambda o: [o["rubric"].pk], every(404)),
+    "assessments:rubric_archive": (lambda o: [o["rubric"].pk], every(404)),
+    "assessments:rubric_delete": (lambda o: [o["rubric"].pk], every(404)),
+    "assessments:indicator_add": (lambda o: [o["rubric"].pk], every(404)),
+    "assessments:indicator_edit": (lambda o: [o["indicator"].pk], every(404)),
+    "assessments:indicator_move": (lambda o: [o["indicator"].pk], every(404)),
+    "assessments:indicator_delete": (lambda o: [o["indicator"].pk], every(404)),
+    "assessments:band_add": (lambda o: [o["rubric"].pk], every(404)),
+    "assessments:band_edit": (lambda o: [o["band"].pk], every(404)),
+    "assessments:band_delete": (lambda o: [o["band"].pk], every(404)),
     # Django admin: one row for its whole namespace; admins only (others are sent to its sign-in).
     "admin:*": (
         None,
@@ -147,6 +179,12 @@ WRITES = [
         "assessments:template_edit",
         "branches:workbook_import",
         "branches:workbook_import_apply",
+        "assessments:rubric_import",
+        "assessments:rubric_copy",
+        "assessments:rubric_new_version",
+        "assessments:rubric_publish",
+        "assessments:rubric_archive",
+        "assessments:indicator_move",
     )
 ]
 
@@ -241,7 +279,15 @@ def world(county, make_user, settings, tmp_path):
         }
 
     inside = objects_of(county.east, users["secretary"])
-    return users, {"inside": inside, "outside": objects_of(county.finance, make_user("finance_secretary"))}
+    outside = objects_of(county.finance, make_user("finance_secretary"))
+    for objects, state in ((inside, "published"), (outside, "draft")):
+        rubric = Rubric.objects.create(code=f"matrix-{state}", title="考核细则", year=2026, state=state)
+        objects["rubric"] = rubric
+        objects["indicator"] = Indicator.objects.create(
+            rubric=rubric, code="area", title="组织建设", kind="group", max_points=100
+        )
+        objects["band"] = GradeBand.objects.create(rubric=rubric, name="好", min_points=0)
+    return users, {"inside": inside, "outside": outside}
 
 
 def url_for(name, objects):
@@ -292,6 +338,9 @@ def test_no_write_reaches_another_branch(world, client, name):
         list(Member.objects.values_list("pk", "name", "status")),
         list(Cadre.objects.values_list("pk", "name", "term_end")),
         list(Attachment.objects.values_list("pk", "title")),
+        list(Rubric.objects.values_list("pk", "title", "state", "version")),
+        list(Indicator.objects.values_list("pk", "title", "parent", "position")),
+        list(GradeBand.objects.values_list("pk", "name", "min_points")),
     )
     for role in ROLES[1:]:
         client.force_login(users[role])
@@ -325,6 +374,9 @@ def test_no_write_reaches_another_branch(world, client, name):
         list(Member.objects.values_list("pk", "name", "status")),
         list(Cadre.objects.values_list("pk", "name", "term_end")),
         list(Attachment.objects.values_list("pk", "title")),
+        list(Rubric.objects.values_list("pk", "title", "state", "version")),
+        list(Indicator.objects.values_list("pk", "title", "parent", "position")),
+        list(GradeBand.objects.values_list("pk", "name", "min_points")),
     )
     assert before == after
     assert not any(o.name == "篡改" or o.code == "HACK" for o in type(outside["branch"]).objects.all())
