@@ -337,7 +337,8 @@ def five_goods_file(year):
             {"code": "veto", "title": "发生严重违纪违法问题（一票否决）", "kind": "veto"},
         ],
         "bands": [
-            {"name": "五好党支部", "min_points": 90},
+            # a committee qualifies only when at least 90% of its sub-organizations reach the standard (seed 002)
+            {"name": "五好党支部", "min_points": 90, "children_share": 0.9},
             {"name": "合格", "min_points": 60},
             {"name": "相对后进", "min_points": 0, "min_share": 0.05},
         ],

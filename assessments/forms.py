@@ -260,7 +260,7 @@ def _descendants(indicator):
 class GradeBandForm(forms.ModelForm):
     class Meta:
         model = GradeBand
-        fields = ["name", "min_points", "max_share", "min_share"]
+        fields = ["name", "min_points", "max_share", "min_share", "children_share"]
         help_texts = {
             "min_points": _("A total from this many points up gets this grade (unless a higher grade applies)."),
             "max_share": _("At most this share of the peer group, e.g. 0.3 for 30%; empty: no cap."),

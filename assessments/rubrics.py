@@ -62,7 +62,7 @@ INDICATOR_FIELDS = (
     "rule",
     "rule_params",
 )
-BAND_FIELDS = ("name", "min_points", "max_share", "min_share")
+BAND_FIELDS = ("name", "min_points", "max_share", "min_share", "children_share")
 
 
 @dataclass(frozen=True)
@@ -150,7 +150,14 @@ def snapshot(rubric):
     tree["state"] = rubric.state
     tree["indicators"] = by_parent.get(None, [])
     tree["bands"] = [
-        {"name": b.name, "min_points": b.min_points, "max_share": b.max_share, "min_share": b.min_share, "id": b.pk}
+        {
+            "name": b.name,
+            "min_points": b.min_points,
+            "max_share": b.max_share,
+            "min_share": b.min_share,
+            "children_share": b.children_share,
+            "id": b.pk,
+        }
         for b in rubric.bands.order_by("-min_points")
     ]
     return tree
@@ -207,6 +214,11 @@ def export(tree):
             "min_points": _number(band["min_points"]),
             **({"max_share": _number(band["max_share"])} if band["max_share"] is not None else {}),
             **({"min_share": _number(band["min_share"])} if band["min_share"] is not None else {}),
+            **(
+                {"children_share": _number(band["children_share"])}
+                if band.get("children_share") is not None
+                else {}
+            ),
         }
         for band in tree["bands"]
     ]
@@ -498,6 +510,9 @@ def parse(data):
                     "min_points": shape.number(band, "min_points", path, Decimal(0), 2, -MAX_POINTS, MAX_POINTS),
                     "max_share": shape.number(band, "max_share", path, None, 4, Decimal(0), Decimal(1), nullable=True),
                     "min_share": shape.number(band, "min_share", path, None, 4, Decimal(0), Decimal(1), nullable=True),
+                    "children_share": shape.number(
+                        band, "children_share", path, None, 4, Decimal(0), Decimal(1), nullable=True
+                    ),
                 }
             )
     if shape.problems:
@@ -741,8 +756,8 @@ def _band_problems(tree, refuse, complete):
                 band["name"],
             )
         bounds.setdefault(bound, band["name"])
-        for key in ("max_share", "min_share"):
-            if band[key] is not None and not 0 <= Decimal(band[key]) <= 1:
+        for key in ("max_share", "min_share", "children_share"):
+            if band.get(key) is not None and not 0 <= Decimal(band[key]) <= 1:
                 refuse(path, _("A share must be between 0 and 1 (0% to 100%)."), key, band["name"])
         if band["max_share"] is not None and Decimal(band["max_share"]) <= 0:
             refuse(path, _("A cap of 0 means nobody gets this grade: remove the cap or the grade."), "max_share")

@@ -562,7 +562,9 @@ def _write_tree(rubric, tree):
             for (node, _parent, _position), row in zip(level, rows, strict=True)
             for position, child in enumerate(node.get("children", []))
         ]
-    bands = [GradeBand(rubric=rubric, **{name: band[name] for name in rubrics.BAND_FIELDS}) for band in tree["bands"]]
+    bands = [
+        GradeBand(rubric=rubric, **{name: band.get(name) for name in rubrics.BAND_FIELDS}) for band in tree["bands"]
+    ]
     for band in bands:
         band.full_clean(exclude=["rubric"], validate_unique=False, validate_constraints=False)
     GradeBand.objects.bulk_create(bands)
@@ -843,7 +845,14 @@ def band_add(*, rubric, data, by) -> GradeBand:
     access.require(by, access.ADMINISTER, None)
     rubric = _draft(rubric)
     tree = rubrics.snapshot(rubric)
-    band = {"name": "", "min_points": Decimal(0), "max_share": None, "min_share": None, **_band_values(data)}
+    band = {
+        "name": "",
+        "min_points": Decimal(0),
+        "max_share": None,
+        "min_share": None,
+        "children_share": None,
+        **_band_values(data),
+    }
     tree["bands"].append(band)
     _check(tree, node=band["name"])
     row = GradeBand(rubric=rubric, **band)
