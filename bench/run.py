@@ -211,12 +211,14 @@ def one_percent_subtree(root):
     from branches.models import Organization
 
     target = Organization.objects.count() // 100
-    with connection.cursor() as cursor:
+    step = Organization.steplen
+    with connection.cursor() as cursor:  # subtree sizes of depths 2 and 3 from their path prefixes: two scans
         cursor.execute(
-            "SELECT o.id, (SELECT count(*) FROM branches_organization s WHERE s.path LIKE o.path || '%%') AS size "
-            "FROM branches_organization o WHERE o.depth BETWEEN 2 AND 3 ORDER BY abs((SELECT count(*) FROM "
-            "branches_organization s WHERE s.path LIKE o.path || '%%') - %s) LIMIT 1",
-            [target],
+            "SELECT o.id, s.size FROM branches_organization o JOIN ("
+            "SELECT substr(path, 1, %s) AS prefix, count(*) AS size FROM branches_organization GROUP BY 1 "
+            "UNION ALL SELECT substr(path, 1, %s), count(*) FROM branches_organization GROUP BY 1"
+            ") s ON s.prefix = o.path WHERE o.depth BETWEEN 2 AND 3 ORDER BY abs(s.size - %s), o.path LIMIT 1",
+            [2 * step, 3 * step, target],
         )
         pk, size = cursor.fetchone()
     found = Organization.objects.get(pk=pk)
@@ -809,6 +811,9 @@ def main():
         "--no-analyze", action="store_true", help="measure the just-seeded database, without VACUUM (ANALYZE) first"
     )
     parser.add_argument("--no-meetings", action="store_true", help="seed no meetings (by default a year of them)")
+    parser.add_argument(
+        "--reuse", action="store_true", help="skip seeding: measure the bench database as the last run left it"
+    )
     args = parser.parse_args()
     with_meetings = not args.no_meetings
 
@@ -818,11 +823,14 @@ def main():
     os.environ.setdefault("LOG_LEVEL", "WARNING")  # no INFO chatter (sign-in logs) among the figures
     env = dict(os.environ)
 
-    recreate_database(url)
-    manage("migrate", "--noinput", "-v0", env=env)
-    seed_args = ["seed_demo", "--orgs", str(args.orgs), "--seed", "1", "--quiet-logins"]
-    seconds = manage(*seed_args, *([] if with_meetings else ["--no-meetings"]), env=env)
-    analyze_seconds = None if args.no_analyze else vacuum_analyze(url)
+    if args.reuse:  # measure the database a run seeded (and did not finish measuring): once, it writes
+        seconds, analyze_seconds = float("nan"), None
+    else:
+        recreate_database(url)
+        manage("migrate", "--noinput", "-v0", env=env)
+        seed_args = ["seed_demo", "--orgs", str(args.orgs), "--seed", "1", "--quiet-logins"]
+        seconds = manage(*seed_args, *([] if with_meetings else ["--no-meetings"]), env=env)
+        analyze_seconds = None if args.no_analyze else vacuum_analyze(url)
 
     floors, rows, sql, pages, job = measure(args.repeat, analyze=not args.no_analyze)
     lines = [f"{name}: {value:.2f}" for name, value in floors.items()]
