@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from django.db import connection, transaction
-from django.db.models import Count, Exists, FilteredRelation, Q
+from django.db.models import Count, Exists, Q
 
 from branches import compliance, periods
 from branches.models import (
@@ -451,24 +451,51 @@ def for_span(organizations, span, today, within=None, covered=None, rules=None):
     return rows
 
 
-def ranked(organizations, span, today):
-    """The organizations (a queryset) annotated with how many of their rules are not met and in progress over the
-    view, ordered failures first, then in progress, then tree order: one query to page through."""
-    counted_by = _counted_by(span, today)
-    organizations = organizations.annotate(
-        result=FilteredRelation(
-            "compliance_results",
-            condition=view_condition(span, "compliance_results__")
-            & Q(compliance_results__first_judged__lte=counted_by),
+class Ranking:
+    """The organizations of a queryset ranked over a view: most rules not met first, then most in progress, then
+    tree order (`reverse`: the other way round), each with `rules_not_met` and `rules_in_progress` set.
+
+    Sliced like a list (a paginator pages through it): each slice is one query that counts the view's rows per
+    organization first (narrow rows, read from the view's index alone), joins the candidates to those counts and
+    sorts them, the page's organizations coming out as instances. `len()` is the plain count."""
+
+    def __init__(self, organizations, span, today, reverse=False):
+        self.organizations, self.span, self.today, self.reverse = organizations, span, today, reverse
+
+    def count(self):
+        return self.organizations.count()
+
+    __len__ = count
+
+    def _sql(self):
+        counted_by = _counted_by(self.span, self.today)
+        counts = (
+            ComplianceResult.objects.filter(view_condition(self.span), first_judged__lte=counted_by)
+            .values("organization_id")
+            .annotate(
+                not_met=Count("unmet_end", filter=Q(unmet_end__lt=self.today)),
+                in_progress=Count("unmet_end", filter=Q(unmet_start__lte=counted_by, unmet_end__gte=self.today)),
+            )
+            .order_by()
         )
-    )
-    return organizations.annotate(
-        # counted over columns of the view's index, so the rows are read from it alone
-        rules_not_met=Count("result__unmet_end", filter=Q(result__unmet_end__lt=today)),
-        rules_in_progress=Count(
-            "result__unmet_end", filter=Q(result__unmet_start__lte=counted_by) & Q(result__unmet_end__gte=today)
-        ),
-    ).order_by("-rules_not_met", "-rules_in_progress", "path")
+        candidates_sql, candidates_params = self.organizations.order_by().query.sql_with_params()
+        counts_sql, counts_params = counts.query.sql_with_params()
+        way, path_way = ("ASC", "DESC") if self.reverse else ("DESC", "ASC")
+        sql = (
+            "SELECT c.*, COALESCE(r.not_met, 0) AS rules_not_met, "  # noqa: S608 (compiled ORM SQL)
+            f"COALESCE(r.in_progress, 0) AS rules_in_progress FROM ({candidates_sql}) AS c "
+            f"LEFT JOIN ({counts_sql}) AS r ON r.organization_id = c.id "
+            f"ORDER BY rules_not_met {way}, rules_in_progress {way}, c.path {path_way} LIMIT %s OFFSET %s"
+        )
+        return sql, (*candidates_params, *counts_params)
+
+    def __getitem__(self, window):
+        if not isinstance(window, slice):
+            return self[window : window + 1][0]
+        start, stop = window.start or 0, window.stop
+        sql, params = self._sql()
+        limit = (stop - start) if stop is not None else 10**9
+        return list(self.organizations.model.objects.raw(sql, (*params, limit, start)))
 
 
 def types_judged(root, span, today, kind, sector=""):

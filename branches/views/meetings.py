@@ -356,8 +356,7 @@ def _compliance_page(request, context, page, columns, rows_total):
 
 
 def _ranked_by_state(candidates, span, today, reverse):
-    ranked = results.ranked(candidates, span, today)
-    return ranked.reverse() if reverse else ranked
+    return results.Ranking(candidates, span, today, reverse)
 
 
 def _ordered_by(field):
