@@ -315,7 +315,7 @@ class SurveyForm(forms.Form):
     satisfied_share = forms.CharField(label=_("satisfied share"), max_length=12, help_text=_("e.g. 0.95 or 95%"))
 
 
-class SurveyImportForm(forms.Form):
+class SurveyImportForm(ChosenFilesForm, forms.Form):
     file = forms.FileField(
         label=_("Excel workbook (.xlsx)"),
         help_text=_("First sheet, a header row, then one row per organization: code, respondents, satisfied share."),

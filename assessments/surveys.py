@@ -7,7 +7,6 @@ shown first (nothing written); applying it writes every row or none. The scoring
 """
 
 import io
-import zipfile
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
@@ -198,23 +197,27 @@ def read_sheet(file):
         raise ValidationError(_("The file is larger than 2 MB."))
     try:
         book = load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError):
+    except Exception:  # noqa: BLE001 (a hostile or broken workbook may fail anywhere in the reader)
         raise ValidationError(_("The file is not an Excel workbook (.xlsx).")) from None
+    found = []
     try:
         sheet = book.worksheets[0]
-        found = []
         for line, cells in enumerate(sheet.iter_rows(values_only=True), start=1):
             if line == 1:
                 continue  # the header
             cells = list(cells[:3]) + [None] * (3 - len(cells[:3]))
             if all(cell in (None, "") for cell in cells):
                 continue
-            if len(found) >= MAX_ROWS:
-                raise ValidationError(_("At most %(count)d rows at a time.") % {"count": MAX_ROWS})
             found.append((line, *cells))
-        return found
+            if len(found) > MAX_ROWS:
+                break
+    except Exception:  # noqa: BLE001 (a broken sheet fails while it is read)
+        raise ValidationError(_("The file is not an Excel workbook (.xlsx).")) from None
     finally:
         book.close()
+    if len(found) > MAX_ROWS:
+        raise ValidationError(_("At most %(count)d rows at a time.") % {"count": MAX_ROWS})
+    return found
 
 
 def survey_import(*, round, by, file=None, rows=None, preview=True):  # noqa: A002

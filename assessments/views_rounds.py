@@ -15,7 +15,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_http_methods
 
 from assessments import exports, selectors, services, surveys, workflow
@@ -303,6 +303,16 @@ def self_assess(request, pk):
             workflow.self_assess(assessment=assessment, by=request.user, version=_version(request), entries=entries)
         except ValidationError as error:
             errors = _by_field(error)
+            for code, entry in entries.items():  # a browser cannot be handed the chosen files back
+                if entry["upload"] is not None:
+                    errors.setdefault(code, {}).setdefault("file", []).append(
+                        ngettext(
+                            "Not saved: the chosen file %(names)s must be chosen again.",
+                            "Not saved: the chosen files %(names)s must be chosen again.",
+                            1,
+                        )
+                        % {"names": f"“{entry['upload'].name}”"}
+                    )
         else:
             messages.success(request, _("The self-assessment is saved. Apply for acceptance when it is complete."))
             return redirect(_assessment_url(assessment))
@@ -326,11 +336,16 @@ def _by_field(error):
         return {"__all__": {"points": error.messages}}
     found = {}
     for key, messages_ in error.message_dict.items():
-        code, _dash, part = key.partition("-")
+        code, _dash, part = key.rpartition("-")
+        if part not in PARTS:  # an indicator's own points (its code may hold a hyphen)
+            code, part = key, "points"
         if key in ("__all__", "comment"):
             code, part = "__all__", "points"
-        found.setdefault(code, {}).setdefault(part or "points", []).extend(messages_)
+        found.setdefault(code, {}).setdefault(part, []).extend(messages_)
     return found
+
+
+PARTS = {"note", "file", "adjusted", "reason", "comment"}
 
 
 @require_http_methods(["GET", "POST"])
