@@ -7,50 +7,107 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('assessments', '0004_assessment_rounds'),
-        ('branches', '0010_compliance_results'),
+        ("assessments", "0004_assessment_rounds"),
+        ("branches", "0010_compliance_results"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='assessment',
-            name='version',
-            field=models.PositiveIntegerField(default=1, verbose_name='version'),
+            model_name="assessment",
+            name="version",
+            field=models.PositiveIntegerField(default=1, verbose_name="version"),
         ),
         migrations.AddField(
-            model_name='score',
-            name='assessor_note',
-            field=models.TextField(blank=True, validators=[branches.validators.reject_markup], verbose_name="assessor's comment"),
+            model_name="score",
+            name="assessor_note",
+            field=models.TextField(
+                blank=True, validators=[branches.validators.reject_markup], verbose_name="assessor's comment"
+            ),
         ),
         migrations.AddField(
-            model_name='score',
-            name='evidence_file',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='branches.attachment', verbose_name='evidence file'),
+            model_name="score",
+            name="evidence_file",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="branches.attachment",
+                verbose_name="evidence file",
+            ),
         ),
         migrations.AddField(
-            model_name='score',
-            name='evidence_note',
-            field=models.TextField(blank=True, validators=[branches.validators.reject_markup], verbose_name='evidence'),
+            model_name="score",
+            name="evidence_note",
+            field=models.TextField(blank=True, validators=[branches.validators.reject_markup], verbose_name="evidence"),
         ),
         migrations.CreateModel(
-            name='AssessmentStep',
+            name="AssessmentStep",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('from_state', models.CharField(choices=[('open', 'open'), ('self_assessed', 'self-assessed'), ('submitted', 'submitted for acceptance'), ('under_review', 'under review'), ('returned', 'returned'), ('approved', 'approved'), ('published', 'published')], max_length=16, verbose_name='from')),
-                ('to_state', models.CharField(choices=[('open', 'open'), ('self_assessed', 'self-assessed'), ('submitted', 'submitted for acceptance'), ('under_review', 'under review'), ('returned', 'returned'), ('approved', 'approved'), ('published', 'published')], max_length=16, verbose_name='to')),
-                ('at', models.DateTimeField(auto_now_add=True, verbose_name='at')),
-                ('comment', models.TextField(blank=True, validators=[branches.validators.reject_markup], verbose_name='comment')),
-                ('snapshot', models.JSONField(blank=True, default=dict, verbose_name='figures as approved')),
-                ('assessment', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='steps', to='assessments.assessment')),
-                ('by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='by')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "from_state",
+                    models.CharField(
+                        choices=[
+                            ("open", "open"),
+                            ("self_assessed", "self-assessed"),
+                            ("submitted", "submitted for acceptance"),
+                            ("under_review", "under review"),
+                            ("returned", "returned"),
+                            ("approved", "approved"),
+                            ("published", "published"),
+                        ],
+                        max_length=16,
+                        verbose_name="from",
+                    ),
+                ),
+                (
+                    "to_state",
+                    models.CharField(
+                        choices=[
+                            ("open", "open"),
+                            ("self_assessed", "self-assessed"),
+                            ("submitted", "submitted for acceptance"),
+                            ("under_review", "under review"),
+                            ("returned", "returned"),
+                            ("approved", "approved"),
+                            ("published", "published"),
+                        ],
+                        max_length=16,
+                        verbose_name="to",
+                    ),
+                ),
+                ("at", models.DateTimeField(auto_now_add=True, verbose_name="at")),
+                (
+                    "comment",
+                    models.TextField(
+                        blank=True, validators=[branches.validators.reject_markup], verbose_name="comment"
+                    ),
+                ),
+                ("snapshot", models.JSONField(blank=True, default=dict, verbose_name="figures as approved")),
+                (
+                    "assessment",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="steps", to="assessments.assessment"
+                    ),
+                ),
+                (
+                    "by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="by",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'assessment step',
-                'verbose_name_plural': 'assessment steps',
-                'ordering': ['assessment', 'at', 'pk'],
+                "verbose_name": "assessment step",
+                "verbose_name_plural": "assessment steps",
+                "ordering": ["assessment", "at", "pk"],
             },
         ),
     ]

@@ -18,21 +18,45 @@ def remove(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('portal', '0005_scoring_schedule'),
+        ("portal", "0005_scoring_schedule"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='notification',
-            name='kind',
-            field=models.CharField(choices=[('meeting_due', 'Meeting due soon'), ('meeting_overdue', 'Meeting not held in time'), ('duty_due', 'Duty due soon'), ('duty_overdue', 'Duty overdue'), ('rectification_due', 'Rectification due soon'), ('rectification_overdue', 'Rectification overdue'), ('term_ending', 'Committee term ending'), ('overdue_digest', 'Daily overdue digest'), ('self_assessment_due', 'Self-assessment due soon'), ('review_due', 'Assessment review due soon')], max_length=24, verbose_name='kind'),
+            model_name="notification",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("meeting_due", "Meeting due soon"),
+                    ("meeting_overdue", "Meeting not held in time"),
+                    ("duty_due", "Duty due soon"),
+                    ("duty_overdue", "Duty overdue"),
+                    ("rectification_due", "Rectification due soon"),
+                    ("rectification_overdue", "Rectification overdue"),
+                    ("term_ending", "Committee term ending"),
+                    ("overdue_digest", "Daily overdue digest"),
+                    ("self_assessment_due", "Self-assessment due soon"),
+                    ("review_due", "Assessment review due soon"),
+                ],
+                max_length=24,
+                verbose_name="kind",
+            ),
         ),
         migrations.AlterField(
-            model_name='reminderrule',
-            name='topic',
-            field=models.CharField(choices=[('meeting', 'Required meetings'), ('duty', 'Responsibility items'), ('rectification', 'Rectifications'), ('term', 'Committee terms (election due)'), ('assessment', 'Assessments (self-assessment and review due)')], max_length=16, verbose_name='about'),
+            model_name="reminderrule",
+            name="topic",
+            field=models.CharField(
+                choices=[
+                    ("meeting", "Required meetings"),
+                    ("duty", "Responsibility items"),
+                    ("rectification", "Rectifications"),
+                    ("term", "Committee terms (election due)"),
+                    ("assessment", "Assessments (self-assessment and review due)"),
+                ],
+                max_length=16,
+                verbose_name="about",
+            ),
         ),
         migrations.RunPython(create, remove),
     ]
