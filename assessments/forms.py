@@ -271,7 +271,7 @@ class GradeBandForm(forms.ModelForm):
         pass  # the service checks the band among the rubric's others
 
 
-class RubricImportForm(forms.Form):
+class RubricImportForm(ChosenFilesForm, forms.Form):
     file = forms.FileField(
         label=_("rubric file"), help_text=_("A rubric file in JSON or YAML (see the format in the README).")
     )
