@@ -6,11 +6,13 @@ from collections import defaultdict
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 
 from assessments import rubrics, services, summaries
 from assessments.models import (
+    AssessmentRound,
     Finding,
     FindingState,
     FindingTransition,
@@ -67,6 +69,7 @@ def build(*, root, today, seed, inspector=None):
     year = today.year
     build_rubrics(year=year)
     if demo_duties_exist(year):
+        build_round(root=root, year=year)
         return {}
     template = ResponsibilityTemplate.objects.create(owner=root, year=year, title=f"{year}年度党支部抓党建工作责任清单")
     TemplateItem.objects.bulk_create(
@@ -160,7 +163,9 @@ def build(*, root, today, seed, inspector=None):
         audit.record_summary(root, AuditEntry.Action.CREATE, {"inspection_rows": counts, "seed": seed})
     # The completions and findings were written in bulk: their month summaries are counted from them at once.
     summaries.rebuild(within=root)
+    scored = build_round(root=root, year=year)
     return {
+        "assessments": scored,
         "issued_lists": issued.lists,
         "duties": issued.items,
         "duties_done": sum(len(pks) for pks in done.values()),
@@ -453,3 +458,30 @@ def build_rubrics(*, year, by=None):
         stars = services.rubric_import(data=star_rating_file(year), by=by, preview=False).rubric
         services.rubric_publish(rubric=stars, by=by)
     return Rubric.objects.filter(state__in=[RubricState.PUBLISHED, RubricState.ARCHIVED]).count()
+
+
+def build_round(*, root, year, by=None):
+    """This year's star-rating round over the demo county, opened and scored, so the pages show scores at once.
+    Idempotent: an existing round is left as it is. Returns how many assessments the round holds."""
+    by = by or access.system_user()
+    rubric = Rubric.objects.filter(code="star-rating", year=year, state=RubricState.PUBLISHED).first()
+    if rubric is None:
+        return 0
+    existing = AssessmentRound.objects.filter(rubric=rubric, root=root, period_start=date(year, 1, 1)).first()
+    if existing is not None:
+        return existing.assessments.count()
+    try:
+        opened = services.round_open(
+            rubric=rubric,
+            root=root,
+            period_start=date(year, 1, 1),
+            period_end=date(year, 12, 31),
+            self_assessment_due=date(year, 12, 20),
+            review_due=date(year + 1, 1, 15),
+            title=f"{year}年度党支部星级评定",
+            by=by,
+        )
+    except ValidationError:
+        return 0  # no branch under the root
+    services.round_score(round=opened, by=by)
+    return opened.assessments.count()

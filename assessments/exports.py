@@ -60,3 +60,40 @@ def three_list(rows, which, root, fmt, today):
         ]
         what = _("problem list") if which == "problems" else _("rectification list")
     return respond(table, f"{root.name}-{what}-{today.isoformat()}", fmt, sheet_title=what)
+
+
+def ranking(rows, assessment_round, fmt):
+    """The ranking of a round: rank, total (2 decimals shown, exact kept to 6 in the workbook), grade, 末位."""
+    from assessments.scoring import shown
+
+    header = [
+        _("rank"),
+        _("peer group size"),
+        _("organization code"),
+        _("organization"),
+        _("kind"),
+        _("total points"),
+        _("grade"),
+        _("vetoed"),
+        _("bottom-ranked (末位)"),
+        _("state"),
+    ]
+    table = [header]
+    for row in rows:
+        table.append(
+            [
+                row.rank,
+                row.peer_size,
+                row.organization.code,
+                row.organization.name,
+                row.organization.get_kind_display(),
+                float(shown(row.total)) if row.total is not None and fmt == "xlsx" else shown(row.total),
+                row.grade,
+                _("yes") if row.vetoed else "",
+                _("yes") if row.bottom else "",
+                row.get_state_display(),
+            ]
+        )
+    what = _("ranking")
+    name = f"{assessment_round}-{what}"
+    return respond(table, name, fmt, sheet_title=what)

@@ -271,7 +271,7 @@ class GradeBandForm(forms.ModelForm):
         pass  # the service checks the band among the rubric's others
 
 
-class RubricImportForm(forms.Form):
+class RubricImportForm(ChosenFilesForm, forms.Form):
     file = forms.FileField(
         label=_("rubric file"), help_text=_("A rubric file in JSON or YAML (see the format in the README).")
     )
@@ -279,3 +279,65 @@ class RubricImportForm(forms.Form):
 
 class RubricImportConfirmForm(forms.Form):
     payload = forms.CharField(widget=forms.HiddenInput, max_length=rubrics.MAX_FILE_BYTES)
+
+
+# ------------------------------------------------------------------------------------------ assessment rounds
+
+
+class RoundForm(forms.Form):
+    """Open a round: a published rubric over the subtree, a half-year or a year, with its two deadlines."""
+
+    PERIODS = (("year", _("the whole year")), ("h1", _("first half-year")), ("h2", _("second half-year")))
+
+    rubric = forms.ModelChoiceField(label=_("rubric"), queryset=Rubric.objects.none())
+    year = forms.IntegerField(label=_("year"), min_value=2000, max_value=2100)
+    period = forms.ChoiceField(label=_("period"), choices=PERIODS)
+    title = forms.CharField(label=_("title"), required=False, max_length=160, validators=[reject_markup])
+    self_assessment_due = forms.DateField(label=_("self-assessment due"), widget=DateInput())
+    review_due = forms.DateField(label=_("review due"), widget=DateInput())
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["rubric"].queryset = Rubric.objects.filter(state="published").order_by("-year", "code")
+
+    def period_dates(self):
+        from datetime import date
+
+        year, period = self.cleaned_data["year"], self.cleaned_data["period"]
+        start = date(year, 7, 1) if period == "h2" else date(year, 1, 1)
+        end = date(year, 6, 30) if period == "h1" else date(year, 12, 31)
+        return start, end
+
+
+class SurveyForm(forms.Form):
+    code = forms.CharField(label=_("organization code"), max_length=40)
+    respondents = forms.IntegerField(label=_("respondents"), min_value=0)
+    satisfied_share = forms.CharField(label=_("satisfied share"), max_length=12, help_text=_("e.g. 0.95 or 95%"))
+
+
+class SurveyImportForm(ChosenFilesForm, forms.Form):
+    file = forms.FileField(
+        label=_("Excel workbook (.xlsx)"),
+        help_text=_("First sheet, a header row, then one row per organization: code, respondents, satisfied share."),
+        widget=forms.ClearableFileInput(attrs={"accept": ".xlsx"}),
+    )
+
+
+class SurveyImportConfirmForm(forms.Form):
+    payload = forms.CharField(widget=forms.HiddenInput)
+
+    def clean_payload(self):
+        try:
+            rows = json.loads(self.cleaned_data["payload"])
+        except ValueError:
+            raise forms.ValidationError(_("The confirmation could not be read: upload the file again.")) from None
+        if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+            raise forms.ValidationError(_("The confirmation could not be read: upload the file again."))
+        return rows
+
+
+class StepForm(forms.Form):
+    version = forms.IntegerField(widget=forms.HiddenInput)
+    comment = forms.CharField(
+        label=_("comment"), required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 3})
+    )

@@ -2,23 +2,30 @@
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, F, OuterRef, Q
 from django.http import Http404
 from django.urls import reverse
 
 from assessments.models import (
     Aggregation,
+    Assessment,
+    AssessmentRound,
+    AssessmentState,
     Finding,
     FindingState,
     IndicatorKind,
     ItemStatus,
     ResponsibilityItem,
+    RoundState,
     Rubric,
     RubricState,
     ScoringRule,
 )
 from assessments.models.inspections import AWAITING_ORGANIZATION
+from assessments.models.rounds import AWAITING_ORGANIZATION as AWAITING_SELF_ASSESSMENT
+from assessments.models.rounds import AWAITING_REVIEW
 from branches import access, compliance
 
 
@@ -213,6 +220,54 @@ def findings_due_between(first_day, last_day):
     )
 
 
+def assessments_awaiting_organization():
+    """Assessments of open rounds still waiting on their organization's self-assessment."""
+    return Assessment.objects.filter(state__in=AWAITING_SELF_ASSESSMENT, round__state=RoundState.OPEN)
+
+
+def rounds_awaiting_review():
+    """Open rounds with an assessment submitted or under review."""
+    return AssessmentRound.objects.filter(
+        state=RoundState.OPEN,
+        pk__in=Assessment.objects.filter(state__in=AWAITING_REVIEW).values("round_id"),
+    )
+
+
+def self_assessments_due_between(first_day, last_day):
+    """Assessments waiting on their organization whose self-assessment falls due in the range: (id, organization
+    id, path, round title, due date)."""
+    rows = (
+        assessments_awaiting_organization()
+        .filter(round__self_assessment_due__range=(first_day, last_day))
+        .values_list(
+            "pk",
+            "organization_id",
+            "organization__path",
+            "round__title",
+            "round__rubric__title",
+            "round__self_assessment_due",
+        )
+        .order_by("round__self_assessment_due", "pk")
+    )
+    return [(pk, org, path, title or rubric, due) for pk, org, path, title, rubric, due in rows]
+
+
+def reviews_due_between(first_day, last_day):
+    """Open rounds whose review falls due in the range, with the paths of their assessments awaiting review:
+    [(round id, title, due date, sorted paths)]; one query."""
+    rows = (
+        Assessment.objects.filter(
+            state__in=AWAITING_REVIEW, round__state=RoundState.OPEN, round__review_due__range=(first_day, last_day)
+        )
+        .values_list("round_id", "round__title", "round__rubric__title", "round__review_due", "organization__path")
+        .order_by("round_id", "organization__path")
+    )
+    found = {}
+    for round_id, title, rubric, due, path in rows.iterator(chunk_size=20000):
+        found.setdefault(round_id, (round_id, title or rubric, due, []))[3].append(path)
+    return list(found.values())
+
+
 # Rubrics (考核细则): rules of the whole tree. Reviewers, assessors and admins read the published and archived
 # versions (rounds are opened and scored with them); drafts are seen, like every edit, by admins of a root only.
 
@@ -302,3 +357,214 @@ def tree_rows(tree):
             yield from rows(node["children"], depth + 1)
 
     return list(rows(tree["indicators"], 0))
+
+
+# ------------------------------------------------------------------------------------------ assessment rounds
+# A round is seen by whoever sees one of its assessments; each sees the assessments in their own scope only (a
+# secretary their branch's). The ranking and the survey results are for those who review or assess.
+
+
+def _either(user, actions, via):
+    """Rows whose organization lies where the user holds any of `actions`."""
+    if access.is_everywhere(user):
+        return Q()
+    condition = Q(pk__in=[])
+    for action in actions:
+        condition |= access.organization_q(user, action, via)
+    return condition
+
+
+JUDGES = (access.REVIEW, access.ASSESS)
+
+
+def judges_in(user):
+    return access.is_everywhere(user) or any(access.has_any(user, action) for action in JUDGES)
+
+
+def rounds_for(user):
+    """The rounds with an assessment the user sees, newest first, with progress counted over what they see."""
+    if not access.has_any(user, access.VIEW):
+        return AssessmentRound.objects.none()
+    everywhere = access.is_everywhere(user)
+    seen = Q() if everywhere else access.organization_q(user, access.VIEW, "assessments__organization")
+
+    def counted(condition):
+        return Count("assessments", filter=condition) if condition else Count("assessments")
+
+    counts = {
+        "seen_count": counted(seen),
+        **{f"{state}_count": counted(seen & Q(assessments__state=state)) for state in AssessmentState.values},
+    }
+    return (
+        AssessmentRound.objects.filter(Exists(access.scoped(user, Assessment.objects.filter(round=OuterRef("pk")))))
+        .select_related("rubric", "root")
+        .annotate(**counts)
+        .order_by("-period_start", "-pk")
+    )
+
+
+def round_or_404(user, pk):
+    found = rounds_for(user).filter(pk=pk).first()
+    if found is None:
+        raise Http404
+    return found
+
+
+@dataclass
+class Progress:
+    """How far a round has come, over the assessments the user sees."""
+
+    total: int
+    counts: dict
+
+    def of(self, state):
+        return self.counts.get(state, 0)
+
+    @property
+    def self_assessed(self):
+        """Self-assessed at least once (every state past "open")."""
+        return self.total - self.of(AssessmentState.OPEN)
+
+    @property
+    def submitted(self):
+        return sum(self.of(s) for s in (AssessmentState.SUBMITTED, AssessmentState.UNDER_REVIEW))
+
+    @property
+    def reviewed(self):
+        return self.of(AssessmentState.APPROVED) + self.of(AssessmentState.PUBLISHED)
+
+    @property
+    def published(self):
+        return self.of(AssessmentState.PUBLISHED)
+
+    def share(self, number):
+        return round(100 * number / self.total) if self.total else 0
+
+
+def progress_of(assessment_round):
+    """The round's progress from its annotated counts (rounds_for)."""
+    counts = {state: getattr(assessment_round, f"{state}_count", 0) for state in AssessmentState.values}
+    return Progress(assessment_round.seen_count, counts)
+
+
+def round_assessments(user, assessment_round, *, state="", search=""):
+    rows = access.scoped(user, Assessment.objects.filter(round=assessment_round)).select_related("organization")
+    if state:
+        rows = rows.filter(state=state)
+    if search:
+        rows = rows.filter(Q(organization__name__icontains=search) | Q(organization__code__icontains=search))
+    return rows.order_by("organization__path")
+
+
+def assessment_or_404(user, pk, action=access.VIEW):
+    return access.get_scoped_or_404(
+        user, Assessment.objects.select_related("round", "round__rubric", "round__root", "organization"), action, pk=pk
+    )
+
+
+def ranking(user, assessment_round, *, kind=""):
+    """The ranked assessments the user reviews or assesses (peer group by organization kind), best first."""
+    rows = Assessment.objects.filter(round=assessment_round).filter(_either(user, JUDGES, "organization"))
+    if kind:
+        rows = rows.filter(organization__kind=kind)
+    return (
+        rows.select_related("organization")
+        .only(
+            "pk",
+            "state",
+            "total",
+            "grade",
+            "rank",
+            "peer_size",
+            "vetoed",
+            "bottom",
+            "organization__name",
+            "organization__code",
+            "organization__kind",
+            "organization__path",
+        )
+        .order_by("organization__kind", F("rank").asc(nulls_last=True), "organization__path")
+    )
+
+
+def grade_counts(user, assessment_round, *, kind=""):
+    """{grade: how many} over the ranking the user sees (one aggregate query)."""
+    rows = Assessment.objects.filter(round=assessment_round).filter(_either(user, JUDGES, "organization"))
+    if kind:
+        rows = rows.filter(organization__kind=kind)
+    return dict(rows.values_list("grade").annotate(n=Count("pk")).order_by())
+
+
+RECORDS_OF_METRIC = {
+    "meetings_met": "branches:meetings",
+    "attendance_rate": "branches:meetings",
+    "duties_on_time": "assessments:todo",
+    "rectifications_on_time": "assessments:todo",
+    "findings_open_past_deadline": "assessments:todo",
+    "cadres_trained": "branches:organization",
+    "staffing_ratio": "branches:organization",
+    "committee_term_overdue": "branches:organization",
+}
+
+
+@dataclass
+class ScoreLine:
+    """One indicator of an assessment as its page shows it."""
+
+    leaf: object
+    score: object  # Score or None
+    why: str
+    records: str  # a link to the records it came from, or ""
+    missing: list  # [(label, link)] of the spans a meeting requirement was not met
+    points: Decimal  # what it counts now (before the round is scored again)
+
+    @property
+    def code(self):
+        return self.leaf.code
+
+
+def _counted(leaf, score, tree):
+    """What a leaf counts now, as the engine would count it from the stored figures."""
+    maximum = leaf.max_points
+    if score is None:
+        return Decimal(0)
+    if leaf.kind == IndicatorKind.VETO:
+        return Decimal(0)
+    if leaf.kind in (IndicatorKind.BONUS, IndicatorKind.DEDUCTION):
+        amount = score.adjusted if score.adjusted is not None else score.assessor_score
+        return min(max(amount or 0, Decimal(0)), maximum) if score.approved_by_id else Decimal(0)
+    if leaf.computed:
+        value = score.adjusted if score.adjusted is not None else score.computed
+    else:
+        value = score.adjusted if score.adjusted is not None else score.assessor_score
+    return min(max(value or Decimal(0), Decimal(0)), maximum)
+
+
+def score_lines(assessment):
+    """Every indicator of the assessment with its score, its "why", the records behind it, and what it counts now;
+    and the provisional total these give (the round's scoring gives the official one). Two queries."""
+    from assessments import scoring, workflow
+
+    tree = workflow.tree_of(assessment)
+    scores = {score.code: score for score in assessment.scores.select_related("evidence_file", "approved_by")}
+    org = assessment.organization_id
+    lines = []
+    for leaf in workflow.leaves_of(assessment, tree):
+        score = scores.get(leaf.code)
+        trace = score.trace if score is not None else {}
+        node = tree.nodes[leaf.code]
+        url_name = RECORDS_OF_METRIC.get(node.get("metric") or "")
+        records = reverse(url_name, args=[org]) if url_name else ""
+        meeting_type = (trace.get("inputs") or {}).get("meeting_type") or (node.get("params") or {}).get("meeting_type")
+        if records and meeting_type and url_name == "branches:meetings":
+            records += f"?meeting_type={meeting_type}"
+        missing = [
+            (
+                item["span"],
+                f"{reverse('branches:meetings', args=[org])}?meeting_type={meeting_type}&period={item['span']}",
+            )
+            for item in (trace.get("inputs") or {}).get("missing", [])
+        ]
+        lines.append(ScoreLine(leaf, score, scoring.why(trace), records, missing, _counted(leaf, score, tree)))
+    _points, total = tree.aggregate({line.code: line.points for line in lines})
+    return lines, total

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from assessments import views, views_rubrics
+from assessments import views, views_rounds, views_rubrics
 
 app_name = "assessments"
 
@@ -39,4 +39,20 @@ urlpatterns += [
     path("rubrics/<int:pk>/grades/add/", views_rubrics.band_add, name="band_add"),
     path("rubrics/grades/<int:pk>/edit/", views_rubrics.band_edit, name="band_edit"),
     path("rubrics/grades/<int:pk>/delete/", views_rubrics.band_delete, name="band_delete"),
+]
+
+urlpatterns += [
+    path("rounds/", views_rounds.round_list, name="rounds"),
+    path("<int:pk>/rounds/new/", views_rounds.round_add, name="round_add"),
+    path("rounds/<int:pk>/", views_rounds.round_detail, name="round"),
+    path("rounds/<int:pk>/ranking/", views_rounds.ranking, name="ranking"),
+    path("rounds/<int:pk>/ranking/export/", views_rounds.ranking_export, name="ranking_export"),
+    path("rounds/<int:pk>/surveys/", views_rounds.survey_list, name="surveys"),
+    path("rounds/<int:pk>/surveys/import/", views_rounds.survey_import, name="survey_import"),
+    path("assessments/<int:pk>/", views_rounds.assessment_detail, name="assessment"),
+    path("assessments/<int:pk>/report/", views_rounds.assessment_report, name="assessment_report"),
+    path("assessments/<int:pk>/self-assessment/", views_rounds.self_assess, name="self_assess"),
+    path("assessments/<int:pk>/scoring/", views_rounds.assessor_score, name="assessor_score"),
+    path("assessments/<int:pk>/step/<slug:to>/", views_rounds.assessment_step, name="assessment_step"),
+    path("assessments/<int:pk>/adjustments/", views_rounds.adjustments_approve, name="adjustments_approve"),
 ]

@@ -45,5 +45,6 @@ def _navigation(user):
             "three_lists_url": reverse("assessments:three_lists", args=[reviewer_of]) if reviewer_of else "",
             "findings_url": reverse("assessments:findings_queue", args=[inspector_of]) if inspector_of else "",
             "rubrics": everywhere or inspector_of is not None,
+            "rounds": everywhere or bool(roles),
         }
     }

@@ -18,6 +18,7 @@ class Topic(models.TextChoices):
     DUTY = "duty", _("Responsibility items")
     RECTIFICATION = "rectification", _("Rectifications")
     TERM = "term", _("Committee terms (election due)")
+    ASSESSMENT = "assessment", _("Assessments (self-assessment and review due)")
 
 
 class Timing(models.TextChoices):
@@ -59,6 +60,8 @@ class ReminderRule(models.Model):
         return f"{self.get_topic_display()} · {self.get_timing_display()} · {self.days}"
 
     def clean(self):
+        if self.topic == Topic.ASSESSMENT and self.timing == Timing.OVERDUE:
+            raise ValidationError({"timing": _("Assessments have reminders before their deadlines only.")})
         if self.topic == Topic.TERM and self.timing == Timing.OVERDUE:
             raise ValidationError(
                 {
@@ -85,6 +88,8 @@ class NotificationKind(models.TextChoices):
     RECTIFICATION_OVERDUE = "rectification_overdue", _("Rectification overdue")
     TERM_ENDING = "term_ending", _("Committee term ending")
     OVERDUE_DIGEST = "overdue_digest", _("Daily overdue digest")
+    SELF_ASSESSMENT_DUE = "self_assessment_due", _("Self-assessment due soon")
+    REVIEW_DUE = "review_due", _("Assessment review due soon")
 
 
 class EmailState(models.TextChoices):

@@ -80,6 +80,13 @@ def title(notification):
         }
     if kind == NotificationKind.OVERDUE_DIGEST:
         return _("Newly overdue in %(organization)s: %(total)d") % p
+    if kind == NotificationKind.SELF_ASSESSMENT_DUE:
+        return _("The self-assessment of “%(title)s” is due on %(due)s (%(left)s)") % {**p, "left": _left(p["days"])}
+    if kind == NotificationKind.REVIEW_DUE:
+        return _("%(waiting)d assessments of “%(title)s” await review by %(due)s (%(left)s)") % {
+            **p,
+            "left": _left(p["days"]),
+        }
     return notification.get_kind_display()
 
 

@@ -62,6 +62,8 @@ TOPIC_KINDS = (
     (Topic.DUTY, NotificationKind.DUTY_DUE, NotificationKind.DUTY_OVERDUE),
     (Topic.RECTIFICATION, NotificationKind.RECTIFICATION_DUE, NotificationKind.RECTIFICATION_OVERDUE),
     (Topic.TERM, NotificationKind.TERM_ENDING, None),
+    (Topic.ASSESSMENT, NotificationKind.SELF_ASSESSMENT_DUE, None),
+    (Topic.ASSESSMENT, NotificationKind.REVIEW_DUE, None),
 )
 
 
@@ -142,6 +144,7 @@ def plan(today, digest_since):
             result, rules, topic, rows, due_kind, overdue_kind, url_name, remind, overdue, digest_since, by_id
         )
     _plan_terms(result, rules, remind)
+    _plan_assessments(result, rules, remind)
     if reviewers and overdue:
         _plan_digests(result, reviewers, overdue, digest_since, by_id)
     return result
@@ -257,6 +260,57 @@ def _plan_terms(result, rules, remind):
                 {"organization": name, "due": due.isoformat(), "days": days_left},
                 link_of(organization_id),
             )
+
+
+def _plan_assessments(result, rules, remind):
+    """Assessment rounds' deadlines: each secretary whose self-assessment is still owed, and each assessor with
+    assessments awaiting review in their subtree (one reminder per assessor and round, with the count)."""
+    today = result.today
+    if not rules.leads.get(Topic.ASSESSMENT):
+        return
+    last = today + timedelta(days=rules.furthest(Topic.ASSESSMENT))
+    assessment_link = _link_maker("assessments:assessment")
+    for pk, organization_id, _path, title, due in duty_selectors.self_assessments_due_between(today, last):
+        days_left = (due - today).days
+        lead = rules.lead(Topic.ASSESSMENT, days_left)
+        if lead is not None:
+            params = {"title": title, "due": due.isoformat(), "days": days_left}
+            remind(
+                NotificationKind.SELF_ASSESSMENT_DUE,
+                f"self_assessment:{pk}",
+                f"{due}@{lead}",
+                organization_id,
+                pk,
+                due,
+                params,
+                assessment_link(pk),
+            )
+    due_rounds = duty_selectors.reviews_due_between(today, last)
+    if not due_rounds:
+        return
+    round_link = _link_maker("assessments:round")
+    assessors = branch_selectors.role_holders(Role.ASSESSOR)
+    for round_id, title, due, paths in due_rounds:
+        days_left = (due - today).days
+        lead = rules.lead(Topic.ASSESSMENT, days_left)
+        if lead is None:
+            continue
+        for user_id, organization_id, path in assessors:
+            waiting = bisect_left(paths, path + "\uffff") - bisect_left(paths, path)
+            if waiting:
+                result.reminders.append(
+                    Reminder(
+                        NotificationKind.REVIEW_DUE,
+                        f"review:{round_id}:{organization_id}",
+                        f"{due}@{lead}",
+                        user_id,
+                        organization_id,
+                        round_id,
+                        due,
+                        {"title": title, "due": due.isoformat(), "days": days_left, "waiting": waiting},
+                        round_link(round_id),
+                    )
+                )
 
 
 def _plan_digests(result, reviewers, overdue, digest_since, by_id):

@@ -75,6 +75,11 @@ def with_subject_done(rows):
             ),
             When(kind=NotificationKind.TERM_ENDING, then=missing(branch_selectors.open_terms())),
             When(
+                kind=NotificationKind.SELF_ASSESSMENT_DUE,
+                then=missing(duty_selectors.assessments_awaiting_organization()),
+            ),
+            When(kind=NotificationKind.REVIEW_DUE, then=missing(duty_selectors.rounds_awaiting_review())),
+            When(
                 Q(kind__in=MEETING_KINDS) & GreaterThanOrEqual(Coalesce(Subquery(held), 0), required),
                 then=True,
             ),

@@ -59,6 +59,12 @@ RECORD_KINDS = (
         "deadline",
     ),
     ((NotificationKind.TERM_ENDING,), branch_selectors.open_terms, "expected_election_on"),
+    (
+        (NotificationKind.SELF_ASSESSMENT_DUE,),
+        duty_selectors.assessments_awaiting_organization,
+        "round__self_assessment_due",
+    ),
+    ((NotificationKind.REVIEW_DUE,), duty_selectors.rounds_awaiting_review, "review_due"),
 )
 
 

@@ -17,7 +17,8 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from assessments.models.rubrics import Rubric
-from branches.models import Organization
+from branches.models import Attachment, Organization
+from branches.validators import reject_markup
 
 POINTS = {"max_digits": 14, "decimal_places": 6}
 
@@ -72,6 +73,32 @@ class AssessmentState(models.TextChoices):
     PUBLISHED = "published", _("published")
 
 
+# The workflow of an assessment, declared once: the allowed moves and the action each needs (branches.access).
+# The organization's secretary self-assesses and applies for acceptance (申请验收); an assessor (考核员) takes it,
+# scores it and returns or approves it; a reviewer publishes it, and a published assessment never changes again.
+TRANSITIONS = {
+    AssessmentState.OPEN: frozenset({AssessmentState.SELF_ASSESSED}),
+    AssessmentState.SELF_ASSESSED: frozenset({AssessmentState.SELF_ASSESSED, AssessmentState.SUBMITTED}),
+    AssessmentState.SUBMITTED: frozenset({AssessmentState.UNDER_REVIEW}),
+    AssessmentState.UNDER_REVIEW: frozenset({AssessmentState.RETURNED, AssessmentState.APPROVED}),
+    AssessmentState.RETURNED: frozenset({AssessmentState.SELF_ASSESSED, AssessmentState.SUBMITTED}),
+    AssessmentState.APPROVED: frozenset({AssessmentState.PUBLISHED}),
+    AssessmentState.PUBLISHED: frozenset(),
+}
+MOVED_BY = {
+    AssessmentState.SELF_ASSESSED: "edit",
+    AssessmentState.SUBMITTED: "edit",
+    AssessmentState.UNDER_REVIEW: "assess",
+    AssessmentState.RETURNED: "assess",
+    AssessmentState.APPROVED: "assess",
+    AssessmentState.PUBLISHED: "review",
+}
+# Where an assessment waits on its organization (self-assessment), on the assessors (review), on the reviewers.
+AWAITING_ORGANIZATION = frozenset({AssessmentState.OPEN, AssessmentState.SELF_ASSESSED, AssessmentState.RETURNED})
+AWAITING_REVIEW = frozenset({AssessmentState.SUBMITTED, AssessmentState.UNDER_REVIEW})
+SELF_ASSESSING = AWAITING_ORGANIZATION  # the states in which the secretary may change the self-assessment
+
+
 class Assessment(models.Model):
     round = models.ForeignKey(
         AssessmentRound, on_delete=models.CASCADE, related_name="assessments", verbose_name=_("round")
@@ -91,6 +118,8 @@ class Assessment(models.Model):
     rollup = models.JSONField(_("roll-up of sub-organizations"), default=dict, blank=True)
     grade_trace = models.JSONField(_("how the grade was given"), default=dict, blank=True)
     computed_at = models.DateTimeField(_("computed at"), null=True, blank=True)
+    # Guards the workflow: a step or a score applies only to the version the user saw (optimistic locking).
+    version = models.PositiveIntegerField(_("version"), default=1)
 
     class Meta:
         verbose_name = _("assessment")
@@ -104,6 +133,9 @@ class Assessment(models.Model):
     @property
     def is_locked(self):
         return self.state == AssessmentState.PUBLISHED
+
+    def may_become(self, state):
+        return state in TRANSITIONS[AssessmentState(self.state)]
 
 
 class Score(models.Model):
@@ -124,6 +156,17 @@ class Score(models.Model):
     )
     final = models.DecimalField(_("final points"), **POINTS, null=True, blank=True)
     trace = models.JSONField(_("why"), default=dict, blank=True)
+    # The organization's evidence for its self-assessment: a note and/or a file.
+    evidence_note = models.TextField(_("evidence"), blank=True, validators=[reject_markup])
+    evidence_file = models.ForeignKey(
+        Attachment,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("evidence file"),
+    )
+    assessor_note = models.TextField(_("assessor's comment"), blank=True, validators=[reject_markup])
 
     class Meta:
         verbose_name = _("score")
@@ -133,6 +176,29 @@ class Score(models.Model):
 
     def __str__(self):
         return f"{self.assessment_id} {self.code} {self.final}"
+
+
+class AssessmentStep(models.Model):
+    """Every move of an assessment: who, when, from what to what, their comment; approving and publishing keep a
+    frozen copy of the figures as they were approved (`snapshot`)."""
+
+    assessment = models.ForeignKey(Assessment, on_delete=models.CASCADE, related_name="steps")
+    from_state = models.CharField(_("from"), max_length=16, choices=AssessmentState.choices)
+    to_state = models.CharField(_("to"), max_length=16, choices=AssessmentState.choices)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+", verbose_name=_("by")
+    )
+    at = models.DateTimeField(_("at"), auto_now_add=True)
+    comment = models.TextField(_("comment"), blank=True, validators=[reject_markup])
+    snapshot = models.JSONField(_("figures as approved"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("assessment step")
+        verbose_name_plural = _("assessment steps")
+        ordering = ["assessment", "at", "pk"]
+
+    def __str__(self):
+        return f"{self.assessment_id} {self.from_state}→{self.to_state}"
 
 
 class SurveyResult(models.Model):

@@ -18,3 +18,59 @@ def template(county):
     ):
         TemplateItem.objects.create(template=template, area=area, text=text, due_on=due, position=position)
     return template
+
+
+def workflow_rubric(code="workflow", year=2026):
+    """A published rubric for branches (100 points), small enough to check by hand:
+
+    - org 组织建设 (capped sum, 40): committee 支委会 (computed, meetings_met committee_meeting, proportional, 10);
+      work 业务工作 (manual, 30)
+    - service 服务群众 (manual, 60)
+    - honor 表彰 (bonus, 5); minus 通报扣分 (deduction, 10); veto 一票否决 (veto)
+    Bands: 好 ≥ 90, 较好 ≥ 70, 一般 ≥ 0.
+    """
+    from assessments.models import GradeBand, Indicator, Rubric, RubricState
+
+    rubric = Rubric.objects.create(
+        code=code, title="工作流细则", year=year, state=RubricState.PUBLISHED, levels=["branch"]
+    )
+    org = Indicator.objects.create(rubric=rubric, code="org", title="组织建设", kind="group", max_points=40)
+    Indicator.objects.create(
+        rubric=rubric,
+        parent=org,
+        code="committee",
+        title="支委会",
+        kind="computed",
+        max_points=10,
+        metric="meetings_met",
+        params={"meeting_type": "committee_meeting"},
+        rule="proportional",
+    )
+    Indicator.objects.create(
+        rubric=rubric, parent=org, position=1, code="work", title="业务工作", kind="manual", max_points=30
+    )
+    Indicator.objects.create(rubric=rubric, code="service", title="服务群众", kind="manual", max_points=60, position=1)
+    Indicator.objects.create(rubric=rubric, code="honor", title="表彰", kind="bonus", max_points=5, position=2)
+    Indicator.objects.create(rubric=rubric, code="minus", title="通报扣分", kind="deduction", max_points=10, position=3)
+    Indicator.objects.create(rubric=rubric, code="veto", title="一票否决", kind="veto", position=4)
+    for name, points in (("好", 90), ("较好", 70), ("一般", 0)):
+        GradeBand.objects.create(rubric=rubric, name=name, min_points=points)
+    return rubric
+
+
+def open_workflow_round(root, rubric=None, *, year=2026, self_assessment_due=None, review_due=None):
+    """A year's round of the workflow rubric over `root`, opened and scored by the system."""
+    from assessments import services
+    from tests.conftest import system
+
+    assessment_round = services.round_open(
+        rubric=rubric or workflow_rubric(year=year),
+        root=root,
+        period_start=date(year, 1, 1),
+        period_end=date(year, 12, 31),
+        self_assessment_due=self_assessment_due or date(year, 12, 20),
+        review_due=review_due or date(year + 1, 1, 15),
+        by=system(),
+    )
+    services.round_score(round=assessment_round, by=system())
+    return assessment_round

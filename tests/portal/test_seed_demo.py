@@ -45,9 +45,10 @@ def fingerprint():
 
 
 def wipe():
-    from assessments.models import Inspection, ResponsibilityList, ResponsibilityTemplate
+    from assessments.models import AssessmentRound, Inspection, ResponsibilityList, ResponsibilityTemplate
 
     for model in (
+        AssessmentRound,
         Inspection,
         ResponsibilityList,
         ResponsibilityTemplate,
@@ -307,3 +308,15 @@ def test_seeding_postgresql_by_copy_keeps_meeting_counts_true_and_builds_the_sql
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == repr(postgres_counts)
     assert ResponsibilityItem.objects.filter(status="done").exists()
+
+
+@pytest.mark.django_db
+def test_the_demo_county_has_a_scored_round_at_once():
+    from assessments.models import Assessment, AssessmentRound
+
+    seed()
+    assessment_round = AssessmentRound.objects.get()
+    assert assessment_round.rubric.code == "star-rating" and assessment_round.scored_at is not None
+    assert Assessment.objects.filter(round=assessment_round, total__isnull=False, rank__isnull=False).exists()
+    seed()  # seeding again opens no second round
+    assert AssessmentRound.objects.count() == 1

@@ -16,6 +16,8 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
 from assessments.models import (
+    Assessment,
+    AssessmentRound,
     Finding,
     GradeBand,
     Indicator,
@@ -24,7 +26,10 @@ from assessments.models import (
     ResponsibilityList,
     ResponsibilityTemplate,
     Rubric,
+    Score,
+    SurveyResult,
 )
+from assessments.scoring import definitions_of
 from branches.models import Attachment, Cadre, Employment, Meeting, Member, Post, Role, WorkbookImport
 from portal import services as portal_services
 from portal.models import Notification, NotificationKind
@@ -158,6 +163,21 @@ MATRIX = {
     "assessments:band_add": (lambda o: [o["rubric"].pk], every(404)),
     "assessments:band_edit": (lambda o: [o["band"].pk], every(404)),
     "assessments:band_delete": (lambda o: [o["band"].pk], every(404)),
+    # Assessment rounds: "inside" is a round over the town with 东村's assessment, "outside" one over the organs'
+    # committee with 县财政局's. A round is seen by whoever sees one of its assessments (a secretary their own).
+    "assessments:rounds": (None, every(200)),
+    "assessments:round_add": (lambda o: [o["branch"].pk], only({"reviewer", "admin"})),
+    "assessments:round": (lambda o: [o["round"].pk], only(ALL_ROLES)),
+    "assessments:ranking": (lambda o: [o["round"].pk], only({"reviewer", "assessor", "admin"})),
+    "assessments:ranking_export": (lambda o: [o["round"].pk], only({"reviewer", "assessor", "admin"})),
+    "assessments:surveys": (lambda o: [o["round"].pk], only({"assessor", "admin"})),
+    "assessments:survey_import": (lambda o: [o["round"].pk], only({"assessor", "admin"})),
+    "assessments:assessment": (lambda o: [o["assessment"].pk], only(ALL_ROLES)),
+    "assessments:assessment_report": (lambda o: [o["assessment"].pk], only(ALL_ROLES)),
+    "assessments:self_assess": (lambda o: [o["assessment"].pk], only({"secretary", "admin"})),
+    "assessments:assessor_score": (lambda o: [o["assessment"].pk], only({"assessor", "admin"})),
+    "assessments:assessment_step": (lambda o: [o["assessment"].pk, "submitted"], only({"secretary", "admin"})),
+    "assessments:adjustments_approve": (lambda o: [o["assessment"].pk], only({"reviewer", "admin"})),
     # Django admin: one row for its whole namespace; admins only (others are sent to its sign-in).
     "admin:*": (
         None,
@@ -185,6 +205,12 @@ WRITES = [
         "assessments:rubric_publish",
         "assessments:rubric_archive",
         "assessments:indicator_move",
+        "assessments:self_assess",
+        "assessments:assessor_score",
+        "assessments:assessment_step",
+        "assessments:adjustments_approve",
+        "assessments:surveys",
+        "assessments:survey_import",
     )
 ]
 
@@ -287,6 +313,19 @@ def world(county, make_user, settings, tmp_path):
             rubric=rubric, code="area", title="组织建设", kind="group", max_points=100
         )
         objects["band"] = GradeBand.objects.create(rubric=rubric, name="好", min_points=0)
+    published = inside["rubric"]
+    for objects, root in ((inside, county.town), (outside, county.organs)):
+        objects["round"] = AssessmentRound.objects.create(
+            rubric=published,
+            root=root,
+            title="矩阵考核",
+            period_start="2026-01-01",
+            period_end="2026-12-31",
+            self_assessment_due="2026-12-20",
+            review_due="2027-01-15",
+            definitions=definitions_of(published),
+        )
+        objects["assessment"] = Assessment.objects.create(round=objects["round"], organization=objects["branch"])
     return users, {"inside": inside, "outside": outside}
 
 
@@ -341,6 +380,10 @@ def test_no_write_reaches_another_branch(world, client, name):
         list(Rubric.objects.values_list("pk", "title", "state", "version")),
         list(Indicator.objects.values_list("pk", "title", "parent", "position")),
         list(GradeBand.objects.values_list("pk", "name", "min_points")),
+        list(AssessmentRound.objects.values_list("pk", "root", "title")),
+        list(Assessment.objects.values_list("pk", "state", "version")),
+        list(Score.objects.values_list("pk", "self_score", "assessor_score", "approved_by")),
+        list(SurveyResult.objects.values_list("pk", "respondents")),
     )
     for role in ROLES[1:]:
         client.force_login(users[role])
@@ -377,6 +420,10 @@ def test_no_write_reaches_another_branch(world, client, name):
         list(Rubric.objects.values_list("pk", "title", "state", "version")),
         list(Indicator.objects.values_list("pk", "title", "parent", "position")),
         list(GradeBand.objects.values_list("pk", "name", "min_points")),
+        list(AssessmentRound.objects.values_list("pk", "root", "title")),
+        list(Assessment.objects.values_list("pk", "state", "version")),
+        list(Score.objects.values_list("pk", "self_score", "assessor_score", "approved_by")),
+        list(SurveyResult.objects.values_list("pk", "respondents")),
     )
     assert before == after
     assert not any(o.name == "篡改" or o.code == "HACK" for o in type(outside["branch"]).objects.all())
