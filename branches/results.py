@@ -459,8 +459,9 @@ class Ranking:
     organization first (narrow rows, read from the view's index alone), joins the candidates to those counts and
     sorts them, the page's organizations coming out as instances. `len()` is the plain count."""
 
-    def __init__(self, organizations, span, today, reverse=False):
+    def __init__(self, organizations, span, today, reverse=False, few=False):
         self.organizations, self.span, self.today, self.reverse = organizations, span, today, reverse
+        self.few = few  # few candidates (a small subtree): count only their rows, reached through them
 
     def count(self):
         return self.organizations.count()
@@ -478,6 +479,8 @@ class Ranking:
             )
             .order_by()
         )
+        if self.few:
+            counts = counts.filter(organization__in=self.organizations.order_by().values("id"))
         candidates_sql, candidates_params = self.organizations.order_by().query.sql_with_params()
         counts_sql, counts_params = counts.query.sql_with_params()
         way, path_way = ("ASC", "DESC") if self.reverse else ("DESC", "ASC")
@@ -498,10 +501,19 @@ class Ranking:
         return list(self.organizations.model.objects.raw(sql, (*params, limit, start)))
 
 
-def types_judged(root, span, today, kind, sector=""):
+def types_judged(root, span, today, kind, sector="", few=None):
     """The meeting types on which some organization of `kind` (and `sector`) under `root` is judged over the view
     (the table's columns), and every rule version by id (what `for_span` needs to name them). One query: the
-    rules, each with an EXISTS per type that walks the view's index for that type and stops at its first row."""
+    rules, each with an EXISTS per type that walks the view's index for that type and stops at its first row.
+
+    `few`: the candidates, when they are few (a small subtree). Walking the view's index would then read every row
+    of a type none of them is judged on; their own rows are read instead, and the rules are left to `for_span`
+    (None)."""
+    if few is not None:
+        own = ComplianceResult.objects.filter(
+            view_condition(span), first_judged__lte=_counted_by(span, today), organization__in=few.values("id")
+        )
+        return set(own.values_list("meeting_type", flat=True).distinct().order_by()), None
     rows = ComplianceResult.objects.filter(
         view_condition(span),
         first_judged__lte=_counted_by(span, today),

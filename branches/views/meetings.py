@@ -322,10 +322,12 @@ def compliance_table(request, pk):
         candidates = selectors.compliance_candidates_queryset(
             request.user, organization, span, sector=sector, kind=kind
         )
-        paginator = Paginator(RANKED[sort.lstrip("-")](candidates, span, today, sort.startswith("-")), 50)
-        paginator.count = candidates.count()  # the plain count: the ranking's aggregate is not needed for it
+        count = candidates.count()  # the plain count: the ranking's aggregate is not needed for it
+        few = count <= FEW
+        paginator = Paginator(RANKED[sort.lstrip("-")](candidates, span, today, sort.startswith("-"), few), 50)
+        paginator.count = count
         page = paginator.get_page(request.GET.get("page"))
-        judged, rules = results.types_judged(organization, span, today, kind, sector)
+        judged, rules = results.types_judged(organization, span, today, kind, sector, few=candidates if few else None)
         page.object_list = results.for_span(list(page.object_list), span, today, covered=True, rules=rules)
         types = [t for t in MeetingType if t.value in judged]
         columns = [(t, _column_span(page.object_list, t.value)) for t in types]
@@ -355,13 +357,16 @@ def _compliance_page(request, context, page, columns, rows_total):
     )
 
 
-def _ranked_by_state(candidates, span, today, reverse):
-    return results.Ranking(candidates, span, today, reverse)
+def _ranked_by_state(candidates, span, today, reverse, few):
+    return results.Ranking(candidates, span, today, reverse, few)
 
 
 def _ordered_by(field):
-    return lambda candidates, span, today, reverse: candidates.order_by(f"-{field}" if reverse else field, "path")
+    return lambda candidates, span, today, reverse, few: candidates.order_by(f"-{field}" if reverse else field, "path")
 
+
+# Up to this many organizations, the table's columns come from their own rows (see results.types_judged).
+FEW = 2000
 
 # The sorts the table ranks in SQL when results are kept for the period (attendance sorts the built rows).
 RANKED = {"met": _ranked_by_state, "name": _ordered_by("name"), "code": _ordered_by("code")}

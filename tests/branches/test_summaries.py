@@ -441,7 +441,10 @@ def test_after_any_sequence_of_changes_the_summaries_equal_a_rebuild_from_the_re
                 # the kept results read back as the same rows, and the table's ranking agrees with them
                 via_results = results.for_span(branches, span, today)
                 assert _judged(via_results) == _judged(via_records)
-                ranked = results.Ranking(Organization.objects.filter(pk__in=[b.pk for b in branches]), span, today)[:]
+                candidates = Organization.objects.filter(pk__in=[b.pk for b in branches])
+                ranked = results.Ranking(candidates, span, today)[:]
+                few = results.Ranking(candidates, span, today, few=True)[:]  # a small subtree's way, same order
+                assert [o.pk for o in few] == [o.pk for o in ranked]
                 by_id = {row.organization.pk: row for row in via_records}
                 assert {o.pk: (o.rules_not_met, o.rules_in_progress) for o in ranked} == {
                     pk: (row.requirements_not_met, row.requirements_in_progress) for pk, row in by_id.items()
