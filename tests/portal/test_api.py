@@ -289,7 +289,7 @@ def test_a_secretary_completes_a_duty_with_a_meeting(county, people, duty):
     assert response.status_code == 200, response.content.decode()
     assert response.json()["status"] == "done" and response.json()["evidence_meeting"] == meeting["id"]
     stale = post_json(client, url, {"version": duty.version, "note": "再次"})
-    assert stale.status_code == 400 and "刷新" in json.dumps(stale.json(), ensure_ascii=False)
+    assert stale.status_code == 409 and "刷新" in stale.json()["detail"]
 
 
 def test_a_secretary_completes_a_duty_with_a_file(county, people, duty, settings, tmp_path):
