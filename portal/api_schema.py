@@ -50,28 +50,29 @@ class AutoSchema(SpectacularAutoSchema):
         self.registry.register_on_missing(component)
         return component.ref
 
-    def error_codes(self):
+    def error_codes(self, operation):
         """The error statuses of this operation: what a caller must be ready for."""
         writes = self.method in ("POST", "PUT", "PATCH")
-        codes = ["401", "403", "404", "429"]  # a token, a role, a scope (or a cursor), a budget
-        if writes or self._is_list_view() or self.get_override_parameters():
-            codes.append("400")  # a body or a query refused by field
+        codes = ["401", "403", "404", "429"]  # a token, a role, a scope (or a page cursor), a budget
+        if writes or any(parameter["in"] == "query" for parameter in operation.get("parameters", ())):
+            codes.append("400")  # a body, a filter or a period refused by field
         if writes:
             codes.append("415")
             request = force_instance(self.get_request_serializer())
             if "version" in getattr(request, "fields", {}):
-                codes.append("409")
+                codes.append("409")  # the services refuse a write from a stale version
         return sorted(codes)
 
-    def _get_response_bodies(self, direction="response"):
-        responses = super()._get_response_bodies(direction)
-        if direction != "response":
-            return responses
-        for code in self.error_codes():
+    def get_operation(self, *args, **kwargs):
+        operation = super().get_operation(*args, **kwargs)
+        if operation is None:
+            return None
+        responses = operation.setdefault("responses", {})
+        for code in self.error_codes(operation):
             if code not in responses:
                 name, description = ERRORS[code]
                 responses[code] = {
                     "content": {"application/json": {"schema": self._component(name)}},
                     "description": str(description),
                 }
-        return responses
+        return operation
