@@ -48,6 +48,7 @@ class MemberSerializer(serializers.ModelSerializer):
         model = Member
         fields = [
             "id",
+            "number",
             "organization",
             "party_group",
             "name",
