@@ -67,6 +67,9 @@ class AutoSchema(SpectacularAutoSchema):
         operation = super().get_operation(*args, **kwargs)
         if operation is None:
             return None
+        for parameter in operation.get("parameters", ()):
+            if parameter["in"] == "path" and parameter["schema"].get("pattern") == r"^\d+$":
+                parameter["schema"] = {"type": "integer"}  # an id (the routes take digits only)
         responses = operation.setdefault("responses", {})
         for code in self.error_codes(operation):
             if code not in responses:

@@ -63,6 +63,10 @@ class MemberSerializer(serializers.ModelSerializer):
 
 
 class AttendanceSerializer(serializers.ModelSerializer):
+    absence_reason = serializers.ChoiceField(
+        choices=AbsenceReason.choices, allow_blank=True, read_only=True, help_text=_("Empty for a member present.")
+    )
+
     class Meta:
         model = Attendance
         fields = ["member", "present", "absence_reason"]

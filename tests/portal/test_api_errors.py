@@ -127,3 +127,19 @@ def test_the_served_schema_lists_the_errors_in_the_callers_language(people, lang
         else "未提供令牌，或令牌错误、已过期、已撤销。"
     )
     assert json.dumps(served["components"]["schemas"]["ValidationError"])
+
+
+def test_an_unknown_api_address_answers_json_and_a_page_the_404_page(people, signed_in):
+    response = api(people.secretary).get("/api/v1/meetings/abc/")
+    assert response.status_code == 404 and response.json() == {"detail": "未找到。"}
+    assert Client().get("/api/v1/nothing-here/").json() == {"detail": "未找到。"}
+    page = signed_in(people.secretary).get("/orgs/nothing-here/")
+    assert page.status_code == 404 and page["Content-Type"].startswith("text/html")
+
+
+def test_ids_in_paths_are_integers():
+    for path, operations in SCHEMA["paths"].items():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", ()):
+                if parameter["in"] == "path":
+                    assert parameter["schema"] == {"type": "integer"}, (path, parameter["name"])
