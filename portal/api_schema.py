@@ -30,6 +30,8 @@ VALIDATION_ERROR = {
     "example": {"held_at": ["会议时间不能晚于现在。"], "non_field_errors": ["…"]},
 }
 
+RETRY_AFTER = _("Seconds to wait before calling again.")
+
 ERRORS = {
     "400": ("ValidationError", _("The input is refused: the messages by field; nothing was written.")),
     "401": ("Error", _("No token, or a token that is wrong, expired or revoked.")),
@@ -78,4 +80,8 @@ class AutoSchema(SpectacularAutoSchema):
                     "content": {"application/json": {"schema": self._component(name)}},
                     "description": str(description),
                 }
+                if code == "429":
+                    responses[code]["headers"] = {
+                        "Retry-After": {"schema": {"type": "integer"}, "description": str(RETRY_AFTER)}
+                    }
         return operation

@@ -115,6 +115,8 @@ def test_429_body_is_the_documented_error(people, settings):
     assert client.get("/api/v1/organizations/").status_code == 200
     response = client.get("/api/v1/organizations/")
     assert "限流" in conforms(response, "/api/v1/organizations/", "get")["detail"]
+    documented = SCHEMA["paths"]["/api/v1/organizations/"]["get"]["responses"]["429"]["headers"]
+    assert int(response[next(iter(documented))]) > 0
 
 
 @pytest.mark.parametrize("language", ["zh-hans", "en"])
