@@ -189,7 +189,7 @@ def item_complete(*, item, by, version, note="", upload=None, meeting=None):
     with branch_services.atomic_with_files():
         current = ResponsibilityItem.objects.select_for_update().filter(pk=item.pk, version=version)
         if not current.filter(status=ItemStatus.OPEN).exists():
-            raise ValidationError(stale)
+            raise ValidationError(stale, code="stale")
         evidence = None
         if upload is not None:
             evidence = branch_services.attachment_add(
@@ -205,7 +205,7 @@ def item_complete(*, item, by, version, note="", upload=None, meeting=None):
             version=F("version") + 1,
         )
         if not changed:
-            raise ValidationError(stale)
+            raise ValidationError(stale, code="stale")
         summaries.refresh([summaries.key_of_item(item)])
         audit.record_bulk(
             AuditEntry.Action.UPDATE,
@@ -336,7 +336,7 @@ def finding_move(*, finding, to_state, by, version, note="", upload=None) -> Fin
     with branch_services.atomic_with_files():
         current = Finding.objects.select_for_update().filter(pk=finding.pk, version=version, state=finding.state)
         if not current.exists():
-            raise ValidationError(stale)
+            raise ValidationError(stale, code="stale")
         if evidence is not None:
             updates["evidence_file"] = branch_services.attachment_add(
                 organization=finding.organization, title=_("Rectification evidence"), upload=evidence, by=by
@@ -345,7 +345,7 @@ def finding_move(*, finding, to_state, by, version, note="", upload=None) -> Fin
             state=to_state, version=F("version") + 1, **updates
         )
         if not changed:
-            raise ValidationError(stale)
+            raise ValidationError(stale, code="stale")
         FindingTransition.objects.create(finding=finding, from_state=finding.state, to_state=to_state, by=by, note=note)
         closed_at = updates.get("closed_at", finding.closed_at)
         summaries.refresh(

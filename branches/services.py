@@ -491,6 +491,19 @@ def attachment_add(*, organization, title, upload, by) -> Attachment:
         return _store_attachment(organization, title, upload, by)
 
 
+def meeting_attachment_add(*, meeting, upload, by, title="") -> Attachment:
+    """File a sign-in sheet, photo or minutes with a logged meeting, judged as the meeting form judges its files.
+
+    A refusal is recorded and nothing is stored; the title defaults to the file's own name.
+    """
+    organization = meeting.organization
+    access.require(by, access.EDIT, organization)
+    upload_check(organization, upload)
+    with atomic_with_files():
+        title = title.strip() or uploads.safe_original_name(upload.name)[:120]
+        return _store_attachment(organization, title, upload, by, meeting=meeting)
+
+
 @transaction.atomic
 def attachment_delete(*, attachment, by):
     """Remove an attachment; the audit trail keeps who removed what, and when."""

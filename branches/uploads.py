@@ -5,7 +5,9 @@ import os
 import filetype
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.http import FileResponse, HttpResponse
 from django.template.defaultfilters import filesizeformat
+from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 
 # What a branch files: scans and photos, PDFs, Word and Excel documents.
@@ -58,3 +60,15 @@ def safe_original_name(name):
     """The file name as the user knows it, without any folder part, for the download dialog."""
     base = os.path.basename((name or "").replace("\\", "/")).strip() or "file"
     return base[:200]
+
+
+def download(attachment):
+    """A stored file as a download, never rendered by the browser (the caller has checked the scope)."""
+    if settings.PROTECTED_MEDIA_REDIRECT:
+        response = HttpResponse(content_type=attachment.content_type)
+        response["X-Accel-Redirect"] = settings.PROTECTED_MEDIA_REDIRECT + attachment.file.name
+    else:
+        response = FileResponse(attachment.file.open("rb"), content_type=attachment.content_type)
+    response["Content-Disposition"] = content_disposition_header(True, attachment.original_name)
+    response["X-Content-Type-Options"] = "nosniff"
+    return response

@@ -72,10 +72,23 @@ def _as_fields(error):
     return {"non_field_errors": error.messages}
 
 
+def _is_stale(error):
+    """A write from a version of the record that someone else has changed since (the services' code "stale")."""
+    return not hasattr(error, "error_dict") and all(e.code == "stale" for e in error.error_list)
+
+
 def exception_handler(exc, context):
-    """DRF's answers (already translated by its catalog), plus the services' ValidationError as a 400 by field."""
+    """DRF's answers (already translated by its catalog), plus the services' ValidationError as a 400 by field.
+
+    The bodies are those the schema documents (`portal.api_schema`): `{detail}`, or `{field: [messages]}` for
+    a refused input (a body that is not JSON at all included, under `non_field_errors`); a stale version is 409.
+    """
     from rest_framework.views import exception_handler as drf_exception_handler  # it imports these settings
 
     if isinstance(exc, DjangoValidationError):
+        if _is_stale(exc):
+            return Response({"detail": " ".join(exc.messages)}, status=status.HTTP_409_CONFLICT)
         return Response(_as_fields(exc), status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, exceptions.ParseError):
+        exc = exceptions.ValidationError({"non_field_errors": [exc.detail]})
     return drf_exception_handler(exc, context)

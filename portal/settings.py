@@ -366,7 +366,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
     ],
     "EXCEPTION_HANDLER": "portal.api.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "portal.api_schema.AutoSchema",
     "DATETIME_FORMAT": "iso-8601",
 }
 SPECTACULAR_SETTINGS = {
@@ -377,7 +377,8 @@ SPECTACULAR_SETTINGS = {
         "`Authorization: Bearer <token>`.\n\n"
         "Errors are JSON in the caller's language (Chinese unless `Accept-Language: en`): "
         "400 `{field: [messages]}` (`non_field_errors` for the rest), 401 and 403 `{detail}`, "
-        "404 for anything outside your subtree, 429 `{detail}` with `Retry-After`."
+        "404 for anything outside your subtree, 409 `{detail}` for a write from a stale `version`, "
+        "429 `{detail}` with `Retry-After`. Each operation lists the errors it can answer."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

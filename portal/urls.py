@@ -18,6 +18,8 @@ def api_patterns(*modules):
     return patterns
 
 
+handler404 = "portal.views.not_found"
+
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz/", views.healthz, name="healthz"),

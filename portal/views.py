@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.defaults import page_not_found
 from django.views.i18n import set_language
 
 from branches import access, audit
@@ -24,6 +25,7 @@ from branches.models import Role, SecurityEventKind
 from portal import health, notices, selectors, services, tasks
 from portal import jobs as jobs_queue
 from portal.forms import ApiTokenForm, NotificationSettingsForm, RevokeForm
+from portal.middleware import is_api
 from portal.models import ApiToken, Notification
 
 
@@ -65,6 +67,13 @@ def healthz(request):
 def favicon(request):
     """Browsers and tools ask for /favicon.ico whatever a page links (the admin's pages link none)."""
     return redirect(static("portal/favicon.ico"))
+
+
+def not_found(request, exception):
+    """An unknown address under /api/ answers in JSON, as the API answers everything; a page with the 404 page."""
+    if is_api(request):
+        return JsonResponse({"detail": _("Not found.")}, status=404)
+    return page_not_found(request, exception)
 
 
 def csrf_failure(request, reason=""):

@@ -18,7 +18,7 @@ class OrganizationFilter(UnderFilterSet):
 class MemberFilter(UnderFilterSet):
     class Meta:
         model = Member
-        fields = ["organization", "party_group", "status", "category", "under"]
+        fields = ["number", "organization", "party_group", "status", "category", "under"]
 
 
 class MeetingFilter(UnderFilterSet):

@@ -4,11 +4,12 @@ Serializers only describe fields and types: every rule of a write (who may, what
 service's, called by the view exactly as the page calls it.
 """
 
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from branches.models import AbsenceReason, Attendance, Meeting, MeetingType, Member, Organization
+from branches.models import AbsenceReason, Attachment, Attendance, Meeting, MeetingType, Member, Organization
 
 
 class OrganizationSerializer(serializers.ModelSerializer):
@@ -47,6 +48,7 @@ class MemberSerializer(serializers.ModelSerializer):
         model = Member
         fields = [
             "id",
+            "number",
             "organization",
             "party_group",
             "name",
@@ -61,6 +63,10 @@ class MemberSerializer(serializers.ModelSerializer):
 
 
 class AttendanceSerializer(serializers.ModelSerializer):
+    absence_reason = serializers.ChoiceField(
+        choices=AbsenceReason.choices, allow_blank=True, read_only=True, help_text=_("Empty for a member present.")
+    )
+
     class Meta:
         model = Attendance
         fields = ["member", "present", "absence_reason"]
@@ -101,6 +107,25 @@ class MeetingSavedSerializer(MeetingSerializer):
     class Meta(MeetingSerializer.Meta):
         fields = [*MeetingSerializer.Meta.fields, "warnings"]
         read_only_fields = fields  # what the API shows; writes go through the services
+
+
+class AttachmentSerializer(serializers.ModelSerializer):
+    download = serializers.SerializerMethodField(help_text=_("Where to download the file (with the same token)."))
+
+    class Meta:
+        model = Attachment
+        fields = ["id", "meeting", "title", "original_name", "content_type", "size", "uploaded_at", "download"]
+        read_only_fields = fields  # what the API shows; writes go through the services
+
+    def get_download(self, attachment) -> str:
+        return reverse("api:meeting-attachment", args=[attachment.meeting_id, attachment.pk])
+
+
+class AttachmentUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text=_("JPG, PNG, PDF, DOCX or XLSX, judged by its content."))
+    title = serializers.CharField(
+        required=False, allow_blank=True, default="", help_text=_("A title (default: the file's name).")
+    )
 
 
 class AttendanceInSerializer(serializers.Serializer):

@@ -6,14 +6,17 @@ from django.db.models.functions import Length, Substr
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status
+from rest_framework.decorators import action
+from rest_framework.parsers import MultiPartParser
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
-from branches import access, compliance, periods, results, selectors, services
+from branches import access, compliance, periods, results, selectors, services, uploads
 from branches.api import filters, serializers
 from branches.api.base import Pages, ScopedViewSet
-from branches.models import Attendance, Meeting, Member, Organization, OrganizationKind, Period, Sector
+from branches.models import Attachment, Attendance, Meeting, Member, Organization, OrganizationKind, Period, Sector
 
 
 class OrganizationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet):
@@ -42,6 +45,21 @@ class MemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedView
 
     def records(self):
         return Member.objects.select_related("organization")
+
+
+class FileRenderer(BaseRenderer):
+    """Lets a download be asked for by its own type (`Accept: application/pdf`); the file is sent as stored."""
+
+    media_type = "*/*"
+    format = "file"
+    charset = None
+    render_style = "binary"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return data
+
+
+FILE_TYPES = sorted({content_type for content_type, _extensions in uploads.ALLOWED.values()})
 
 
 class MeetingViewSet(
@@ -127,6 +145,52 @@ class MeetingViewSet(
     @extend_schema(request=serializers.MeetingWriteSerializer, responses={200: serializers.MeetingSavedSerializer})
     def partial_update(self, request, *args, **kwargs):
         return self.update(request, *args, partial=True, **kwargs)
+
+    @extend_schema(responses={200: serializers.AttachmentSerializer(many=True)})
+    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None, parser_classes=[MultiPartParser])
+    def attachments(self, request, pk=None):
+        """The files filed with the meeting (sign-in sheets, photos, minutes), newest first."""
+        meeting = self.get_object()
+        rows = access.scoped(request.user, Attachment.objects.filter(meeting=meeting), access.VIEW)
+        return Response(serializers.AttachmentSerializer(rows, many=True).data)
+
+    @extend_schema(
+        request={"multipart/form-data": serializers.AttachmentUploadSerializer},
+        responses={201: serializers.AttachmentSerializer},
+    )
+    @attachments.mapping.post
+    def attachment_add(self, request, pk=None):  # multipart only (the action's parsers)
+        """File a document with the meeting (multipart `file`), checked as the meeting form checks its files."""
+        meeting = self.get_object()
+        given = serializers.AttachmentUploadSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        attachment = services.meeting_attachment_add(
+            meeting=meeting, upload=given.validated_data["file"], title=given.validated_data["title"], by=request.user
+        )
+        return Response(serializers.AttachmentSerializer(attachment).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("format", exclude=True)],
+        responses={
+            (200, content_type): OpenApiResponse(OpenApiTypes.BINARY, description=_("The file, as stored."))
+            for content_type in FILE_TYPES
+        },
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path=r"attachments/(?P<attachment>\d+)",
+        filter_backends=[],
+        pagination_class=None,
+        renderer_classes=[JSONRenderer, FileRenderer],
+    )
+    def attachment(self, request, pk=None, attachment=None):
+        """Download one file of the meeting, as stored (`Content-Disposition: attachment`)."""
+        meeting = self.get_object()
+        found = access.get_scoped_or_404(
+            request.user, Attachment.objects.filter(meeting=meeting), access.VIEW, pk=attachment
+        )
+        return uploads.download(found)
 
 
 class CompliancePages(Pages):

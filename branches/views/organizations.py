@@ -2,21 +2,19 @@
 
 import copy
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.contenttypes.models import ContentType
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
-from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 from django_tables2 import RequestConfig
 
-from branches import access, selectors, services
+from branches import access, selectors, services, uploads
 from branches.filtersets import AuditEntryFilter
 from branches.forms import (
     AttachmentForm,
@@ -349,14 +347,7 @@ def attachment_add(request, pk):
 def attachment_download(request, pk):
     """Served only inside the user's scope, always as a download, never rendered by the browser."""
     attachment = access.get_scoped_or_404(request.user, Attachment.objects.all(), access.VIEW, pk=pk)
-    if settings.PROTECTED_MEDIA_REDIRECT:
-        response = HttpResponse(content_type=attachment.content_type)
-        response["X-Accel-Redirect"] = settings.PROTECTED_MEDIA_REDIRECT + attachment.file.name
-    else:
-        response = FileResponse(attachment.file.open("rb"), content_type=attachment.content_type)
-    response["Content-Disposition"] = content_disposition_header(True, attachment.original_name)
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+    return uploads.download(attachment)
 
 
 @require_http_methods(["GET", "POST"])

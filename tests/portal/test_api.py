@@ -149,6 +149,16 @@ def test_a_reviewer_reads_the_tree_of_its_subtree(county, people):
     assert [r["code"] for r in under] == ["T-J", "T-J-1"]
 
 
+def test_members_carry_their_member_id(county, people):
+    zhang_yi = Member.objects.get(name="张一")
+    client = api(people.secretary)
+    row = client.get(f"/api/v1/members/{zhang_yi.pk}/").json()
+    assert row["number"] == zhang_yi.number and row["number"]
+    assert [r["name"] for r in results(client.get("/api/v1/members/", {"number": zhang_yi.number}))] == ["张一"]
+    wang_yi = Member.objects.get(name="王一")  # another branch's member: not found by its ID either
+    assert results(client.get("/api/v1/members/", {"number": wang_yi.number})) == []
+
+
 def test_a_secretary_cannot_read_another_branchs_records_by_guessing_ids(county, people):
     finance_member = Member.objects.get(name="王一")
     client = api(people.secretary)
@@ -289,7 +299,7 @@ def test_a_secretary_completes_a_duty_with_a_meeting(county, people, duty):
     assert response.status_code == 200, response.content.decode()
     assert response.json()["status"] == "done" and response.json()["evidence_meeting"] == meeting["id"]
     stale = post_json(client, url, {"version": duty.version, "note": "再次"})
-    assert stale.status_code == 400 and "刷新" in json.dumps(stale.json(), ensure_ascii=False)
+    assert stale.status_code == 409 and "刷新" in stale.json()["detail"]
 
 
 def test_a_secretary_completes_a_duty_with_a_file(county, people, duty, settings, tmp_path):

@@ -136,6 +136,11 @@ MATRIX = {
     "api:member-detail": (lambda o: [o["member"].pk], {"anonymous": REFUSED, **only(ALL_ROLES)}),
     "api:meeting-list": (None, {"anonymous": REFUSED, **every(200)}),
     "api:meeting-detail": (lambda o: [o["meeting"].pk], {"anonymous": REFUSED, **only(ALL_ROLES)}),
+    "api:meeting-attachments": (lambda o: [o["meeting"].pk], {"anonymous": REFUSED, **only(ALL_ROLES)}),
+    "api:meeting-attachment": (
+        lambda o: [o["meeting"].pk, o["meeting_file"].pk],
+        {"anonymous": REFUSED, **only(ALL_ROLES)},
+    ),
     "api:compliance-list": (None, {"anonymous": REFUSED, **every(403), "reviewer": 200, "admin": 200}),
     "api:duty-list": (None, {"anonymous": REFUSED, **every(200)}),
     "api:duty-detail": (lambda o: [o["item"].pk], {"anonymous": REFUSED, **only(ALL_ROLES)}),
@@ -264,6 +269,16 @@ def world(county, make_user, settings, tmp_path):
             host="x",
             topic="x",
         )
+        meeting_file = Attachment(
+            organization=branch,
+            meeting=meeting,
+            title="签到表",
+            original_name="a.png",
+            content_type="image/png",
+            extension="png",
+            size=3,
+        )
+        meeting_file.file.save("a.png", ContentFile(b"png"), save=True)
         own = ResponsibilityList.objects.create(organization=branch, year=2026, title="自定")
         item = ResponsibilityItem.objects.create(
             responsibility_list=own, organization=branch, area="ideological", text="学习", due_on="2026-12-31"
@@ -288,6 +303,7 @@ def world(county, make_user, settings, tmp_path):
             "cadre": cadre,
             "attachment": attachment,
             "meeting": meeting,
+            "meeting_file": meeting_file,
             "item": item,
             "inspection": inspection,
             "finding": finding,
@@ -443,6 +459,7 @@ API_WRITES = [
     ("patch", "api:meeting-detail", lambda o: [o["meeting"].pk], lambda o: {"topic": "篡改"}),
     ("put", "api:meeting-detail", lambda o: [o["meeting"].pk], lambda o: {"topic": "篡改"}),
     ("post", "api:duty-complete", lambda o: [o["item"].pk], lambda o: {"version": o["item"].version, "note": "篡改"}),
+    ("post", "api:meeting-attachments", lambda o: [o["meeting"].pk], lambda o: {"title": "篡改"}),
 ]
 
 
@@ -452,12 +469,20 @@ def test_no_api_write_reaches_another_branch(world, method, name, args, payload)
 
     users, objects = world
     outside = objects["outside"]
-    before = (list(Meeting.objects.values_list("pk", "topic")), list(ResponsibilityItem.objects.values_list("status")))
+    before = (
+        list(Meeting.objects.values_list("pk", "topic")),
+        list(ResponsibilityItem.objects.values_list("status")),
+        list(Attachment.objects.values_list("pk", "title")),
+    )
     for role in ROLES[1:]:
         call = getattr(api_client(users[role]), method)
         body = {**payload(outside), "meeting_type": "theme_day", "held_at": "2026-01-05T09:00", "place": "x"}
         body.update({"host": "x", "topic": "篡改", "attendance": []})
         response = call(reverse(name, args=args(outside)), json.dumps(body), content_type="application/json")
         assert response.status_code == 404, f"{method} {name} as {role}: {response.status_code}"
-    after = (list(Meeting.objects.values_list("pk", "topic")), list(ResponsibilityItem.objects.values_list("status")))
+    after = (
+        list(Meeting.objects.values_list("pk", "topic")),
+        list(ResponsibilityItem.objects.values_list("status")),
+        list(Attachment.objects.values_list("pk", "title")),
+    )
     assert before == after
