@@ -23,8 +23,9 @@ from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from assessments import selectors as duty_selectors
+from branches import access
 from branches import selectors as branch_selectors
-from branches.models import SummaryRun
+from branches.models import RoleAssignment, SummaryRun
 from portal import tasks
 from portal.models import (
     ApiToken,
@@ -164,3 +165,24 @@ def jobs_overview(days=7):
 def api_tokens_of(user):
     """A person's own API tokens, newest first (revoked and expired ones too, so the list tells what happened)."""
     return ApiToken.objects.filter(user=user).order_by("-created_at", "-pk")
+
+
+def api_tokens_administered(user):
+    """The tokens of the people whose every role lies in a subtree the user administers, newest first.
+
+    Someone who also holds a role elsewhere answers to that organization's admins too, so only an admin of all
+    their organizations sees (and may revoke) their tokens; one query."""
+    inside = access.organization_q(user, access.ADMINISTER, via="organization")
+    holders = RoleAssignment.objects.filter(inside).values("user_id")
+    elsewhere = RoleAssignment.objects.exclude(inside).values("user_id")
+    return (
+        ApiToken.objects.filter(user_id__in=holders)
+        .exclude(user_id__in=elsewhere)
+        .select_related("user")
+        .order_by("-created_at", "-pk")
+    )
+
+
+def api_tokens_revocable(user):
+    """The tokens a person may revoke: their own, and those of the people they administer."""
+    return ApiToken.objects.filter(Q(user=user) | Q(pk__in=api_tokens_administered(user).values("pk")))

@@ -30,7 +30,7 @@ from django.utils.translation import gettext as _
 from assessments import selectors as duty_selectors
 from branches import access, audit
 from branches import selectors as branch_selectors
-from portal import notices, reminders
+from portal import notices, reminders, selectors
 from portal.models import (
     ApiToken,
     EmailState,
@@ -518,8 +518,8 @@ def api_token_create(*, by, name, expires_on) -> tuple[ApiToken, str]:
 
 
 def api_token_revoke(*, token, by) -> ApiToken:
-    """Revoke one of the person's own tokens; another person's token is not found."""
-    if token.user_id != by.pk:
+    """Revoke a token: one's own, or, as an admin, one of the people whose every role lies in one's subtrees."""
+    if not selectors.api_tokens_revocable(by).filter(pk=token.pk).exists():
         raise PermissionDenied
     if token.revoked_at is None:
         token.revoked_at = timezone.now()

@@ -256,6 +256,9 @@ AUDITLOG_EXCLUDE_TRACKING_MODELS = (
     "portal.reminderrun",  # itself a log of the reminder job's runs
     "branches.monthsummary",  # figures derived from the meetings, whose own entries say what changed
     "branches.summaryrun",  # itself a log of the summary rebuilds
+    "branches.complianceresult",  # judgments derived from the summaries and facts, rebuilt at will
+    "branches.monthfact",  # facts derived from lifetimes, committee posts and terms
+    "branches.resultyear",  # which years are kept: bookkeeping of the rebuilds
     "branches.workbookimport",  # itself the record of an import; applying it writes one entry with its counts
     "django_celery_beat.periodictasks",  # beat's change counter, bumped on every schedule save
 )

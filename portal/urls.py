@@ -41,6 +41,7 @@ urlpatterns = [
     path("jobs/", views.jobs, name="jobs"),
     path("accounts/api-tokens/", views.api_tokens, name="api_tokens"),
     path("accounts/api-tokens/<int:pk>/revoke/", views.api_token_revoke, name="api_token_revoke"),
+    path("accounts/api-tokens/administered/", views.api_tokens_administered, name="api_tokens_administered"),
     path("api/v1/", include((api_patterns(branches.api.urls, assessments.api.urls), "api"))),
     path("api/schema/", login_not_required(SpectacularAPIView.as_view()), name="api_schema"),
     path("api/docs/", views.api_docs, name="api_docs"),

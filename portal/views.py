@@ -26,7 +26,7 @@ from portal import health, notices, selectors, services, tasks
 from portal import jobs as jobs_queue
 from portal.forms import ApiTokenForm, NotificationSettingsForm, RevokeForm
 from portal.middleware import is_api
-from portal.models import ApiToken, Notification
+from portal.models import Notification
 
 
 def home(request):
@@ -205,6 +205,7 @@ def api_tokens(request):
             "form": form,
             "plain": plain,
             "tokens": selectors.api_tokens_of(request.user),
+            "administers": access.has_any(request.user, access.ADMINISTER),
             "now": timezone.now(),
             "docs_url": reverse("api_docs"),
         },
@@ -214,13 +215,22 @@ def api_tokens(request):
 @require_http_methods(["GET", "POST"])
 def api_token_revoke(request, pk):
     """Revoke one of one's own tokens, after a confirmation; another person's token is not found."""
-    token = get_object_or_404(ApiToken, pk=pk, user=request.user, revoked_at__isnull=True)
+    token = get_object_or_404(selectors.api_tokens_revocable(request.user), pk=pk, revoked_at__isnull=True)
+    back = "api_tokens" if token.user_id == request.user.pk else "api_tokens_administered"
     form = RevokeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         services.api_token_revoke(token=token, by=request.user)
         messages.success(request, _("The token “%(name)s” is revoked.") % {"name": token.name})
-        return redirect("api_tokens")
-    return render(request, "portal/api_token_revoke.html", {"form": form, "token": token})
+        return redirect(back)
+    return render(request, "portal/api_token_revoke.html", {"form": form, "token": token, "back": back})
+
+
+def api_tokens_administered(request):
+    """For an admin: the API tokens of the people in their subtrees, to see what connects and revoke it."""
+    if not access.has_any(request.user, access.ADMINISTER):
+        raise Http404
+    tokens = Paginator(selectors.api_tokens_administered(request.user), 50).get_page(request.GET.get("page"))
+    return render(request, "portal/api_tokens_administered.html", {"page": tokens, "now": timezone.now()})
 
 
 def api_docs(request):

@@ -9,12 +9,13 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.core.exceptions import PermissionDenied
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from assessments.models import Finding, Inspection, ItemStatus, ResponsibilityItem, ResponsibilityList
-from branches.models import Attachment, AuditEntry, Meeting, Member
+from branches.models import Attachment, AuditEntry, Meeting, Member, RoleAssignment
 from portal import services
 from portal.models import ApiToken
 from tests.portal.test_hardening import PNG
@@ -124,6 +125,34 @@ def test_a_person_cannot_revoke_anothers_token(people, signed_in):
     client = signed_in(people.secretary)
     assert client.post(reverse("api_token_revoke", args=[other.pk]), {"confirm": "on"}).status_code == 404
     assert ApiToken.objects.get().revoked_at is None
+
+
+def test_an_admin_sees_and_revokes_the_tokens_of_the_people_in_their_subtree_only(people, make_user, county, signed_in):
+    """The town's admin sees the 东村 secretary's token (all her roles are in the town), not the finance bureau's
+    secretary's, nor that of a reviewer who also reviews outside the town; revoking one stops it at once."""
+    from branches.models import Role  # noqa: PLC0415
+
+    town_admin = make_user("town_admin", Role.ADMIN, county.town)
+    token_for(people.secretary)
+    token_for(people.finance_secretary)
+    token_for(people.town_reviewer)  # her only role is in the town
+    mixed = make_user("mixed", Role.REVIEWER, county.town)
+    RoleAssignment.objects.create(user=mixed, organization=county.finance, role=Role.REVIEWER)
+    token_for(mixed)
+    client = signed_in(town_admin)
+    page = client.get(reverse("api_tokens_administered"))
+    listed = {token.user.username for token in page.context["page"]}
+    assert listed == {"secretary", "town_reviewer"}
+    outside = ApiToken.objects.get(user=people.finance_secretary)
+    assert client.post(reverse("api_token_revoke", args=[outside.pk]), {"confirm": "on"}).status_code == 404
+    with pytest.raises(PermissionDenied):
+        services.api_token_revoke(token=ApiToken.objects.get(user=mixed), by=town_admin)
+    hers = ApiToken.objects.get(user=people.secretary)
+    response = client.post(reverse("api_token_revoke", args=[hers.pk]), {"confirm": "on"})
+    assert response.status_code == 302 and response.url == reverse("api_tokens_administered")
+    assert ApiToken.objects.get(pk=hers.pk).revoked_at is not None
+    assert ApiToken.objects.get(pk=outside.pk).revoked_at is None
+    assert signed_in(people.reviewer).get(reverse("api_tokens_administered")).status_code == 404
 
 
 def test_english_is_given_to_a_system_that_asks_for_it(people):

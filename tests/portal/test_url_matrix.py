@@ -126,7 +126,9 @@ MATRIX = {
     "jobs": (None, every(404)),  # admins of a whole tree only (tests/portal/test_inbox.py)
     # API tokens: each person's own; the reference page and schema for everyone signed in.
     "api_tokens": (None, every(200)),
-    "api_token_revoke": (lambda o: [o["token"].pk], {**only(set()), "secretary": 200}),
+    # one's own token, or one of a person whose roles all lie in the admin's subtree (the secretary of 东村)
+    "api_token_revoke": (lambda o: [o["token"].pk], {**only({"admin"}), "secretary": 200}),
+    "api_tokens_administered": (None, {**every(404), "admin": 200}),
     "api_docs": (None, every(200)),
     "api_schema": (None, {"anonymous": REFUSED, **every(200)}),
     # The API, called with each role's personal token (tests/portal/test_api.py for the writes).
