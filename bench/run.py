@@ -195,6 +195,7 @@ def measure(repeat, analyze=True):
             page(reviewer, f"/orgs/{root.pk}/compliance/?period={year_key}"), repeat
         )
         pages["compliance_table_quarter_ms"] = median_ms(page(reviewer, f"/orgs/{root.pk}/compliance/"), repeat)
+        pages.update(api_pages(repeat))
         subtree = one_percent_subtree(root)
         pages["compliance_table_subtree_orgs"] = subtree.size
         pages["compliance_table_subtree_year_ms"] = median_ms(
@@ -202,6 +203,28 @@ def measure(repeat, analyze=True):
         )
     pages.update(issue_list(root))
     return floors, rows, sql, pages, reminder_job(analyze)
+
+
+def api_pages(repeat):
+    """A page of 100 meetings through the API, as the county's reviewer and as a branch secretary (a token each;
+    cursor pagination, newest first)."""
+    from datetime import timedelta as days
+
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+    from django.utils import timezone
+
+    from portal import services as portal_services
+
+    figures = {}
+    for name, username in (("api_meetings_page_root_ms", "zuzhibu"), ("api_meetings_page_branch_ms", "shuji")):
+        user = get_user_model().objects.get(username=username)
+        _token, plain = portal_services.api_token_create(
+            by=user, name="bench", expires_on=timezone.localdate() + days(days=1)
+        )
+        client = Client(HTTP_AUTHORIZATION=f"Bearer {plain}")
+        figures[name] = median_ms(page(client, "/api/v1/meetings/?page_size=100"), repeat)
+    return figures
 
 
 def one_percent_subtree(root):
