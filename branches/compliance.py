@@ -103,6 +103,7 @@ class SpanCount(Shown):
     held: int
     required: int
     over: bool = True
+    needs: list = field(default=None, compare=False, repr=False)  # per party group: [[group id, required]]
 
     @property
     def met(self):
@@ -533,15 +534,17 @@ def _count(counts, totals, rule, span, months, facts, today):
     if rule.per_party_group:
         # Each group counts up to its own requirement, so one busy group cannot make up for a silent one.
         held = required = 0
+        needs = []
         for group in facts.groups:
             needed = share(rule.minimum, facts.group_owed_months(owed, group), len(months))
             if needed:
                 group_held = sum(counts.get((meeting_type, group[0], m.start), 0) for m in months)
                 held += min(group_held, needed)
                 required += needed
+                needs.append([group[0], needed])
         if not required:
             return None  # no party group lived a whole month of the span: no group meetings owed
-        return SpanCount(span, held, required, over)
+        return SpanCount(span, held, required, over, needs=needs)
     required = share(rule.minimum, len(owed), len(months))
     return SpanCount(span, sum(totals.get((meeting_type, m.start), 0) for m in months), required, over)
 

@@ -31,6 +31,7 @@ from branches.models import (
     ComplianceResult,
     MeetingRequirement,
     MonthFact,
+    MonthSummary,
     Organization,
     Period,
     ResultYear,
@@ -69,13 +70,15 @@ def _plan(rules, organization, year_span, spans_by_period):
 
 
 def _folded(judged):
-    """The values of a row from its judged spans [(span, held, required, rule id)]."""
-    unmet = next((span for span, held, required, _rule in judged if held < required), None)
+    """The values of a row from its judged spans [(span, held, required, rule id, group needs or None)]."""
+    unmet = next((item[0] for item in judged if item[1] < item[2]), None)
+    per_group = any(item[4] is not None for item in judged)
     return (
         judged[0][0].start,
         unmet.start if unmet else None,
         unmet.end if unmet else None,
-        [[span.start.isoformat(), held, required, rule] for span, held, required, rule in judged],
+        [[span.start.isoformat(), held, required, rule] for span, held, required, rule, _needs in judged],
+        [needs or [] for *_item, needs in judged] if per_group else None,
     )
 
 
@@ -121,7 +124,7 @@ def compute(organizations, year, *, within=None, from_records=False, with_facts=
             for rule, span, months in steps:
                 count = compliance._count(org_counts, org_totals, rule, span, months, facts, year_span.start)
                 if count is not None:
-                    judged.append((span, count.held, count.required, rule.pk))
+                    judged.append((span, count.held, count.required, rule.pk, count.needs))
             if judged:
                 for key, values in _rows_of(meeting_type, rule_period, judged, year_span).items():
                     result[(org.pk, *key)] = values
@@ -237,6 +240,53 @@ def refresh(organization_ids, years=None, facts=True):
             _write(ComplianceResult, wanted.results, ComplianceResult.objects.filter(of_them, _of_year(year)))
             if facts:
                 _write(MonthFact, wanted.facts, MonthFact.objects.filter(of_them, _facts_of_year(year)))
+
+
+def follow_meetings(keys):
+    """Bring the rows in line with the month summaries of `keys` (organization, month, type, group) just recounted:
+    only meetings changed, so only the spans' meeting counts and what follows from them (the first span not met).
+    On PostgreSQL one statement recounts them from the summaries (`_FOLLOW`); elsewhere the organizations' years
+    are judged again."""
+    wanted = {(key[0], key[2], key[1].year) for key in keys}
+    if connection.vendor != "postgresql":
+        refresh({key[0] for key in keys}, {key[1].year for key in keys}, facts=False)
+        return
+    values = ", ".join(["(%s::bigint, %s::varchar, make_date(%s, 1, 1))"] * len(wanted))
+    with connection.cursor() as cursor:
+        cursor.execute(_FOLLOW.format(values), [value for key in sorted(wanted) for value in key])
+
+
+# A span's meetings: the month summaries of its months (every party group's), or for a rule per party group each
+# group's up to what is required of it (`group_needs`). A row's first span not met follows. Rows of years not kept
+# do not exist, so nothing is written for them.
+_FOLLOW = (
+    "WITH target AS ("  # noqa: S608 (fixed identifiers; values are parameters)
+    f"SELECT r.id, r.organization_id, r.meeting_type, r.rule_period, r.spans, r.group_needs "
+    f"FROM {ComplianceResult._meta.db_table} r JOIN (VALUES {{}}) AS k(org, type, year) "
+    "ON r.organization_id = k.org AND r.meeting_type = k.type "
+    "AND r.start >= k.year AND r.start < k.year + interval '1 year'), "
+    "element AS (SELECT t.id, e.i, e.v, (e.v->>0)::date AS first, (e.v->>2)::int AS required, "
+    "((e.v->>0)::date + CASE t.rule_period WHEN 'month' THEN interval '1 month' "
+    "WHEN 'quarter' THEN interval '3 months' ELSE interval '1 year' END)::date AS after, "
+    "t.organization_id, t.meeting_type, t.group_needs -> (e.i::int - 1) AS needs "
+    "FROM target t CROSS JOIN LATERAL jsonb_array_elements(t.spans) WITH ORDINALITY AS e(v, i)), "
+    "counted AS (SELECT el.id, el.i, el.v, el.first, el.after, el.required, CASE WHEN el.needs IS NULL THEN "
+    f"(SELECT COALESCE(sum(s.held), 0) FROM {MonthSummary._meta.db_table} s "
+    "WHERE s.organization_id = el.organization_id AND s.meeting_type = el.meeting_type "
+    "AND s.month >= el.first AND s.month < el.after) "
+    "ELSE (SELECT COALESCE(sum(LEAST(g.held, (n.v->>1)::int)), 0) FROM jsonb_array_elements(el.needs) AS n(v) "
+    f"CROSS JOIN LATERAL (SELECT COALESCE(sum(s.held), 0) AS held FROM {MonthSummary._meta.db_table} s "
+    "WHERE s.organization_id = el.organization_id AND s.meeting_type = el.meeting_type "
+    "AND s.party_group = (n.v->>0)::bigint "
+    "AND s.month >= el.first AND s.month < el.after) AS g) END AS held FROM element el), "
+    "folded AS (SELECT id, jsonb_agg(jsonb_build_array(v->0, held, v->2, v->3) ORDER BY i) AS spans, "
+    "min(first) FILTER (WHERE held < required) AS unmet_start, "
+    "(array_agg(after ORDER BY first) FILTER (WHERE held < required))[1] AS unmet_after "
+    "FROM counted GROUP BY id) "
+    f"UPDATE {ComplianceResult._meta.db_table} AS r SET spans = f.spans, unmet_start = f.unmet_start, "
+    "unmet_end = f.unmet_after - 1 FROM folded f WHERE r.id = f.id "
+    "AND (r.spans, r.unmet_start) IS DISTINCT FROM (f.spans, f.unmet_start)"
+)
 
 
 @transaction.atomic

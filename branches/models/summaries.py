@@ -138,6 +138,9 @@ class ComplianceResult(models.Model):
     unmet_start = models.DateField(_("first span not met, from"), null=True, blank=True)
     unmet_end = models.DateField(_("first span not met, to"), null=True, blank=True)
     spans = models.JSONField(_("spans"), default=list)
+    # For a rule per party group, per span: [[group id, meetings required of it], ...]. A meeting then changes a
+    # span's count by the group's capped share, which SQL can recount from the month summaries alone.
+    group_needs = models.JSONField(_("required of each party group"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("compliance result")
@@ -161,7 +164,7 @@ class ComplianceResult(models.Model):
         return f"{self.organization_id} {self.meeting_type} {self.period} {self.start}"
 
     KEY = ("organization_id", "meeting_type", "rule_period", "period", "start")
-    VALUES = ("first_judged", "unmet_start", "unmet_end", "spans")
+    VALUES = ("first_judged", "unmet_start", "unmet_end", "spans", "group_needs")
 
     def key(self):
         return tuple(getattr(self, name) for name in self.KEY)
