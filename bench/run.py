@@ -300,16 +300,16 @@ def keeping_current(branch, repeat):
         return len(captured)
 
     figures = {"meeting_save_ms": median_ms(save, repeat), "meeting_save_queries": queries()}
-    kept = summaries.refresh, summaries.lock, summaries.stored_key, results.refresh
+    kept = summaries.refresh, summaries.lock, summaries.stored_key, results.follow_meetings
     summaries.refresh = lambda keys, locked=False: None
     summaries.lock = lambda ids: None
     summaries.stored_key = lambda meeting: None
-    results.refresh = lambda ids, years=None, facts=True: None
+    results.follow_meetings = lambda keys: None
     try:
         figures["meeting_save_alone_ms"] = median_ms(save, repeat)
         figures["meeting_save_alone_queries"] = queries()
     finally:
-        summaries.refresh, summaries.lock, summaries.stored_key, results.refresh = kept
+        summaries.refresh, summaries.lock, summaries.stored_key, results.follow_meetings = kept
     figures["keeping_current_ms"] = figures["meeting_save_ms"] - figures["meeting_save_alone_ms"]
     figures["keeping_current_queries"] = figures["meeting_save_queries"] - figures["meeting_save_alone_queries"]
     floor = figures["meeting_save_alone_ms"]
