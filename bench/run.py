@@ -228,20 +228,25 @@ def api_pages(repeat):
 
 
 def one_percent_subtree(root):
-    """The organization whose subtree is closest to 1% of the tree (its size in `size`)."""
+    """The organization whose subtree is closest to 1% of the tree (its size in `size`), at any depth below the
+    root: subtree sizes from path prefixes, one scan per depth."""
     from django.db import connection
+    from django.db.models import Max
 
     from branches.models import Organization
 
     target = Organization.objects.count() // 100
     step = Organization.steplen
-    with connection.cursor() as cursor:  # subtree sizes of depths 2 and 3 from their path prefixes: two scans
+    deepest = Organization.objects.aggregate(deepest=Max("depth"))["deepest"] or 1
+    prefixes = " UNION ALL ".join(
+        ["SELECT substr(path, 1, %s) AS prefix, count(*) AS size FROM branches_organization GROUP BY 1"]
+        * max(deepest - 1, 1)
+    )
+    with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT o.id, s.size FROM branches_organization o JOIN ("
-            "SELECT substr(path, 1, %s) AS prefix, count(*) AS size FROM branches_organization GROUP BY 1 "
-            "UNION ALL SELECT substr(path, 1, %s), count(*) FROM branches_organization GROUP BY 1"
-            ") s ON s.prefix = o.path WHERE o.depth BETWEEN 2 AND 3 ORDER BY abs(s.size - %s), o.path LIMIT 1",
-            [2 * step, 3 * step, target],
+            f"SELECT o.id, s.size FROM branches_organization o JOIN ({prefixes}) s ON s.prefix = o.path "  # noqa: S608
+            "WHERE o.depth >= 2 ORDER BY abs(s.size - %s), o.path LIMIT 1",
+            [depth * step for depth in range(2, max(deepest, 2) + 1)] + [target],
         )
         pk, size = cursor.fetchone()
     found = Organization.objects.get(pk=pk)

@@ -23,7 +23,9 @@ from dataclasses import dataclass
 from datetime import date
 
 from django.db import connection, transaction
-from django.db.models import Count, Exists, Q
+from django.db.models import Count, Exists, IntegerField, Q
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
+from django.db.models.functions import Cast
 
 from branches import compliance, periods
 from branches.models import (
@@ -33,6 +35,7 @@ from branches.models import (
     MonthFact,
     MonthSummary,
     Organization,
+    OrganizationStatus,
     Period,
     ResultYear,
     TermState,
@@ -589,8 +592,9 @@ def around_spans(today):
 
 
 def unmet_around(today):
-    """[(organization id, meeting type, SpanCount)] for every rule span around `today` (`around_spans`) not met,
-    from the kept rows (one query reading only the rows not met); None when a year of them is not kept."""
+    """[(organization id, path, name, meeting type, SpanCount)] for every rule span around `today`
+    (`around_spans`) that an active organization has not met, in tree order, from the kept rows: one query reading
+    only the rows not met, their one span's figures taken out in SQL. None when a year of them is not kept."""
     spans = around_spans(today)
     kept = covered_years()
     if any(span.start.year not in kept for span in spans):
@@ -598,11 +602,22 @@ def unmet_around(today):
     condition = Q(pk__in=[])
     for span in spans:
         condition |= Q(rule_period=span.kind, period=span.kind, start=span.start)
-    rows = ComplianceResult.objects.filter(condition, unmet_start__isnull=False).values_list(
-        "organization_id", "meeting_type", "rule_period", "spans"
+    rows = (
+        ComplianceResult.objects.filter(
+            condition, unmet_start__isnull=False, organization__status=OrganizationStatus.ACTIVE
+        )
+        .annotate(held=KeyTextTransform("1", KeyTransform("0", "spans")))
+        .annotate(required=KeyTextTransform("2", KeyTransform("0", "spans")))
+        .values_list(
+            "organization_id", "organization__path", "organization__name", "meeting_type", "rule_period", "start",
+            Cast("held", IntegerField()), Cast("required", IntegerField()),
+        )
+        .order_by("organization__path", "meeting_type", "start")
     )
+    by_start = {(span.kind, span.start): span for span in spans}
     found = []
-    for organization_id, meeting_type, rule_period, (item,) in rows.order_by().iterator(chunk_size=10000):
-        span = periods.span_of(rule_period, date.fromisoformat(item[0]))
-        found.append((organization_id, meeting_type, compliance.SpanCount(span, item[1], item[2], span.end < today)))
+    for organization_id, path, name, meeting_type, rule_period, start, held, required in rows.iterator(10000):
+        span = by_start[(rule_period, start)]
+        count = compliance.SpanCount(span, held, required, span.end < today)
+        found.append((organization_id, path, name, meeting_type, count))
     return found

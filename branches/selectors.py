@@ -536,6 +536,11 @@ def active_organizations():
     )
 
 
+def active_organization_names():
+    """{organization id: name} of every active organization (what the reminder job names them by), one query."""
+    return dict(Organization.objects.filter(status=OrganizationStatus.ACTIVE).values_list("pk", "name").order_by())
+
+
 def role_holders(role):
     """(user id, organization id, organization path) for each active user holding `role`, one query."""
     return list(

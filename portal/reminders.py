@@ -121,9 +121,8 @@ def plan(today, digest_since):
                 Reminder(kind, subject, window, user_id, organization_id, object_id, due_on, params, link)
             )
 
-    organizations = branch_selectors.active_organizations()
-    by_id = {org.pk: org for org in organizations}
-    _plan_meetings(result, rules, organizations, secretaries, remind, overdue, digest_since)
+    names = branch_selectors.active_organization_names()
+    _plan_meetings(result, rules, secretaries, remind, overdue, digest_since)
     for topic, rows, due_kind, overdue_kind, url_name in (
         (
             Topic.DUTY,
@@ -141,16 +140,16 @@ def plan(today, digest_since):
         ),
     ):
         _plan_records(
-            result, rules, topic, rows, due_kind, overdue_kind, url_name, remind, overdue, digest_since, by_id
+            result, rules, topic, rows, due_kind, overdue_kind, url_name, remind, overdue, digest_since, names
         )
     _plan_terms(result, rules, remind)
     _plan_assessments(result, rules, remind)
     if reviewers and overdue:
-        _plan_digests(result, reviewers, overdue, digest_since, by_id)
+        _plan_digests(result, reviewers, overdue, digest_since, names)
     return result
 
 
-def _plan_meetings(result, rules, organizations, secretaries, remind, overdue, digest_since):
+def _plan_meetings(result, rules, secretaries, remind, overdue, digest_since):
     today = result.today
     catch_up = rules.catch_up.get(Topic.MEETING)
     link_of = _link_maker("branches:meeting_add")
@@ -172,12 +171,12 @@ def _plan_meetings(result, rules, organizations, secretaries, remind, overdue, d
             facts_of[span] = (key, kind, window, days, span.end.isoformat(), in_digest)
         return facts_of[span]
 
-    for org, meeting_type, count in _unmet_meetings(organizations, today):
-        notified = org.pk in secretaries  # only they can have meeting reminders to write or withdraw
+    for org_id, path, name, meeting_type, count in _unmet_meetings(today):
+        notified = org_id in secretaries  # only they can have meeting reminders to write or withdraw
         span = count.span
         key, kind, window, days, due, in_digest = facts(span)
         if notified:
-            result.unmet_meetings.add((org.pk, meeting_type, key))
+            result.unmet_meetings.add((org_id, meeting_type, key))
             if kind is not None:
                 params = {
                     "meeting_type": meeting_type,
@@ -189,35 +188,32 @@ def _plan_meetings(result, rules, organizations, secretaries, remind, overdue, d
                 }
                 if days is not None:
                     params["days"] = days
-                link = f"{link_of(org.pk)}?type={meeting_type}"
-                subject = f"meeting:{org.pk}:{meeting_type}"
-                remind(kind, subject, window, org.pk, None, span.end, params, link)
+                link = f"{link_of(org_id)}?type={meeting_type}"
+                subject = f"meeting:{org_id}:{meeting_type}"
+                remind(kind, subject, window, org_id, None, span.end, params, link)
         if in_digest:
-            overdue.append((org.path, Topic.MEETING, org.name, meeting_type, span.end))
+            overdue.append((path, Topic.MEETING, name, meeting_type, span.end))
     for span in results.around_spans(today):
         facts(span)  # every span around today is judged: a reminder of one now met is withdrawn
 
 
-def _unmet_meetings(organizations, today):
-    """(organization, meeting type, span count) for each span around today that an active organization has not
-    met: read from the kept compliance results, or judged from the summaries when a year is not kept."""
+def _unmet_meetings(today):
+    """(organization id, path, name, meeting type, span count) for each span around today that an active
+    organization has not met, in tree order: read from the kept compliance results, or judged from the summaries
+    when a year is not kept."""
     unmet = results.unmet_around(today)
     if unmet is not None:
-        by_id = {org.pk: org for org in organizations}
-        return sorted(
-            ((by_id[pk], meeting_type, count) for pk, meeting_type, count in unmet if pk in by_id),
-            key=lambda item: (item[0].path, item[1], item[2].span.start),
-        )
+        return unmet
     return [
-        (row.organization, meeting_type, count)
-        for row in compliance.around(organizations, today)
+        (row.organization.pk, row.organization.path, row.organization.name, meeting_type, count)
+        for row in compliance.around(branch_selectors.active_organizations(), today)
         for meeting_type, status in row.statuses.items()
         for count in status.counts
         if not count.met  # a span the organization did not owe (before founding, …) is never judged
     ]
 
 
-def _plan_records(result, rules, topic, rows, due_kind, overdue_kind, url_name, remind, overdue, digest_since, by_id):
+def _plan_records(result, rules, topic, rows, due_kind, overdue_kind, url_name, remind, overdue, digest_since, names):
     """Duties and rectifications: each is one record with a due date."""
     today = result.today
     link_of = _link_maker(url_name)
@@ -236,8 +232,8 @@ def _plan_records(result, rules, topic, rows, due_kind, overdue_kind, url_name, 
         if catch_up is not None and late <= catch_up:
             params = {"text": text[:200], "due": due.isoformat()}
             remind(overdue_kind, f"{topic}:{pk}", str(due), organization_id, pk, due, params, link_of(pk))
-        if due >= digest_since and organization_id in by_id:
-            overdue.append((path, topic, by_id[organization_id].name, text[:200], due))
+        if due >= digest_since and organization_id in names:
+            overdue.append((path, topic, names[organization_id], text[:200], due))
 
 
 def _plan_terms(result, rules, remind):
@@ -313,7 +309,7 @@ def _plan_assessments(result, rules, remind):
                 )
 
 
-def _plan_digests(result, reviewers, overdue, digest_since, by_id):
+def _plan_digests(result, reviewers, overdue, digest_since, names):
     """One digest per reviewer and organization they review: what fell due unmet in that subtree."""
     today = result.today
     overdue.sort(key=lambda entry: (entry[0], entry[4]))
@@ -337,7 +333,7 @@ def _plan_digests(result, reviewers, overdue, digest_since, by_id):
                 None,
                 today,
                 {
-                    "organization": by_id[organization_id].name if organization_id in by_id else "",
+                    "organization": names.get(organization_id, ""),
                     "from": digest_since.isoformat(),
                     "to": (today - timedelta(days=1)).isoformat(),
                     "counts": dict(counts),
