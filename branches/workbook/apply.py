@@ -20,6 +20,7 @@ class Writes:
         changed ones with bulk_update; the parents' child counts follow."""
         now = timezone.now()
         created = [ref for ref in in_file if ref.is_new]
+        moved = [ref for ref in in_file if ref.moves]
         if created:
             parents = {}
             for ref in created:
@@ -71,7 +72,7 @@ class Writes:
                 )
             Organization.objects.bulk_create(objects, batch_size=QUERY_BATCH)
             for ref, obj in zip(ordered, objects, strict=True):
-                ref.pk = obj.pk
+                ref.pk, ref.parent_code = obj.pk, ref.row.values["parent"]  # in the tree now, where the file puts it
             existing_parents = [Organization(pk=p.pk, numchild=p.numchild) for p in parents.values()]
             Organization.objects.bulk_update(existing_parents, ["numchild"], batch_size=QUERY_BATCH)
         created_ids = {id(ref) for ref in created}
@@ -83,6 +84,42 @@ class Writes:
                 objects.append(obj)
                 ref.fields.update({name: ref.row.values[name] for name in ORG_FIELDS})
             Organization.objects.bulk_update(objects, [*ORG_FIELDS, "updated_at"], batch_size=QUERY_BATCH)
+        if moved:
+            self.write_moves(moved)
+
+    def write_moves(self, moved):
+        """Each move through the move service, as on the organization's page (its checks, its audit entries, the
+        results it keeps current): moves are rare, and worth its checks over a bulk write. New organizations are
+        in already (a move may go under one, and one under a moved organization goes with it); the moves go in
+        the order of their depth in the tree the file leaves, so that none is made under its own subtree on the
+        way (an organization and its sub-organization swapping places)."""
+        from branches import services  # here, not above: services imports this package
+
+        moved_by_path = {ref.path: ref for ref in moved}
+        depths = {}
+
+        def final_depth(ref):
+            if id(ref) not in depths:
+                above = self._above(ref, moved_by_path)
+                if ref.is_new or ref.moves:
+                    depths[id(ref)] = final_depth(above) + 1
+                else:
+                    depths[id(ref)] = ref.depth if above is None else final_depth(above) + ref.depth - above.depth
+            return depths[id(ref)]
+
+        for ref in sorted(moved, key=final_depth):
+            services.organization_move(
+                organization=Organization.objects.get(pk=ref.pk),
+                new_parent=Organization.objects.get(pk=self.orgs[ref.row.values["parent"]].pk),
+                by=self.user,
+            )
+        # The later sheets judge places by path: every organization met so far is read again where it is now.
+        known = {ref.pk: ref for ref in self.orgs.values() if ref.pk}
+        pks = list(known)
+        for start in range(0, len(pks), QUERY_BATCH):
+            batch = Organization.objects.filter(pk__in=pks[start : start + QUERY_BATCH])
+            for pk, path, depth, numchild in batch.values_list("pk", "path", "depth", "numchild"):
+                known[pk].path, known[pk].depth, known[pk].numchild = path, depth, numchild
 
     def _last_child_steps(self, parent_paths):
         """{parent path: the step number of its last child} for existing parents, a batch per query."""

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from branches.models import ALLOWED_PARENT_KINDS, OrganizationKind, OrganizationStatus
+from branches.models import ALLOWED_PARENT_KINDS, Organization, OrganizationKind, OrganizationStatus
 from branches.workbook.reading import Row
 from branches.workbook.sheets import CREATE, REFUSED, UNCHANGED, UPDATE, _in_file_language
 
@@ -28,6 +28,11 @@ class OrgRef:
     @property
     def is_new(self):
         return self.pk is None
+
+    @property
+    def moves(self):
+        """An existing organization whose row names another parent: it moves there, with its subtree."""
+        return not self.is_new and self.row is not None and (self.row.values["parent"] or None) != self.parent_code
 
 
 ORG_FIELDS = ("name", "sector", "founded_on", "staff_headcount")
@@ -67,7 +72,9 @@ class OrganizationRows:
                 self._check_new_parent(ref)
             else:
                 self._check_existing(ref)
-        self._check_new_chains([ref for ref in in_file if ref.is_new])
+        placed = [ref for ref in in_file if ref.is_new or ref.moves]
+        self._check_cycles(placed)
+        self._check_new_parents(placed)
         for row in rows:
             if row.refused:
                 self.record(row, REFUSED, row.values.get("code") or "")
@@ -92,12 +99,8 @@ class OrganizationRows:
                 _("the kind cannot be changed by an import (now %(kind)s)")
                 % {"kind": _in_file_language(OrganizationKind(ref.kind).label)},
             )
-        if (values["parent"] or None) != ref.parent_code:
-            row.refuse(
-                "parent",
-                _("moving an organization is done on its page, not by an import (its parent is now %(code)s)")
-                % {"code": ref.parent_code or "—"},
-            )
+        if ref.moves:
+            self._check_move(ref)
         for name in ORG_FIELDS:
             before, after = ref.fields[name], values[name]
             if name == "founded_on" or name == "staff_headcount":
@@ -105,9 +108,23 @@ class OrganizationRows:
             if before != after:
                 row.changes[name] = (before, after)
 
+    def _check_move(self, ref):
+        """A parent code changed: the organization moves, with its subtree, under the checks of the move service
+        (`services.organization_move`, which applies it): the new parent is known, in the user's part of the tree,
+        active, of a kind that may hold it; no cycle (`_check_cycles`, on the tree as the file leaves it)."""
+        if not ref.row.values["parent"]:
+            ref.row.refuse(
+                "parent",
+                _("an organization cannot be taken out of the tree: give the code of its new parent (now %(code)s)")
+                % {"code": ref.parent_code},
+            )
+            return
+        ref.row.changes["parent"] = (ref.parent_code or "", ref.row.values["parent"])
+        self._check_new_parent(ref)
+
     def _check_new_parent(self, ref):
-        """A new organization's parent: given, known, inside the user's part of the tree, active, of a kind
-        that may hold this one. A parent that is itself new in the file is judged by `_check_new_chains`."""
+        """A new (or moved) organization's parent: given, known, inside the user's part of the tree, active, of a
+        kind that may hold this one. A parent that is itself new in the file is judged by `_check_new_parents`."""
         row = ref.row
         parent_code = row.values["parent"]
         if not parent_code:
@@ -142,43 +159,60 @@ class OrganizationRows:
                 },
             )
 
-    def _check_new_chains(self, new_refs):
-        """New organizations under new organizations: no cycle, and no parent row that was refused."""
-        state = {}  # code -> "ok" | "bad"
-        for ref in new_refs:
+    def _above(self, ref, moved_by_path):
+        """The next organization up the tree as the file leaves it that the file places (new or moved), or None
+        where the way up reaches the tree as it stands. An organization the file leaves in place stays under its
+        parent, so the first of its ancestors that the file moves is the next one that matters."""
+        if ref.is_new or ref.moves:
+            return None if ref.row.refused else self.orgs.get(ref.row.values["parent"])
+        step = Organization.steplen
+        for end in range(len(ref.path) - step, 0, -step):
+            if ref.path[:end] in moved_by_path:
+                return moved_by_path[ref.path[:end]]
+        return None
+
+    def _check_cycles(self, placed):
+        """New and moved organizations must end up under the tree, not in a cycle: judged on the tree as the whole
+        file leaves it, so that moves that swap an organization and its sub-organization are judged together
+        (and a move under one's own subtree is a cycle), with no query."""
+        moved_by_path = {ref.path: ref for ref in placed if ref.moves and not ref.row.refused}
+        done = set()  # ids of the organizations whose way up is known to end well
+        for ref in placed:
             trail = []
             current = ref
-            while True:
-                if current.code in state:
-                    verdict = state[current.code]
-                    break
+            while current is not None and id(current) not in done:
                 if current in trail:
                     cycle = trail[trail.index(current) :]
-                    names = " → ".join([each.code for each in cycle] + [current.code])
+                    codes = " → ".join([each.code for each in cycle] + [current.code])
                     for each in cycle:
-                        each.row.refuse("parent", _("the parent codes form a cycle: %(codes)s") % {"codes": names})
-                        state[each.code] = "bad"
-                    trail = [each for each in trail if each not in cycle]
-                    verdict = "bad"
+                        if each.row is not None and (each.is_new or each.moves):
+                            each.row.refuse("parent", _("the parent codes form a cycle: %(codes)s") % {"codes": codes})
                     break
                 trail.append(current)
-                parent = self.orgs.get(current.row.values["parent"]) if not current.row.refused else None
-                if current.row.refused or parent is None or not parent.is_new or parent.row is None:
-                    verdict = "bad" if current.row.refused else "ok"
-                    state[current.code] = verdict
-                    trail.pop()
-                    break
-                current = parent
-            for child in reversed(trail):  # each child's parent is the one after it in the trail
-                parent = self.orgs[child.row.values["parent"]]
-                if verdict == "bad":
-                    child.row.refuse(
-                        "parent",
-                        _("its parent organization %(code)s (row %(row)d) is refused")
-                        % {"code": parent.code, "row": parent.row.number},
-                    )
-                else:
-                    self._check_kind(child, parent)
-                    if child.row.refused:
-                        verdict = "bad"
-                state[child.code] = verdict
+                current = self._above(current, moved_by_path)
+            done.update(id(each) for each in trail)
+
+    def _check_new_parents(self, placed):
+        """Under a parent that is new in the file: its row must not be refused, and its kind must hold this one
+        (parents first, so that a refusal goes down the chain)."""
+        judged = set()
+
+        def judge(ref):
+            if id(ref) in judged:
+                return
+            judged.add(id(ref))
+            parent = self.orgs.get(ref.row.values["parent"]) if ref.row.values["parent"] else None
+            if ref.row.refused or parent is None or not parent.is_new or parent.row is None:
+                return
+            judge(parent)
+            if parent.row.refused:
+                ref.row.refuse(
+                    "parent",
+                    _("its parent organization %(code)s (row %(row)d) is refused")
+                    % {"code": parent.code, "row": parent.row.number},
+                )
+            else:
+                self._check_kind(ref, parent)
+
+        for ref in placed:
+            judge(ref)
