@@ -2,7 +2,6 @@ import uuid
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
-from django.core.exceptions import ValidationError
 from django.utils import timezone, translation
 from django.utils.cache import patch_cache_control
 
@@ -101,7 +100,8 @@ class ApiTokenMiddleware:
     """`Authorization: Bearer <token>` on an /api/ request signs the token's owner in for that request only.
 
     It runs before the audit context is bound, so that what an API call writes is signed by the token's owner.
-    A refused token leaves the request anonymous and keeps the reason for the API's 401 answer.
+    A refused token leaves the request anonymous and keeps the reason for the API's 401 answer. Once answered,
+    the call is recorded as a use of the token (refused ones too: see `portal.models.ApiTokenUse`).
     """
 
     def __init__(self, get_response):
@@ -109,10 +109,24 @@ class ApiTokenMiddleware:
 
     def __call__(self, request):
         header = request.headers.get("Authorization", "")
-        if is_api(request) and header[:7].lower() == "bearer ":
-            try:
-                request.user, request.api_token = services.api_token_user(plain=header[7:].strip(), now=timezone.now())
-            except ValidationError as error:
-                request.user = AnonymousUser()
-                request.api_token_refused = error.messages[0]
-        return self.get_response(request)
+        if not (is_api(request) and header[:7].lower() == "bearer "):
+            return self.get_response(request)
+        now = timezone.now()
+        try:
+            request.user, token = services.api_token_user(plain=header[7:].strip(), now=now)
+            request.api_token = token
+        except services.ApiTokenRefused as error:
+            request.user = AnonymousUser()
+            request.api_token_refused = error.messages[0]
+            token = error.token
+        response = self.get_response(request)
+        if token is not None:
+            services.api_token_use_record(
+                token=token,
+                at=now,
+                method=request.method,
+                path=request.get_full_path(),
+                status=response.status_code,
+                address=client_address(request),
+            )
+        return response

@@ -276,3 +276,36 @@ class ApiToken(models.Model):
 
     def is_usable(self, now):
         return self.revoked_at is None and self.expires_at > now
+
+
+class ApiTokenUse(models.Model):
+    """One call made with an API token: when, what was asked, what it answered, from where.
+
+    One row per request, written once after the answer (a single INSERT, a fraction of a millisecond): the owner
+    needs to see each call, which a per-minute count per token would lose (which paths, which answers, which
+    addresses). The volume is bounded by the token's rate limit (`API_RATE`) and by the retention
+    (`API_TOKEN_USE_DAYS`, pruned nightly). Refused calls of a real token (expired, revoked, over its budget) are
+    kept at most once per token, answer and minute; a wrong secret is no use of any token and is not kept.
+    """
+
+    # No index of its own: the (token, at) index below serves the lookups by token and the cascade.
+    token = models.ForeignKey(
+        ApiToken, on_delete=models.CASCADE, related_name="uses", db_index=False, verbose_name=_("API token")
+    )
+    at = models.DateTimeField(_("at"))
+    method = models.CharField(_("method"), max_length=8)
+    path = models.CharField(_("path"), max_length=300)
+    status = models.PositiveSmallIntegerField(_("answer"))
+    address = models.GenericIPAddressField(_("address"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("API token use")
+        verbose_name_plural = _("API token uses")
+        ordering = ["-at", "-pk"]
+        indexes = [
+            models.Index(fields=["token", "-at"], name="portal_tokenuse_token_at"),
+            models.Index(fields=["at"], name="portal_tokenuse_at"),  # the nightly prune
+        ]
+
+    def __str__(self):
+        return f"{self.method} {self.path} {self.status}"

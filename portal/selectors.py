@@ -29,6 +29,7 @@ from branches.models import RoleAssignment, SummaryRun
 from portal import tasks
 from portal.models import (
     ApiToken,
+    ApiTokenUse,
     EmailState,
     Notification,
     NotificationKind,
@@ -186,3 +187,20 @@ def api_tokens_administered(user):
 def api_tokens_revocable(user):
     """The tokens a person may revoke: their own, and those of the people they administer."""
     return ApiToken.objects.filter(Q(user=user) | Q(pk__in=api_tokens_administered(user).values("pk")))
+
+
+TOKEN_USES_SHOWN = 30  # the last calls listed under the tokens
+
+
+def api_token_uses_of(user, limit=TOKEN_USES_SHOWN):
+    """The last calls made with a person's own tokens, newest first (one query, the token joined)."""
+    return list(ApiTokenUse.objects.filter(token__user=user).select_related("token").order_by("-at", "-pk")[:limit])
+
+
+def api_token_uses_administered(user, limit=TOKEN_USES_SHOWN):
+    """The last calls made with the tokens an admin sees (`api_tokens_administered`), newest first, one query."""
+    return list(
+        ApiTokenUse.objects.filter(token__in=api_tokens_administered(user).values("pk"))
+        .select_related("token__user")
+        .order_by("-at", "-pk")[:limit]
+    )

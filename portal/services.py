@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 
 from django.conf import settings
+from django.core.cache import caches
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import EmailMessage, get_connection
 from django.db import connection, transaction
@@ -33,6 +34,7 @@ from branches import selectors as branch_selectors
 from portal import notices, reminders, selectors
 from portal.models import (
     ApiToken,
+    ApiTokenUse,
     EmailState,
     Notification,
     NotificationKind,
@@ -527,22 +529,63 @@ def api_token_revoke(*, token, by) -> ApiToken:
     return token
 
 
+class ApiTokenRefused(ValidationError):
+    """Why a token is refused; `token` is the token when the secret was right (expired, revoked, account
+    disabled), so that the refused call can be recorded as a use of it, and None for a wrong secret."""
+
+    def __init__(self, message, token=None):
+        super().__init__(message)
+        self.token = token
+
+
 def api_token_user(*, plain, now):
-    """The owner of a usable token, or a ValidationError saying why the token is refused.
+    """The owner of a usable token, or an ApiTokenRefused saying why the token is refused.
 
     A successful use refreshes last_used_at (at most once a minute, without an audit entry: it is bookkeeping).
     """
     prefix = (plain or "").split(".", 1)[0]
     token = ApiToken.objects.select_related("user").filter(prefix=prefix).first() if prefix else None
     if token is None or not hmac.compare_digest(token.secret_hash, _token_hash(plain)):
-        raise ValidationError(_("The API token is not valid."))
+        raise ApiTokenRefused(_("The API token is not valid."))
     if token.revoked_at is not None:
-        raise ValidationError(_("The API token has been revoked."))
+        raise ApiTokenRefused(_("The API token has been revoked."), token)
     if token.expires_at <= now:
-        raise ValidationError(_("The API token has expired."))
+        raise ApiTokenRefused(_("The API token has expired."), token)
     if not token.user.is_active:
-        raise ValidationError(_("The account of this API token is disabled."))
+        raise ApiTokenRefused(_("The account of this API token is disabled."), token)
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() >= API_TOKEN_TOUCH_SECONDS:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         token.last_used_at = now
     return token.user, token
+
+
+# Answers recorded at most once per token, answer and minute: a client looping on a refusal (a dead token, an
+# exhausted budget) must not write a row per attempt.
+API_TOKEN_USE_REFUSALS = (401, 429)
+API_TOKEN_USE_PATH_MAX = ApiTokenUse._meta.get_field("path").max_length
+
+
+def api_token_use_record(*, token, at, method, path, status, address) -> ApiTokenUse | None:
+    """Keep one call made with `token` (see ApiTokenUse for why one row per call). No audit entry: it is a log.
+
+    Returns the row, or None for a refusal already recorded for this token within the minute.
+    """
+    if status in API_TOKEN_USE_REFUSALS:
+        key = f"token-use:{token.prefix}:{status}:{at:%Y%m%d%H%M}"
+        if not caches["api_throttle"].add(key, 1, timeout=120):
+            return None
+    return ApiTokenUse.objects.create(
+        token=token,
+        at=at,
+        method=method[:8],
+        path=path[:API_TOKEN_USE_PATH_MAX],
+        status=status,
+        address=address or None,
+    )
+
+
+def api_token_uses_prune(*, now, days=None) -> int:
+    """Forget the calls older than `days` (default API_TOKEN_USE_DAYS); returns how many rows went."""
+    days = settings.API_TOKEN_USE_DAYS if days is None else days
+    deleted, _by_model = ApiTokenUse.objects.filter(at__lt=now - timedelta(days=days)).delete()
+    return deleted

@@ -260,6 +260,7 @@ AUDITLOG_EXCLUDE_TRACKING_MODELS = (
     "branches.monthfact",  # facts derived from lifetimes, committee posts and terms
     "branches.resultyear",  # which years are kept: bookkeeping of the rebuilds
     "branches.workbookimport",  # itself the record of an import; applying it writes one entry with its counts
+    "portal.apitokenuse",  # itself a log of the calls made with each API token
     "django_celery_beat.periodictasks",  # beat's change counter, bumped on every schedule save
 )
 AUDITLOG_EXCLUDE_TRACKING_FIELDS = (
@@ -342,6 +343,8 @@ LOGGING = {
 # The API (/api/v1/): personal tokens are the contract; every object is scoped as in the pages.
 API_TOKEN_MAX_DAYS = 365
 API_RATE = rate_from_env("API_RATE", "120/min")
+# Days to keep the record of each call made with a token (the owner's "last uses"); a nightly job prunes older ones.
+API_TOKEN_USE_DAYS = env_int("API_TOKEN_USE_DAYS", 90)
 # Each token's request count must be shared by every web worker: in Redis when there is one.
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},

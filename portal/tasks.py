@@ -54,3 +54,9 @@ def score_rounds(today=None):
     day = date.fromisoformat(today) if today else None
     runs = assessment_services.rounds_score_open(by=access.system_user(), today=day)
     return {str(pk): run.assessments for pk, run in runs.items()}
+
+
+@shared_task(name="portal.prune_api_token_uses", **RETRY)
+def prune_api_token_uses():
+    """Nightly: forget the calls made with API tokens older than API_TOKEN_USE_DAYS."""
+    return {"deleted": services.api_token_uses_prune(now=timezone.now())}

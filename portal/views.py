@@ -205,6 +205,8 @@ def api_tokens(request):
             "form": form,
             "plain": plain,
             "tokens": selectors.api_tokens_of(request.user),
+            "uses": selectors.api_token_uses_of(request.user),
+            "retention_days": settings.API_TOKEN_USE_DAYS,
             "administers": access.has_any(request.user, access.ADMINISTER),
             "now": timezone.now(),
             "docs_url": reverse("api_docs"),
@@ -230,7 +232,16 @@ def api_tokens_administered(request):
     if not access.has_any(request.user, access.ADMINISTER):
         raise Http404
     tokens = Paginator(selectors.api_tokens_administered(request.user), 50).get_page(request.GET.get("page"))
-    return render(request, "portal/api_tokens_administered.html", {"page": tokens, "now": timezone.now()})
+    return render(
+        request,
+        "portal/api_tokens_administered.html",
+        {
+            "page": tokens,
+            "uses": selectors.api_token_uses_administered(request.user),
+            "retention_days": settings.API_TOKEN_USE_DAYS,
+            "now": timezone.now(),
+        },
+    )
 
 
 def api_docs(request):

@@ -73,9 +73,11 @@ class AttendanceSerializer(serializers.ModelSerializer):
         read_only_fields = fields  # what the API shows; writes go through the services
 
 
-class MeetingSerializer(serializers.ModelSerializer):
+class MeetingSummarySerializer(serializers.ModelSerializer):
+    """A meeting in a list: its attendance as the counts kept on the meeting (`expected_count`, `present_count`).
+    Who attended is on the meeting itself (`GET /api/v1/meetings/{id}/`): a page of meetings reads no attendance."""
+
     organization = OrganizationRefSerializer(read_only=True)
-    attendance = AttendanceSerializer(many=True, read_only=True)
     attendance_rate = serializers.FloatField(read_only=True, allow_null=True)
 
     class Meta:
@@ -94,6 +96,20 @@ class MeetingSerializer(serializers.ModelSerializer):
             "expected_count",
             "present_count",
             "attendance_rate",
+            "logged_at",
+            "updated_at",
+        ]
+        read_only_fields = fields  # what the API shows; writes go through the services
+
+
+class MeetingSerializer(MeetingSummarySerializer):
+    """One meeting with its attendance: each member expected, present or absent with the reason."""
+
+    attendance = AttendanceSerializer(many=True, read_only=True)
+
+    class Meta(MeetingSummarySerializer.Meta):
+        fields = [
+            *MeetingSummarySerializer.Meta.fields[: MeetingSummarySerializer.Meta.fields.index("logged_at")],
             "attendance",
             "logged_at",
             "updated_at",

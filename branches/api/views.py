@@ -76,10 +76,16 @@ class MeetingViewSet(
     ordering_fields = ["held_at", "logged_at", "id"]
     ordering = ["-held_at"]
 
+    def get_serializer_class(self):
+        if self.action == "list":  # attendance as counts; who attended is on the meeting itself
+            return serializers.MeetingSummarySerializer
+        return serializers.MeetingSerializer
+
     def records(self):
-        return Meeting.objects.select_related("organization").prefetch_related(
-            Prefetch("attendance", queryset=Attendance.objects.order_by("member_id"))
-        )
+        meetings = Meeting.objects.select_related("organization")
+        if self.action == "list":  # the counts kept on the meeting suffice: one query a page, whatever its size
+            return meetings
+        return meetings.prefetch_related(Prefetch("attendance", queryset=Attendance.objects.order_by("member_id")))
 
     def _attendance(self, rows):
         return {row["member"]: (row["present"], row.get("absence_reason") or "") for row in rows}

@@ -394,7 +394,35 @@ def test_a_workbook_without_the_cadres_sheet_is_refused(county, people):
             id="kind change",
         ),
         pytest.param(
-            [["T-E-1", "东村支部", "党支部", "T-J", "农村", None, None]], [], [], ["D2 调整组织隶属关系"], id="move"
+            [["T", "中共测试县委员会", "committee", "T-J", "organ", None, None]],
+            [],
+            [],
+            ["D2 上级组织代码形成循环：T → T-J → T"],
+            id="move under its own subtree",
+        ),
+        pytest.param(
+            [
+                ["T-N", "新工委", "committee", "T-J", "organ", None, None],
+                ["T-J", "中共县直机关工委", "committee", "T-N", "organ", None, None],
+            ],
+            [],
+            [],
+            ["D2 上级组织代码形成循环", "D3 上级组织代码形成循环"],
+            id="move under a new organization beneath it",
+        ),
+        pytest.param(
+            [["T-E-1", "东村支部", "党支部", "T-E-2", "农村", None, None]],
+            [],
+            [],
+            ["C2 党支部不能隶属于党支部"],
+            id="move under a parent of the wrong kind",
+        ),
+        pytest.param(
+            [["T-E", "中共东镇委员会", "基层党委", None, "农村", None, None]],
+            [],
+            [],
+            ["D2 组织不能移出组织树"],
+            id="move out of the tree",
         ),
         pytest.param(
             [["T-N", "新小组", "党小组", "T-E", "农村", None, None]],
@@ -480,14 +508,83 @@ def test_a_parent_outside_the_importers_subtree_is_refused(county, make_user):
             [
                 ["T-N", "新支部", "党支部", "T-J", "机关", None, None],
                 ["T-J-1", "县财政局支部", "党支部", "T-J", "机关", None, 999],
+                ["T-E-2", "南村支部", "党支部", "T-J", "农村", None, None],
+                ["T-J-1", "县财政局支部", "党支部", "T-E", "机关", None, None],
             ],
             [["W1", "王一", "男", "正式党员", date(2010, 7, 1), None, "T-J-1", None, None, None]],
         ),
         town_admin,
         "D2 上级组织 T-J 不在您管理的范围内",
         "A3 该组织不在您管理的范围内",
+        "D4 上级组织 T-J 不在您管理的范围内",  # a move out of the importer's subtree
         "G2 组织 T-J-1 不在您管理的范围内",
     )
+
+
+def test_a_move_under_a_dissolved_organization_is_refused(county, people):
+    gone = services.organization_create(
+        parent=county.root,
+        kind="primary_committee",
+        data={"code": "T-X", "name": "旧镇党委", "sector": "village"},
+        by=system(),
+    )
+    services.organization_dissolve(organization=gone, on=date(2025, 1, 1), reason="撤并", by=system())
+    assert_refused_and_nothing_written(
+        county.root,
+        book_of([["T-E-1", "东村支部", "党支部", "T-X", "农村", None, None]]),
+        people.admin,
+        "D2 上级组织 T-X 已撤销",
+    )
+
+
+def test_an_import_moves_organizations_through_the_move_service(county, people):
+    """Parent codes changed in an export: 东村 (with its party group and members) goes to the organs' committee;
+    a new committee takes the organs' committee's place and the latter goes under it (a swap the move service
+    would refuse in the wrong order); 南村 goes under a new township; a new branch goes under the moved committee.
+    The preview shows each move; applying makes each through the move service, with its audit entries."""
+    services.organization_create(
+        parent=county.organs,
+        kind="committee",
+        data={"code": "T-K", "name": "机关二工委", "sector": "organ"},
+        by=system(),
+    )
+    book = exported(county.root)
+    moves = {"T-E-1": "T-J", "T-K": "T", "T-J": "T-K", "T-E-2": "T-M"}
+    for row in book["组织"][1:]:
+        row[3] = moves.get(row[0], row[3])
+    book["组织"] += [
+        ["T-M", "中共北镇委员会", "基层党委", "T", "农村", None, None],
+        ["T-J-9", "新机关支部", "党支部", "T-J", "机关", None, None],
+    ]
+    content = write_book(book, "moves.xlsx").read()
+    record = upload_and_check(county.root, SimpleUploadedFile("moves.xlsx", content), people.admin)
+    assert record.state == ImportState.CHECKED, refusals(record)
+    assert counts(record)["organizations"] == (2, 4, 4, 0)
+    changes = {row["key"]: row["changes"] for row in record.preview["shown"]["update"]}
+    assert changes["T-E-1"] == [{"column": "上级组织代码", "before": "T-E", "after": "T-J"}]
+    assert changes["T-J"] == [{"column": "上级组织代码", "before": "T", "after": "T-K"}]
+    moves_before = AuditEntry.objects.filter(changes__has_key="parent").count()
+
+    services.workbook_apply(record=record, by=people.admin)
+
+    parent_of = {org.code: Organization.objects.get_parent(org) for org in Organization.objects.all()}
+    assert {code: parent.code for code, parent in parent_of.items() if parent} == {
+        "T-E": "T",
+        "T-E-1": "T-J",
+        "T-E-1-G1": "T-E-1",
+        "T-E-2": "T-M",
+        "T-M": "T",
+        "T-K": "T",
+        "T-J": "T-K",
+        "T-J-1": "T-J",
+        "T-J-9": "T-J",
+    }
+    assert Organization.objects.find_problems() == ([], [], [], [], [])  # treebeard's own check of paths and counts
+    assert Member.objects.get(name="张一").organization.code == "T-E-1"  # members go with their branch
+    assert AuditEntry.objects.filter(changes__has_key="parent").count() == moves_before + 4  # one per move
+
+    again = upload_and_check(county.root, SimpleUploadedFile("moves.xlsx", content), people.admin)
+    assert counts(again)["organizations"] == (0, 0, 10, 0)  # applied once: the same file changes nothing
 
 
 def zip_with(entries):

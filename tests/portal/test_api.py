@@ -483,6 +483,32 @@ def test_a_list_takes_the_same_queries_for_few_rows_and_many(county, people, url
     assert (many, rows_many > rows_few or "primary_committee" in url) == (few, True)
 
 
+def test_a_page_of_meetings_gives_attendance_as_counts_and_a_meeting_lists_who_attended(county, people):
+    """A page of meetings reads no attendance rows: the same queries for 1 meeting and for 19 with 3 members
+    each; the meeting itself lists each member expected."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = api(people.town_reviewer)
+    client.get("/api/v1/organizations/")  # the token's first use of the minute notes last_used_at
+
+    def page():
+        with CaptureQueriesContext(connection) as captured:
+            rows = results(client.get("/api/v1/meetings/", {"page_size": 100}))
+        return rows, [query["sql"] for query in captured]
+
+    grow(county, 1, "G")
+    few, few_sql = page()
+    grow(county, 6, "H", meetings_each=3)
+    many, many_sql = page()
+    assert (len(few), len(many)) == (1, 19) and len(few_sql) == len(many_sql)
+    assert not [sql for sql in many_sql if "branches_attendance" in sql]
+    assert len(many_sql) == 4  # the token, its owner's roles (the scope), the page of meetings, the use recorded
+    assert "attendance" not in many[0] and (many[0]["expected_count"], many[0]["present_count"]) == (3, 3)
+    one = client.get(f"/api/v1/meetings/{many[0]['id']}/").json()
+    assert one["present_count"] == 3 and [row["present"] for row in one["attendance"]] == [True, True, True]
+
+
 def test_compliance_reads_as_the_reviewers_table(county, people, signed_in):
     post_json(api(people.secretary), "/api/v1/meetings/", meeting_payload(county.east))
     month = timezone.localdate().strftime("%Y-%m")

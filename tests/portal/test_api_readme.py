@@ -48,6 +48,8 @@ def test_the_readme_example_works(county, people, live_server, tmp_path, setting
     assert [o["code"] for o in answers[0]["results"]] == ["T-E-1"]
     meeting = Meeting.objects.get()
     assert (meeting.expected_count, meeting.present_count, meeting.logged_by) == (3, 2, people.secretary)
-    assert answers[3]["results"][0]["id"] == meeting.pk
+    listed = answers[3]["results"][0]
+    assert listed["id"] == meeting.pk and (listed["expected_count"], listed["present_count"]) == (3, 2)
+    assert "attendance" not in listed  # a list gives the counts; the meeting itself lists who attended
     done = ResponsibilityItem.objects.get(pk=duty.pk)
     assert done.status == ItemStatus.DONE and done.evidence_file.original_name == "签到表.png"
