@@ -168,7 +168,7 @@ class RequirementStatus(Shown):
     def period(self):
         return self.counts[0].span.kind if self.counts else self.requirement.period
 
-    @property
+    @functools.cached_property  # read twice by a table cell and once for its column's badge
     def judged_over(self):
         return judged_over([c.span for c in self.counts])
 

@@ -23,9 +23,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from django.db import connection, transaction
-from django.db.models import Count, Exists, IntegerField, Q
-from django.db.models.fields.json import KeyTextTransform, KeyTransform
-from django.db.models.functions import Cast
+from django.db.models import Exists, Q
 
 from branches import compliance, periods
 from branches.models import (
@@ -35,7 +33,6 @@ from branches.models import (
     MonthFact,
     MonthSummary,
     Organization,
-    OrganizationStatus,
     Period,
     ResultYear,
     TermState,
@@ -428,19 +425,29 @@ def _counted_by(span, today):
     return max(today, span.start)
 
 
-def view_condition(span, prefix=""):
-    """The rows a view over `span` reads: for a rule of each period, its own span when it is as long as the view
-    or longer, else the view's fold."""
-    condition = Q(pk__in=[])
+def view_parts(span, prefix=""):
+    """The rows a view over `span` reads, one condition per rule period: its own span when it is as long as the
+    view or longer, else the view's fold."""
+    parts = []
     for rule_period in GRANULARITY:
         period = max(rule_period, span.kind, key=GRANULARITY.get)
-        condition |= Q(
-            **{
-                f"{prefix}rule_period": rule_period,
-                f"{prefix}period": period,
-                f"{prefix}start": periods.span_of(period, span.start).start,
-            }
+        parts.append(
+            Q(
+                **{
+                    f"{prefix}rule_period": rule_period,
+                    f"{prefix}period": period,
+                    f"{prefix}start": periods.span_of(period, span.start).start,
+                }
+            )
         )
+    return parts
+
+
+def view_condition(span, prefix=""):
+    """The rows a view over `span` reads (`view_parts` in one condition)."""
+    condition = Q(pk__in=[])
+    for part in view_parts(span, prefix):
+        condition |= part
     return condition
 
 
@@ -523,27 +530,30 @@ class Ranking:
 
     def _sql(self):
         counted_by = _counted_by(self.span, self.today)
-        counts = (
-            ComplianceResult.objects.filter(view_condition(self.span), first_judged__lte=counted_by)
-            .values("organization_id")
-            .annotate(
-                not_met=Count("unmet_end", filter=Q(unmet_end__lt=self.today)),
-                in_progress=Count("unmet_end", filter=Q(unmet_start__lte=counted_by, unmet_end__gte=self.today)),
+        # Rows met throughout count in neither figure, so only rows with a span not met are read: one index-only
+        # scan per (rule period, period, start) the view reads (`view_parts`), appended, then counted.
+        parts, params = [], []
+        for part in view_parts(self.span):
+            rows = ComplianceResult.objects.filter(part, first_judged__lte=counted_by, unmet_end__isnull=False)
+            if self.few:
+                rows = rows.filter(organization__in=self.organizations.order_by().values("id"))
+            part_sql, part_params = (
+                rows.values_list("organization_id", "unmet_start", "unmet_end").order_by().query.sql_with_params()
             )
-            .order_by()
-        )
-        if self.few:
-            counts = counts.filter(organization__in=self.organizations.order_by().values("id"))
+            parts.append(part_sql)
+            params.extend(part_params)
         candidates_sql, candidates_params = self.organizations.order_by().query.sql_with_params()
-        counts_sql, counts_params = counts.query.sql_with_params()
         way, path_way = ("ASC", "DESC") if self.reverse else ("DESC", "ASC")
         sql = (
             "SELECT c.*, COALESCE(r.not_met, 0) AS rules_not_met, "  # noqa: S608 (compiled ORM SQL)
             f"COALESCE(r.in_progress, 0) AS rules_in_progress FROM ({candidates_sql}) AS c "
-            f"LEFT JOIN ({counts_sql}) AS r ON r.organization_id = c.id "
+            "LEFT JOIN (SELECT u.organization_id, count(*) FILTER (WHERE u.unmet_end < %s) AS not_met, "
+            "count(*) FILTER (WHERE u.unmet_start <= %s AND u.unmet_end >= %s) AS in_progress "
+            f"FROM ({' UNION ALL '.join(parts)}) AS u(organization_id, unmet_start, unmet_end) "
+            "GROUP BY u.organization_id) AS r ON r.organization_id = c.id "
             f"ORDER BY rules_not_met {way}, rules_in_progress {way}, c.path {path_way} LIMIT %s OFFSET %s"
         )
-        return sql, (*candidates_params, *counts_params)
+        return sql, (*candidates_params, self.today, counted_by, self.today, *params)
 
     def __getitem__(self, window):
         if not isinstance(window, slice):
@@ -591,33 +601,37 @@ def around_spans(today):
     return spans
 
 
-def unmet_around(today):
-    """[(organization id, path, name, meeting type, SpanCount)] for every rule span around `today`
-    (`around_spans`) that an active organization has not met, in tree order, from the kept rows: one query reading
-    only the rows not met, their one span's figures taken out in SQL. None when a year of them is not kept."""
-    spans = around_spans(today)
+def unmet_around(today, spans=None):
+    """[(organization id, meeting type, SpanCount)] for every rule span around `today` (`around_spans`, or those of
+    them given) not met,
+    from the kept rows: one query reading only the rows not met. A province has hundreds of thousands of them, so
+    they come as plain tuples (no ORM conversion), each row's one span's figures taken out in SQL on PostgreSQL.
+    None when a year of them is not kept."""
+    spans = around_spans(today) if spans is None else spans
     kept = covered_years()
     if any(span.start.year not in kept for span in spans):
         return None
     condition = Q(pk__in=[])
     for span in spans:
         condition |= Q(rule_period=span.kind, period=span.kind, start=span.start)
-    rows = (
-        ComplianceResult.objects.filter(
-            condition, unmet_start__isnull=False, organization__status=OrganizationStatus.ACTIVE
-        )
-        .annotate(held=KeyTextTransform("1", KeyTransform("0", "spans")))
-        .annotate(required=KeyTextTransform("2", KeyTransform("0", "spans")))
-        .values_list(
-            "organization_id", "organization__path", "organization__name", "meeting_type", "rule_period", "start",
-            Cast("held", IntegerField()), Cast("required", IntegerField()),
-        )
-        .order_by("organization__path", "meeting_type", "start")
+    rows = ComplianceResult.objects.filter(condition, unmet_start__isnull=False).values_list(
+        "organization_id", "meeting_type", "rule_period", "start", "spans"
     )
+    sql, params = rows.order_by().query.sql_with_params()
+    in_sql = connection.vendor == "postgresql"
+    if in_sql:
+        sql = (
+            "SELECT r.o, r.t, r.p, r.s, (r.j -> 0 ->> 1)::integer, (r.j -> 0 ->> 2)::integer "  # noqa: S608
+            f"FROM ({sql}) AS r(o, t, p, s, j)"
+        )
     by_start = {(span.kind, span.start): span for span in spans}
     found = []
-    for organization_id, path, name, meeting_type, rule_period, start, held, required in rows.iterator(10000):
-        span = by_start[(rule_period, start)]
-        count = compliance.SpanCount(span, held, required, span.end < today)
-        found.append((organization_id, path, name, meeting_type, count))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for organization_id, meeting_type, rule_period, start, *figures in cursor:
+            if not in_sql:
+                start = date.fromisoformat(str(start)[:10])
+                _first, *figures, _rule = json.loads(figures[0])[0]
+            span = by_start[(rule_period, start)]
+            found.append((organization_id, meeting_type, compliance.SpanCount(span, *figures, span.end < today)))
     return found

@@ -537,8 +537,10 @@ def active_organizations():
 
 
 def active_organization_names():
-    """{organization id: name} of every active organization (what the reminder job names them by), one query."""
-    return dict(Organization.objects.filter(status=OrganizationStatus.ACTIVE).values_list("pk", "name").order_by())
+    """{organization id: (path, name)} of every active organization (what the reminder job places and names them
+    by), one query."""
+    rows = Organization.objects.filter(status=OrganizationStatus.ACTIVE).values_list("pk", "path", "name")
+    return {pk: (path, name) for pk, path, name in rows.order_by()}
 
 
 def role_holders(role):

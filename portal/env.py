@@ -73,6 +73,10 @@ def database_from_env(name, default_sqlite_path):
         raise ImproperlyConfigured(f"{name}={raw!r} names no database.")
     if config["ENGINE"] == "django.db.backends.sqlite3":
         config["OPTIONS"] = {**SQLITE_OPTIONS, **config.get("OPTIONS", {})}
+    elif "postgresql" in config["ENGINE"] and "options" not in config.get("OPTIONS", {}):
+        # PostgreSQL's JIT compiles a plan once it looks costly: 100–200 ms spent on a page's ranking query that
+        # runs in less; the portal's queries are indexed reads and set-based writes, not long analytics.
+        config["OPTIONS"] = {**config.get("OPTIONS", {}), "options": "-c jit=off"}
     return config
 
 

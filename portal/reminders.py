@@ -121,8 +121,8 @@ def plan(today, digest_since):
                 Reminder(kind, subject, window, user_id, organization_id, object_id, due_on, params, link)
             )
 
-    names = branch_selectors.active_organization_names()
-    _plan_meetings(result, rules, secretaries, remind, overdue, digest_since)
+    names = branch_selectors.active_organization_names()  # {id: (path, name)}
+    _plan_meetings(result, rules, secretaries, remind, overdue, digest_since, names)
     for topic, rows, due_kind, overdue_kind, url_name in (
         (
             Topic.DUTY,
@@ -149,7 +149,7 @@ def plan(today, digest_since):
     return result
 
 
-def _plan_meetings(result, rules, secretaries, remind, overdue, digest_since):
+def _plan_meetings(result, rules, secretaries, remind, overdue, digest_since, names):
     today = result.today
     catch_up = rules.catch_up.get(Topic.MEETING)
     link_of = _link_maker("branches:meeting_add")
@@ -171,7 +171,8 @@ def _plan_meetings(result, rules, secretaries, remind, overdue, digest_since):
             facts_of[span] = (key, kind, window, days, span.end.isoformat(), in_digest)
         return facts_of[span]
 
-    for org_id, path, name, meeting_type, count in _unmet_meetings(today):
+    spans = _spans_to_judge(result, rules, digest_since)
+    for org_id, path, name, meeting_type, count in _unmet_meetings(today, names, spans):
         notified = org_id in secretaries  # only they can have meeting reminders to write or withdraw
         span = count.span
         key, kind, window, days, due, in_digest = facts(span)
@@ -193,24 +194,46 @@ def _plan_meetings(result, rules, secretaries, remind, overdue, digest_since):
                 remind(kind, subject, window, org_id, None, span.end, params, link)
         if in_digest:
             overdue.append((path, Topic.MEETING, name, meeting_type, span.end))
+    for span in spans:
+        facts(span)  # every span judged: a reminder of one now met is withdrawn
+
+
+def _spans_to_judge(result, rules, digest_since):
+    """The spans around today (`results.around_spans`) that can matter today: one whose reminder window is open,
+    or closed so recently that a reminder written in it is still read for withdrawal (the run reads back a kind's
+    lookback, plus two days), or that fell due within the digest. A span whose windows closed long ago can neither
+    get a reminder nor have one to withdraw; judging it would read every organization's row of it for nothing."""
+    today = result.today
+    catch_up = rules.catch_up.get(Topic.MEETING) or 0
+    furthest = rules.furthest(Topic.MEETING)
+    recent = today - timedelta(days=max(furthest, catch_up) + 3)
+    relevant = []
     for span in results.around_spans(today):
-        facts(span)  # every span around today is judged: a reminder of one now met is withdrawn
+        opens = max(span.start, span.end - timedelta(days=furthest))
+        closes = span.end + timedelta(days=catch_up)
+        if (opens <= today and closes >= recent) or digest_since <= span.end < today:
+            relevant.append(span)
+    return relevant
 
 
-def _unmet_meetings(today):
+def _unmet_meetings(today, names, spans):
     """(organization id, path, name, meeting type, span count) for each span around today that an active
     organization has not met, in tree order: read from the kept compliance results, or judged from the summaries
     when a year is not kept."""
-    unmet = results.unmet_around(today)
-    if unmet is not None:
-        return unmet
-    return [
-        (row.organization.pk, row.organization.path, row.organization.name, meeting_type, count)
-        for row in compliance.around(branch_selectors.active_organizations(), today)
-        for meeting_type, status in row.statuses.items()
-        for count in status.counts
-        if not count.met  # a span the organization did not owe (before founding, …) is never judged
-    ]
+    if not spans:
+        return []
+    unmet = results.unmet_around(today, spans)
+    if unmet is None:
+        return [
+            (row.organization.pk, row.organization.path, row.organization.name, meeting_type, count)
+            for row in compliance.around(branch_selectors.active_organizations(), today)
+            for meeting_type, status in row.statuses.items()
+            for count in status.counts
+            if not count.met and count.span in spans  # never judged: a span not owed (before founding, …)
+        ]
+    found = [(pk, *names[pk], meeting_type, count) for pk, meeting_type, count in unmet if pk in names]
+    found.sort(key=lambda item: (item[1], item[3], item[4].span.start))
+    return found
 
 
 def _plan_records(result, rules, topic, rows, due_kind, overdue_kind, url_name, remind, overdue, digest_since, names):
@@ -233,7 +256,7 @@ def _plan_records(result, rules, topic, rows, due_kind, overdue_kind, url_name, 
             params = {"text": text[:200], "due": due.isoformat()}
             remind(overdue_kind, f"{topic}:{pk}", str(due), organization_id, pk, due, params, link_of(pk))
         if due >= digest_since and organization_id in names:
-            overdue.append((path, topic, names[organization_id], text[:200], due))
+            overdue.append((path, topic, names[organization_id][1], text[:200], due))
 
 
 def _plan_terms(result, rules, remind):
@@ -333,7 +356,7 @@ def _plan_digests(result, reviewers, overdue, digest_since, names):
                 None,
                 today,
                 {
-                    "organization": names.get(organization_id, ""),
+                    "organization": names.get(organization_id, ("", ""))[1],
                     "from": digest_since.isoformat(),
                     "to": (today - timedelta(days=1)).isoformat(),
                     "counts": dict(counts),

@@ -151,7 +151,14 @@ class ComplianceResult(models.Model):
                 fields=["start", "period", "meeting_type", "rule_period", "organization"],
                 include=["first_judged", "unmet_start", "unmet_end"],
                 name="compliance_result_view",
-            )
+            ),
+            # What ranking counts: the rows of a view with a span not met, by organization (most rows are met).
+            models.Index(
+                fields=["start", "period", "rule_period", "organization"],
+                include=["first_judged", "unmet_start", "unmet_end"],
+                condition=models.Q(unmet_end__isnull=False),
+                name="compliance_result_unmet",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
