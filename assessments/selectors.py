@@ -7,7 +7,9 @@ from decimal import Decimal
 from django.db.models import Count, Exists, F, OuterRef, Q
 from django.http import Http404
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
+from assessments import rubrics
 from assessments.models import (
     Aggregation,
     Assessment,
@@ -335,8 +337,8 @@ class TreeRow:
             return f"{label} {node['formula']}".strip()
         if node["kind"] == IndicatorKind.COMPUTED:
             rule = ScoringRule(node["rule"]).label if node["rule"] in ScoringRule.values else ""
-            params = " ".join(f"{k}={v}" for k, v in sorted(node["params"].items()))
-            return f"{node['metric']} {params} · {rule}".strip()
+            params = rubrics.params_label(node["params"])
+            return f"{rubrics.metric_label(node['metric'])} {params} · {rule}".strip()
         return ""
 
     @property
@@ -357,6 +359,69 @@ def tree_rows(tree):
             yield from rows(node["children"], depth + 1)
 
     return list(rows(tree["indicators"], 0))
+
+
+@dataclass
+class PreviewLine:
+    """One indicator of a rubric's preview: its place in the tree, the points it would give and why."""
+
+    row: TreeRow
+    points: Decimal | None
+    why: str
+
+
+@dataclass
+class RubricPreview:
+    lines: list
+    total: Decimal | None = None
+    band: str = ""
+    vetoed: bool = False
+    problems: list = None  # what keeps the definitions from being scored (then nothing else is filled)
+    outside: list = None  # why a round of this rubric would not assess the organization
+
+
+def rubric_preview(rubric, organization, *, period_start, period_end, today):
+    """What `rubric` (a draft too) would give `organization` over the period, read to today: the scoring engine
+    run for this organization alone, nothing written (`scoring.preview`)."""
+    from assessments import scoring
+
+    definitions = scoring.definitions_of(rubric)
+    tree_rows_ = tree_rows(rubrics.snapshot(rubric))
+    problems = scoring.check(definitions)
+    if problems:
+        return RubricPreview([PreviewLine(row, None, "") for row in tree_rows_], problems=problems, outside=[])
+    found = scoring.preview(
+        definitions, [organization.pk], period_start=period_start, period_end=period_end, through=today
+    )[organization.pk]
+    not_scored = {
+        IndicatorKind.MANUAL: _("Scored by an assessor in a round: counted 0 here."),
+        IndicatorKind.SURVEY: _("Taken from the survey results of a round: counted 0 here."),
+        IndicatorKind.BONUS: _("Counts once approved in a round: 0 here."),
+        IndicatorKind.DEDUCTION: _("Counts once approved in a round: 0 here."),
+        IndicatorKind.VETO: _("Marked by an assessor in a round."),
+    }
+    lines = []
+    for row in tree_rows_:
+        code, kind = row.node["code"], row.node["kind"]
+        leaf = found.leaves.get(code)
+        if kind == IndicatorKind.GROUP:
+            why = row.how
+        elif leaf is not None and leaf[3]:
+            why = scoring.why(leaf[3])
+        else:
+            why = str(not_scored.get(kind, ""))
+        points = None if kind == IndicatorKind.VETO else found.points.get(code)
+        lines.append(PreviewLine(row, points, why))
+    outside = []
+    if rubric.levels and organization.kind not in rubric.levels:
+        outside.append(
+            _("Its level (%(kind)s) is not one the rubric assesses.") % {"kind": organization.get_kind_display()}
+        )
+    if rubric.sectors and organization.sector not in rubric.sectors:
+        outside.append(
+            _("Its sector (%(sector)s) is not one the rubric assesses.") % {"sector": organization.get_sector_display()}
+        )
+    return RubricPreview(lines, found.total, found.band, found.vetoed, [], outside)
 
 
 # ------------------------------------------------------------------------------------------ assessment rounds
