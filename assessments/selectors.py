@@ -227,11 +227,14 @@ def assessments_awaiting_organization():
     return Assessment.objects.filter(state__in=AWAITING_SELF_ASSESSMENT, round__state=RoundState.OPEN)
 
 
-def rounds_awaiting_review():
-    """Open rounds with an assessment submitted or under review."""
-    return AssessmentRound.objects.filter(
-        state=RoundState.OPEN,
-        pk__in=Assessment.objects.filter(state__in=AWAITING_REVIEW).values("round_id"),
+def reviews_awaiting(round_id, under_path):
+    """What an assessor's review reminder is about: the round's assessments submitted or under review in the
+    subtree at `under_path` (the assessor's), while the round is open. Both may be expressions (OuterRef)."""
+    return Assessment.objects.filter(
+        state__in=AWAITING_REVIEW,
+        round__state=RoundState.OPEN,
+        round_id=round_id,
+        organization__path__startswith=under_path,
     )
 
 
