@@ -15,6 +15,7 @@ from assessments.models import (
     Assessment,
     AssessmentRound,
     AssessmentState,
+    AssessmentStep,
     Finding,
     FindingState,
     IndicatorKind,
@@ -513,6 +514,11 @@ def progress_of(assessment_round):
     """The round's progress from its annotated counts (rounds_for)."""
     counts = {state: getattr(assessment_round, f"{state}_count", 0) for state in AssessmentState.values}
     return Progress(assessment_round.seen_count, counts)
+
+
+def approvals_being_scored(assessment_round):
+    """How many approvals of the round wait for the run that scores it again (one query on a partial index)."""
+    return AssessmentStep.objects.filter(assessment__round=assessment_round, figures_pending=True).count()
 
 
 def round_assessments(user, assessment_round, *, state="", search=""):

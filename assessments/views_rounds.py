@@ -43,7 +43,10 @@ STEP_WORDS = {
     ),
     AssessmentState.APPROVED: (
         gettext_lazy("Approve"),
-        gettext_lazy("The scores are approved and the round is scored again; the approved figures are kept."),
+        gettext_lazy(
+            "The scores are approved. The round is then scored again in the background, and the approved figures "
+            "are kept once that is done."
+        ),
     ),
     AssessmentState.PUBLISHED: (
         gettext_lazy("Publish"),
@@ -120,6 +123,7 @@ def round_detail(request, pk):
             "states": AssessmentState.choices,
             "judges": selectors.judges_in(request.user),
             "assesses": access.is_everywhere(request.user) or access.has_any(request.user, access.ASSESS),
+            "being_scored": selectors.approvals_being_scored(assessment_round),
         },
     )
 
@@ -152,6 +156,7 @@ def ranking(request, pk):
             "kind": kind,
             "kinds": kinds,
             "query": query.urlencode(),
+            "being_scored": selectors.approvals_being_scored(assessment_round),
         },
     )
 
@@ -251,6 +256,7 @@ def assessment_detail(request, pk):
             "provisional": provisional,
             "steps": list(assessment.steps.select_related("by").order_by("at", "pk")),
             "moves": _steps(user, assessment),
+            "being_scored": workflow.figures_pending(assessment),
             "can_self_assess": access.can(user, access.EDIT, org) and assessment.state in SELF_ASSESSING,
             "can_score": access.can(user, access.ASSESS, org) and assessment.state == AssessmentState.UNDER_REVIEW,
             "can_approve_adjustments": access.can(user, access.REVIEW, org)
@@ -273,6 +279,7 @@ def assessment_report(request, pk):
             "lines": lines,
             "provisional": provisional,
             "steps": list(assessment.steps.select_related("by").order_by("at", "pk")),
+            "being_scored": workflow.figures_pending(assessment),
         },
     )
 
@@ -407,7 +414,16 @@ def assessment_step(request, pk, to):
         problems.append(str(workflow._refuse_move(assessment, to_state).messages[0]))
     elif to_state == AssessmentState.APPROVED:
         problems = workflow.approval_problems(assessment)
+    elif to_state == AssessmentState.PUBLISHED:
+        problems = workflow.publish_problems(assessment)
     title, intro = STEP_WORDS[to_state]
+
+    def done(moved):
+        said = _("Done: the assessment is now “%(state)s”.") % {"state": to_state.label}
+        if workflow.figures_pending(moved):
+            said += " " + _("The round's scores are being recalculated: ranks and grades are updated in a moment.")
+        return said
+
     return form_page(
         request,
         organization=assessment.organization,
@@ -420,7 +436,7 @@ def assessment_step(request, pk, to):
             version=data["version"],
             comment=data["comment"],
         ),
-        success=_("Done: the assessment is now “%(state)s”.") % {"state": to_state.label},
+        success=done,
         next_url=_assessment_url,
         danger=to_state == AssessmentState.PUBLISHED,
         template="assessments/assessment_step.html",

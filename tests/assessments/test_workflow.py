@@ -99,13 +99,17 @@ def test_a_secretary_self_assesses_with_evidence_and_applies_for_acceptance(asse
     assert steps == [(S.OPEN, S.SELF_ASSESSED, crew.secretary.pk), (S.SELF_ASSESSED, S.SUBMITTED, crew.secretary.pk)]
 
 
-def test_the_whole_path_from_self_assessment_to_publication_scores_the_round_again(assessed, crew):
+def test_the_whole_path_from_self_assessment_to_publication_scores_the_round_again(
+    assessed, crew, jobs_at_once, django_capture_on_commit_callbacks
+):
     a = self_assess(assessed, crew.secretary, work={"points": 25, "note": "台账齐全"})
     a = workflow.submit(assessment=a, by=crew.secretary, version=a.version)
     a = workflow.take(assessment=a, by=crew.town_assessor, version=a.version)
     a = score(a, crew.town_assessor, work={"points": "28"}, service={"points": "50"}, honor={"points": "3"})
     a = workflow.adjustments_approve(assessment=a, by=crew.town_reviewer, version=a.version, codes=["honor"])
-    a = workflow.approve(assessment=a, by=crew.town_assessor, version=a.version, comment="同意")
+    with django_capture_on_commit_callbacks(execute=True):  # the round is scored again once the approval commits
+        a = workflow.approve(assessment=a, by=crew.town_assessor, version=a.version, comment="同意")
+    a = fresh(a)
     committee = Score.objects.get(assessment=a, code="committee").final
     # org = committee + 28 (≤ 40); + service 50; + approved bonus 3.
     assert a.total == min(committee + 28, 40) + 50 + 3
