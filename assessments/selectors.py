@@ -552,6 +552,7 @@ def ranking(user, assessment_round, *, kind=""):
             "peer_size",
             "vetoed",
             "bottom",
+            "rollup",
             "organization__name",
             "organization__code",
             "organization__kind",
@@ -642,3 +643,108 @@ def score_lines(assessment):
         lines.append(ScoreLine(leaf, score, scoring.why(trace), records, missing, _counted(leaf, score, tree)))
     _points, total = tree.aggregate({line.code: line.points for line in lines})
     return lines, total
+
+
+# ------------------------------------------------------------------------------------------ roll-ups per indicator
+
+
+@dataclass
+class IndicatorRollup:
+    """One indicator over the sub-organizations of a committee assessed with the same rubric: their average points
+    and how many meet the indicator's standard (its full points; for a deduction, nothing taken off; for a bonus,
+    any bonus given)."""
+
+    code: str
+    title: str
+    area: str
+    kind: str
+    max_points: Decimal
+    organizations: int
+    average: Decimal
+    meeting: int
+
+    @property
+    def share(self):
+        return Decimal(self.meeting) / Decimal(self.organizations) if self.organizations else Decimal(0)
+
+    @property
+    def kind_label(self):
+        return IndicatorKind(self.kind).label if self.kind in IndicatorKind.values else self.kind
+
+
+@dataclass
+class RubricRollup:
+    """The roll-ups of one rubric's indicators (one round) under a committee."""
+
+    round: AssessmentRound
+    organizations: int
+    indicators: list
+
+
+def indicator_rollups(assessment):
+    """Per indicator, over the sub-organizations (any depth) of the assessment's organization assessed over the
+    same period — in this round or another round over that period, grouped by round since each has its own rubric:
+    how many, their average points (an indicator without a score counts 0), how many meet its standard. Set-based:
+    three queries whatever the number of sub-organizations; [] for an organization without any."""
+    from functools import reduce
+    from operator import or_
+
+    from django.db.models import Sum
+
+    from assessments import scoring
+    from assessments.models import Score
+
+    period = {"round__period_start": assessment.round.period_start, "round__period_end": assessment.round.period_end}
+    path = assessment.organization.path
+    under = Assessment.objects.filter(
+        **period,
+        organization__path__startswith=path,
+        organization__depth__gt=assessment.organization.depth,
+        total__isnull=False,
+    )
+    counts = dict(under.values_list("round_id").annotate(n=Count("pk")).order_by())
+    if not counts:
+        return []
+    rounds = {r.pk: r for r in AssessmentRound.objects.filter(pk__in=counts).select_related("rubric")}
+    leaves, standard = {}, []
+    for round_id, assessment_round in rounds.items():
+        tree = scoring.Tree(assessment_round.definitions)
+        for code in tree.leaves():
+            node = tree.nodes[code]
+            if node["kind"] == IndicatorKind.VETO:
+                continue  # the roll-up of totals counts the vetoed
+            leaves[round_id, code] = (node, tree.max[code], tree.nodes.get(node.get("parent") or "", {}))
+            # Counted per indicator: full points; for a bonus, any given; for a deduction, any taken off (then
+            # those without one meet the standard).
+            counted = Q(final__gt=0) if node["kind"] in (IndicatorKind.BONUS, IndicatorKind.DEDUCTION) else None
+            standard.append(Q(assessment__round_id=round_id, code=code) & (counted or Q(final__gte=tree.max[code])))
+    figures = {
+        (round_id, code): (total or Decimal(0), marked)
+        for round_id, code, total, marked in Score.objects.filter(assessment__in=under)
+        .values_list("assessment__round_id", "code")
+        .annotate(total=Sum("final"), marked=Count("pk", filter=reduce(or_, standard)) if standard else Count("pk"))
+        .order_by()
+    }
+    found = []
+    for round_id in sorted(rounds, key=lambda pk: (rounds[pk].rubric.code, pk)):
+        size = counts[round_id]
+        rows = []
+        for (leaf_round, code), (node, maximum, area) in leaves.items():
+            if leaf_round != round_id:
+                continue
+            total, marked = figures.get((round_id, code), (Decimal(0), 0))
+            meeting = size - marked if node["kind"] == IndicatorKind.DEDUCTION else marked
+            rows.append(
+                IndicatorRollup(
+                    code=code,
+                    title=node.get("title") or code,
+                    area=area.get("title", ""),
+                    kind=node["kind"],
+                    max_points=maximum,
+                    organizations=size,
+                    average=Decimal(total) / size,
+                    meeting=meeting,
+                )
+            )
+        found.append(RubricRollup(rounds[round_id], size, rows))
+    return found

@@ -257,6 +257,7 @@ def assessment_detail(request, pk):
             "steps": list(assessment.steps.select_related("by").order_by("at", "pk")),
             "moves": _steps(user, assessment),
             "being_scored": workflow.figures_pending(assessment),
+            "rollups": selectors.indicator_rollups(assessment),
             "can_self_assess": access.can(user, access.EDIT, org) and assessment.state in SELF_ASSESSING,
             "can_score": access.can(user, access.ASSESS, org) and assessment.state == AssessmentState.UNDER_REVIEW,
             "can_approve_adjustments": access.can(user, access.REVIEW, org)
@@ -280,6 +281,7 @@ def assessment_report(request, pk):
             "provisional": provisional,
             "steps": list(assessment.steps.select_related("by").order_by("at", "pk")),
             "being_scored": workflow.figures_pending(assessment),
+            "rollups": selectors.indicator_rollups(assessment),
         },
     )
 
