@@ -518,12 +518,13 @@ def snapshot_of(assessment_id):
     }
 
 
-def round_rescore(*, round_id):  # the job an approval queues
-    """Score the round again for the approvals waiting for it (`only_if_waiting`), as the portal itself."""
+def round_rescore(*, round_id, by):
+    """The job an approval queues: score the round again for the approvals waiting for it (`only_if_waiting`);
+    None when the round is gone or nothing waits any more."""
     assessment_round = AssessmentRound.objects.select_related("root").filter(pk=round_id).first()
     if assessment_round is None:
         return None
-    return round_score(round=assessment_round, by=access.system_user(), only_if_waiting=True)
+    return round_score(round=assessment_round, by=by, only_if_waiting=True)
 
 
 def rounds_score_open(*, by, today=None):

@@ -9,6 +9,7 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from assessments import services
+from branches import access
 
 RETRY = {"autoretry_for": (OperationalError, InterfaceError), "retry_backoff": 30, "max_retries": 5}
 
@@ -16,5 +17,5 @@ RETRY = {"autoretry_for": (OperationalError, InterfaceError), "retry_backoff": 3
 @shared_task(name="assessments.rescore_round", **RETRY)
 def rescore_round(round_id):
     """Score the round again for the approvals waiting for it (nothing when an earlier run took them)."""
-    run = services.round_rescore(round_id=round_id)
+    run = services.round_rescore(round_id=round_id, by=access.system_user())
     return None if run is None else run.assessments

@@ -206,7 +206,7 @@ def _rescore_after_commit(assessment_round):
 
     def queue():
         if not jobs.enqueue(tasks.rescore_round, round_id=round_id):
-            services.round_rescore(round_id=round_id)
+            services.round_rescore(round_id=round_id, by=access.system_user())
 
     transaction.on_commit(queue)
 
