@@ -187,7 +187,12 @@ def rubric_preview(request, pk):
             organization = None
         elif organization is not None:
             start, end = form.period_dates()
-            preview = selectors.rubric_preview(rubric, organization, period_start=start, period_end=end, today=today)
+            if start > today:
+                form.add_error("year", _("This period has not begun: there are no records to score yet."))
+            else:
+                preview = selectors.rubric_preview(
+                    rubric, organization, period_start=start, period_end=end, today=today
+                )
     query = (
         urlencode({"year": form.cleaned_data["year"], "period": form.cleaned_data["period"]}) if form.is_valid() else ""
     )

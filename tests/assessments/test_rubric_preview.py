@@ -161,6 +161,8 @@ def test_empty_state_no_match_and_bad_input_are_said_in_chinese(client, tree, dr
     assert "您管理的组织中没有与“不存在”相符的组织。" in text
     page = client.get(preview_url(draft, organization=tree.a.pk, year="明年", period="year"))
     assert page.status_code == 200 and page.context["preview"] is None and "年：输入整数。" in page.content.decode()
+    page = client.get(preview_url(draft, organization=tree.a.pk, year=2028, period="year"))
+    assert page.context["preview"] is None and "考核期尚未开始，还没有可计分的台账。" in page.content.decode()
 
 
 def test_a_rubric_that_cannot_be_scored_says_what_to_correct(client, tree, draft, admin, today):  # noqa: F811
