@@ -284,10 +284,34 @@ class RubricImportConfirmForm(forms.Form):
 # ------------------------------------------------------------------------------------------ assessment rounds
 
 
+PERIODS = (("year", _("the whole year")), ("h1", _("first half-year")), ("h2", _("second half-year")))
+
+
+def period_dates(year, period):
+    """The first and last day of a year's half ("h1", "h2") or of the whole year."""
+    from datetime import date
+
+    start = date(year, 7, 1) if period == "h2" else date(year, 1, 1)
+    end = date(year, 6, 30) if period == "h1" else date(year, 12, 31)
+    return start, end
+
+
+class RubricPreviewForm(forms.Form):
+    """Preview a rubric on one organization: found by name or code, over a half-year or a year."""
+
+    q = forms.CharField(label=_("organization"), required=False, max_length=60, help_text=_("Its name or code."))
+    organization = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    year = forms.IntegerField(label=_("year"), min_value=2000, max_value=2100)
+    period = forms.ChoiceField(label=_("period"), choices=PERIODS)
+
+    def period_dates(self):
+        return period_dates(self.cleaned_data["year"], self.cleaned_data["period"])
+
+
 class RoundForm(forms.Form):
     """Open a round: a published rubric over the subtree, a half-year or a year, with its two deadlines."""
 
-    PERIODS = (("year", _("the whole year")), ("h1", _("first half-year")), ("h2", _("second half-year")))
+    PERIODS = PERIODS
 
     rubric = forms.ModelChoiceField(label=_("rubric"), queryset=Rubric.objects.none())
     year = forms.IntegerField(label=_("year"), min_value=2000, max_value=2100)
@@ -301,12 +325,7 @@ class RoundForm(forms.Form):
         self.fields["rubric"].queryset = Rubric.objects.filter(state="published").order_by("-year", "code")
 
     def period_dates(self):
-        from datetime import date
-
-        year, period = self.cleaned_data["year"], self.cleaned_data["period"]
-        start = date(year, 7, 1) if period == "h2" else date(year, 1, 1)
-        end = date(year, 6, 30) if period == "h1" else date(year, 12, 31)
-        return start, end
+        return period_dates(self.cleaned_data["year"], self.cleaned_data["period"])
 
 
 class SurveyForm(forms.Form):

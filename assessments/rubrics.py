@@ -26,10 +26,11 @@ from dataclasses import field as dataclass_field
 from decimal import Decimal, InvalidOperation
 
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from assessments import metrics
-from assessments.models import Aggregation, IndicatorKind, ScoringRule
-from branches.models import OrganizationKind, Sector
+from assessments.models import Aggregation, GradeBand, Indicator, IndicatorKind, Rubric, ScoringRule
+from branches.models import MeetingType, OrganizationKind, Sector
 
 FORMAT = "branch-portal-rubric"
 FORMAT_VERSION = 1
@@ -214,11 +215,7 @@ def export(tree):
             "min_points": _number(band["min_points"]),
             **({"max_share": _number(band["max_share"])} if band["max_share"] is not None else {}),
             **({"min_share": _number(band["min_share"])} if band["min_share"] is not None else {}),
-            **(
-                {"children_share": _number(band["children_share"])}
-                if band.get("children_share") is not None
-                else {}
-            ),
+            **({"children_share": _number(band["children_share"])} if band.get("children_share") is not None else {}),
         }
         for band in tree["bands"]
     ]
@@ -912,6 +909,128 @@ def diff(a, b):
             if changes:
                 result.bands_changed.append((name, changes))
     return result
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The diff in words: field names and values as the pages name them
+
+
+# The fields whose plain verbose name means something else elsewhere ("code" and "kind" of an organization).
+FIELD_LABELS = {
+    ("rubric", "code"): pgettext_lazy("rubric", "code"),
+    ("indicator", "code"): pgettext_lazy("indicator", "code"),
+    ("indicator", "kind"): pgettext_lazy("indicator", "kind"),
+    ("indicator", "position"): pgettext_lazy("indicator", "position among its siblings"),
+}
+MODELS = {"rubric": Rubric, "indicator": Indicator, "band": GradeBand}
+SHARES = {"max_share", "min_share", "children_share"}
+PARAM_LABELS = {
+    "meeting_type": gettext_lazy("meeting type"),
+    "min_hours": gettext_lazy("hours of training at least"),
+    "share": gettext_lazy("staff share required"),
+    "min_respondents": gettext_lazy("respondents at least"),
+    "full_at": gettext_lazy("full points from"),
+    "steps": gettext_lazy("steps"),
+    "per": gettext_lazy("points off each time"),
+    "floor": gettext_lazy("points at least"),
+    "if_none": gettext_lazy("without data"),
+    "at_least": gettext_lazy("applies from"),
+}
+
+
+def field_label(model, name):
+    """What a page calls a field of a rubric ("rubric"), an indicator ("indicator") or a grade ("band")."""
+    if name == "parent":
+        return Indicator._meta.get_field("parent").verbose_name
+    return FIELD_LABELS.get((model, name)) or MODELS[model]._meta.get_field(name).verbose_name
+
+
+def _figure(value):
+    number = metrics._decimal(value)
+    return str(value) if number is None else f"{number.normalize():f}"
+
+
+def _param_value(name, value):
+    if name == "meeting_type" and value in MeetingType.values:
+        return str(MeetingType(value).label)
+    if name == "if_none":
+        return {"full": _("full points"), "zero": _("0 points")}.get(value, str(value))
+    if name == "steps" and isinstance(value, list):
+        pairs = [
+            (step.get("from"), step.get("points")) if isinstance(step, dict) else step
+            for step in value
+            if isinstance(step, dict) or (isinstance(step, list | tuple) and len(step) == 2)
+        ]
+        return "、".join(
+            _("from %(threshold)s: %(points)s points") % {"threshold": _figure(t), "points": _figure(p)}
+            for t, p in pairs
+        )
+    if isinstance(value, bool | str):
+        return str(value)
+    return _figure(value) if metrics._decimal(value) is not None else json.dumps(value, ensure_ascii=False)
+
+
+def params_label(params):
+    """A metric's or a rule's parameters in words, e.g. "会议类型：支委会"."""
+    if not params:
+        return ""
+    return "；".join(
+        f"{PARAM_LABELS.get(name, name)}：{_param_value(name, value)}" for name, value in sorted(params.items())
+    )
+
+
+def metric_label(name):
+    found = metrics.get(name) if name else None
+    return str(found.title) if found else (name or "")
+
+
+def value_label(model, name, value):
+    """A field's value as a page shows it: choices by their label, numbers without trailing zeros, shares as
+    percentages, yes or no, lists of sectors and levels by name ("" stands for nothing)."""
+    choices = {"kind": IndicatorKind, "aggregation": Aggregation, "rule": ScoringRule}
+    if name == "parent":
+        return value or _("the top level of the rubric")
+    if value is None or value == "":
+        return ""
+    if model == "indicator" and name in choices:
+        return str(choices[name](value).label) if value in choices[name].values else str(value)
+    if name == "metric":
+        return metric_label(value)
+    if name in ("params", "rule_params"):
+        return params_label(value)
+    if name == "sectors":
+        return "、".join(str(Sector(v).label) if v in Sector.values else str(v) for v in value) or _("all")
+    if name == "levels":
+        return "、".join(
+            str(OrganizationKind(v).label) if v in OrganizationKind.values else str(v) for v in value
+        ) or _("all")
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    if name in SHARES:
+        return f"{_figure(Decimal(str(value)) * 100)}%"
+    if isinstance(value, Decimal | int | float):
+        return _figure(value)
+    return str(value)
+
+
+def _worded(model, changes):
+    return [
+        (field_label(model, name), value_label(model, name, old), value_label(model, name, new))
+        for name, old, new in changes
+    ]
+
+
+def worded(diff):
+    """The same diff with Chinese field names and values (for the pages; `diff` itself keeps the raw ones)."""
+    return Diff(
+        fields=_worded("rubric", diff.fields),
+        added=diff.added,
+        removed=diff.removed,
+        changed=[(path, node, _worded("indicator", changes)) for path, node, changes in diff.changed],
+        bands_added=diff.bands_added,
+        bands_removed=diff.bands_removed,
+        bands_changed=[(name, _worded("band", changes)) for name, changes in diff.bands_changed],
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------

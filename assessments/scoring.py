@@ -9,10 +9,11 @@ How a round is scored (`score_round`):
 2. Each leaf gets its points:
    - computed (and survey with a metric): the metric's value mapped by the indicator's rule —
      `proportional`: value ÷ `full_at` (default 1) × maximum, at most the maximum;
-     `steps`: `{"steps": [[threshold, points], …]}`, the points of the highest threshold the value reaches (0 below
-     all), at most the maximum; `per_occurrence`: `{"per": p, "floor": f}`, maximum − p × count, never below
-     the floor (default 0). No value (nothing owed, no survey): full points or 0 as the metric says (`if_none`,
-     overridable in the rule's parameters). An assessor's adjustment (with its reason) replaces the computed points.
+     `steps`: `{"steps": [[threshold, points], …]}` (each step may also be `{"from": …, "points": …}`, as rubric
+     files write it), the points of the highest threshold the value reaches (0 below all), at most the maximum;
+     `per_occurrence`: `{"per": p, "floor": f}`, maximum − p × count, never below the floor (default 0). No value
+     (nothing owed, no survey): full points or 0 as the metric says (`if_none`, overridable in the rule's
+     parameters). An assessor's adjustment (with its reason) replaces the computed points.
    - manual (and survey without a metric): the adjusted points, else the assessor's, else 0 (a self-assessment
      is shown beside it, never counted).
    - bonus and deduction: counted only once approved (`approved_by`), each at most its maximum (the bonus cap).
@@ -224,7 +225,7 @@ def rule_points(rule, value, max_points, rule_params=None, if_none="zero"):
         return max_points if params.get("if_none", if_none) == "full" else ZERO
     value = Decimal(value)
     if rule == ScoringRule.STEPS:
-        steps = sorted(((_d(t), _d(p)) for t, p in params.get("steps", [])), reverse=True)
+        steps = sorted(((_d(t), _d(p)) for t, p in step_pairs(params.get("steps", []))), reverse=True)
         points = next((p for t, p in steps if value >= t), ZERO)
     elif rule == ScoringRule.PER_OCCURRENCE:
         points = max(max_points - _d(params.get("per"), ONE) * value, _d(params.get("floor")))
@@ -232,6 +233,16 @@ def rule_points(rule, value, max_points, rule_params=None, if_none="zero"):
         full_at = _d(params.get("full_at"), ONE)
         points = min(ONE, value / full_at) * max_points if full_at > 0 else max_points
     return min(max(points, ZERO), max_points)
+
+
+def _is_step(step):
+    return isinstance(step, dict) and set(step) == {"from", "points"}
+
+
+def step_pairs(steps):
+    """[(threshold, points)] of threshold steps written as pairs or, as rubric files write them, as
+    {"from": threshold, "points": points}."""
+    return [(step["from"], step["points"]) if _is_step(step) else step for step in steps]
 
 
 def validate_rule(rule, rule_params, max_points=None):
@@ -250,9 +261,10 @@ def validate_rule(rule, rule_params, max_points=None):
         if (
             not isinstance(steps, list)
             or not steps
-            or not all(isinstance(s, list | tuple) and len(s) == 2 for s in steps)
+            or not all((isinstance(s, list | tuple) and len(s) == 2) or _is_step(s) for s in steps)
         ):
             return [*errors, _("Threshold steps need a list of [threshold, points] pairs.")]
+        steps = step_pairs(steps)
         numbers = [value for step in steps for value in step]
         readable = all(metrics._decimal(n) is not None for n in numbers)
         if max_points is not None and readable and any(_d(points) > _d(max_points) for _t, points in steps):
@@ -389,6 +401,54 @@ def check(definitions):
         elif node["kind"] == IndicatorKind.COMPUTED:
             errors.append(_("%(code)s: a computed indicator needs a metric.") % {"code": code})
     return errors
+
+
+# ------------------------------------------------------------------------------------------------- preview
+
+
+@dataclass
+class Preview:
+    """What one organization would score under some definitions, without a round: every leaf's (value, computed,
+    final, trace), every node's points, the total, the veto and the grade its total reaches (before quotas, ranks
+    and the roll-up rule, which need a peer group)."""
+
+    leaves: dict
+    points: dict
+    total: Decimal
+    vetoed: bool
+    band: str
+
+
+def preview(definitions, organization_ids, *, period_start, period_end, through):
+    """{organization id: Preview}: the engine's leaves and aggregation for these organizations over the period,
+    read to `through` — each metric once over the whole set, as in a round, and nothing written. No assessor's
+    points, adjustments or approvals exist outside a round, so manual indicators, bonuses and deductions count 0."""
+    tree = Tree(definitions)
+    period_end = min(period_end, through)
+    ids = list(organization_ids)
+    orgs = metrics.Orgs(ids, ids)
+    results = {}
+    for code in tree.metric_leaves():
+        node = tree.nodes[code]
+        key = _metric_key(node)
+        if key not in results:
+            results[key] = metrics.compute(node["metric"], orgs, period_start, period_end, node.get("params"))
+    found, with_metric = {}, set(tree.metric_leaves())
+    for org_id in ids:
+        leaves, leaf_points, vetoed = {}, {}, False
+        for code in tree.leaves():
+            result = results[_metric_key(tree.nodes[code])].get(org_id) if code in with_metric else None
+            value, computed, final, trace, vetoes = _leaf(tree, code, None, result, period_end)
+            leaves[code] = (value, computed, final, trace)
+            leaf_points[code] = final
+            vetoed = vetoed or vetoes
+        points, total = tree.aggregate(leaf_points)
+        band = ""
+        if tree.bands:
+            reached = next((b for b in tree.bands if total >= b["min_points"]), tree.bands[-1])
+            band = (tree.bands[-1] if vetoed else reached)["name"]
+        found[org_id] = Preview(leaves, points, stored(total), vetoed, band)
+    return found
 
 
 # ------------------------------------------------------------------------------------------ grades and ranks

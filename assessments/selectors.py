@@ -7,12 +7,15 @@ from decimal import Decimal
 from django.db.models import Count, Exists, F, OuterRef, Q
 from django.http import Http404
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
+from assessments import rubrics
 from assessments.models import (
     Aggregation,
     Assessment,
     AssessmentRound,
     AssessmentState,
+    AssessmentStep,
     Finding,
     FindingState,
     IndicatorKind,
@@ -225,11 +228,14 @@ def assessments_awaiting_organization():
     return Assessment.objects.filter(state__in=AWAITING_SELF_ASSESSMENT, round__state=RoundState.OPEN)
 
 
-def rounds_awaiting_review():
-    """Open rounds with an assessment submitted or under review."""
-    return AssessmentRound.objects.filter(
-        state=RoundState.OPEN,
-        pk__in=Assessment.objects.filter(state__in=AWAITING_REVIEW).values("round_id"),
+def reviews_awaiting(round_id, under_path):
+    """What an assessor's review reminder is about: the round's assessments submitted or under review in the
+    subtree at `under_path` (the assessor's), while the round is open. Both may be expressions (OuterRef)."""
+    return Assessment.objects.filter(
+        state__in=AWAITING_REVIEW,
+        round__state=RoundState.OPEN,
+        round_id=round_id,
+        organization__path__startswith=under_path,
     )
 
 
@@ -335,8 +341,8 @@ class TreeRow:
             return f"{label} {node['formula']}".strip()
         if node["kind"] == IndicatorKind.COMPUTED:
             rule = ScoringRule(node["rule"]).label if node["rule"] in ScoringRule.values else ""
-            params = " ".join(f"{k}={v}" for k, v in sorted(node["params"].items()))
-            return f"{node['metric']} {params} · {rule}".strip()
+            params = rubrics.params_label(node["params"])
+            return f"{rubrics.metric_label(node['metric'])} {params} · {rule}".strip()
         return ""
 
     @property
@@ -357,6 +363,69 @@ def tree_rows(tree):
             yield from rows(node["children"], depth + 1)
 
     return list(rows(tree["indicators"], 0))
+
+
+@dataclass
+class PreviewLine:
+    """One indicator of a rubric's preview: its place in the tree, the points it would give and why."""
+
+    row: TreeRow
+    points: Decimal | None
+    why: str
+
+
+@dataclass
+class RubricPreview:
+    lines: list
+    total: Decimal | None = None
+    band: str = ""
+    vetoed: bool = False
+    problems: list = None  # what keeps the definitions from being scored (then nothing else is filled)
+    outside: list = None  # why a round of this rubric would not assess the organization
+
+
+def rubric_preview(rubric, organization, *, period_start, period_end, today):
+    """What `rubric` (a draft too) would give `organization` over the period, read to today: the scoring engine
+    run for this organization alone, nothing written (`scoring.preview`)."""
+    from assessments import scoring
+
+    definitions = scoring.definitions_of(rubric)
+    tree_rows_ = tree_rows(rubrics.snapshot(rubric))
+    problems = scoring.check(definitions)
+    if problems:
+        return RubricPreview([PreviewLine(row, None, "") for row in tree_rows_], problems=problems, outside=[])
+    found = scoring.preview(
+        definitions, [organization.pk], period_start=period_start, period_end=period_end, through=today
+    )[organization.pk]
+    not_scored = {
+        IndicatorKind.MANUAL: _("Scored by an assessor in a round: counted 0 here."),
+        IndicatorKind.SURVEY: _("Taken from the survey results of a round: counted 0 here."),
+        IndicatorKind.BONUS: _("Counts once approved in a round: 0 here."),
+        IndicatorKind.DEDUCTION: _("Counts once approved in a round: 0 here."),
+        IndicatorKind.VETO: _("Marked by an assessor in a round."),
+    }
+    lines = []
+    for row in tree_rows_:
+        code, kind = row.node["code"], row.node["kind"]
+        leaf = found.leaves.get(code)
+        if kind == IndicatorKind.GROUP:
+            why = row.how
+        elif leaf is not None and leaf[3]:
+            why = scoring.why(leaf[3])
+        else:
+            why = str(not_scored.get(kind, ""))
+        points = None if kind == IndicatorKind.VETO else found.points.get(code)
+        lines.append(PreviewLine(row, points, why))
+    outside = []
+    if rubric.levels and organization.kind not in rubric.levels:
+        outside.append(
+            _("Its level (%(kind)s) is not one the rubric assesses.") % {"kind": organization.get_kind_display()}
+        )
+    if rubric.sectors and organization.sector not in rubric.sectors:
+        outside.append(
+            _("Its sector (%(sector)s) is not one the rubric assesses.") % {"sector": organization.get_sector_display()}
+        )
+    return RubricPreview(lines, found.total, found.band, found.vetoed, [], outside)
 
 
 # ------------------------------------------------------------------------------------------ assessment rounds
@@ -447,6 +516,11 @@ def progress_of(assessment_round):
     return Progress(assessment_round.seen_count, counts)
 
 
+def approvals_being_scored(assessment_round):
+    """How many approvals of the round wait for the run that scores it again (one query on a partial index)."""
+    return AssessmentStep.objects.filter(assessment__round=assessment_round, figures_pending=True).count()
+
+
 def round_assessments(user, assessment_round, *, state="", search=""):
     rows = access.scoped(user, Assessment.objects.filter(round=assessment_round)).select_related("organization")
     if state:
@@ -478,6 +552,7 @@ def ranking(user, assessment_round, *, kind=""):
             "peer_size",
             "vetoed",
             "bottom",
+            "rollup",
             "organization__name",
             "organization__code",
             "organization__kind",
@@ -568,3 +643,108 @@ def score_lines(assessment):
         lines.append(ScoreLine(leaf, score, scoring.why(trace), records, missing, _counted(leaf, score, tree)))
     _points, total = tree.aggregate({line.code: line.points for line in lines})
     return lines, total
+
+
+# ------------------------------------------------------------------------------------------ roll-ups per indicator
+
+
+@dataclass
+class IndicatorRollup:
+    """One indicator over the sub-organizations of a committee assessed with the same rubric: their average points
+    and how many meet the indicator's standard (its full points; for a deduction, nothing taken off; for a bonus,
+    any bonus given)."""
+
+    code: str
+    title: str
+    area: str
+    kind: str
+    max_points: Decimal
+    organizations: int
+    average: Decimal
+    meeting: int
+
+    @property
+    def share(self):
+        return Decimal(self.meeting) / Decimal(self.organizations) if self.organizations else Decimal(0)
+
+    @property
+    def kind_label(self):
+        return IndicatorKind(self.kind).label if self.kind in IndicatorKind.values else self.kind
+
+
+@dataclass
+class RubricRollup:
+    """The roll-ups of one rubric's indicators (one round) under a committee."""
+
+    round: AssessmentRound
+    organizations: int
+    indicators: list
+
+
+def indicator_rollups(assessment):
+    """Per indicator, over the sub-organizations (any depth) of the assessment's organization assessed over the
+    same period — in this round or another round over that period, grouped by round since each has its own rubric:
+    how many, their average points (an indicator without a score counts 0), how many meet its standard. Set-based:
+    three queries whatever the number of sub-organizations; [] for an organization without any."""
+    from functools import reduce
+    from operator import or_
+
+    from django.db.models import Sum
+
+    from assessments import scoring
+    from assessments.models import Score
+
+    period = {"round__period_start": assessment.round.period_start, "round__period_end": assessment.round.period_end}
+    path = assessment.organization.path
+    under = Assessment.objects.filter(
+        **period,
+        organization__path__startswith=path,
+        organization__depth__gt=assessment.organization.depth,
+        total__isnull=False,
+    )
+    counts = dict(under.values_list("round_id").annotate(n=Count("pk")).order_by())
+    if not counts:
+        return []
+    rounds = {r.pk: r for r in AssessmentRound.objects.filter(pk__in=counts).select_related("rubric")}
+    leaves, standard = {}, []
+    for round_id, assessment_round in rounds.items():
+        tree = scoring.Tree(assessment_round.definitions)
+        for code in tree.leaves():
+            node = tree.nodes[code]
+            if node["kind"] == IndicatorKind.VETO:
+                continue  # the roll-up of totals counts the vetoed
+            leaves[round_id, code] = (node, tree.max[code], tree.nodes.get(node.get("parent") or "", {}))
+            # Counted per indicator: full points; for a bonus, any given; for a deduction, any taken off (then
+            # those without one meet the standard).
+            counted = Q(final__gt=0) if node["kind"] in (IndicatorKind.BONUS, IndicatorKind.DEDUCTION) else None
+            standard.append(Q(assessment__round_id=round_id, code=code) & (counted or Q(final__gte=tree.max[code])))
+    figures = {
+        (round_id, code): (total or Decimal(0), marked)
+        for round_id, code, total, marked in Score.objects.filter(assessment__in=under)
+        .values_list("assessment__round_id", "code")
+        .annotate(total=Sum("final"), marked=Count("pk", filter=reduce(or_, standard)) if standard else Count("pk"))
+        .order_by()
+    }
+    found = []
+    for round_id in sorted(rounds, key=lambda pk: (rounds[pk].rubric.code, pk)):
+        size = counts[round_id]
+        rows = []
+        for (leaf_round, code), (node, maximum, area) in leaves.items():
+            if leaf_round != round_id:
+                continue
+            total, marked = figures.get((round_id, code), (Decimal(0), 0))
+            meeting = size - marked if node["kind"] == IndicatorKind.DEDUCTION else marked
+            rows.append(
+                IndicatorRollup(
+                    code=code,
+                    title=node.get("title") or code,
+                    area=area.get("title", ""),
+                    kind=node["kind"],
+                    max_points=maximum,
+                    organizations=size,
+                    average=Decimal(total) / size,
+                    meeting=meeting,
+                )
+            )
+        found.append(RubricRollup(rounds[round_id], size, rows))
+    return found

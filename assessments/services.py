@@ -22,6 +22,7 @@ from assessments.models import (
     Aggregation,
     Assessment,
     AssessmentRound,
+    AssessmentStep,
     Finding,
     FindingState,
     FindingTransition,
@@ -35,6 +36,7 @@ from assessments.models import (
     RoundState,
     Rubric,
     RubricState,
+    Score,
     TemplateItem,
 )
 from assessments.models.inspections import BY_INSPECTOR, BY_ORGANIZATION, TRANSITIONS  # declared on the model
@@ -454,20 +456,75 @@ def round_open(*, rubric, root, period_start, period_end, self_assessment_due, r
     return assessment_round
 
 
-def round_score(*, round, by, today=None):  # noqa: A002 (the house's name for the round)
+def round_score(*, round, by, today=None, only_if_waiting=False):  # noqa: A002 (the house's name for the round)
     """Score every assessment of the round not yet published (`assessments.scoring`), in one transaction: a
-    failure leaves the previous results as they were. Re-running over the same records gives the same results."""
+    failure leaves the previous results as they were. Re-running over the same records gives the same results.
+
+    Approvals waiting for a run (`AssessmentStep.figures_pending`) get their frozen copy of the figures from it.
+    `only_if_waiting` (the job an approval queues): score only when some approval still waits, so approvals in
+    quick succession cost one run, not one each; None when nothing waited."""
     access.require(by, access.REVIEW, round.root)
-    if round.state == RoundState.CLOSED:
+    if round.state == RoundState.CLOSED and not only_if_waiting:
         raise ValidationError(_("The round is closed: its scores no longer change."))
     today = today or timezone.localdate()
     with transaction.atomic():
         # One scoring of a round at a time: a second one waits, then scores the records as they are then.
         locked = AssessmentRound.objects.select_for_update().select_related("root").get(pk=round.pk)
-        now = timezone.now()
-        run = scoring.score_round(locked, through=today, now=now)
-        AssessmentRound.objects.filter(pk=locked.pk).update(scored_at=now)
+        # Read after the lock and before the scoring: an approval committed by now is in this run's figures; a
+        # later one waits for its own run.
+        waiting = list(AssessmentStep.objects.filter(assessment__round=locked, figures_pending=True).order_by("pk"))
+        if only_if_waiting and not waiting:
+            return None
+        run = None
+        if locked.state == RoundState.OPEN:
+            now = timezone.now()
+            run = scoring.score_round(locked, through=today, now=now)
+            AssessmentRound.objects.filter(pk=locked.pk).update(scored_at=now)
+        for step in waiting:
+            step.snapshot, step.figures_pending = snapshot_of(step.assessment_id), False
+        AssessmentStep.objects.bulk_update(waiting, ["snapshot", "figures_pending"])
     return run
+
+
+def snapshot_of(assessment_id):
+    """The figures of the assessment as they stand (plain JSON): what was approved or published."""
+    fresh = Assessment.objects.select_related("round").get(pk=assessment_id)
+    scores = {}
+    for score in Score.objects.filter(assessment=fresh).order_by("code"):
+        scores[score.code] = {
+            name: (str(value) if isinstance(value, Decimal) else value)
+            for name, value in (
+                ("kind", score.kind),
+                ("computed", score.computed),
+                ("self_score", score.self_score),
+                ("assessor_score", score.assessor_score),
+                ("adjusted", score.adjusted),
+                ("adjustment_reason", score.adjustment_reason),
+                ("approved_by", score.approved_by_id),
+                ("final", score.final),
+                ("why", scoring.why(score.trace)),
+            )
+        }
+    return {
+        "total": None if fresh.total is None else str(fresh.total),
+        "grade": fresh.grade,
+        "rank": fresh.rank,
+        "peer_size": fresh.peer_size,
+        "vetoed": fresh.vetoed,
+        "bottom": fresh.bottom,
+        "parts": fresh.parts,
+        "rubric": (fresh.definitions or fresh.round.definitions).get("rubric", {}),
+        "scores": scores,
+    }
+
+
+def round_rescore(*, round_id, by):
+    """The job an approval queues: score the round again for the approvals waiting for it (`only_if_waiting`);
+    None when the round is gone or nothing waits any more."""
+    assessment_round = AssessmentRound.objects.select_related("root").filter(pk=round_id).first()
+    if assessment_round is None:
+        return None
+    return round_score(round=assessment_round, by=by, only_if_waiting=True)
 
 
 def rounds_score_open(*, by, today=None):

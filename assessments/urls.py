@@ -26,6 +26,7 @@ urlpatterns += [
     path("rubrics/<int:pk>/", views_rubrics.rubric_detail, name="rubric"),
     path("rubrics/<int:pk>/diff/<int:other>/", views_rubrics.rubric_diff, name="rubric_diff"),
     path("rubrics/<int:pk>/export/", views_rubrics.rubric_export, name="rubric_export"),
+    path("rubrics/<int:pk>/preview/", views_rubrics.rubric_preview, name="rubric_preview"),
     path("rubrics/<int:pk>/edit/", views_rubrics.rubric_edit, name="rubric_edit"),
     path("rubrics/<int:pk>/copy/", views_rubrics.rubric_copy, name="rubric_copy"),
     path("rubrics/<int:pk>/new-version/", views_rubrics.rubric_new_version, name="rubric_new_version"),

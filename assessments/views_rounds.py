@@ -25,6 +25,7 @@ from assessments.models.rounds import MOVED_BY, SELF_ASSESSING
 from branches import access
 from branches.forms import show_service_errors
 from branches.models import Organization, OrganizationKind
+from branches.pages import confirm_page, form_page
 
 PAGE = 100
 STEP_WORDS = {
@@ -42,7 +43,10 @@ STEP_WORDS = {
     ),
     AssessmentState.APPROVED: (
         gettext_lazy("Approve"),
-        gettext_lazy("The scores are approved and the round is scored again; the approved figures are kept."),
+        gettext_lazy(
+            "The scores are approved. The round is then scored again in the background, and the approved figures "
+            "are kept once that is done."
+        ),
     ),
     AssessmentState.PUBLISHED: (
         gettext_lazy("Publish"),
@@ -119,6 +123,7 @@ def round_detail(request, pk):
             "states": AssessmentState.choices,
             "judges": selectors.judges_in(request.user),
             "assesses": access.is_everywhere(request.user) or access.has_any(request.user, access.ASSESS),
+            "being_scored": selectors.approvals_being_scored(assessment_round),
         },
     )
 
@@ -151,6 +156,7 @@ def ranking(request, pk):
             "kind": kind,
             "kinds": kinds,
             "query": query.urlencode(),
+            "being_scored": selectors.approvals_being_scored(assessment_round),
         },
     )
 
@@ -250,6 +256,8 @@ def assessment_detail(request, pk):
             "provisional": provisional,
             "steps": list(assessment.steps.select_related("by").order_by("at", "pk")),
             "moves": _steps(user, assessment),
+            "being_scored": workflow.figures_pending(assessment),
+            "rollups": selectors.indicator_rollups(assessment),
             "can_self_assess": access.can(user, access.EDIT, org) and assessment.state in SELF_ASSESSING,
             "can_score": access.can(user, access.ASSESS, org) and assessment.state == AssessmentState.UNDER_REVIEW,
             "can_approve_adjustments": access.can(user, access.REVIEW, org)
@@ -272,6 +280,8 @@ def assessment_report(request, pk):
             "lines": lines,
             "provisional": provisional,
             "steps": list(assessment.steps.select_related("by").order_by("at", "pk")),
+            "being_scored": workflow.figures_pending(assessment),
+            "rollups": selectors.indicator_rollups(assessment),
         },
     )
 
@@ -401,38 +411,38 @@ def assessment_step(request, pk, to):
     assessment = selectors.assessment_or_404(request.user, pk)
     if not access.can(request.user, MOVED_BY[to_state], assessment.organization):
         raise Http404
-    form = StepForm(request.POST or None, initial={"version": assessment.version})
-    if request.method == "POST" and form.is_valid():
-        try:
-            workflow.step(
-                assessment=assessment,
-                to_state=to_state,
-                by=request.user,
-                version=form.cleaned_data["version"],
-                comment=form.cleaned_data["comment"],
-            )
-        except ValidationError as error:
-            show_service_errors(form, error)
-        else:
-            messages.success(request, _("Done: the assessment is now “%(state)s”.") % {"state": to_state.label})
-            return redirect(_assessment_url(assessment))
     problems = []
     if not assessment.may_become(to_state):
         problems.append(str(workflow._refuse_move(assessment, to_state).messages[0]))
     elif to_state == AssessmentState.APPROVED:
         problems = workflow.approval_problems(assessment)
+    elif to_state == AssessmentState.PUBLISHED:
+        problems = workflow.publish_problems(assessment)
     title, intro = STEP_WORDS[to_state]
-    return render(
+
+    def done(moved):
+        said = _("Done: the assessment is now “%(state)s”.") % {"state": to_state.label}
+        if workflow.figures_pending(moved):
+            said += " " + _("The round's scores are being recalculated: ranks and grades are updated in a moment.")
+        return said
+
+    return form_page(
         request,
-        "assessments/assessment_step.html",
-        {
-            "assessment": assessment,
-            "form": form,
-            "title": title,
-            "intro": intro,
-            "problems": problems,
-            "danger": to_state == AssessmentState.PUBLISHED,
-        },
+        organization=assessment.organization,
+        form=StepForm(request.POST or None, initial={"version": assessment.version}),
+        title=title,
+        save=lambda data: workflow.step(
+            assessment=assessment,
+            to_state=to_state,
+            by=request.user,
+            version=data["version"],
+            comment=data["comment"],
+        ),
+        success=done,
+        next_url=_assessment_url,
+        danger=to_state == AssessmentState.PUBLISHED,
+        template="assessments/assessment_step.html",
+        context={"assessment": assessment, "intro": intro, "problems": problems},
     )
 
 
@@ -440,28 +450,21 @@ def assessment_step(request, pk, to):
 def adjustments_approve(request, pk):
     """A reviewer approves the bonuses and deductions an assessor gave (only approved ones count)."""
     assessment = selectors.assessment_or_404(request.user, pk, access.REVIEW)
-    error_messages = []
-    if request.method == "POST":
-        try:
-            workflow.adjustments_approve(
-                assessment=assessment,
-                by=request.user,
-                version=_version(request),
-                codes=request.POST.getlist("code"),
-            )
-        except ValidationError as error:
-            error_messages = error.messages
-        else:
-            messages.success(request, _("Approved."))
-            return redirect(_assessment_url(assessment))
     lines, _total = selectors.score_lines(assessment)
-    return render(
+    return confirm_page(
         request,
-        "assessments/adjustments.html",
-        {
+        act=lambda: workflow.adjustments_approve(
+            assessment=assessment,
+            by=request.user,
+            version=_version(request),
+            codes=request.POST.getlist("code"),
+        ),
+        success=_("Approved."),
+        next_url=_assessment_url,
+        template="assessments/adjustments.html",
+        context={
             "assessment": assessment,
             "lines": [line for line in lines if line.leaf.needs_approval],
-            "errors": error_messages,
             "open": assessment.state == AssessmentState.UNDER_REVIEW,
         },
     )

@@ -9,10 +9,12 @@ import json
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.http import content_disposition_header
+from django.utils import timezone
+from django.utils.http import content_disposition_header, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -25,11 +27,16 @@ from assessments.forms import (
     RubricForm,
     RubricImportConfirmForm,
     RubricImportForm,
+    RubricPreviewForm,
 )
 from assessments.models import GradeBand, Indicator, RubricState
 from branches import access
 from branches.exports import XLSX
 from branches.forms import show_service_errors
+from branches.models import Organization
+from branches.pages import confirm_page, form_page
+
+SEARCH_LIMIT = 20  # organizations offered for a search; a longer list asks for a closer search
 
 
 def _reader(request):
@@ -57,49 +64,33 @@ def _detail(rubric):
 
 def _form(request, *, form, title, save, success, back, next_url, rubric=None, danger=False, intro=""):
     """A rubric form page: on a valid POST call the service; its refusals go beside the fields, the rest above."""
-    if request.method == "POST" and form.is_valid():
-        try:
-            result = save(form.cleaned_data)
-        except ValidationError as error:
-            show_service_errors(form, error)
-        else:
-            messages.success(request, success)
-            return redirect(next_url(result))
-    return render(
+    return form_page(
         request,
-        "assessments/rubric_form.html",
-        {
-            "form": form,
-            "title": title,
-            "back": back,
-            "rubric": rubric,
-            "danger": danger,
-            "intro": intro,
-            "multipart": form.is_multipart(),
-        },
+        organization=None,
+        form=form,
+        title=title,
+        save=save,
+        success=success,
+        next_url=next_url,
+        danger=danger,
+        template="assessments/rubric_form.html",
+        context={"back": back, "rubric": rubric, "intro": intro},
     )
 
 
 def _confirm(request, *, rubric, title, intro, act, success, next_url, button, problems=(), danger=True):
     """A confirmation page before an action that cannot be undone; the action runs on POST only."""
-    errors = []
-    if request.method == "POST":
-        try:
-            result = act()
-        except ValidationError as error:
-            errors = error.messages
-        else:
-            messages.success(request, success)
-            return redirect(next_url(result))
-    return render(
+    return confirm_page(
         request,
-        "assessments/rubric_confirm.html",
-        {
+        act=act,
+        success=success,
+        next_url=next_url,
+        template="assessments/rubric_confirm.html",
+        context={
             "rubric": rubric,
             "title": title,
             "intro": intro,
             "button": button,
-            "errors": errors,
             "problems": problems,
             "danger": danger,
         },
@@ -148,7 +139,7 @@ def rubric_detail(request, pk):
             "bands": tree["bands"],
             "versions": selectors.rubric_versions(request.user, rubric),
             "previous": previous,
-            "diff": rubrics.diff(rubrics.snapshot(previous), tree) if previous else None,
+            "diff": rubrics.worded(rubrics.diff(rubrics.snapshot(previous), tree)) if previous else None,
             "problems": rubrics.problems(tree, complete=True) if rubric.state == RubricState.DRAFT else [],
             "can_edit": can_edit and rubric.state == RubricState.DRAFT,
             "can_admin": can_edit,
@@ -166,7 +157,57 @@ def rubric_diff(request, pk, other):
         {
             "rubric": rubric,
             "previous": against,
-            "diff": rubrics.diff(rubrics.snapshot(against), rubrics.snapshot(rubric)),
+            "diff": rubrics.worded(rubrics.diff(rubrics.snapshot(against), rubrics.snapshot(rubric))),
+        },
+    )
+
+
+@require_GET
+def rubric_preview(request, pk):
+    """What the rubric (a draft too) would give one organization of the admin's subtree over a half-year or a
+    year: each indicator's points and their "why", from the scoring engine run for that organization alone.
+    Nothing is written; an organization outside the admin's subtree answers 404."""
+    _editor(request)
+    rubric = selectors.rubric_or_404(request.user, pk)
+    today = timezone.localdate()
+    form = RubricPreviewForm(request.GET or None, initial={"year": today.year, "period": "year"})
+    organization, found, preview = None, None, None
+    if request.GET.get("organization"):
+        organization = access.get_scoped_or_404(
+            request.user, Organization.objects.all(), access.ADMINISTER, pk=request.GET["organization"]
+        )
+    if form.is_valid():
+        search = form.cleaned_data["q"].strip()
+        if search:  # a new search replaces the organization chosen before
+            found = list(
+                access.scoped(request.user, Organization.objects.all(), access.ADMINISTER)
+                .filter(Q(name__icontains=search) | Q(code__icontains=search))
+                .order_by("path")[:SEARCH_LIMIT]
+            )
+            organization = None
+        elif organization is not None:
+            start, end = form.period_dates()
+            if start > today:
+                form.add_error("year", _("This period has not begun: there are no records to score yet."))
+            else:
+                preview = selectors.rubric_preview(
+                    rubric, organization, period_start=start, period_end=end, today=today
+                )
+    query = (
+        urlencode({"year": form.cleaned_data["year"], "period": form.cleaned_data["period"]}) if form.is_valid() else ""
+    )
+    return render(
+        request,
+        "assessments/rubric_preview.html",
+        {
+            "rubric": rubric,
+            "form": form,
+            "organization": organization,
+            "found": found,
+            "preview": preview,
+            "query": query,
+            "through": today,
+            "period": form.period_dates() if form.is_valid() else None,
         },
     )
 

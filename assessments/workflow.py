@@ -10,9 +10,12 @@ An admin holds every action. The service contract of branches.services holds: `b
 validated, one transaction, nothing written (files included) when a call is refused. Every call names the version
 of the assessment the user saw; a second person acting on the same version is refused (optimistic locking).
 
-Approving and publishing re-score the round (`services.round_score`) so that grades and ranks count the assessor's
-points; each keeps a frozen copy of the figures in its step. A published assessment is never changed again: the
-engine skips it, and every service here refuses it.
+Approving scores the round again (`services.round_score`) so that grades, ranks and quotas count the assessor's
+points: at a province's scale that takes tens of seconds, so it runs as a job queued once the approval commits
+(`tasks.rescore_round`), and the approval's step gets its frozen copy of the figures from that run (until then
+it is `figures_pending`, and the pages say that scores are being recalculated). Publishing locks the figures as
+they stand, with a frozen copy; it waits until the run after the approval is done. A published assessment is
+never changed again: the engine skips it, and every service here refuses it.
 """
 
 from dataclasses import dataclass
@@ -23,7 +26,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils.translation import gettext as _
 
-from assessments import scoring, services
+from assessments import scoring, services, tasks
 from assessments.models import (
     Assessment,
     AssessmentState,
@@ -33,7 +36,7 @@ from assessments.models import (
     Score,
 )
 from assessments.models.rounds import MOVED_BY, SELF_ASSESSING, TRANSITIONS
-from branches import access, audit
+from branches import access, audit, jobs
 from branches import services as branch_services
 from branches.models import AuditEntry
 
@@ -184,7 +187,7 @@ def _bump(assessment, **values):
         raise _stale()
 
 
-def _step(assessment, to_state, by, comment, snapshot=None):
+def _step(assessment, to_state, by, comment, snapshot=None, figures_pending=False):
     return AssessmentStep.objects.create(
         assessment=assessment,
         from_state=assessment.state,
@@ -192,49 +195,38 @@ def _step(assessment, to_state, by, comment, snapshot=None):
         by=by if getattr(by, "pk", None) else None,
         comment=comment,
         snapshot=snapshot or {},
+        figures_pending=figures_pending,
     )
 
 
-def _rescore(assessment):
-    """Score the round again (the engine's service, as the portal itself), so grades and ranks count this one."""
-    assessment_round = assessment.round
-    if assessment_round.state == RoundState.OPEN:
-        services.round_score(round=assessment_round, by=access.system_user())
+def _rescore_after_commit(assessment_round):
+    """Once the approval is committed, queue the run that scores its round again (`tasks.rescore_round`); where
+    no queue takes it, run it then, in the request, as before."""
+    round_id = assessment_round.pk
+
+    def queue():
+        if not jobs.enqueue(tasks.rescore_round, round_id=round_id):
+            services.round_rescore(round_id=round_id, by=access.system_user())
+
+    transaction.on_commit(queue)
+
+
+def figures_pending(assessment):
+    """Is the round being scored again for an approval of this assessment (its figures not yet final)?"""
+    return AssessmentStep.objects.filter(assessment=assessment, figures_pending=True).exists()
 
 
 def snapshot_of(assessment):
     """The figures of the assessment as they stand (plain JSON): what was approved or published."""
-    fresh = Assessment.objects.get(pk=assessment.pk)
-    scores = {}
-    for score in Score.objects.filter(assessment=fresh).order_by("code"):
-        scores[score.code] = {
-            name: (str(value) if isinstance(value, Decimal) else value)
-            for name, value in (
-                ("kind", score.kind),
-                ("computed", score.computed),
-                ("self_score", score.self_score),
-                ("assessor_score", score.assessor_score),
-                ("adjusted", score.adjusted),
-                ("adjustment_reason", score.adjustment_reason),
-                ("approved_by", score.approved_by_id),
-                ("final", score.final),
-                ("why", scoring.why(score.trace)),
-            )
-        }
-    return {
-        "total": None if fresh.total is None else str(fresh.total),
-        "grade": fresh.grade,
-        "rank": fresh.rank,
-        "peer_size": fresh.peer_size,
-        "vetoed": fresh.vetoed,
-        "bottom": fresh.bottom,
-        "parts": fresh.parts,
-        "rubric": (fresh.definitions or fresh.round.definitions).get("rubric", {}),
-        "scores": scores,
-    }
+    return services.snapshot_of(assessment.pk)
 
 
-def _move(*, assessment, to_state, by, version, comment="", check=None, rescore=False, why_needed=None):
+NOW, AFTER_RESCORE = "now", "after_rescore"  # when a step keeps its frozen copy of the figures
+
+
+def _move(*, assessment, to_state, by, version, comment="", check=None, keep_figures=None, why_needed=None):
+    """Make the move: refused unless allowed from the state, by the role, on the version seen; `check(locked)`
+    may refuse more; `keep_figures` (NOW or AFTER_RESCORE) gives the step its frozen copy of the figures."""
     to_state = AssessmentState(to_state)
     if not assessment.may_become(to_state) or to_state == assessment.state:
         raise _refuse_move(assessment, to_state)
@@ -249,13 +241,15 @@ def _move(*, assessment, to_state, by, version, comment="", check=None, rescore=
         locked = _lock(assessment, version)
         if check is not None:
             check(locked)
-        snapshot = None
-        if rescore:
-            _rescore(locked)
-            snapshot = snapshot_of(locked)
+        # Approving scores the round again, after the commit (`_rescore_after_commit`): its frozen copy of the
+        # figures comes with that run. Publishing keeps the figures as they stand, which that run made.
+        pending = keep_figures == AFTER_RESCORE and locked.round.state == RoundState.OPEN
+        snapshot = snapshot_of(locked) if keep_figures and not pending else None
         _bump(locked, state=to_state)
-        _step(locked, to_state, by, comment, snapshot)
+        _step(locked, to_state, by, comment, snapshot, figures_pending=pending)
         audit.record_bulk(AuditEntry.Action.UPDATE, [(locked, {"state": [locked.state, to_state.value]})])
+        if pending:
+            _rescore_after_commit(locked.round)
     return Assessment.objects.select_related("round", "organization").get(pk=assessment.pk)
 
 
@@ -323,19 +317,35 @@ def approve(*, assessment, by, version, comment=""):
         version=version,
         comment=comment,
         check=check,
-        rescore=True,
+        keep_figures=AFTER_RESCORE,
     )
 
 
+def publish_problems(assessment):
+    """What keeps an approved assessment from being published now, as Chinese sentences."""
+    if figures_pending(assessment):
+        return [_("The round is being scored again after the approval: publish once its scores are updated.")]
+    return []
+
+
 def publish(*, assessment, by, version, comment=""):
-    """A reviewer publishes an approved assessment: scored a last time, then locked with a frozen copy."""
+    """A reviewer publishes an approved assessment: locked with a frozen copy of its figures as the run after its
+    approval (or a later one) scored them. Refused while that run has not been done, so that what is published
+    always counts the assessor's points."""
+
+    def check(locked):
+        problems = publish_problems(locked)
+        if problems:
+            raise ValidationError(problems)
+
     return _move(
         assessment=assessment,
         to_state=AssessmentState.PUBLISHED,
         by=by,
         version=version,
         comment=comment,
-        rescore=True,
+        check=check,
+        keep_figures=NOW,
     )
 
 

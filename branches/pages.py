@@ -54,6 +54,21 @@ def form_page(
     return render(request, template, page)
 
 
+def confirm_page(request, *, act, success, next_url, template, context):
+    """Every confirmation page has this shape: a GET shows what will happen; a POST does it (`act`, a service
+    call); its refusals are listed on the page (`errors`), success is said and the page moves on."""
+    errors = []
+    if request.method == "POST":
+        try:
+            result = act()
+        except ValidationError as error:
+            errors = error.messages
+        else:
+            messages.success(request, success(result) if callable(success) else success)
+            return redirect(next_url(result))
+    return render(request, template, {**context, "errors": errors})
+
+
 def history_url(user, record):
     """The record's change history, for those who review its organization ("" for anyone else)."""
     if not access.can(user, access.REVIEW, record.organization):

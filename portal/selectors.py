@@ -80,7 +80,10 @@ def with_subject_done(rows):
                 kind=NotificationKind.SELF_ASSESSMENT_DUE,
                 then=missing(duty_selectors.assessments_awaiting_organization()),
             ),
-            When(kind=NotificationKind.REVIEW_DUE, then=missing(duty_selectors.rounds_awaiting_review())),
+            When(
+                kind=NotificationKind.REVIEW_DUE,
+                then=~Exists(duty_selectors.reviews_awaiting(OuterRef("object_id"), OuterRef("organization__path"))),
+            ),
             When(
                 Q(kind__in=MEETING_KINDS) & GreaterThanOrEqual(Coalesce(Subquery(held), 0), required),
                 then=True,

@@ -52,21 +52,34 @@ BATCH = 200
 WITHDRAW_HORIZON = timedelta(days=400)  # the longest period judged (a year) and its catch-up
 
 MEETING_KINDS = (NotificationKind.MEETING_DUE, NotificationKind.MEETING_OVERDUE)
-# Kinds about one record with a due date: what it is, and the field holding its due date.
+
+
+def _the_record(owed):
+    """The record a notification names (its `object_id`), while it is still owed."""
+    return lambda: owed().filter(pk=OuterRef("object_id"))
+
+
+def _reviews_awaiting():
+    """A review reminder is about its round's assessments awaiting review in the assessor's own subtree (the
+    notification's organization): done for one assessor when theirs are, whatever other subtrees still owe."""
+    return duty_selectors.reviews_awaiting(OuterRef("object_id"), OuterRef("organization__path"))
+
+
+# Kinds about records with a due date: what is still owed (matched to the notification), and its due date field.
 RECORD_KINDS = (
-    ((NotificationKind.DUTY_DUE, NotificationKind.DUTY_OVERDUE), duty_selectors.open_duties, "due_on"),
+    ((NotificationKind.DUTY_DUE, NotificationKind.DUTY_OVERDUE), _the_record(duty_selectors.open_duties), "due_on"),
     (
         (NotificationKind.RECTIFICATION_DUE, NotificationKind.RECTIFICATION_OVERDUE),
-        duty_selectors.findings_awaiting_organization,
+        _the_record(duty_selectors.findings_awaiting_organization),
         "deadline",
     ),
-    ((NotificationKind.TERM_ENDING,), branch_selectors.open_terms, "expected_election_on"),
+    ((NotificationKind.TERM_ENDING,), _the_record(branch_selectors.open_terms), "expected_election_on"),
     (
         (NotificationKind.SELF_ASSESSMENT_DUE,),
-        duty_selectors.assessments_awaiting_organization,
+        _the_record(duty_selectors.assessments_awaiting_organization),
         "round__self_assessment_due",
     ),
-    ((NotificationKind.REVIEW_DUE,), duty_selectors.rounds_awaiting_review, "review_due"),
+    ((NotificationKind.REVIEW_DUE,), _reviews_awaiting, "round__review_due"),
 )
 
 
@@ -250,8 +263,8 @@ def _withdraw_records(live):
     live = live.filter(withdrawn_at=None)
     withdrawn = 0
     for kinds, owed, due_field in RECORD_KINDS:
-        same = owed().filter(pk=OuterRef("object_id"), **{due_field: OuterRef("due_on")})
-        still_open = owed().filter(pk=OuterRef("object_id"))
+        same = owed().filter(**{due_field: OuterRef("due_on")})
+        still_open = owed()
         of_kind = live.filter(kind__in=kinds)
         withdrawn += _withdraw(of_kind.filter(~Exists(same), Exists(still_open)), "moved")
         withdrawn += _withdraw(of_kind.filter(~Exists(same)), "done")

@@ -202,3 +202,23 @@ def signed_in(client):
         return client
 
     return sign_in
+
+
+@pytest.fixture
+def jobs_at_once(monkeypatch):
+    """Jobs queued by a page or a service run at once, in this process (Celery's eager execution, `Task.apply`),
+    when the transaction that queued them commits: wrap the call in
+    `django_capture_on_commit_callbacks(execute=True)`, or use a live server. No broker is involved."""
+    from branches import jobs
+
+    monkeypatch.setattr(jobs, "ENQUEUE", [lambda task, **kwargs: task.apply(kwargs=kwargs, throw=True) is not None])
+
+
+@pytest.fixture
+def queued(monkeypatch):
+    """Jobs are taken by the queue and wait there (no worker runs them): [(task name, arguments)]."""
+    from branches import jobs
+
+    taken = []
+    monkeypatch.setattr(jobs, "ENQUEUE", [lambda task, **kwargs: taken.append((task.name, kwargs)) or True])
+    return taken

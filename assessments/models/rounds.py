@@ -180,7 +180,8 @@ class Score(models.Model):
 
 class AssessmentStep(models.Model):
     """Every move of an assessment: who, when, from what to what, their comment; approving and publishing keep a
-    frozen copy of the figures as they were approved (`snapshot`)."""
+    frozen copy of the figures as they were approved (`snapshot`). An approval scores the round again in the
+    background: until that run, its step is `figures_pending` and its snapshot empty."""
 
     assessment = models.ForeignKey(Assessment, on_delete=models.CASCADE, related_name="steps")
     from_state = models.CharField(_("from"), max_length=16, choices=AssessmentState.choices)
@@ -191,11 +192,18 @@ class AssessmentStep(models.Model):
     at = models.DateTimeField(_("at"), auto_now_add=True)
     comment = models.TextField(_("comment"), blank=True, validators=[reject_markup])
     snapshot = models.JSONField(_("figures as approved"), default=dict, blank=True)
+    figures_pending = models.BooleanField(_("figures being recalculated"), default=False)
 
     class Meta:
         verbose_name = _("assessment step")
         verbose_name_plural = _("assessment steps")
         ordering = ["assessment", "at", "pk"]
+        indexes = [
+            # The few steps waiting for a run, found without reading every step of a round.
+            models.Index(
+                fields=["assessment"], condition=models.Q(figures_pending=True), name="assessment_step_pending"
+            ),
+        ]
 
     def __str__(self):
         return f"{self.assessment_id} {self.from_state}→{self.to_state}"

@@ -43,3 +43,15 @@ def error_items(form):
         anchor = "" if field.is_hidden else field.id_for_label or ""
         items.extend((field.label or field.name, message, anchor) for message in field.errors)
     return items
+
+
+@register.filter
+def percent(share):
+    """A share between 0 and 1 (a number or its text) as a percentage with at most one decimal: 0.925 → 92.5%."""
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        value = (Decimal(str(share)) * 100).quantize(Decimal("0.1"))
+    except (InvalidOperation, ValueError, TypeError):
+        return ""
+    return f"{value.normalize():f}%" if value != value.to_integral_value() else f"{int(value)}%"

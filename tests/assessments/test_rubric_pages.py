@@ -2,6 +2,7 @@
 assessors read published versions; secretaries and admins of a subtree find no rubric pages to edit (404)."""
 
 import json
+from decimal import Decimal
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -171,3 +172,47 @@ def test_subtree_admins_reviewers_and_secretaries_cannot_write(client, people, c
         assert client.get(reverse("assessments:rubric_import")).status_code == 404
     draft.refresh_from_db()
     assert draft.state == RubricState.DRAFT
+
+
+def test_the_diff_between_versions_speaks_chinese(client, people):
+    """A new version changes an indicator's points, kind and rule, the rubric's levels and a grade's cap: the diff
+    names each field and value as the editor does (分值, 指标类型, 考核组评分 …), never by its code."""
+    old = services.rubric_publish(
+        rubric=services.rubric_import(data=small_file(), by=people.admin, preview=False).rubric, by=people.admin
+    )
+    new = services.rubric_new_version(rubric=old, by=people.admin)
+    services.rubric_edit(rubric=new, data={"levels": ["branch"], "bonus_may_exceed": True}, by=people.admin)
+    services.indicator_edit(
+        indicator=new.indicators.get(code="business"),
+        data={"max_points": Decimal(55), "kind": "survey"},
+        by=people.admin,
+    )
+    services.indicator_edit(
+        indicator=new.indicators.get(code="study"),
+        data={"rule": "steps", "rule_params": {"steps": [{"from": 0.5, "points": 10}, {"from": 0.9, "points": 25}]}},
+        by=people.admin,
+    )
+    services.indicator_add(
+        rubric=new, data={"code": "extra", "title": "补充", "kind": "manual", "max_points": Decimal(5)}, by=people.admin
+    )
+    services.band_edit(band=new.bands.get(name="好"), data={"max_share": Decimal("0.2")}, by=people.admin)
+
+    client.force_login(people.admin)
+    page = client.get(reverse("assessments:rubric_diff", args=[new.pk, old.pk])).content.decode()
+    for words in (
+        "适用层级：全部 → 党支部",
+        "加分可超过总分：否 → 是",
+        "分值: <del>60</del> → <ins>55</ins>",
+        "指标类型: <del>考核组评分</del> → <ins>民意测评</ins>",
+        "计分规则: <del>按比例</del> → <ins>分档计分</ins>",
+        "分档：达到 0.5 得 10 分、达到 0.9 得 25 分",
+        "最多占比: <del>30%</del> → <ins>20%</ins>",
+    ):
+        assert words in page, words
+    for raw in ("max_points", "kind:", "manual", "survey", "rule_params", "max_share", "levels", "bonus_may_exceed"):
+        assert raw not in page.split("<main", 1)[-1], raw
+    # The rubric's own page shows the same words for its change since the version before.
+    assert (
+        "分值: <del>60</del> → <ins>55</ins>"
+        in client.get(reverse("assessments:rubric", args=[new.pk])).content.decode()
+    )

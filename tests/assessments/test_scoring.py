@@ -57,6 +57,20 @@ def test_steps_rule_gives_the_points_of_the_highest_threshold_reached():
     assert [scoring.rule_points("steps", D(v), D(10), steps) for v in ("0.95", "0.80", "0.79", "0.5")] == [10, 6, 3, 0]
 
 
+def test_steps_as_rubric_files_write_them_score_the_same(db):
+    """A rubric file writes a step as {"from": 0.8, "points": 6}: the engine reads it as the pair [0.8, 6], so a
+    published rubric with steps (the demo's 五个好 attendance) can open a round."""
+    from assessments import demo
+
+    steps = {"steps": [{"from": 0.6, "points": 3}, {"from": 0.9, "points": 10}, {"from": 0.8, "points": 6}]}
+    assert [scoring.rule_points("steps", D(v), D(10), steps) for v in ("0.95", "0.80", "0.79", "0.5")] == [10, 6, 3, 0]
+    assert scoring.validate_rule("steps", steps, D(10)) == []
+    assert scoring.validate_rule("steps", {"steps": [{"from": 0.6, "points": 30}]}, D(10)) != []
+    demo.build_rubrics(year=2026)
+    five_goods = Rubric.objects.get(code="five-goods", year=2026, state=RubricState.PUBLISHED)
+    assert scoring.check(scoring.definitions_of(five_goods)) == []
+
+
 def test_per_occurrence_rule_takes_off_each_time_down_to_its_floor():
     """10 points, 2 off each time, floor 3: 0 → 10, 1 → 8, 3 → 4, 4 → 3 (not 2), 9 → 3."""
     params = {"per": 2, "floor": 3}

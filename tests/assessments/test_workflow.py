@@ -99,13 +99,17 @@ def test_a_secretary_self_assesses_with_evidence_and_applies_for_acceptance(asse
     assert steps == [(S.OPEN, S.SELF_ASSESSED, crew.secretary.pk), (S.SELF_ASSESSED, S.SUBMITTED, crew.secretary.pk)]
 
 
-def test_the_whole_path_from_self_assessment_to_publication_scores_the_round_again(assessed, crew):
+def test_the_whole_path_from_self_assessment_to_publication_scores_the_round_again(
+    assessed, crew, jobs_at_once, django_capture_on_commit_callbacks
+):
     a = self_assess(assessed, crew.secretary, work={"points": 25, "note": "台账齐全"})
     a = workflow.submit(assessment=a, by=crew.secretary, version=a.version)
     a = workflow.take(assessment=a, by=crew.town_assessor, version=a.version)
     a = score(a, crew.town_assessor, work={"points": "28"}, service={"points": "50"}, honor={"points": "3"})
     a = workflow.adjustments_approve(assessment=a, by=crew.town_reviewer, version=a.version, codes=["honor"])
-    a = workflow.approve(assessment=a, by=crew.town_assessor, version=a.version, comment="同意")
+    with django_capture_on_commit_callbacks(execute=True):  # the round is scored again once the approval commits
+        a = workflow.approve(assessment=a, by=crew.town_assessor, version=a.version, comment="同意")
+    a = fresh(a)
     committee = Score.objects.get(assessment=a, code="committee").final
     # org = committee + 28 (≤ 40); + service 50; + approved bonus 3.
     assert a.total == min(committee + 28, 40) + 50 + 3
@@ -339,3 +343,41 @@ def test_the_round_deadline_reminds_the_secretary_until_the_self_assessment_is_i
     portal_services.reminders_send(today=date(2027, 1, 10))
     review = Notification.objects.get(recipient=crew.town_assessor, kind=NotificationKind.REVIEW_DUE)
     assert review.params["waiting"] == 1
+
+
+def test_review_reminders_reach_each_assessor_for_their_own_subtree_only(county, crew, make_user, settings, tmp_path):
+    """A round over the county: 东村 (under the town) and 县财政局 (under the organs' committee) await review. The
+    town's assessor is reminded of 1, the organs' assessor of 1, the county's assessor of 2; nobody else is. Once
+    县财政局 is approved, the organs' assessor's reminder is done and withdrawn, while the town's still stands."""
+    from portal import selectors as portal_selectors
+    from portal import services as portal_services
+    from portal.models import Notification, NotificationKind
+
+    settings.MEDIA_ROOT = tmp_path
+    make_user("county_assessor", Role.ASSESSOR, county.root)
+    assessment_round = open_workflow_round(county.root, review_due=date(2027, 1, 15))
+    east, finance = (
+        Assessment.objects.select_related("round", "organization").get(round=assessment_round, organization=org)
+        for org in (county.east, county.finance)
+    )
+    at(east, S.SUBMITTED)
+    at(finance, S.UNDER_REVIEW)
+
+    portal_services.reminders_send(today=date(2027, 1, 10))
+    reminders = Notification.objects.filter(kind=NotificationKind.REVIEW_DUE)
+    assert sorted((n.recipient.username, n.params["waiting"]) for n in reminders) == [
+        ("assessor", 1),
+        ("county_assessor", 2),
+        ("town_assessor", 1),
+    ]
+    assert {n.link for n in reminders} == {f"/work/rounds/{assessment_round.pk}/"}
+
+    at(finance, S.APPROVED)
+    done = {n.recipient.username: n.subject_done for n in portal_selectors.with_subject_done(reminders)}
+    assert done == {"assessor": True, "county_assessor": False, "town_assessor": False}
+    portal_services.reminders_send(today=date(2027, 1, 11))
+    withdrawn = {n.recipient.username: n.withdrawn_at is not None for n in reminders.all()}
+    assert withdrawn == {"assessor": True, "county_assessor": False, "town_assessor": False}
+    assert (
+        Notification.objects.get(recipient=crew.assessor, kind=NotificationKind.REVIEW_DUE).withdrawn_reason == "done"
+    )

@@ -12,7 +12,8 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def assessment(county, people, make_user, settings, tmp_path):
+def assessment(county, people, make_user, settings, tmp_path, jobs_at_once):
+    # The approval's scoring job runs in the server as the approval commits (eagerly): no worker here.
     settings.MEDIA_ROOT = tmp_path
     people.town_assessor = make_user("town_assessor", Role.ASSESSOR, county.town)
     assessment_round = open_workflow_round(county.town)

@@ -157,6 +157,7 @@ MATRIX = {
     "assessments:rubric": (lambda o: [o["rubric"].pk], only(RUBRIC_READERS)),
     "assessments:rubric_diff": (lambda o: [o["rubric"].pk, o["rubric"].pk], only(RUBRIC_READERS)),
     "assessments:rubric_export": (lambda o: [o["rubric"].pk], only(RUBRIC_READERS)),
+    "assessments:rubric_preview": (lambda o: [o["rubric"].pk], every(404)),  # admins of a root only
     "assessments:rubric_edit": (lambda o: [o["rubric"].pk], every(404)),
     "assessments:rubric_copy": (lambda o: [o["rubric"].pk], every(404)),
     "assessments:rubric_new_version": (lambda o: [o["rubric"].pk], every(404)),
