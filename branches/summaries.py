@@ -322,10 +322,22 @@ _INSERT = (
 )
 
 
+_FIRST_BUILD = (
+    f"INSERT INTO {_TABLE} ({_COLUMNS}) "  # noqa: S608 (identifiers only)
+    "SELECT organization_id, month::date, meeting_type, COALESCE(group_id, 0), held, COALESCE(expected, 0), "
+    "COALESCE(present, 0), late, last "
+    "FROM ({}) AS a(organization_id, month, meeting_type, group_id, held, expected, present, late, last)"
+)
+
+
 def _rebuild_in_sql(meetings, summaries):
     """`rebuild` on PostgreSQL: the aggregate lands in a temporary table, a full join with the stored rows keeps
     the differences, and only those are written, so millions of rows never pass through Python."""
     wanted_sql, wanted_params = _aggregate(meetings, _late_days()).query.sql_with_params()
+    if not summaries.exists():  # nothing kept yet (a first build): every row is new, no comparison to make
+        with connection.cursor() as cursor:
+            cursor.execute(_FIRST_BUILD.format(wanted_sql), wanted_params)
+            return cursor.rowcount
     have = summaries.values_list("pk", *_KEY, *MonthSummary.FIGURES).order_by()
     have_sql, have_params = have.query.sql_with_params()
     with connection.cursor() as cursor:

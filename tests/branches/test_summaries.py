@@ -176,6 +176,17 @@ def test_a_change_behind_the_services_back_is_found_as_drift_and_fixed(county, l
     assert summary(county.east, last_month) == (1, 3, 0)
 
 
+def test_a_first_build_into_an_empty_table_writes_every_row_as_the_records_say(county, last_month):
+    log(county.east, last_month + timedelta(days=4))
+    log(county.east, last_month + timedelta(days=6), "group_meeting", group=county.group)
+    log(county.south, last_month + timedelta(days=5))
+    expected = summaries.recomputed()
+    MonthSummary.objects.all().delete()
+    assert summaries.rebuild() == len(expected) == 3
+    assert summaries.stored() == expected
+    assert summaries.rebuild() == 0
+
+
 def test_the_command_reports_the_drift_and_the_jobs_page_lists_the_run(county, people, signed_in, last_month, capsys):
     meeting = log(county.east, last_month + timedelta(days=4))
     Meeting.objects.filter(pk=meeting.pk).update(expected_count=9)
