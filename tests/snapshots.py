@@ -3,7 +3,7 @@
 The county and its people are built through the services (audited, with two years of compliance results) for
 most tests of the suite: some 200 queries each time. The first build in a process is recorded, every row it
 added in every table; a later test gets the same rows back by bulk insert, with the same keys, and datetimes
-that were "now" during the build moved to the replay's now. So each test starts from the rows the services
+that were "now" during the build moved to just before the replay's now. So each test starts from the rows the services
 would have written, and still writes, rolls back or commits them as its own.
 
 A replay happens only where it cannot differ from a build: when each table has the row count and highest key
@@ -103,7 +103,8 @@ class Snapshot:
         return value
 
     def replay(self, connection):
-        shift = timezone.now() - self.started
+        # The build's end becomes now: its rows keep their order in time and stay older than the test's own.
+        shift = timezone.now() - self.ended
         with transaction.atomic(using=connection.alias):
             for model, fields, rows in self.added:
                 objects = [
