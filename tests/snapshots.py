@@ -2,9 +2,9 @@
 
 The county and its people are built through the services (audited, with two years of compliance results) for
 most tests of the suite: some 200 queries each time. The first build in a process is recorded, every row it
-added in every table; a later test gets the same rows back by bulk insert, with the same keys, and datetimes
-that were "now" during the build moved to just before the replay's now. So each test starts from the rows the services
-would have written, and still writes, rolls back or commits them as its own.
+added in every table; a later test gets the same rows back by bulk insert, with the same keys, and the datetimes
+that were "now" during the build moved to just before the replay. So each test starts from the rows the
+services would have written, and still writes, rolls back or commits them as its own.
 
 A replay happens only where it cannot differ from a build: when each table has the row count and highest key
 it had when the rows were recorded (nothing else was written before the fixture), on the same dates and with
