@@ -26,6 +26,7 @@ from branches.models import (
     Role,
     Sector,
 )
+from tests import snapshots
 
 CHROMIUM = "/usr/bin/chromium"
 REQUIRED = os.environ.get("REQUIRE_SERVICES") == "1"
@@ -95,6 +96,14 @@ def add_cadre(organization, name, post=Post.SECRETARY, term_start=date(2025, 1, 
     )
 
 
+class County:
+    pass
+
+
+class People:
+    pass
+
+
 @pytest.fixture
 def county(db):
     """A small county, drawn:
@@ -105,7 +114,13 @@ def county(db):
     │   └── 南村支部 (branch): 李一 (full)
     └── 中共县直机关工委 (committee, organ)
         └── 县财政局支部 (branch): 王一 (full); secretary 王一 (term 2024-01-01 …)
+
+    Built once per test process, then replayed as rows (tests/snapshots.py).
     """
+    return snapshots.build_once("county", build_county)
+
+
+def build_county():
     create = services.organization_create
     root = create(
         parent=None,
@@ -163,9 +178,6 @@ def county(db):
         term_start=date(2024, 1, 1),
     )
 
-    class County:
-        pass
-
     c = County()
     c.root, c.town, c.east, c.group, c.south, c.organs, c.finance = root, town, east, group, south, organs, finance
     for obj in (c.root, c.town, c.east, c.group, c.south, c.organs, c.finance):
@@ -181,18 +193,18 @@ def people(county, make_user):
     """One user per role: the county admin and reviewer, the town reviewer, the organs' assessor,
     the secretaries of 东村 and of 县财政局, and a user with no role."""
 
-    class People:
-        pass
+    def build():
+        p = People()
+        p.admin = make_user("admin", Role.ADMIN, county.root)
+        p.reviewer = make_user("reviewer", Role.REVIEWER, county.root)
+        p.town_reviewer = make_user("town_reviewer", Role.REVIEWER, county.town)
+        p.assessor = make_user("assessor", Role.ASSESSOR, county.organs)
+        p.secretary = make_user("secretary", Role.SECRETARY, county.east)
+        p.finance_secretary = make_user("finance_secretary", Role.SECRETARY, county.finance)
+        p.nobody = make_user("nobody")
+        return p
 
-    p = People()
-    p.admin = make_user("admin", Role.ADMIN, county.root)
-    p.reviewer = make_user("reviewer", Role.REVIEWER, county.root)
-    p.town_reviewer = make_user("town_reviewer", Role.REVIEWER, county.town)
-    p.assessor = make_user("assessor", Role.ASSESSOR, county.organs)
-    p.secretary = make_user("secretary", Role.SECRETARY, county.east)
-    p.finance_secretary = make_user("finance_secretary", Role.SECRETARY, county.finance)
-    p.nobody = make_user("nobody")
-    return p
+    return snapshots.build_once("people", build)
 
 
 @pytest.fixture
