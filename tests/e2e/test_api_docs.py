@@ -46,4 +46,4 @@ def test_a_token_made_in_the_browser_is_shown_once_and_works(people, page, sign_
         assert answer.status == 200 and "东村支部" in answer.read().decode()
     page.goto(f"{live_server.url}/accounts/api-tokens/")
     expect(page.locator("#new-token")).to_have_count(0)
-    expect(page.get_by_role("cell", name="档案系统")).to_be_visible()
+    expect(page.get_by_role("cell", name="档案系统", exact=True)).to_be_visible()
