@@ -623,7 +623,7 @@ def result_figures(year):
     from django.db import connection
 
     from branches import results
-    from branches.models import ComplianceResult
+    from branches.models import ComplianceResult, YearStanding
 
     def bare_sql():
         with connection.cursor() as cursor:
@@ -636,7 +636,7 @@ def result_figures(year):
 
     floor = median_s(bare_sql, repeat=3)
     with connection.cursor() as cursor:
-        cursor.execute(f"TRUNCATE {ComplianceResult._meta.db_table}")
+        cursor.execute(f"TRUNCATE {ComplianceResult._meta.db_table}, {YearStanding._meta.db_table}")
     started = time.perf_counter()
     rows = results.rebuild(year=year)
     built = time.perf_counter() - started

@@ -20,7 +20,7 @@ import itertools
 import json
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from django.db import connection, transaction
 from django.db.models import Exists, Q
@@ -36,6 +36,7 @@ from branches.models import (
     Period,
     ResultYear,
     TermState,
+    YearStanding,
 )
 
 GRANULARITY = periods.GRANULARITY
@@ -171,6 +172,41 @@ def _term_state(terms, day):
     return TermState.OVERDUE if due < day else TermState.RUNNING
 
 
+def standing_months(year):
+    """The months whose first days key a year's standings: January to December, then the next 1 January, which
+    stands for every day after the year."""
+    return [date(year, month, 1) for month in range(1, 13)] + [date(year + 1, 1, 1)]
+
+
+def standing_month(span, today):
+    """The month of a year's standings that holds the ranking of `today` (see `YearStanding`)."""
+    day = min(max(today, span.start), span.end + timedelta(days=1))
+    return day.replace(day=1)
+
+
+def standings(results, year):
+    """{(organization id, year, month): (rules not met, rules in progress)} from a year's results (`.results` of
+    `compute`, keyed as `ComplianceResult.KEY`): for every organization with a row of the year view, what
+    `Ranking` would count on any day of each month of `standing_months`. Spans are whole months, so on a day of
+    month m a rule is not met when its first span not met ended before m, and in progress when that span began by
+    m and runs to m's end or later."""
+    unmet = defaultdict(list)
+    for (org_id, _type, _rule_period, period, _start), (_first, unmet_start, unmet_end, *_rest) in results.items():
+        if period == Period.YEAR:
+            found = unmet[org_id]
+            if unmet_end is not None:
+                found.append((unmet_start, unmet_end))
+    months = standing_months(year)
+    ends = [periods.span_of(Period.MONTH, month).end for month in months]
+    found = {}
+    for org_id, spans in unmet.items():
+        for month, end in zip(months, ends, strict=True):
+            not_met = sum(1 for _start, last in spans if last < month)
+            in_progress = sum(1 for first, last in spans if first <= month and last >= end)
+            found[(org_id, year, month)] = (not_met, in_progress)
+    return found
+
+
 # ------------------------------------------------------------------------------------------------------- write
 
 
@@ -238,6 +274,7 @@ def refresh(organization_ids, years=None, facts=True):
             wanted = compute(organizations, year, with_facts=facts)
             of_them = Q(organization_id__in=ids)
             _write(ComplianceResult, wanted.results, ComplianceResult.objects.filter(of_them, _of_year(year)))
+            _write(YearStanding, standings(wanted.results, year), YearStanding.objects.filter(of_them, year=year))
             if facts:
                 _write(MonthFact, wanted.facts, MonthFact.objects.filter(of_them, _facts_of_year(year)))
 
@@ -284,10 +321,27 @@ _FOLLOW = (
     "folded AS (SELECT id, jsonb_agg(jsonb_build_array(v->0, held, v->2, v->3) ORDER BY i) AS spans, "
     "min(first) FILTER (WHERE held < required) AS unmet_start, "
     "(array_agg(after ORDER BY first) FILTER (WHERE held < required))[1] AS unmet_after "
-    "FROM counted GROUP BY id) "
-    f"UPDATE {ComplianceResult._meta.db_table} AS r SET spans = f.spans, unmet_start = f.unmet_start, "
+    "FROM counted GROUP BY id), "
+    f"changed AS (UPDATE {ComplianceResult._meta.db_table} AS r SET spans = f.spans, unmet_start = f.unmet_start, "
     "unmet_end = f.unmet_after - 1 FROM folded f WHERE r.id = f.id "
-    "AND (r.spans, r.unmet_start) IS DISTINCT FROM (f.spans, f.unmet_start)"
+    "AND (r.spans, r.unmet_start) IS DISTINCT FROM (f.spans, f.unmet_start) "
+    "RETURNING r.id, r.organization_id, r.period, r.start, r.unmet_start, r.unmet_end), "
+    # The year standings of the organizations' years, counted from their year-view rows as they are now: the
+    # rows just changed (the statement's own UPDATE is not visible to it) and the others as stored.
+    "year_rows AS (SELECT organization_id, start, unmet_start, unmet_end FROM changed WHERE period = 'year' "
+    "UNION ALL SELECT r.organization_id, r.start, r.unmet_start, r.unmet_end "
+    f"FROM {ComplianceResult._meta.db_table} r JOIN (SELECT DISTINCT org, year FROM k) y "
+    "ON r.organization_id = y.org AND r.period = 'year' AND r.start = y.year "
+    "WHERE NOT EXISTS (SELECT 1 FROM changed c WHERE c.id = r.id)), "
+    "standing AS (SELECT y.organization_id, extract(year FROM y.start)::int AS year, m.month::date AS month, "
+    "count(*) FILTER (WHERE y.unmet_end < m.month) AS not_met, count(*) FILTER (WHERE y.unmet_start <= m.month "
+    "AND y.unmet_end >= (m.month + interval '1 month')::date - 1) AS in_progress FROM year_rows y "
+    "CROSS JOIN LATERAL generate_series(y.start::timestamp, y.start + interval '12 months', interval '1 month') "
+    "AS m(month) GROUP BY 1, 2, 3) "
+    f"INSERT INTO {YearStanding._meta.db_table} AS s (organization_id, year, month, not_met, in_progress) "
+    "SELECT * FROM standing ON CONFLICT (year, month, organization_id) DO UPDATE "
+    "SET not_met = EXCLUDED.not_met, in_progress = EXCLUDED.in_progress "
+    "WHERE (s.not_met, s.in_progress) IS DISTINCT FROM (EXCLUDED.not_met, EXCLUDED.in_progress)"
 )
 
 
@@ -298,15 +352,15 @@ def rebuild(*, within=None, year) -> int:
     wanted = compute(organizations, year, within=within)
     results_rows = ComplianceResult.objects.filter(_of_year(year))
     facts_rows = MonthFact.objects.filter(_facts_of_year(year))
+    standing_rows = YearStanding.objects.filter(year=year)
     if within is not None:
         results_rows = results_rows.filter(organization__path__startswith=within.path)
         facts_rows = facts_rows.filter(organization__path__startswith=within.path)
-    if connection.vendor == "postgresql":
-        drift = _write_in_sql(ComplianceResult, wanted.results, results_rows)
-        drift += _write_in_sql(MonthFact, wanted.facts, facts_rows)
-    else:
-        drift = _write(ComplianceResult, wanted.results, results_rows)
-        drift += _write(MonthFact, wanted.facts, facts_rows)
+        standing_rows = standing_rows.filter(organization__path__startswith=within.path)
+    write = _write_in_sql if connection.vendor == "postgresql" else _write
+    drift = write(ComplianceResult, wanted.results, results_rows)
+    drift += write(MonthFact, wanted.facts, facts_rows)
+    drift += write(YearStanding, standings(wanted.results, year), standing_rows)
     ResultYear.objects.update_or_create(year=year)
     return drift
 
@@ -409,6 +463,13 @@ def stored(year, within=None):
 
 def stored_facts(year, within=None):
     rows = MonthFact.objects.filter(_facts_of_year(year))
+    if within is not None:
+        rows = rows.filter(organization__path__startswith=within.path)
+    return _stored(rows)
+
+
+def stored_standings(year, within=None):
+    rows = YearStanding.objects.filter(year=year)
     if within is not None:
         rows = rows.filter(organization__path__startswith=within.path)
     return _stored(rows)
@@ -531,6 +592,8 @@ class Ranking:
     __len__ = count
 
     def _sql(self):
+        if self.span.kind == Period.YEAR:
+            return self._standing_sql()
         counted_by = _counted_by(self.span, self.today)
         # Rows met throughout count in neither figure, so only rows with a span not met are read: one index-only
         # scan per (rule period, period, start) the view reads (`view_parts`), appended, then counted.
@@ -551,11 +614,25 @@ class Ranking:
             f"COALESCE(r.in_progress, 0) AS rules_in_progress FROM ({candidates_sql}) AS c "
             "LEFT JOIN (SELECT u.organization_id, count(*) FILTER (WHERE u.unmet_end < %s) AS not_met, "
             "count(*) FILTER (WHERE u.unmet_start <= %s AND u.unmet_end >= %s) AS in_progress "
-            f"FROM ({' UNION ALL '.join(parts)}) AS u(organization_id, unmet_start, unmet_end) "
+            f"FROM ({' UNION ALL '.join(parts)}) AS u "
             "GROUP BY u.organization_id) AS r ON r.organization_id = c.id "
             f"ORDER BY rules_not_met {way}, rules_in_progress {way}, c.path {path_way} LIMIT %s OFFSET %s"
         )
         return sql, (*candidates_params, self.today, counted_by, self.today, *params)
+
+    def _standing_sql(self):
+        """A year: each candidate's kept standing for the month of `today` (`YearStanding`), one row each."""
+        candidates_sql, candidates_params = self.organizations.order_by().query.sql_with_params()
+        way, path_way = ("ASC", "DESC") if self.reverse else ("DESC", "ASC")
+        sql = (
+            "SELECT c.*, COALESCE(s.not_met, 0) AS rules_not_met, "  # noqa: S608 (compiled ORM SQL)
+            f"COALESCE(s.in_progress, 0) AS rules_in_progress FROM ({candidates_sql}) AS c "
+            f"LEFT JOIN {YearStanding._meta.db_table} AS s "
+            "ON s.organization_id = c.id AND s.year = %s AND s.month = %s "
+            f"ORDER BY rules_not_met {way}, rules_in_progress {way}, c.path {path_way} LIMIT %s OFFSET %s"
+        )
+        month = standing_month(self.span, self.today)
+        return sql, (*candidates_params, self.span.start.year, month)
 
     def __getitem__(self, window):
         if not isinstance(window, slice):

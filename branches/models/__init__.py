@@ -39,6 +39,7 @@ from branches.models.summaries import (
     ResultYear,
     SummaryRun,
     TermState,
+    YearStanding,
 )
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "ComplianceSetting",
     "MonthSummary",
     "MonthFact",
+    "YearStanding",
     "TermState",
     "ResultYear",
     "SummaryRun",

@@ -239,3 +239,51 @@ class MonthFact(models.Model):
 
     def values(self):
         return tuple(getattr(self, name) for name in self.VALUES)
+
+
+class YearStanding(models.Model):
+    """How many of one organization's meeting rules stand not met and in progress in its view of a year, as seen
+    on any day of one month (`month`, its first day; the first day of the next year stands for every day after).
+
+    A rule's state in a view only changes on the first of a month, so 13 rows per organization and year hold
+    every day's ranking key. Derived from the year's `ComplianceResult` rows (those with `period == "year"`) and
+    written with them, in the same transactions and rebuilds: ranking a province's year reads one narrow row per
+    organization instead of one per rule.
+    """
+
+    organization = models.ForeignKey(
+        Organization,
+        on_delete=models.CASCADE,
+        related_name="year_standings",
+        verbose_name=_("organization"),
+        db_index=False,  # the key below serves cascades too (organization last: see the index)
+    )
+    year = models.PositiveSmallIntegerField(_("year"))
+    month = models.DateField(_("month"))
+    not_met = models.PositiveSmallIntegerField(_("rules not met"))
+    in_progress = models.PositiveSmallIntegerField(_("rules in progress"))
+
+    class Meta:
+        verbose_name = _("year standing")
+        verbose_name_plural = _("year standings")
+        indexes = [models.Index(fields=["organization", "year"], name="year_standing_organization")]
+        constraints = [
+            # Ranking reads one month of a year for every organization: an index-only scan of this key.
+            models.UniqueConstraint(
+                fields=["year", "month", "organization"],
+                include=["not_met", "in_progress"],
+                name="year_standing_unique",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.organization_id} {self.year} {self.month:%Y-%m}"
+
+    KEY = ("organization_id", "year", "month")
+    VALUES = ("not_met", "in_progress")
+
+    def key(self):
+        return tuple(getattr(self, name) for name in self.KEY)
+
+    def values(self):
+        return tuple(getattr(self, name) for name in self.VALUES)

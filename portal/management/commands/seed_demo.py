@@ -53,6 +53,7 @@ class Command(BaseCommand):
                     "branches_attendance",
                     "branches_monthsummary",
                     "branches_complianceresult",
+                    "branches_yearstanding",
                 ):
                     cursor.execute(f"ANALYZE {table}")
         if counts:
