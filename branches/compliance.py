@@ -32,6 +32,7 @@ from datetime import timedelta
 
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncMonth
+from django.utils import translation
 from django.utils.translation import pgettext_lazy
 
 from branches import periods
@@ -128,7 +129,11 @@ def judged_over(spans):
     """The badge of a cell: the kind of period (月/季/年) and the span(s) it is judged over."""
     if not spans:
         return ""
-    first, last = spans[0], spans[-1]
+    return _badge(spans[0], spans[-1], translation.get_language())
+
+
+@functools.lru_cache(maxsize=4096)  # a table shows hundreds of cells over a handful of span ranges
+def _badge(first, last, _language):
     where = first.label if first == last else f"{first.label}–{last.label}"
     return f"{PERIOD_BADGES[first.kind]} {where}"
 

@@ -20,15 +20,16 @@ import itertools
 import json
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
 from django.db import connection, transaction
 from django.db.models import Exists, Q
 
-from branches import compliance, periods
+from branches import compliance, periods, standings
 from branches.models import (
     CommitteeTerm,
     ComplianceResult,
+    ComplianceStanding,
     MeetingRequirement,
     MonthFact,
     MonthSummary,
@@ -36,7 +37,6 @@ from branches.models import (
     Period,
     ResultYear,
     TermState,
-    YearStanding,
 )
 
 GRANULARITY = periods.GRANULARITY
@@ -172,39 +172,10 @@ def _term_state(terms, day):
     return TermState.OVERDUE if due < day else TermState.RUNNING
 
 
-def standing_months(year):
-    """The months whose first days key a year's standings: January to December, then the next 1 January, which
-    stands for every day after the year."""
-    return [date(year, month, 1) for month in range(1, 13)] + [date(year + 1, 1, 1)]
-
-
-def standing_month(span, today):
-    """The month of a year's standings that holds the ranking of `today` (see `YearStanding`)."""
-    day = min(max(today, span.start), span.end + timedelta(days=1))
-    return day.replace(day=1)
-
-
-def standings(results, year):
-    """{(organization id, year, month): (rules not met, rules in progress)} from a year's results (`.results` of
-    `compute`, keyed as `ComplianceResult.KEY`): for every organization with a row of the year view, what
-    `Ranking` would count on any day of each month of `standing_months`. Spans are whole months, so on a day of
-    month m a rule is not met when its first span not met ended before m, and in progress when that span began by
-    m and runs to m's end or later."""
-    unmet = defaultdict(list)
-    for (org_id, _type, _rule_period, period, _start), (_first, unmet_start, unmet_end, *_rest) in results.items():
-        if period == Period.YEAR:
-            found = unmet[org_id]
-            if unmet_end is not None:
-                found.append((unmet_start, unmet_end))
-    months = standing_months(year)
-    ends = [periods.span_of(Period.MONTH, month).end for month in months]
-    found = {}
-    for org_id, spans in unmet.items():
-        for month, end in zip(months, ends, strict=True):
-            not_met = sum(1 for _start, last in spans if last < month)
-            in_progress = sum(1 for first, last in spans if first <= month and last >= end)
-            found[(org_id, year, month)] = (not_met, in_progress)
-    return found
+def standings_of(results, year):
+    """The standings (`standings.counts`) of a year's results (`.results` of `compute`)."""
+    rows = ((key[0], key[2], key[3], key[4], values[1], values[2]) for key, values in results.items())
+    return standings.counts(rows, year)
 
 
 # ------------------------------------------------------------------------------------------------------- write
@@ -253,6 +224,10 @@ def _of_year(year):
     return Q(start__gte=date(year, 1, 1), start__lte=date(year, 12, 31))
 
 
+def _standings_of_year(year):
+    return ComplianceStanding.objects.filter(start__gte=date(year, 1, 1), start__lte=date(year, 12, 31))
+
+
 def _facts_of_year(year):
     return Q(month__gte=date(year, 1, 1), month__lte=date(year, 12, 31))
 
@@ -274,7 +249,7 @@ def refresh(organization_ids, years=None, facts=True):
             wanted = compute(organizations, year, with_facts=facts)
             of_them = Q(organization_id__in=ids)
             _write(ComplianceResult, wanted.results, ComplianceResult.objects.filter(of_them, _of_year(year)))
-            _write(YearStanding, standings(wanted.results, year), YearStanding.objects.filter(of_them, year=year))
+            _write(ComplianceStanding, standings_of(wanted.results, year), _standings_of_year(year).filter(of_them))
             if facts:
                 _write(MonthFact, wanted.facts, MonthFact.objects.filter(of_them, _facts_of_year(year)))
 
@@ -289,8 +264,10 @@ def follow_meetings(keys):
         refresh({key[0] for key in keys}, {key[1].year for key in keys}, facts=False)
         return
     values = ", ".join(["(%s::bigint, %s::varchar, make_date(%s, 1, 1))"] * len(wanted))
+    layout = [row for year in sorted({key[2] for key in wanted}) for row in standings.layout_rows(year)]
+    params = [value for key in sorted(wanted) for value in key]
     with connection.cursor() as cursor:
-        cursor.execute(_FOLLOW.format(values), [value for key in sorted(wanted) for value in key])
+        cursor.execute(_FOLLOW.format(values), [*params, json.dumps(layout)])
 
 
 # A span's meetings: the month summaries of its months (every party group's), or for a rule per party group each
@@ -325,21 +302,22 @@ _FOLLOW = (
     f"changed AS (UPDATE {ComplianceResult._meta.db_table} AS r SET spans = f.spans, unmet_start = f.unmet_start, "
     "unmet_end = f.unmet_after - 1 FROM folded f WHERE r.id = f.id "
     "AND (r.spans, r.unmet_start) IS DISTINCT FROM (f.spans, f.unmet_start) "
-    "RETURNING r.id, r.organization_id, r.period, r.start, r.unmet_start, r.unmet_end), "
-    # The year standings of the organizations' years, counted from their year-view rows as they are now: the
-    # rows just changed (the statement's own UPDATE is not visible to it) and the others as stored.
-    "year_rows AS (SELECT organization_id, start, unmet_start, unmet_end FROM changed WHERE period = 'year' "
-    "UNION ALL SELECT r.organization_id, r.start, r.unmet_start, r.unmet_end "
+    "RETURNING r.id, r.organization_id, r.rule_period, r.period, r.start, r.unmet_start, r.unmet_end), "
+    # The standings of the organizations' years, counted from their rows as they are now: the rows just changed
+    # (the statement's own UPDATE is not visible to it) and the others as stored; each row counts in the states
+    # of the views that read it (`standings.layout_rows`, a parameter).
+    "rows_now AS (SELECT organization_id, rule_period, period, start, unmet_start, unmet_end FROM changed "
+    "UNION ALL SELECT r.organization_id, r.rule_period, r.period, r.start, r.unmet_start, r.unmet_end "
     f"FROM {ComplianceResult._meta.db_table} r JOIN (SELECT DISTINCT org, year FROM k) y "
-    "ON r.organization_id = y.org AND r.period = 'year' AND r.start = y.year "
+    "ON r.organization_id = y.org AND r.start >= y.year AND r.start < y.year + interval '1 year' "
     "WHERE NOT EXISTS (SELECT 1 FROM changed c WHERE c.id = r.id)), "
-    "standing AS (SELECT y.organization_id, extract(year FROM y.start)::int AS year, m.month::date AS month, "
-    "count(*) FILTER (WHERE y.unmet_end < m.month) AS not_met, count(*) FILTER (WHERE y.unmet_start <= m.month "
-    "AND y.unmet_end >= (m.month + interval '1 month')::date - 1) AS in_progress FROM year_rows y "
-    "CROSS JOIN LATERAL generate_series(y.start::timestamp, y.start + interval '12 months', interval '1 month') "
-    "AS m(month) GROUP BY 1, 2, 3) "
-    f"INSERT INTO {YearStanding._meta.db_table} AS s (organization_id, year, month, not_met, in_progress) "
-    "SELECT * FROM standing ON CONFLICT (year, month, organization_id) DO UPDATE "
+    "layout AS (SELECT e->>0 AS vp, (e->>1)::date AS vs, (e->>2)::date AS day, e->>3 AS rp, e->>4 AS p, "
+    "(e->>5)::date AS s FROM jsonb_array_elements(%s::jsonb) AS e), "
+    "standing AS (SELECT r.organization_id, l.vp, l.vs, l.day, count(*) FILTER (WHERE r.unmet_end < l.day), "
+    "count(*) FILTER (WHERE r.unmet_start <= l.day AND r.unmet_end >= l.day) FROM rows_now r "
+    "JOIN layout l ON l.rp = r.rule_period AND l.p = r.period AND l.s = r.start GROUP BY 1, 2, 3, 4) "
+    f"INSERT INTO {ComplianceStanding._meta.db_table} AS s (organization_id, period, start, day, not_met, "
+    "in_progress) SELECT * FROM standing ON CONFLICT (start, period, day, organization_id) DO UPDATE "
     "SET not_met = EXCLUDED.not_met, in_progress = EXCLUDED.in_progress "
     "WHERE (s.not_met, s.in_progress) IS DISTINCT FROM (EXCLUDED.not_met, EXCLUDED.in_progress)"
 )
@@ -349,10 +327,11 @@ _FOLLOW = (
 def rebuild(*, within=None, year) -> int:
     """Recompute the results and month facts of a year (of a subtree); keep the year; return the drift."""
     organizations = list(_organizations(within=within, year=year))
-    wanted = compute(organizations, year, within=within)
+    # The whole tree: every record of the year is read, with no list of a province's ids to match them against.
+    wanted = compute(organizations, year, within=compliance.EVERYWHERE if within is None else within)
     results_rows = ComplianceResult.objects.filter(_of_year(year))
     facts_rows = MonthFact.objects.filter(_facts_of_year(year))
-    standing_rows = YearStanding.objects.filter(year=year)
+    standing_rows = _standings_of_year(year)
     if within is not None:
         results_rows = results_rows.filter(organization__path__startswith=within.path)
         facts_rows = facts_rows.filter(organization__path__startswith=within.path)
@@ -360,7 +339,7 @@ def rebuild(*, within=None, year) -> int:
     write = _write_in_sql if connection.vendor == "postgresql" else _write
     drift = write(ComplianceResult, wanted.results, results_rows)
     drift += write(MonthFact, wanted.facts, facts_rows)
-    drift += write(YearStanding, standings(wanted.results, year), standing_rows)
+    drift += write(ComplianceStanding, standings_of(wanted.results, year), standing_rows)
     ResultYear.objects.update_or_create(year=year)
     return drift
 
@@ -469,7 +448,7 @@ def stored_facts(year, within=None):
 
 
 def stored_standings(year, within=None):
-    rows = YearStanding.objects.filter(year=year)
+    rows = _standings_of_year(year)
     if within is not None:
         rows = rows.filter(organization__path__startswith=within.path)
     return _stored(rows)
@@ -514,14 +493,14 @@ def view_condition(span, prefix=""):
     return condition
 
 
-def _status(row, span, today, rules):
+def _status(rule_period, spans, span, today, rules):
     counted_by = _counted_by(span, today)
     counts, rule = [], None
-    for start, held, required, rule_id in row.spans:
+    for start, held, required, rule_id in spans:
         first = date.fromisoformat(start)
         if first > counted_by:
             break
-        one = periods.span_of(row.rule_period, first)
+        one = periods.span_of(rule_period, first)
         counts.append(compliance.SpanCount(one, held, required, one.end < today))
         rule = rules.get(rule_id)
     return compliance.RequirementStatus(rule, counts) if counts else None
@@ -529,7 +508,7 @@ def _status(row, span, today, rules):
 
 def statuses(organization_ids, span, today, rules=None, within=None):
     """{organization id: {meeting type: RequirementStatus}} over the view, from the kept rows (two queries; one
-    when the rule versions are given by id)."""
+    when the rule versions are given by id). Read as plain tuples: a page reads hundreds."""
     rows = ComplianceResult.objects.filter(view_condition(span))
     if within is not None and len(organization_ids) > 500:  # many under one: the path, not thousands of ids
         wanted = set(organization_ids)
@@ -539,16 +518,16 @@ def statuses(organization_ids, span, today, rules=None, within=None):
         rows = rows.filter(organization_id__in=organization_ids)
     rows = [
         row
-        for row in rows.only("organization_id", "meeting_type", "rule_period", "spans")
-        if wanted is None or row.organization_id in wanted
+        for row in rows.values_list("organization_id", "meeting_type", "rule_period", "spans")
+        if wanted is None or row[0] in wanted
     ]
     if rules is None:
-        rules = MeetingRequirement.objects.in_bulk({item[3] for row in rows for item in row.spans})
+        rules = MeetingRequirement.objects.in_bulk({item[3] for row in rows for item in row[3]})
     result = defaultdict(dict)
-    for row in rows:
-        status = _status(row, span, today, rules)
+    for organization_id, meeting_type, rule_period, spans in rows:
+        status = _status(rule_period, spans, span, today, rules)
         if status is not None:
-            result[row.organization_id][row.meeting_type] = status
+            result[organization_id][meeting_type] = status
     return result
 
 
@@ -561,7 +540,7 @@ def for_span(organizations, span, today, within=None, covered=None, rules=None):
     ids = [org.pk for org in organizations]
     found = statuses(ids, span, today, rules, within=within)
     attendance = compliance._attendance(compliance._of_orgs(organizations, within), span, False)
-    rows = []
+    rows, types = [], compliance.MeetingType.values
     for org in organizations:
         row = compliance.ComplianceRow(org)
         if org.pk in attendance:
@@ -569,7 +548,7 @@ def for_span(organizations, span, today, within=None, covered=None, rules=None):
             row.expected = attendance[org.pk]["expected"] or 0
             row.meetings = attendance[org.pk]["meetings"]
         by_type = found.get(org.pk, {})
-        row.statuses = {t: by_type[t] for t in compliance.MeetingType.values if t in by_type}
+        row.statuses = {t: by_type[t] for t in types if t in by_type}
         rows.append(row)
     return rows
 
@@ -578,13 +557,13 @@ class Ranking:
     """The organizations of a queryset ranked over a view: most rules not met first, then most in progress, then
     tree order (`reverse`: the other way round), each with `rules_not_met` and `rules_in_progress` set.
 
-    Sliced like a list (a paginator pages through it): each slice is one query that counts the view's rows per
-    organization first (narrow rows, read from the view's index alone), joins the candidates to those counts and
+    Sliced like a list (a paginator pages through it): each slice is one query that joins the candidates to their
+    kept standing in the view on the day (`ComplianceStanding`, one narrow row each, read from its key alone) and
     sorts them, the page's organizations coming out as instances. `len()` is the plain count."""
 
     def __init__(self, organizations, span, today, reverse=False, few=False):
         self.organizations, self.span, self.today, self.reverse = organizations, span, today, reverse
-        self.few = few  # few candidates (a small subtree): count only their rows, reached through them
+        self.few = few  # few candidates (a small subtree): the planner reaches their standings through them
 
     def count(self):
         return self.organizations.count()
@@ -592,47 +571,17 @@ class Ranking:
     __len__ = count
 
     def _sql(self):
-        if self.span.kind == Period.YEAR:
-            return self._standing_sql()
-        counted_by = _counted_by(self.span, self.today)
-        # Rows met throughout count in neither figure, so only rows with a span not met are read: one index-only
-        # scan per (rule period, period, start) the view reads (`view_parts`), appended, then counted.
-        parts, params = [], []
-        for part in view_parts(self.span):
-            rows = ComplianceResult.objects.filter(part, first_judged__lte=counted_by, unmet_end__isnull=False)
-            if self.few:
-                rows = rows.filter(organization__in=self.organizations.order_by().values("id"))
-            part_sql, part_params = (
-                rows.values_list("organization_id", "unmet_start", "unmet_end").order_by().query.sql_with_params()
-            )
-            parts.append(part_sql)
-            params.extend(part_params)
-        candidates_sql, candidates_params = self.organizations.order_by().query.sql_with_params()
-        way, path_way = ("ASC", "DESC") if self.reverse else ("DESC", "ASC")
-        sql = (
-            "SELECT c.*, COALESCE(r.not_met, 0) AS rules_not_met, "  # noqa: S608 (compiled ORM SQL)
-            f"COALESCE(r.in_progress, 0) AS rules_in_progress FROM ({candidates_sql}) AS c "
-            "LEFT JOIN (SELECT u.organization_id, count(*) FILTER (WHERE u.unmet_end < %s) AS not_met, "
-            "count(*) FILTER (WHERE u.unmet_start <= %s AND u.unmet_end >= %s) AS in_progress "
-            f"FROM ({' UNION ALL '.join(parts)}) AS u "
-            "GROUP BY u.organization_id) AS r ON r.organization_id = c.id "
-            f"ORDER BY rules_not_met {way}, rules_in_progress {way}, c.path {path_way} LIMIT %s OFFSET %s"
-        )
-        return sql, (*candidates_params, self.today, counted_by, self.today, *params)
-
-    def _standing_sql(self):
-        """A year: each candidate's kept standing for the month of `today` (`YearStanding`), one row each."""
         candidates_sql, candidates_params = self.organizations.order_by().query.sql_with_params()
         way, path_way = ("ASC", "DESC") if self.reverse else ("DESC", "ASC")
         sql = (
             "SELECT c.*, COALESCE(s.not_met, 0) AS rules_not_met, "  # noqa: S608 (compiled ORM SQL)
             f"COALESCE(s.in_progress, 0) AS rules_in_progress FROM ({candidates_sql}) AS c "
-            f"LEFT JOIN {YearStanding._meta.db_table} AS s "
-            "ON s.organization_id = c.id AND s.year = %s AND s.month = %s "
+            f"LEFT JOIN {ComplianceStanding._meta.db_table} AS s "
+            "ON s.organization_id = c.id AND s.start = %s AND s.period = %s AND s.day = %s "
             f"ORDER BY rules_not_met {way}, rules_in_progress {way}, c.path {path_way} LIMIT %s OFFSET %s"
         )
-        month = standing_month(self.span, self.today)
-        return sql, (*candidates_params, self.span.start.year, month)
+        day = standings.state_day(self.span, self.today)
+        return sql, (*candidates_params, self.span.start, self.span.kind, day)
 
     def __getitem__(self, window):
         if not isinstance(window, slice):

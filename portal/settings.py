@@ -258,7 +258,7 @@ AUDITLOG_EXCLUDE_TRACKING_MODELS = (
     "branches.summaryrun",  # itself a log of the summary rebuilds
     "branches.complianceresult",  # judgments derived from the summaries and facts, rebuilt at will
     "branches.monthfact",  # facts derived from lifetimes, committee posts and terms
-    "branches.yearstanding",  # counts derived from the compliance results
+    "branches.compliancestanding",  # counts derived from the compliance results
     "branches.resultyear",  # which years are kept: bookkeeping of the rebuilds
     "branches.workbookimport",  # itself the record of an import; applying it writes one entry with its counts
     "portal.apitokenuse",  # itself a log of the calls made with each API token

@@ -34,12 +34,12 @@ from branches.models.roles import Role, RoleAssignment
 from branches.models.summaries import (
     ComplianceResult,
     ComplianceSetting,
+    ComplianceStanding,
     MonthFact,
     MonthSummary,
     ResultYear,
     SummaryRun,
     TermState,
-    YearStanding,
 )
 
 __all__ = [
@@ -48,7 +48,7 @@ __all__ = [
     "ComplianceSetting",
     "MonthSummary",
     "MonthFact",
-    "YearStanding",
+    "ComplianceStanding",
     "TermState",
     "ResultYear",
     "SummaryRun",

@@ -161,8 +161,11 @@ class ComplianceResult(models.Model):
             ),
         ]
         constraints = [
+            # One organization's rows of a view (period, start) side by side: a page's cells and a small subtree's
+            # columns are read by organization without walking its other views' rows.
             models.UniqueConstraint(
-                fields=["organization", "meeting_type", "rule_period", "period", "start"],
+                fields=["organization", "period", "start", "rule_period", "meeting_type"],
+                include=["first_judged"],
                 name="compliance_result_unique",
             ),
         ]
@@ -241,45 +244,43 @@ class MonthFact(models.Model):
         return tuple(getattr(self, name) for name in self.VALUES)
 
 
-class YearStanding(models.Model):
-    """How many of one organization's meeting rules stand not met and in progress in its view of a year, as seen
-    on any day of one month (`month`, its first day; the first day of the next year stands for every day after).
-
-    A rule's state in a view only changes on the first of a month, so 13 rows per organization and year hold
-    every day's ranking key. Derived from the year's `ComplianceResult` rows (those with `period == "year"`) and
-    written with them, in the same transactions and rebuilds: ranking a province's year reads one narrow row per
-    organization instead of one per rule.
+class ComplianceStanding(models.Model):
+    """How many of one organization's meeting rules stand not met and in progress in one view (a year, quarter or
+    month, from `start`), as ranking counts them on the days of one state of the view (from `day`): see
+    `branches.standings`. Derived from the `ComplianceResult` rows and written with them, in the same transactions
+    and rebuilds: ranking a province reads one narrow row per organization instead of one per rule.
     """
 
     organization = models.ForeignKey(
         Organization,
         on_delete=models.CASCADE,
-        related_name="year_standings",
+        related_name="compliance_standings",
         verbose_name=_("organization"),
-        db_index=False,  # the key below serves cascades too (organization last: see the index)
+        db_index=False,  # the index below serves the organization's own rows
     )
-    year = models.PositiveSmallIntegerField(_("year"))
-    month = models.DateField(_("month"))
+    period = models.CharField(_("period"), max_length=8, choices=Period.choices)
+    start = models.DateField(_("first day"))
+    day = models.DateField(_("from"))
     not_met = models.PositiveSmallIntegerField(_("rules not met"))
     in_progress = models.PositiveSmallIntegerField(_("rules in progress"))
 
     class Meta:
-        verbose_name = _("year standing")
-        verbose_name_plural = _("year standings")
-        indexes = [models.Index(fields=["organization", "year"], name="year_standing_organization")]
+        verbose_name = _("compliance standing")
+        verbose_name_plural = _("compliance standings")
+        indexes = [models.Index(fields=["organization", "start"], name="compliance_standing_org")]
         constraints = [
-            # Ranking reads one month of a year for every organization: an index-only scan of this key.
+            # Ranking reads one state of one view for every organization: an index-only scan of this key.
             models.UniqueConstraint(
-                fields=["year", "month", "organization"],
+                fields=["start", "period", "day", "organization"],
                 include=["not_met", "in_progress"],
-                name="year_standing_unique",
+                name="compliance_standing_unique",
             ),
         ]
 
     def __str__(self):
-        return f"{self.organization_id} {self.year} {self.month:%Y-%m}"
+        return f"{self.organization_id} {self.period} {self.start} {self.day}"
 
-    KEY = ("organization_id", "year", "month")
+    KEY = ("organization_id", "period", "start", "day")
     VALUES = ("not_met", "in_progress")
 
     def key(self):

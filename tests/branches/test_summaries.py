@@ -471,7 +471,7 @@ def test_after_any_sequence_of_changes_the_summaries_equal_a_rebuild_from_the_re
                 again = results.recomputed(year, from_records=True)
                 assert results.stored(year) == again.results
                 assert results.stored_facts(year) == again.facts
-                assert results.stored_standings(year) == results.standings(again.results, year)
+                assert results.stored_standings(year) == results.standings_of(again.results, year)
         transaction.set_rollback(True)
 
 
@@ -578,29 +578,37 @@ def test_a_rule_added_or_removed_is_followed_by_the_kept_results_at_once(county,
     assert results.stored(year) == results.recomputed(year).results
 
 
-def test_a_years_ranking_on_any_day_counts_what_the_judgment_of_that_day_says(county, today):
-    """The year's standings are kept per month; on every day around the year (before it, the first and last day
-    of each month, after it) the ranking's counts equal the judgment of that day from the records."""
+def test_a_views_ranking_on_any_day_counts_what_the_judgment_of_that_day_says(county, today):
+    """The standings are kept per state of each view (year, quarters, months); on every day around the year
+    (before it, the first and last day of each month, after it) each view's ranking counts what the judgment of
+    that day from the records says."""
     year = today.year
     log(county.east, date(year, 2, 10))  # one month met: the rest of the year not met or in progress
     log(county.south, date(year, 1, 12))
     log(county.south, date(year, 2, 12), meeting_type="general_meeting")
     log(county.finance, date(year, 3, 3), meeting_type="party_lecture")
-    span = periods.span_of("year", date(year, 6, 1))
     branches = list(Organization.objects.filter(path__startswith=county.root.path, kind="branch"))
     candidates = Organization.objects.filter(pk__in=[b.pk for b in branches])
     days = [date(year - 1, 12, 20), date(year + 1, 1, 10)]
     for month in range(1, 13):
         first = date(year, month, 1)
         days += [first, periods.span_of("month", first).end]
+    views = [periods.span_of("year", date(year, 1, 1))]
+    views += [periods.span_of("quarter", date(year, month, 1)) for month in (1, 4, 10)]
+    views += [periods.span_of("month", date(year, month, 1)) for month in (1, 2, 3, 5, 12)]
     seen = set()
-    for day in days:
-        judged = compliance.judge(
-            branches, lambda p, d=day: periods.counting_spans(p, span, d), day, attendance_span=span, from_records=True
-        )
-        expected = {row.organization.pk: (row.requirements_not_met, row.requirements_in_progress) for row in judged}
-        ranked = results.Ranking(candidates, span, day)[:]
-        assert {o.pk: (o.rules_not_met, o.rules_in_progress) for o in ranked} == expected, day
-        seen.add(tuple(sorted(expected.values())))
+    for span in views:
+        for day in days:
+            judged = compliance.judge(
+                branches,
+                lambda p, d=day, s=span: periods.counting_spans(p, s, d),
+                day,
+                attendance_span=span,
+                from_records=True,
+            )
+            expected = {row.organization.pk: (row.requirements_not_met, row.requirements_in_progress) for row in judged}
+            ranked = results.Ranking(candidates, span, day)[:]
+            assert {o.pk: (o.rules_not_met, o.rules_in_progress) for o in ranked} == expected, (span, day)
+            seen.add(tuple(sorted(expected.values())))
     assert len(seen) > 3, "the counts change over the year"
-    assert results.stored_standings(year) == results.standings(results.recomputed(year).results, year)
+    assert results.stored_standings(year) == results.standings_of(results.recomputed(year).results, year)

@@ -53,7 +53,7 @@ class Command(BaseCommand):
                     "branches_attendance",
                     "branches_monthsummary",
                     "branches_complianceresult",
-                    "branches_yearstanding",
+                    "branches_compliancestanding",
                 ):
                     cursor.execute(f"ANALYZE {table}")
         if counts:
