@@ -270,6 +270,21 @@ def follow_meetings(keys):
         cursor.execute(_FOLLOW.format(values), [*params, json.dumps(layout)])
 
 
+# The standings (`branches.standings`) in SQL: the views' states and the rows each reads, from one JSON parameter
+# (`standings.layout_rows`), and each row counted in the states of the views that read it.
+_LAYOUT = (
+    "layout AS (SELECT e->>0 AS vp, (e->>1)::date AS vs, (e->>2)::date AS day, e->>3 AS rp, e->>4 AS p, "
+    "(e->>5)::date AS s FROM jsonb_array_elements(%s::jsonb) AS e)"
+)
+_STANDING = (  # rows alike counted once first: most organizations' rules share a few first spans not met
+    "SELECT r.organization_id, l.vp, l.vs, l.day, COALESCE(sum(r.n) FILTER (WHERE r.unmet_end < l.day), 0), "
+    "COALESCE(sum(r.n) FILTER (WHERE r.unmet_start <= l.day AND r.unmet_end >= l.day), 0) "
+    "FROM (SELECT organization_id, rule_period, period, start, unmet_start, unmet_end, count(*) AS n FROM {rows} "
+    "GROUP BY 1, 2, 3, 4, 5, 6) r JOIN layout l ON l.rp = r.rule_period AND l.p = r.period AND l.s = r.start "
+    "GROUP BY 1, 2, 3, 4"
+)
+
+
 # A span's meetings: the month summaries of its months (every party group's), or for a rule per party group each
 # group's up to what is required of it (`group_needs`). A row's first span not met follows. Rows of years not kept
 # do not exist, so nothing is written for them.
@@ -311,11 +326,7 @@ _FOLLOW = (
     f"FROM {ComplianceResult._meta.db_table} r JOIN (SELECT DISTINCT org, year FROM k) y "
     "ON r.organization_id = y.org AND r.start >= y.year AND r.start < y.year + interval '1 year' "
     "WHERE NOT EXISTS (SELECT 1 FROM changed c WHERE c.id = r.id)), "
-    "layout AS (SELECT e->>0 AS vp, (e->>1)::date AS vs, (e->>2)::date AS day, e->>3 AS rp, e->>4 AS p, "
-    "(e->>5)::date AS s FROM jsonb_array_elements(%s::jsonb) AS e), "
-    "standing AS (SELECT r.organization_id, l.vp, l.vs, l.day, count(*) FILTER (WHERE r.unmet_end < l.day), "
-    "count(*) FILTER (WHERE r.unmet_start <= l.day AND r.unmet_end >= l.day) FROM rows_now r "
-    "JOIN layout l ON l.rp = r.rule_period AND l.p = r.period AND l.s = r.start GROUP BY 1, 2, 3, 4) "
+    f"{_LAYOUT}, standing AS ({_STANDING.replace('{rows}', 'rows_now')}) "
     f"INSERT INTO {ComplianceStanding._meta.db_table} AS s (organization_id, period, start, day, not_met, "
     "in_progress) SELECT * FROM standing ON CONFLICT (start, period, day, organization_id) DO UPDATE "
     "SET not_met = EXCLUDED.not_met, in_progress = EXCLUDED.in_progress "
@@ -336,10 +347,20 @@ def rebuild(*, within=None, year) -> int:
         results_rows = results_rows.filter(organization__path__startswith=within.path)
         facts_rows = facts_rows.filter(organization__path__startswith=within.path)
         standing_rows = standing_rows.filter(organization__path__startswith=within.path)
-    write = _write_in_sql if connection.vendor == "postgresql" else _write
-    drift = write(ComplianceResult, wanted.results, results_rows)
-    drift += write(MonthFact, wanted.facts, facts_rows)
-    drift += write(ComplianceStanding, standings_of(wanted.results, year), standing_rows)
+    if connection.vendor == "postgresql":
+        drift = _write_in_sql(ComplianceResult, wanted.results, results_rows)
+        drift += _write_in_sql(MonthFact, wanted.facts, facts_rows)
+        # Counted in SQL from the rows just written: a province's year has millions of states.
+        rows_sql, rows_params = results_rows.values_list(*_STANDING_INPUTS).order_by().query.sql_with_params()
+        counted = (
+            "WITH " + _LAYOUT + " " + _STANDING.replace("{rows}", f"({rows_sql}) AS r({', '.join(_STANDING_INPUTS)})")
+        )
+        layout = json.dumps(standings.layout_rows(year))
+        drift += _write_in_sql(ComplianceStanding, None, standing_rows, source=(counted, [layout, *rows_params]))
+    else:
+        drift = _write(ComplianceResult, wanted.results, results_rows)
+        drift += _write(MonthFact, wanted.facts, facts_rows)
+        drift += _write(ComplianceStanding, standings_of(wanted.results, year), standing_rows)
     ResultYear.objects.update_or_create(year=year)
     return drift
 
@@ -415,13 +436,20 @@ class _Lines(io.RawIOBase):
         return size
 
 
-def _write_in_sql(model, wanted, stored_rows):
+_STANDING_INPUTS = ("organization_id", "rule_period", "period", "start", "unmet_start", "unmet_end")
+
+
+def _write_in_sql(model, wanted, stored_rows, source=None):
+    """`wanted` by COPY, or `source` (SQL, params) selecting the wanted rows in `model`'s KEY and VALUES order."""
     table, every, diff, apply = _statements(model)
     have_sql, have_params = stored_rows.values_list("id", *model.KEY, *model.VALUES).order_by().query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS kept_wanted, kept_diff")
         cursor.execute(f"CREATE TEMPORARY TABLE kept_wanted AS SELECT {every} FROM {table} LIMIT 0")  # noqa: S608
-        cursor.copy_expert(f"COPY kept_wanted ({every}) FROM STDIN", _Lines(_copy_lines(wanted)), size=1 << 20)
+        if source is not None:
+            cursor.execute(f"INSERT INTO kept_wanted ({every}) {source[0]}", source[1])  # noqa: S608 (compiled SQL)
+        else:
+            cursor.copy_expert(f"COPY kept_wanted ({every}) FROM STDIN", _Lines(_copy_lines(wanted)), size=1 << 20)
         have = f"SELECT * FROM ({have_sql}) AS s(id, {every})"  # noqa: S608 (identifiers and compiled SQL)
         cursor.execute(diff.format(have), have_params)
         cursor.execute("SELECT count(*) FROM kept_diff")
