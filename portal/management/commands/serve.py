@@ -76,6 +76,8 @@ class Command(BaseCommand):
         # anything starts, so that no process is ever left behind.
         stopping = []
         signal.signal(signal.SIGTERM, lambda *_args: stopping.append(True))
+        # Ctrl-C as a flag too, whatever this process inherited (a parent that ignores SIGINT passes that on).
+        signal.signal(signal.SIGINT, lambda *_args: stopping.append(True))
         processes = []
         ended = None
         try:
@@ -86,6 +88,8 @@ class Command(BaseCommand):
             while not stopping and ended is None:
                 ended = next((p for p in processes if p.poll() is not None), None)
                 time.sleep(0.5)
+            if ended is not None and not stopping:
+                time.sleep(1)  # Ctrl-C reaches the whole group: a child may have stopped just before we heard it
         except KeyboardInterrupt:
             stopping.append(True)
         finally:
