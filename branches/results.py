@@ -514,10 +514,14 @@ def view_parts(span, prefix=""):
 
 
 def view_condition(span, prefix=""):
-    """The rows a view over `span` reads (`view_parts` in one condition)."""
+    """The rows a view over `span` reads (`view_parts` in one condition), grouped by (period, start): a year's three
+    parts are one range of the key after the organization, a quarter's two."""
+    rule_periods = defaultdict(list)
+    for rule_period, period, start in standings.parts(span):
+        rule_periods[(period, start)].append(rule_period)
     condition = Q(pk__in=[])
-    for part in view_parts(span, prefix):
-        condition |= part
+    for (period, start), kinds in rule_periods.items():
+        condition |= Q(**{f"{prefix}period": period, f"{prefix}start": start, f"{prefix}rule_period__in": kinds})
     return condition
 
 
@@ -628,11 +632,20 @@ def types_judged(root, span, today, kind, sector="", few=None):
     `few`: the candidates, when they are few (a small subtree). Walking the view's index would then read every row
     of a type none of them is judged on; their own rows are read instead, and the rules are left to `for_span`
     (None)."""
-    if few is not None:
-        own = ComplianceResult.objects.filter(
-            view_condition(span), first_judged__lte=_counted_by(span, today), organization__in=few.values("id")
-        )
-        return set(own.values_list("meeting_type", flat=True).distinct().order_by()), None
+    if few is not None:  # one query per (period, start) the view reads: a range of the key after the organization
+        counted_by, ids = _counted_by(span, today), few.order_by().values("id")
+        rule_periods = defaultdict(list)
+        for rule_period, period, start in standings.parts(span):
+            rule_periods[(period, start)].append(rule_period)
+        parts = [
+            ComplianceResult.objects.filter(
+                organization__in=ids, period=period, start=start, rule_period__in=kinds, first_judged__lte=counted_by
+            )
+            .values_list("meeting_type", flat=True)
+            .order_by()
+            for (period, start), kinds in rule_periods.items()
+        ]
+        return set(parts[0].union(*parts[1:])), None
     rows = ComplianceResult.objects.filter(
         view_condition(span),
         first_judged__lte=_counted_by(span, today),
