@@ -548,25 +548,37 @@ def grade_peers(entries, bands):
 
 def rollups(entries, pool, bands):
     """{key: roll-up} for the entries (key, path) with sub-organizations in `pool` {path: (total, vetoed)}; sets
-    each entry's `cap` by the bands' `children_share` (entries: {key: (path, Entry)})."""
+    each entry's `cap` by the bands' `children_share` (entries: {key: (path, Entry)}).
+
+    The pool is walked once in path order keeping running sums (totals, vetoed, and for each band with a
+    `children_share` how many reach it); a subtree is a range of that order, so its figures are two lookups
+    whatever its size. The sums are exact (Decimals of six places)."""
     paths = sorted(pool)
     found = {}
     ruled = [(i, band) for i, band in enumerate(bands) if band["children_share"] is not None]
+    totals, vetoes = [ZERO], [0]
+    meeting_sums = [[0] for _ruled in ruled]
+    for path in paths:
+        total, vetoed = pool[path]
+        totals.append(totals[-1] + total)
+        vetoes.append(vetoes[-1] + (1 if vetoed else 0))
+        for sums, (_index, band) in zip(meeting_sums, ruled, strict=True):
+            sums.append(sums[-1] + (1 if not vetoed and total >= band["min_points"] else 0))
     for key, (path, entry) in entries.items():
         first = bisect.bisect_right(paths, path)
         last = bisect.bisect_left(paths, path + "\uffff")
-        subs = [pool[p] for p in paths[first:last]]
-        if not subs:
+        count = last - first
+        if count <= 0:
             continue
         figures = {
-            "sub_organizations": len(subs),
-            "average_total": str(stored(sum((total for total, _v in subs), ZERO) / len(subs))),
-            "vetoed": sum(1 for _t, vetoed in subs if vetoed),
+            "sub_organizations": count,
+            "average_total": str(stored((totals[last] - totals[first]) / count)),
+            "vetoed": vetoes[last] - vetoes[first],
             "bands": [],
         }
-        for index, band in ruled:
-            meeting = sum(1 for total, vetoed in subs if not vetoed and total >= band["min_points"])
-            share = Decimal(meeting) / Decimal(len(subs))
+        for sums, (index, band) in zip(meeting_sums, ruled, strict=True):
+            meeting = sums[last] - sums[first]
+            share = Decimal(meeting) / Decimal(count)
             qualifies = share >= band["children_share"]
             if not qualifies:
                 entry.cap = max(entry.cap, index + 1)
