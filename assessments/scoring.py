@@ -61,6 +61,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, DivisionByZero, InvalidOperation
 
 from django.db import connection, models
+from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from assessments import metrics
@@ -71,6 +72,7 @@ from assessments.models import (
     Score,
     ScoringRule,
 )
+from branches import copying
 from branches.models import MeetingType
 
 ZERO = Decimal(0)
@@ -602,6 +604,12 @@ def rollups(entries, pool, bands):
 StoredScore = namedtuple(
     "StoredScore", ["pk", "kind", "value", "computed", "assessor_score", "adjusted", "approved_by_id", "final", "trace"]
 )
+# What a stored score brings to the scoring besides the metrics: an assessor's points, an adjustment, an approval.
+Marks = namedtuple("Marks", ["assessor_score", "adjusted", "approved_by_id"])
+
+# On PostgreSQL the scores are written by COPY and compared in SQL (`_write_by_copy`); elsewhere, or with this
+# off, they are read back and compared here, then written by bulk_create and `write_rows`.
+COPY_SCORES = True
 
 
 @dataclass
@@ -618,7 +626,8 @@ def _metric_key(node):
 
 
 def _leaf(tree, code, row, metric_result, through):
-    """(value, computed, final, trace, vetoes) of one leaf of one assessment; `row` its stored Score or None."""
+    """(value, computed, final, trace, vetoes) of one leaf of one assessment; `row` its stored Score (or its
+    Marks) or None."""
     node, maximum = tree.nodes[code], tree.max[code]
     kind = node["kind"]
     adjusted = row.adjusted if row is not None else None
@@ -663,6 +672,67 @@ def _leaf(tree, code, row, metric_result, through):
     else:
         final = adjusted if adjusted is not None else (assessor if assessor is not None else ZERO)
     return value, computed, min(max(final, ZERO), maximum), trace, False
+
+
+def _json(value):
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+class Outcome:
+    """One leaf's result: what is stored (`value`, `computed`, `final` to six places, and the same as COPY text),
+    the exact `points` the areas add up, whether it vetoes, and its trace — a dict, or for a leaf without marks a
+    dict whose "inputs" each organization fills in (`trace_of`, `text_of`)."""
+
+    __slots__ = ("value", "computed", "final", "points", "vetoes", "trace", "fields", "head", "shared")
+
+    def __init__(self, value, computed, points, trace, vetoes, shared):
+        self.value, self.computed, self.final = stored(value), stored(computed), stored(points)
+        self.points, self.vetoes, self.trace, self.shared = points, vetoes, trace, shared
+        self.fields = "\t".join(copying.text(number) for number in (self.value, self.computed, self.final))
+        self.head = None
+        if trace and shared:  # the trace but its inputs, as JSON text open at its end
+            self.head = _json({key: item for key, item in trace.items() if key != "inputs"})[:-1] + ',"inputs":'
+
+    def trace_of(self, inputs):
+        if not self.shared or not self.trace:
+            return self.trace
+        trace = dict(self.trace)
+        trace["inputs"] = inputs
+        return trace
+
+    def text_of(self, inputs_text):
+        if not self.trace:
+            return "{}"
+        if not self.shared:
+            return copying.escaped(_json(self.trace))
+        return self.head + inputs_text + "}"
+
+
+class Leaves:
+    """The outcomes of a tree's leaves, memoised: a leaf without marks (no assessor's points, adjustment or
+    approval) gives the same outcome for the same metric value, whichever organization has it."""
+
+    def __init__(self, tree, through):
+        self.tree, self.through = tree, through
+        with_metric = set(tree.metric_leaves())
+        self.plan = [
+            (code, tree.nodes[code]["kind"], _metric_key(tree.nodes[code]) if code in with_metric else None)
+            for code in tree.leaves()
+        ]
+        self.memo = {}
+
+    def shared(self, code, has_metric, value):
+        key = (code, value)
+        found = self.memo.get(key)
+        if found is None:
+            result = (value, None) if has_metric else None
+            value, computed, points, trace, vetoes = _leaf(self.tree, code, None, result, self.through)
+            found = self.memo[key] = Outcome(value, computed, points, trace, vetoes, shared=True)
+        return found
+
+    def marked(self, code, marks, result):
+        value, computed, points, trace, vetoes = _leaf(self.tree, code, marks, result, self.through)
+        return Outcome(value, computed, points, trace, vetoes, shared=False)
 
 
 def score_round(round_, *, through, now):
@@ -711,56 +781,66 @@ def score_round(round_, *, through, now):
                 results[key] = metrics.compute(
                     node["metric"], orgs, round_.period_start, period_end, node.get("params"), round=round_
                 )
-    stored_scores = defaultdict(dict)
+    by_copy = COPY_SCORES and connection.vendor == "postgresql"
     kept = (
-        Score.objects.filter(assessment__round=round_)
-        .exclude(assessment__state=AssessmentState.PUBLISHED)
-        .values_list("pk", "assessment_id", "code", *StoredScore._fields[1:])
+        Score.objects.filter(assessment__round=round_).exclude(assessment__state=AssessmentState.PUBLISHED).order_by()
     )
-    for pk, assessment_id, code, *figures in kept.order_by().iterator(chunk_size=20000):
-        stored_scores[assessment_id][code] = StoredScore(pk, *figures)
+    stored_scores, marks = defaultdict(dict), defaultdict(dict)
+    if by_copy:  # only the scores an assessor marked: the rest are compared in SQL
+        kept = kept.filter(Q(assessor_score__isnull=False) | Q(adjusted__isnull=False) | Q(approved_by__isnull=False))
+        for assessment_id, code, *figures in kept.values_list("assessment_id", "code", *Marks._fields):
+            marks[assessment_id][code] = Marks(*figures)
+    else:
+        kept = kept.values_list("pk", "assessment_id", "code", *StoredScore._fields[1:])
+        for pk, assessment_id, code, *figures in kept.iterator(chunk_size=20000):
+            row = stored_scores[assessment_id][code] = StoredScore(pk, *figures)
+            if row.assessor_score is not None or row.adjusted is not None or row.approved_by_id is not None:
+                marks[assessment_id][code] = row
 
-    new_scores, changed_scores = [], []
     entries, parts = {}, {}
-    plans = {}
-    for pk, org_id, path, kind, *_rest in live:
-        tree = own_tree[pk]
-        if id(tree) not in plans:
-            with_metric = set(tree.metric_leaves())
-            plans[id(tree)] = [
-                (code, _metric_key(tree.nodes[code]) if code in with_metric else None) for code in tree.leaves()
-            ]
-        leaf_points, vetoed = {}, False
-        for code, metric_key in plans[id(tree)]:
-            node = tree.nodes[code]
-            result = results[metric_key].get(org_id) if metric_key else None
-            row = stored_scores[pk].get(code)
-            value, computed, final, trace, vetoes = _leaf(tree, code, row, result, period_end)
-            vetoed = vetoed or vetoes
-            leaf_points[code] = final
-            wanted = (stored(value), stored(computed), stored(final), trace)
-            if row is None:
-                if result is not None:
-                    new_scores.append(
-                        Score(
-                            assessment_id=pk,
-                            code=code,
-                            kind=node["kind"],
-                            value=wanted[0],
-                            computed=wanted[1],
-                            final=wanted[2],
-                            trace=trace,
-                        )
-                    )
-            elif (row.value, row.computed, row.final, row.trace, row.kind) != (*wanted, node["kind"]):
-                changed_scores.append(
-                    Score(pk=row.pk, **dict(zip(SCORE_FIGURES, (*wanted, node["kind"]), strict=True)))
-                )
-        points, total = tree.aggregate(leaf_points)
-        parts[pk] = {
-            code: str(stored(points[code])) for code in tree.order if tree.nodes[code]["kind"] == IndicatorKind.GROUP
-        }
-        entries[pk] = (path, kind, Entry(pk, stored(total), vetoed))
+    leaves_of, aggregated = {}, {}
+    no_marks = {}
+
+    def scored():
+        """(assessment, code, kind, Outcome, inputs, fresh) of every leaf of every live assessment, in order; sets
+        `entries` and `parts` as it goes."""
+        for pk, org_id, path, kind, *_rest in live:
+            tree = own_tree[pk]
+            leaves = leaves_of.get(id(tree))
+            if leaves is None:
+                leaves = leaves_of[id(tree)] = Leaves(tree, period_end)
+            marked = marks.get(pk, no_marks)
+            points, vetoed = [], False
+            for code, leaf_kind, metric_key in leaves.plan:
+                result = results[metric_key] if metric_key else None
+                mark = marked.get(code)
+                if mark is None:
+                    value = result.value(org_id) if result is not None else None
+                    outcome = leaves.shared(code, result is not None, value)
+                else:
+                    found = (result.value(org_id), result.inputs(org_id)) if result is not None else None
+                    outcome = leaves.marked(code, mark, found)
+                vetoed = vetoed or outcome.vetoes
+                points.append(outcome.points)
+                yield pk, org_id, code, leaf_kind, outcome, result
+            key = (id(tree), tuple(points))
+            figures = aggregated.get(key)
+            if figures is None:
+                every, total = tree.aggregate(dict(zip((code for code, _k, _m in leaves.plan), points, strict=True)))
+                groups = {
+                    code: str(stored(every[code]))
+                    for code in tree.order
+                    if tree.nodes[code]["kind"] == IndicatorKind.GROUP
+                }
+                figures = aggregated[key] = (groups, stored(total))
+            parts[pk] = figures[0]
+            entries[pk] = (path, kind, Entry(pk, figures[1], vetoed))
+
+    if by_copy:
+        run.scores_created, run.scores_updated = _write_by_copy(_copy_lines(scored()))
+    else:
+        run.scores_created, run.scores_updated = _write_by_orm(scored(), stored_scores)
+
     # Peers include published assessments with their stored figures (read, never written).
     for pk, _org, path, kind, state, total, vetoed, *_rest in rows:
         if state == AssessmentState.PUBLISHED and total is not None:
@@ -777,8 +857,6 @@ def score_round(round_, *, through, now):
         grade_peers(group, bands)
     sizes = {kind: len(group) for kind, group in peers.items()}
 
-    Score.objects.bulk_create(new_scores, batch_size=BATCH)
-    write_rows(Score, changed_scores, SCORE_FIGURES)
     updated = []
     for row in live:
         pk = row[0]
@@ -800,9 +878,96 @@ def score_round(round_, *, through, now):
             updated.append(Assessment(pk=pk, computed_at=now, **dict(zip(FIGURES, wanted, strict=True))))
     write_rows(Assessment, updated, [*FIGURES, "computed_at"])
     run.assessments = len(live)
-    run.scores_created, run.scores_updated = len(new_scores), len(changed_scores)
     run.assessments_changed = len(updated)
     return run
+
+
+def _write_by_orm(scored, stored_scores):
+    """Compare each leaf with its stored score here; create the missing ones that have a metric, update the ones
+    that differ. (created, updated)."""
+    new_scores, changed_scores = [], []
+    for pk, org_id, code, kind, outcome, result in scored:
+        trace = outcome.trace_of(result.inputs(org_id) if outcome.shared and result is not None else None)
+        wanted = (outcome.value, outcome.computed, outcome.final, trace)
+        row = stored_scores[pk].get(code)
+        if row is None:
+            if result is not None:
+                new_scores.append(
+                    Score(
+                        assessment_id=pk,
+                        code=code,
+                        kind=kind,
+                        value=wanted[0],
+                        computed=wanted[1],
+                        final=wanted[2],
+                        trace=trace,
+                    )
+                )
+        elif (row.value, row.computed, row.final, row.trace, row.kind) != (*wanted, kind):
+            changed_scores.append(Score(pk=row.pk, **dict(zip(SCORE_FIGURES, (*wanted, kind), strict=True))))
+    Score.objects.bulk_create(new_scores, batch_size=BATCH)
+    write_rows(Score, changed_scores, SCORE_FIGURES)
+    return len(new_scores), len(changed_scores)
+
+
+def _copy_lines(scored):
+    """The COPY lines of the leaves: assessment, code, kind, value, computed, final, trace, fresh (a leaf with a
+    metric, created when missing). Each organization's inputs are written once per metric as JSON text."""
+    texts, last = {}, None
+    for pk, org_id, code, kind, outcome, result in scored:
+        if pk != last:
+            texts, last = {}, pk
+        if outcome.shared and result is not None and outcome.trace:
+            text = texts.get(id(result))
+            if text is None:
+                text = texts[id(result)] = copying.escaped(_json(result.inputs(org_id)))
+            trace = outcome.head + text + "}"
+        else:
+            trace = outcome.text_of(None)
+        fresh = "t" if result is not None else "f"
+        yield f"{pk}\t{code}\t{kind}\t{outcome.fields}\t{trace}\t{fresh}\n"
+
+
+def _write_by_copy(lines):
+    """The wanted scores go into a temporary table by COPY; one UPDATE writes the stored ones that differ, one
+    INSERT the missing ones that have a metric. Identifiers are the model's own; values travel by COPY or as
+    parameters. (created, updated)."""
+    table = Score._meta.db_table
+    names = ["assessment", "code", "kind", "value", "computed", "final", "trace"]
+    columns = [Score._meta.get_field(name).column for name in names]
+    key, figures = columns[:2], columns[2:]
+    rest = [
+        field
+        for field in Score._meta.concrete_fields
+        if not field.primary_key and field.name not in names and field.column not in columns
+    ]
+    every = ", ".join(columns)
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS scores_wanted")
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE scores_wanted AS SELECT {every}, true AS fresh FROM {table} LIMIT 0"  # noqa: S608
+        )
+        copying.copy_into(cursor, "scores_wanted", [*columns, "fresh"], lines)
+        joined = " AND ".join(f"s.{c} = w.{c}" for c in key)
+        cursor.execute(
+            f"UPDATE {table} AS s SET "  # noqa: S608 (identifiers only)
+            + ", ".join(f"{c} = w.{c}" for c in figures)
+            + f" FROM scores_wanted w WHERE {joined} AND ("
+            + ", ".join(f"s.{c}" for c in figures)
+            + ") IS DISTINCT FROM ("
+            + ", ".join(f"w.{c}" for c in figures)
+            + ")"
+        )
+        updated = cursor.rowcount
+        cursor.execute(
+            f"INSERT INTO {table} ({every}{''.join(', ' + f.column for f in rest)}) "  # noqa: S608
+            f"SELECT {', '.join('w.' + c for c in columns)}{', %s' * len(rest)} FROM scores_wanted w "
+            f"WHERE w.fresh AND NOT EXISTS (SELECT 1 FROM {table} s WHERE {joined})",
+            [field.get_db_prep_save(field.get_default(), connection) for field in rest],
+        )
+        created = cursor.rowcount
+        cursor.execute("DROP TABLE scores_wanted")
+    return created, updated
 
 
 FIGURES = ("total", "grade", "rank", "peer_size", "vetoed", "bottom", "parts", "rollup", "grade_trace")

@@ -51,4 +51,5 @@ class Lines(io.RawIOBase):
 
 def copy_into(cursor, table, columns, lines):
     """COPY the text lines (tab-separated fields, each ending with a line break) into `table` (`columns`)."""
-    cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", Lines(lines), size=1 << 20)
+    # The buffer size by position: Django's debug cursor passes no keywords on.
+    cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", Lines(lines), 1 << 20)
