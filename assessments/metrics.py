@@ -204,13 +204,18 @@ def _end_of_day(day):
     return datetime.combine(day + timedelta(days=1), time.min, tzinfo=timezone.get_default_timezone())
 
 
+ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 class PerOrganization(Mapping):
     """A metric's answer, {organization id: (value, trace)}, kept as the aggregates it was read from: `value(id)`
     looks the value up (`default` for an organization without a row), `inputs(id)` builds the trace's dict only
-    when asked for."""
+    when asked for, and `text(id)` the same inputs as JSON text (what a score's trace stores), written straight
+    from the aggregates where the metric knows how (`texts`)."""
 
-    def __init__(self, ids, values, inputs, default=None):
+    def __init__(self, ids, values, inputs, default=None, texts=None):
         self.ids, self.values, self._inputs, self.default = ids, values, inputs, default
+        self._texts = texts
         self._members = None
 
     def value(self, org_id):
@@ -218,6 +223,9 @@ class PerOrganization(Mapping):
 
     def inputs(self, org_id):
         return self._inputs(org_id)
+
+    def text(self, org_id):
+        return self._texts(org_id) if self._texts is not None else ENCODE(self._inputs(org_id))
 
     def __getitem__(self, org_id):
         if self._members is None:
@@ -271,8 +279,15 @@ def meetings_met(organizations, period_start, period_end, *, meeting_type, round
             missing = json.loads(missing)
         return {"meeting_type": meeting_type, "unit": unit, "owed": owed, "met": met, "missing": list(missing)}
 
+    kind = ENCODE(meeting_type)
+
+    def texts(org_id):  # the unit is one of Period's values: nothing to escape
+        unit, owed, met, missing = folded.get(org_id, ("", 0, 0, ()))
+        missing = missing if isinstance(missing, str) else (ENCODE(list(missing)) if missing else "[]")
+        return f'{{"meeting_type":{kind},"unit":"{unit}","owed":{owed},"met":{met},"missing":{missing}}}'
+
     values = {org_id: _share(met, owed) for org_id, (_unit, owed, met, _missing) in folded.items()}
-    return PerOrganization(organizations.ids, values, inputs)
+    return PerOrganization(organizations.ids, values, inputs, texts=texts)
 
 
 def _meetings_in_python(rows, period_start, period_end):
@@ -349,8 +364,14 @@ def attendance_rate(organizations, period_start, period_end, *, meeting_type=Non
         held, expected, present = totals.get(org_id, (0, 0, 0))
         return {"meeting_type": meeting_type or "", "held": held, "expected": expected, "present": present}
 
+    kind = ENCODE(meeting_type or "")
+
+    def texts(org_id):
+        held, expected, present = totals.get(org_id, (0, 0, 0))
+        return f'{{"meeting_type":{kind},"held":{held},"expected":{expected},"present":{present}}}'
+
     values = {org_id: _share(present, expected) for org_id, (_held, expected, present) in totals.items()}
-    return PerOrganization(organizations.ids, values, inputs)
+    return PerOrganization(organizations.ids, values, inputs, texts=texts)
 
 
 @metric("duties_on_time", title=gettext_lazy("Duties done on time"), if_none="full")
@@ -373,8 +394,12 @@ def duties_on_time(organizations, period_start, period_end, *, round=None):
     def inputs(org_id):
         return dict(zip(("due", "on_time", "late", "open"), totals.get(org_id, (0, 0, 0, 0)), strict=True))
 
+    def texts(org_id):
+        due, on_time, late, still_open = totals.get(org_id, (0, 0, 0, 0))
+        return f'{{"due":{due},"on_time":{on_time},"late":{late},"open":{still_open}}}'
+
     values = {org_id: _share(on_time, due) for org_id, (due, on_time, _late, _open) in totals.items()}
-    return PerOrganization(organizations.ids, values, inputs)
+    return PerOrganization(organizations.ids, values, inputs, texts=texts)
 
 
 @metric("rectifications_on_time", title=gettext_lazy("Rectifications closed on time"), if_none="full")
@@ -396,8 +421,12 @@ def rectifications_on_time(organizations, period_start, period_end, *, round=Non
         closed, late = totals.get(org_id, (0, 0))
         return {"closed": closed, "late": late}
 
+    def texts(org_id):
+        closed, late = totals.get(org_id, (0, 0))
+        return f'{{"closed":{closed},"late":{late}}}'
+
     values = {org_id: _share(closed - late, closed) for org_id, (closed, late) in totals.items()}
-    return PerOrganization(organizations.ids, values, inputs)
+    return PerOrganization(organizations.ids, values, inputs, texts=texts)
 
 
 @metric("findings_open_past_deadline", title=gettext_lazy("Findings open past their deadline"), unit="count")
@@ -422,8 +451,13 @@ def findings_open_past_deadline(organizations, period_start, period_end, *, roun
             "findings": [{"id": pk, "deadline": deadline.isoformat()} for pk, deadline in found[:20]],
         }
 
+    def texts(org_id):
+        found = listed.get(org_id, ())
+        items = ",".join(f'{{"id":{pk},"deadline":"{deadline.isoformat()}"}}' for pk, deadline in found[:20])
+        return f'{{"count":{len(found)},"findings":[{items}]}}'
+
     values = {org_id: Decimal(len(found)) for org_id, found in listed.items()}
-    return PerOrganization(organizations.ids, values, inputs, default=Decimal(0))
+    return PerOrganization(organizations.ids, values, inputs, default=Decimal(0), texts=texts)
 
 
 def _serving_on(day, prefix=""):
@@ -451,8 +485,14 @@ def cadres_trained(organizations, period_start, period_end, *, min_hours=0, roun
         total, trained, untrained = counted.get(org_id, (0, 0, ()))
         return {"cadres": total, "trained": trained, "untrained": list(untrained), "min_hours": str(need)}
 
+    hours = ENCODE(str(need))
+
+    def texts(org_id):
+        total, trained, untrained = counted.get(org_id, (0, 0, ()))
+        return f'{{"cadres":{total},"trained":{trained},"untrained":{ENCODE(list(untrained))},"min_hours":{hours}}}'
+
     values = {org_id: _share(trained, total) for org_id, (total, trained, _untrained) in counted.items()}
-    return PerOrganization(organizations.ids, values, inputs)
+    return PerOrganization(organizations.ids, values, inputs, texts=texts)
 
 
 def _cadres_in_python(serving, period_start, period_end, need):
@@ -528,12 +568,22 @@ def staffing_ratio(organizations, period_start, period_end, *, share="0.01", rou
             "full_time": full_time.get(org_id, 0),
         }
 
+    shown_share = ENCODE(str(share))
+
+    def texts(org_id):
+        headcount = headcounts.get(org_id)
+        upper = math.floor(headcount * Decimal("0.02")) if headcount else 0
+        return (
+            f'{{"headcount":{"null" if headcount is None else headcount},"share":{shown_share},'
+            f'"required":{required_of(headcount)},"upper":{upper},"full_time":{full_time.get(org_id, 0)}}}'
+        )
+
     values = {}
     for org_id, headcount in headcounts.items():
         required = required_of(headcount)
         if required:
             values[org_id] = min(ONE, Decimal(full_time.get(org_id, 0)) / Decimal(required))
-    return PerOrganization(organizations.ids, values, inputs)
+    return PerOrganization(organizations.ids, values, inputs, texts=texts)
 
 
 @metric("committee_term_overdue", title=gettext_lazy("Months with the committee election overdue"), unit="count")
@@ -553,8 +603,13 @@ def committee_term_overdue(organizations, period_start, period_end, *, round=Non
         found = listed.get(org_id, ())
         return {"count": len(found), "months": [f"{month:%Y-%m}" for month in found]}
 
+    def texts(org_id):
+        found = listed.get(org_id, ())
+        months = ",".join(f'"{month:%Y-%m}"' for month in found)
+        return f'{{"count":{len(found)},"months":[{months}]}}'
+
     values = {org_id: Decimal(len(found)) for org_id, found in listed.items()}
-    return PerOrganization(organizations.ids, values, inputs, default=Decimal(0))
+    return PerOrganization(organizations.ids, values, inputs, default=Decimal(0), texts=texts)
 
 
 @metric(
@@ -579,9 +634,14 @@ def survey_satisfaction(organizations, period_start, period_end, *, min_responde
         respondents, share = results.get(org_id, (0, None))
         return {"respondents": respondents, "satisfied_share": _str(share)}
 
+    def texts(org_id):
+        respondents, share = results.get(org_id, (0, None))
+        shown = "null" if share is None else ENCODE(str(share))
+        return f'{{"respondents":{respondents},"satisfied_share":{shown}}}'
+
     values = {
         org_id: share
         for org_id, (respondents, share) in results.items()
         if share is not None and respondents and respondents >= min_respondents
     }
-    return PerOrganization(organizations.ids, values, inputs)
+    return PerOrganization(organizations.ids, values, inputs, texts=texts)

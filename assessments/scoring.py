@@ -54,6 +54,7 @@ How a round is scored (`score_round`):
 
 import ast
 import bisect
+import itertools
 import json
 import re
 from collections import defaultdict, namedtuple
@@ -318,6 +319,8 @@ class Tree:
             for code, item in self.nodes.items()
             if item["kind"] == IndicatorKind.GROUP and item.get("aggregation") == "formula"
         }
+        self._groups = [code for code in self.order if self.nodes[code]["kind"] == IndicatorKind.GROUP]
+        self._memo = defaultdict(dict)
 
     def _post_order(self, code):
         for child in self.children[code]:
@@ -341,12 +344,19 @@ class Tree:
         ]
 
     def aggregate(self, leaf_points):
-        """{code: points} of every node (leaves as given) and the total."""
+        """{code: points} of every node (leaves as given) and the total. Each area's points are memoised by its
+        children's points: over a round, the same few combinations come back again and again."""
         points = dict(leaf_points)
-        for code in self.order:
-            if self.nodes[code]["kind"] == IndicatorKind.GROUP:
-                points[code] = self._group(code, points)
-        total = self._combine("", "capped_sum", self.total_points, points)
+        for code in self._groups:
+            children = tuple([points[child] for child in self.children[code]])
+            found = self._memo[code].get(children)
+            if found is None:
+                found = self._memo[code][children] = self._group(code, points)
+            points[code] = found
+        children = tuple([points[child] for child in self.children[""]])
+        total = self._memo[""].get(children)
+        if total is None:
+            total = self._memo[""][children] = self._combine("", "capped_sum", self.total_points, points)
         return points, total
 
     def _group(self, code, points):
@@ -674,24 +684,34 @@ def _leaf(tree, code, row, metric_result, through):
     return value, computed, min(max(final, ZERO), maximum), trace, False
 
 
-def _json(value):
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+_json = metrics.ENCODE
 
 
 class Outcome:
-    """One leaf's result: what is stored (`value`, `computed`, `final` to six places, and the same as COPY text),
-    the exact `points` the areas add up, whether it vetoes, and its trace — a dict, or for a leaf without marks a
-    dict whose "inputs" each organization fills in (`trace_of`, `text_of`)."""
+    """One leaf's result: what is stored (`value`, `computed`, `final` to six places), the exact `points` the
+    areas add up, whether it vetoes, and its trace — a dict, or for an outcome `shared` by every organization
+    with the same metric value (no marks) a dict whose "inputs" each organization fills in (`trace_of`).
 
-    __slots__ = ("value", "computed", "final", "points", "vetoes", "trace", "fields", "head", "shared")
+    `key` tells outcomes apart for the memo of the areas' points. For COPY, the line of the score but its
+    assessment: `before` + the organization's inputs as JSON text + `after` (a shared outcome with a trace), else
+    `line` whole."""
 
-    def __init__(self, value, computed, points, trace, vetoes, shared):
+    __slots__ = ("value", "computed", "final", "points", "vetoes", "trace", "shared", "key", "before", "after", "line")
+
+    def __init__(self, code, kind, fresh, value, computed, points, trace, vetoes, key=None):
         self.value, self.computed, self.final = stored(value), stored(computed), stored(points)
-        self.points, self.vetoes, self.trace, self.shared = points, vetoes, trace, shared
-        self.fields = "\t".join(copying.text(number) for number in (self.value, self.computed, self.final))
-        self.head = None
-        if trace and shared:  # the trace but its inputs, as JSON text open at its end
-            self.head = _json({key: item for key, item in trace.items() if key != "inputs"})[:-1] + ',"inputs":'
+        self.points, self.vetoes, self.trace = points, vetoes, trace
+        self.shared = key is not None
+        self.key = key if self.shared else (points, vetoes)
+        fields = "\t".join(copying.text(number) for number in (self.value, self.computed, self.final))
+        start = f"\t{code}\t{kind}\t{fields}\t"
+        self.after = f"}}\t{'t' if fresh else 'f'}\n"
+        self.before = self.line = None
+        if trace and self.shared:  # the trace but its inputs, as JSON text open at its end
+            head = _json({name: item for name, item in trace.items() if name != "inputs"})
+            self.before = start + copying.escaped(head[:-1] + ',"inputs":')
+        else:
+            self.line = start + (copying.escaped(_json(trace)) if trace else "{}") + self.after[1:]
 
     def trace_of(self, inputs):
         if not self.shared or not self.trace:
@@ -700,39 +720,35 @@ class Outcome:
         trace["inputs"] = inputs
         return trace
 
-    def text_of(self, inputs_text):
-        if not self.trace:
-            return "{}"
-        if not self.shared:
-            return copying.escaped(_json(self.trace))
-        return self.head + inputs_text + "}"
-
 
 class Leaves:
-    """The outcomes of a tree's leaves, memoised: a leaf without marks (no assessor's points, adjustment or
-    approval) gives the same outcome for the same metric value, whichever organization has it."""
+    """A tree's leaves ready to score: for each, (code, kind, the metric's answer or None, its values, the value
+    of an organization without a row, the memo). A leaf without marks (no assessor's points, adjustment or
+    approval) gives the same outcome for the same metric value, whichever organization has it: memoised."""
 
-    def __init__(self, tree, through):
-        self.tree, self.through = tree, through
+    def __init__(self, tree, through, results, serial):
+        self.tree, self.through, self.serial = tree, through, serial
         with_metric = set(tree.metric_leaves())
-        self.plan = [
-            (code, tree.nodes[code]["kind"], _metric_key(tree.nodes[code]) if code in with_metric else None)
-            for code in tree.leaves()
-        ]
-        self.memo = {}
+        self.steps = []
+        for code in tree.leaves():
+            result = results[_metric_key(tree.nodes[code])] if code in with_metric else None
+            values, default = (result.values, result.default) if result is not None else ({}, None)
+            self.steps.append((code, tree.nodes[code]["kind"], result, values, default, {}))
 
-    def shared(self, code, has_metric, value):
-        key = (code, value)
-        found = self.memo.get(key)
-        if found is None:
-            result = (value, None) if has_metric else None
-            value, computed, points, trace, vetoes = _leaf(self.tree, code, None, result, self.through)
-            found = self.memo[key] = Outcome(value, computed, points, trace, vetoes, shared=True)
-        return found
+    def shared(self, step, value):
+        code, kind, result, _values, _default, memo = step
+        found = (value, None) if result is not None else None
+        _value, computed, points, trace, vetoes = _leaf(self.tree, code, None, found, self.through)
+        memo[value] = outcome = Outcome(
+            code, kind, result is not None, value, computed, points, trace, vetoes, key=next(self.serial)
+        )
+        return outcome
 
-    def marked(self, code, marks, result):
-        value, computed, points, trace, vetoes = _leaf(self.tree, code, marks, result, self.through)
-        return Outcome(value, computed, points, trace, vetoes, shared=False)
+    def marked(self, step, org_id, marks):
+        code, kind, result, _values, _default, _memo = step
+        found = (result.value(org_id), result.inputs(org_id)) if result is not None else None
+        value, computed, points, trace, vetoes = _leaf(self.tree, code, marks, found, self.through)
+        return Outcome(code, kind, result is not None, value, computed, points, trace, vetoes)
 
 
 def score_round(round_, *, through, now):
@@ -798,43 +814,41 @@ def score_round(round_, *, through, now):
                 marks[assessment_id][code] = row
 
     entries, parts = {}, {}
-    leaves_of, aggregated = {}, {}
-    no_marks = {}
+    leaves_of, aggregated, serial = {}, {}, itertools.count()
 
     def scored():
-        """(assessment, code, kind, Outcome, inputs, fresh) of every leaf of every live assessment, in order; sets
-        `entries` and `parts` as it goes."""
+        """(assessment, organization, Leaves, outcomes) of every live assessment, in order; sets `entries` and
+        `parts` as it goes."""
         for pk, org_id, path, kind, *_rest in live:
             tree = own_tree[pk]
             leaves = leaves_of.get(id(tree))
             if leaves is None:
-                leaves = leaves_of[id(tree)] = Leaves(tree, period_end)
-            marked = marks.get(pk, no_marks)
-            points, vetoed = [], False
-            for code, leaf_kind, metric_key in leaves.plan:
-                result = results[metric_key] if metric_key else None
-                mark = marked.get(code)
-                if mark is None:
-                    value = result.value(org_id) if result is not None else None
-                    outcome = leaves.shared(code, result is not None, value)
+                leaves = leaves_of[id(tree)] = Leaves(tree, period_end, results, serial)
+            marked = marks.get(pk)
+            outcomes = []
+            for step in leaves.steps:
+                if marked is not None and step[0] in marked:
+                    outcome = leaves.marked(step, org_id, marked[step[0]])
                 else:
-                    found = (result.value(org_id), result.inputs(org_id)) if result is not None else None
-                    outcome = leaves.marked(code, mark, found)
-                vetoed = vetoed or outcome.vetoes
-                points.append(outcome.points)
-                yield pk, org_id, code, leaf_kind, outcome, result
-            key = (id(tree), tuple(points))
+                    value = step[3].get(org_id, step[4])
+                    outcome = step[5].get(value)
+                    if outcome is None:
+                        outcome = leaves.shared(step, value)
+                outcomes.append(outcome)
+            key = (id(tree), *[outcome.key for outcome in outcomes])
             figures = aggregated.get(key)
             if figures is None:
-                every, total = tree.aggregate(dict(zip((code for code, _k, _m in leaves.plan), points, strict=True)))
+                codes = [step[0] for step in leaves.steps]
+                every, total = tree.aggregate(dict(zip(codes, [o.points for o in outcomes], strict=True)))
                 groups = {
                     code: str(stored(every[code]))
                     for code in tree.order
                     if tree.nodes[code]["kind"] == IndicatorKind.GROUP
                 }
-                figures = aggregated[key] = (groups, stored(total))
+                figures = aggregated[key] = (groups, stored(total), any(o.vetoes for o in outcomes))
             parts[pk] = figures[0]
-            entries[pk] = (path, kind, Entry(pk, figures[1], vetoed))
+            entries[pk] = (path, kind, Entry(pk, figures[1], figures[2]))
+            yield pk, org_id, leaves, outcomes
 
     if by_copy:
         run.scores_created, run.scores_updated = _write_by_copy(_copy_lines(scored()))
@@ -886,46 +900,50 @@ def _write_by_orm(scored, stored_scores):
     """Compare each leaf with its stored score here; create the missing ones that have a metric, update the ones
     that differ. (created, updated)."""
     new_scores, changed_scores = [], []
-    for pk, org_id, code, kind, outcome, result in scored:
-        trace = outcome.trace_of(result.inputs(org_id) if outcome.shared and result is not None else None)
-        wanted = (outcome.value, outcome.computed, outcome.final, trace)
-        row = stored_scores[pk].get(code)
-        if row is None:
-            if result is not None:
-                new_scores.append(
-                    Score(
-                        assessment_id=pk,
-                        code=code,
-                        kind=kind,
-                        value=wanted[0],
-                        computed=wanted[1],
-                        final=wanted[2],
-                        trace=trace,
+    for pk, org_id, leaves, outcomes in scored:
+        for (code, kind, result, *_memo), outcome in zip(leaves.steps, outcomes, strict=True):
+            trace = outcome.trace_of(result.inputs(org_id) if outcome.shared and result is not None else None)
+            wanted = (outcome.value, outcome.computed, outcome.final, trace)
+            row = stored_scores[pk].get(code)
+            if row is None:
+                if result is not None:
+                    new_scores.append(
+                        Score(
+                            assessment_id=pk,
+                            code=code,
+                            kind=kind,
+                            value=wanted[0],
+                            computed=wanted[1],
+                            final=wanted[2],
+                            trace=trace,
+                        )
                     )
-                )
-        elif (row.value, row.computed, row.final, row.trace, row.kind) != (*wanted, kind):
-            changed_scores.append(Score(pk=row.pk, **dict(zip(SCORE_FIGURES, (*wanted, kind), strict=True))))
+            elif (row.value, row.computed, row.final, row.trace, row.kind) != (*wanted, kind):
+                changed_scores.append(Score(pk=row.pk, **dict(zip(SCORE_FIGURES, (*wanted, kind), strict=True))))
     Score.objects.bulk_create(new_scores, batch_size=BATCH)
     write_rows(Score, changed_scores, SCORE_FIGURES)
     return len(new_scores), len(changed_scores)
 
 
 def _copy_lines(scored):
-    """The COPY lines of the leaves: assessment, code, kind, value, computed, final, trace, fresh (a leaf with a
-    metric, created when missing). Each organization's inputs are written once per metric as JSON text."""
-    texts, last = {}, None
-    for pk, org_id, code, kind, outcome, result in scored:
-        if pk != last:
-            texts, last = {}, pk
-        if outcome.shared and result is not None and outcome.trace:
+    """The COPY text of the leaves, one chunk per assessment: assessment, code, kind, value, computed, final,
+    trace, fresh (a leaf with a metric: created when missing). Each organization's inputs are written once per
+    metric, as the metric's JSON text."""
+    escaped = copying.escaped
+    for pk, org_id, leaves, outcomes in scored:
+        texts = {}
+        lines = []
+        for step, outcome in zip(leaves.steps, outcomes, strict=True):
+            if outcome.line is not None:
+                lines.append(outcome.line)
+                continue
+            result = step[2]
             text = texts.get(id(result))
             if text is None:
-                text = texts[id(result)] = copying.escaped(_json(result.inputs(org_id)))
-            trace = outcome.head + text + "}"
-        else:
-            trace = outcome.text_of(None)
-        fresh = "t" if result is not None else "f"
-        yield f"{pk}\t{code}\t{kind}\t{outcome.fields}\t{trace}\t{fresh}\n"
+                text = texts[id(result)] = escaped(result.text(org_id))
+            lines.append(outcome.before + text + outcome.after)
+        if lines:
+            yield f"{pk}" + f"{pk}".join(lines)
 
 
 def _write_by_copy(lines):

@@ -4,21 +4,20 @@ changed, and only what changed otherwise; the number of queries does not grow wi
 
 Over the drawn tree of test_scoring.py (甲村, 乙村, 丙村 under 东镇党委)."""
 
+import json
 from datetime import date
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from assessments import scoring, services
+from assessments import metrics, scoring, services
 from assessments.models import Assessment, GradeBand, Indicator, Rubric, RubricState, Score
-from branches.models import Cadre, Employment, MonthSummary, OrganizationKind, Post
+from branches.models import Cadre, Employment, MonthFact, MonthSummary, Organization, OrganizationKind, Post, TermState
 from tests.assessments import test_scoring as drawn
 from tests.conftest import system
 
 tree = drawn.tree  # the drawn tree, as a fixture of this module too
-
-pytestmark = pytest.mark.postgres
 
 
 def score(assessment_round, copy=True):
@@ -59,6 +58,7 @@ def versions(assessment_round):
         return dict(cursor.fetchall())
 
 
+@pytest.mark.postgres
 def test_the_copy_path_writes_the_rows_the_portable_path_writes(tree):
     """The same branches scored twice under the same rubric: over the county by the portable path, over the town
     by COPY. Every figure and every score (values, points, traces) is the same, and so are the counts."""
@@ -85,6 +85,7 @@ def test_the_copy_path_writes_the_rows_the_portable_path_writes(tree):
     ]
 
 
+@pytest.mark.postgres
 def test_a_second_run_writes_nothing_and_a_changed_input_writes_only_what_changed(tree):
     """Nothing changed: no score row is written again (their row versions stay). 乙村's attendance then becomes
     50 of 50 (6 → 10 points): only that score is written, and 乙村's total becomes 90."""
@@ -111,6 +112,7 @@ def test_a_second_run_writes_nothing_and_a_changed_input_writes_only_what_change
     assert Assessment.objects.get(round=assessment_round, organization=tree.b).total == 90
 
 
+@pytest.mark.postgres
 def test_names_with_tabs_and_backslashes_reach_the_trace_intact(tree):
     """A cadre's name is the organization's text: a backslash, a tab or a quote in it goes through COPY as it
     is, and the trace reads the same as the portable path's."""
@@ -146,6 +148,7 @@ def test_names_with_tabs_and_backslashes_reach_the_trace_intact(tree):
     assert figures(copied_round)[1] == figures(portable_round)[1]
 
 
+@pytest.mark.postgres
 def test_scoring_by_copy_takes_the_same_queries_for_three_or_twelve_branches(tree):
     """A round over 东镇党委's three branches and one over the county with nine more (each assessment with an
     assessor's score) take the same queries, the COPY among them."""
@@ -166,3 +169,29 @@ def test_scoring_by_copy_takes_the_same_queries_for_three_or_twelve_branches(tre
         counts.append([query["sql"][:60] for query in queries.captured_queries])
     assert len(counts[0]) == len(counts[1]), "\n".join(counts[0] + ["----"] + counts[1])
     assert any(sql.startswith("COPY") for sql in counts[1])
+
+
+@pytest.mark.parametrize("name", sorted(metrics.REGISTRY))
+def test_each_metric_writes_its_inputs_as_the_json_its_trace_holds(tree, name):
+    """What a score's trace stores is written straight from the metric's aggregates as JSON text: it reads back
+    as the inputs the "why" is told from, for every organization (with rows or without)."""
+    MonthFact.objects.update_or_create(
+        organization=tree.c,
+        month=date(2026, 4, 1),
+        defaults={"existed": True, "committee_serving": True, "term_state": TermState.OVERDUE},
+    )
+    Cadre.objects.create(
+        organization=tree.a,
+        name='王"一\\',
+        post=Post.PARTY_AFFAIRS_STAFF,
+        employment=Employment.FULL_TIME,
+        term_start=date(2025, 1, 1),
+    )
+    Organization.objects.filter(pk=tree.b.pk).update(staff_headcount=120)
+    params = {"meeting_type": "committee_meeting"} if name == "meetings_met" else {}
+    found = metrics.compute(
+        name, [o.pk for o in Organization.objects.all()], date(2026, 1, 1), date(2026, 12, 31), params
+    )
+    assert len(found) == 5
+    for org_id in found:
+        assert json.loads(found.text(org_id)) == found.inputs(org_id) == found[org_id][1]
