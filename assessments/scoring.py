@@ -55,7 +55,6 @@ How a round is scored (`score_round`):
 import ast
 import bisect
 import itertools
-import json
 import re
 from collections import defaultdict, namedtuple
 from dataclasses import dataclass, field
@@ -889,7 +888,7 @@ def score_round(round_, *, through, now):
         )
         have = (stored(row[5]), row[8], row[9], row[10], row[6], *row[11:15])
         if wanted != have:
-            updated.append(Assessment(pk=pk, computed_at=now, **dict(zip(FIGURES, wanted, strict=True))))
+            updated.append((pk, *wanted, now))
     write_rows(Assessment, updated, [*FIGURES, "computed_at"])
     run.assessments = len(live)
     run.assessments_changed = len(updated)
@@ -919,7 +918,7 @@ def _write_by_orm(scored, stored_scores):
                         )
                     )
             elif (row.value, row.computed, row.final, row.trace, row.kind) != (*wanted, kind):
-                changed_scores.append(Score(pk=row.pk, **dict(zip(SCORE_FIGURES, (*wanted, kind), strict=True))))
+                changed_scores.append((row.pk, *wanted, kind))
     Score.objects.bulk_create(new_scores, batch_size=BATCH)
     write_rows(Score, changed_scores, SCORE_FIGURES)
     return len(new_scores), len(changed_scores)
@@ -992,13 +991,15 @@ FIGURES = ("total", "grade", "rank", "peer_size", "vetoed", "bottom", "parts", "
 SCORE_FIGURES = ("value", "computed", "final", "trace", "kind")
 
 
-def write_rows(model, objects, fields):
-    """Write `fields` of these rows (by primary key). On PostgreSQL one UPDATE … FROM unnest(arrays) per 10,000
-    rows (Django's bulk_update builds a CASE per field and row, which costs more than the scoring itself);
-    elsewhere Django's bulk_update. Column names come from the model; values travel as parameters."""
-    if not objects:
+def write_rows(model, rows, fields):
+    """Write `fields` of these rows, each (primary key, *values in the order of `fields`). On PostgreSQL one
+    UPDATE … FROM unnest(arrays) per 10,000 rows (Django's bulk_update builds a CASE per field and row, which
+    costs more than the scoring itself); elsewhere Django's bulk_update. Column names come from the model; values
+    travel as parameters."""
+    if not rows:
         return
     if connection.vendor != "postgresql":
+        objects = [model(pk=pk, **dict(zip(fields, values, strict=True))) for pk, *values in rows]
         model.objects.bulk_update(objects, fields, batch_size=BATCH)
         return
     table = model._meta.db_table
@@ -1010,19 +1011,16 @@ def write_rows(model, objects, fields):
         f"FROM (SELECT unnest(%s::bigint[]) AS id, {selects}) AS v WHERE t.id = v.id"
     )
     with connection.cursor() as cursor:
-        for begin in range(0, len(objects), 10000):
-            chunk = objects[begin : begin + 10000]
-            params = [[item.pk for item in chunk]]
-            for column in columns:
-                params.append([_as_text(column, getattr(item, column.attname)) for item in chunk])
+        for begin in range(0, len(rows), 10000):
+            chunk = rows[begin : begin + 10000]
+            params = [[row[0] for row in chunk]]
+            for index, column in enumerate(columns, start=1):
+                as_text = _json if isinstance(column, models.JSONField) else _as_text
+                params.append([None if row[index] is None else as_text(row[index]) for row in chunk])
             cursor.execute(sql, params)
 
 
-def _as_text(column, value):
-    if value is None:
-        return None
-    if isinstance(column, models.JSONField):
-        return json.dumps(value, ensure_ascii=False)
+def _as_text(value):
     if isinstance(value, bool):
         return "t" if value else "f"
     if hasattr(value, "isoformat"):
