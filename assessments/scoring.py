@@ -946,9 +946,9 @@ def _copy_lines(scored):
 
 
 def _write_by_copy(lines):
-    """The wanted scores go into a temporary table by COPY; one UPDATE writes the stored ones that differ, one
-    INSERT the missing ones that have a metric. Identifiers are the model's own; values travel by COPY or as
-    parameters. (created, updated)."""
+    """The wanted scores go into a temporary table by COPY; one join with the stored scores keeps what differs
+    (a stored score with other figures, a missing one that has a metric), and only that is written: one UPDATE,
+    one INSERT. Identifiers are the model's own; values travel by COPY or as parameters. (created, updated)."""
     table = Score._meta.db_table
     names = ["assessment", "code", "kind", "value", "computed", "final", "trace"]
     columns = [Score._meta.get_field(name).column for name in names]
@@ -960,30 +960,36 @@ def _write_by_copy(lines):
     ]
     every = ", ".join(columns)
     with connection.cursor() as cursor:
-        cursor.execute("DROP TABLE IF EXISTS scores_wanted")
+        cursor.execute("DROP TABLE IF EXISTS scores_wanted, scores_diff")
         cursor.execute(
             f"CREATE TEMPORARY TABLE scores_wanted AS SELECT {every}, true AS fresh FROM {table} LIMIT 0"  # noqa: S608
         )
         copying.copy_into(cursor, "scores_wanted", [*columns, "fresh"], lines)
-        joined = " AND ".join(f"s.{c} = w.{c}" for c in key)
         cursor.execute(
-            f"UPDATE {table} AS s SET "  # noqa: S608 (identifiers only)
-            + ", ".join(f"{c} = w.{c}" for c in figures)
-            + f" FROM scores_wanted w WHERE {joined} AND ("
+            f"CREATE TEMPORARY TABLE scores_diff AS SELECT {', '.join('w.' + c for c in columns)}, s.id AS old_id "  # noqa: S608
+            f"FROM scores_wanted w LEFT JOIN {table} s ON "
+            + " AND ".join(f"s.{c} = w.{c}" for c in key)
+            + " WHERE CASE WHEN s.id IS NULL THEN w.fresh ELSE ("
             + ", ".join(f"s.{c}" for c in figures)
             + ") IS DISTINCT FROM ("
             + ", ".join(f"w.{c}" for c in figures)
-            + ")"
+            + ") END"
         )
-        updated = cursor.rowcount
-        cursor.execute(
-            f"INSERT INTO {table} ({every}{''.join(', ' + f.column for f in rest)}) "  # noqa: S608
-            f"SELECT {', '.join('w.' + c for c in columns)}{', %s' * len(rest)} FROM scores_wanted w "
-            f"WHERE w.fresh AND NOT EXISTS (SELECT 1 FROM {table} s WHERE {joined})",
-            [field.get_db_prep_save(field.get_default(), connection) for field in rest],
-        )
-        created = cursor.rowcount
-        cursor.execute("DROP TABLE scores_wanted")
+        cursor.execute("SELECT count(*) FILTER (WHERE old_id IS NULL), count(old_id) FROM scores_diff")
+        created, updated = cursor.fetchone()
+        if updated:
+            cursor.execute(
+                f"UPDATE {table} AS s SET "  # noqa: S608 (identifiers only)
+                + ", ".join(f"{c} = d.{c}" for c in figures)
+                + " FROM scores_diff d WHERE s.id = d.old_id"
+            )
+        if created:
+            cursor.execute(
+                f"INSERT INTO {table} ({every}{''.join(', ' + f.column for f in rest)}) "  # noqa: S608
+                f"SELECT {every}{', %s' * len(rest)} FROM scores_diff WHERE old_id IS NULL",
+                [field.get_db_prep_save(field.get_default(), connection) for field in rest],
+            )
+        cursor.execute("DROP TABLE scores_wanted, scores_diff")
     return created, updated
 
 
