@@ -50,6 +50,14 @@ How a round is scored (`score_round`):
    a `min_share`, the organizations sharing the last rank of a peer group of two or more.
 8. Roll-ups: each organization with sub-organizations assessed over the period gets their count, their average
    total and, for each band with a `children_share`, how many reach it and whether it qualifies.
+
+How it stays fast over 100,000 organizations: the metrics answer as aggregates (`metrics.PerOrganization`), and a
+trace's inputs are built only when written; a leaf's outcome is computed once per metric value (every
+organization with that value and no assessor's marks shares it), an area's points once per set of its children's
+points; roll-ups are running sums over the organizations in path order. On PostgreSQL the scores go in by COPY
+(each line written from the shared outcome and the organization's inputs as JSON text) into a temporary table,
+one join with the stored scores keeps what differs and only that is written; only the scores an assessor marked
+are read back. Elsewhere the stored scores are read and compared here, then written in bulk.
 """
 
 import ast
