@@ -72,16 +72,18 @@ class Metric:
     params: dict = field(default_factory=dict)
     if_none: str = "zero"
     unit: str = "share"  # "share" (0 to 1) or "count"
+    many: object = None  # answers for several parameter sets at once (`compute_many`), where the metric can
 
 
 REGISTRY = {}
 
 
-def metric(name, *, title, params=None, if_none="zero", unit="share"):
-    """Register a metric function under `name`."""
+def metric(name, *, title, params=None, if_none="zero", unit="share", many=None):
+    """Register a metric function under `name` (and `many`, its answer for several parameter sets at once)."""
 
     def register(function):
-        REGISTRY[name] = Metric(name, function, title, (function.__doc__ or "").strip(), params or {}, if_none, unit)
+        doc = (function.__doc__ or "").strip()
+        REGISTRY[name] = Metric(name, function, title, doc, params or {}, if_none, unit, many)
         return function
 
     return register
@@ -156,6 +158,16 @@ def compute(name, organizations, period_start, period_end, params=None, round=No
     return REGISTRY[name].function(
         scope(organizations), period_start, period_end, round=round, **with_defaults(name, params)
     )
+
+
+def compute_many(name, organizations, period_start, period_end, params_list, round=None):
+    """[answer of metric `name` for each of the parameter sets], in as few queries as the metric can (meetings met
+    of several meeting types: one aggregate)."""
+    found = REGISTRY[name]
+    if found.many is None or len(params_list) < 2:
+        return [compute(name, organizations, period_start, period_end, params, round) for params in params_list]
+    complete = [with_defaults(name, params) for params in params_list]
+    return found.many(scope(organizations), period_start, period_end, complete, round=round)
 
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -251,20 +263,31 @@ def _sql(queryset):
 MEETING_TYPE = Param("choice", required=True, choices=tuple(MeetingType.values))
 
 
+def _meetings_many(organizations, period_start, period_end, params_list, round=None):
+    types = [params["meeting_type"] for params in params_list]
+    return _meetings_of(organizations, period_start, period_end, types)
+
+
 @metric(
     "meetings_met",
     title=gettext_lazy("Meetings held as required"),
     params={"meeting_type": MEETING_TYPE},
     if_none="full",
+    many=_meetings_many,
 )
 def meetings_met(organizations, period_start, period_end, *, meeting_type, round=None):
     """Share of the rule's spans (months, quarters or years) owed in the period that were met, from the kept
     compliance results; a span counts when it lies wholly inside the period. The trace lists the spans missed
     (their key, e.g. 2026-05, held and required). Nothing owed: None (full points by default)."""
+    return _meetings_of(organizations, period_start, period_end, [meeting_type])[0]
+
+
+def _meetings_of(organizations, period_start, period_end, types):
+    """[meetings met of each meeting type], from one aggregate over the kept results of every type."""
     years = range(period_start.year, period_end.year + 1)
     rows = ComplianceResult.objects.filter(
         organization_id__in=organizations.filter,
-        meeting_type=meeting_type,
+        meeting_type__in=sorted(set(types)),
         period=Period.YEAR,
         start__in=[date(year, 1, 1) for year in years],
     )
@@ -272,7 +295,10 @@ def meetings_met(organizations, period_start, period_end, *, meeting_type, round
         folded = _meetings_in_sql(rows, period_start, period_end)
     else:
         folded = _meetings_in_python(rows, period_start, period_end)
+    return [_meetings_answer(organizations, meeting_type, folded.get(meeting_type, {})) for meeting_type in types]
 
+
+def _meetings_answer(organizations, meeting_type, folded):
     def inputs(org_id):
         unit, owed, met, missing = folded.get(org_id, ("", 0, 0, ()))
         if isinstance(missing, str):
@@ -291,10 +317,13 @@ def meetings_met(organizations, period_start, period_end, *, meeting_type, round
 
 
 def _meetings_in_python(rows, period_start, period_end):
-    """{organization id: (unit, owed, met, missing)} folded from the rows' spans."""
-    folded = {}
-    spans_of = rows.values_list("organization_id", "rule_period", "spans").order_by("organization_id", "start")
-    for org_id, rule_period, spans in spans_of:
+    """{meeting type: {organization id: (unit, owed, met, missing)}} folded from the rows' spans."""
+    folded_by_type = defaultdict(dict)
+    spans_of = rows.values_list("meeting_type", "organization_id", "rule_period", "spans").order_by(
+        "organization_id", "start"
+    )
+    for meeting_type, org_id, rule_period, spans in spans_of:
+        folded = folded_by_type[meeting_type]
         unit, owed, met, missing = folded.get(org_id, ("", 0, 0, []))
         for start, held, required, _rule in spans:
             span = periods.span_of(rule_period, date.fromisoformat(start))
@@ -307,7 +336,7 @@ def _meetings_in_python(rows, period_start, period_end):
                 missing.append({"span": span.key, "start": start, "held": held, "required": required})
         if owed:
             folded[org_id] = (unit, owed, met, missing)
-    return folded
+    return folded_by_type
 
 
 # The same fold in one aggregate: the spans of the rows inside the period and owed, counted and met per
@@ -324,14 +353,14 @@ _SPAN_KEY = (
 )
 _MISSED = "(e.v->>1)::numeric < (e.v->>2)::numeric"
 _MEETINGS = (
-    "SELECT r.organization_id, (array_agg(r.rule_period ORDER BY r.start DESC))[1], count(*), "  # noqa: S608
+    "SELECT r.meeting_type, r.organization_id, (array_agg(r.rule_period ORDER BY r.start DESC))[1], count(*), "  # noqa: S608
     f"count(*) FILTER (WHERE NOT {_MISSED}), "
     f"jsonb_agg(jsonb_build_object('span', {_SPAN_KEY}, 'start', e.v->0, 'held', e.v->1, 'required', e.v->2) "
     f"ORDER BY r.start, e.i) FILTER (WHERE {_MISSED}) "
     f"FROM {ComplianceResult._meta.db_table} r CROSS JOIN LATERAL jsonb_array_elements(r.spans) "
     "WITH ORDINALITY AS e(v, i) "
     f"WHERE r.id IN ({{}}) AND {_SPAN_START} >= %s AND {_SPAN_AFTER} <= %s AND (e.v->>2)::numeric <> 0 "
-    "GROUP BY r.organization_id"
+    "GROUP BY r.meeting_type, r.organization_id"
 )
 
 
@@ -339,7 +368,10 @@ def _meetings_in_sql(rows, period_start, period_end):
     sql, params = _sql(rows.values("id"))
     with connection.cursor() as cursor:
         cursor.execute(_MEETINGS.format(sql), [*params, period_start, period_end + timedelta(days=1)])
-        return {org_id: (unit, owed, met, missing or ()) for org_id, unit, owed, met, missing in cursor.fetchall()}
+        folded = defaultdict(dict)
+        for meeting_type, org_id, unit, owed, met, missing in cursor.fetchall():
+            folded[meeting_type][org_id] = (unit, owed, met, missing or ())
+        return folded
 
 
 @metric(

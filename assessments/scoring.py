@@ -795,15 +795,15 @@ def score_round(round_, *, through, now):
         [row[1] for row in live],
         Assessment.objects.filter(round=round_).exclude(state=AssessmentState.PUBLISHED).values("organization_id"),
     )
-    results = {}
+    wanted = {}  # {metric: {key: params}}: each distinct (metric, parameters) once, a metric's sets together
     for tree in {id(t): t for t in own_tree.values()}.values():
         for code in tree.metric_leaves():
             node = tree.nodes[code]
-            key = _metric_key(node)
-            if key not in results:
-                results[key] = metrics.compute(
-                    node["metric"], orgs, round_.period_start, period_end, node.get("params"), round=round_
-                )
+            wanted.setdefault(node["metric"], {}).setdefault(_metric_key(node), node.get("params"))
+    results = {}
+    for name, params in wanted.items():
+        answers = metrics.compute_many(name, orgs, round_.period_start, period_end, list(params.values()), round_)
+        results.update(zip(params, answers, strict=True))
     by_copy = COPY_SCORES and connection.vendor == "postgresql"
     kept = (
         Score.objects.filter(assessment__round=round_).exclude(assessment__state=AssessmentState.PUBLISHED).order_by()

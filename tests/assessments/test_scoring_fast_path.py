@@ -195,3 +195,18 @@ def test_each_metric_writes_its_inputs_as_the_json_its_trace_holds(tree, name):
     assert len(found) == 5
     for org_id in found:
         assert json.loads(found.text(org_id)) == found.inputs(org_id) == found[org_id][1]
+
+
+def test_meetings_of_several_types_in_one_query_answer_as_each_alone(tree, django_assert_num_queries):
+    """A rubric asking for committee meetings and general meetings reads the kept results once; each answer is
+    the one the metric gives for its type alone."""
+    drawn.monthly(tree.a, "general_meeting", [1, 0, 1] * 4)
+    ids = [o.pk for o in Organization.objects.all()]
+    period = (date(2026, 1, 1), date(2026, 12, 31))
+    types = [{"meeting_type": "committee_meeting"}, {"meeting_type": "general_meeting"}]
+    with django_assert_num_queries(1):
+        together = metrics.compute_many("meetings_met", ids, *period, types)
+    for params, answer in zip(types, together, strict=True):
+        alone = metrics.compute("meetings_met", ids, *period, params)
+        assert {org: answer[org] for org in ids} == {org: alone[org] for org in ids}
+    assert together[1][tree.a.pk][1]["met"] == 8 and together[0][tree.a.pk][1]["met"] == 11
