@@ -356,7 +356,7 @@ _MEETINGS = (
     "SELECT r.meeting_type, r.organization_id, (array_agg(r.rule_period ORDER BY r.start DESC))[1], count(*), "  # noqa: S608
     f"count(*) FILTER (WHERE NOT {_MISSED}), "
     f"jsonb_agg(jsonb_build_object('span', {_SPAN_KEY}, 'start', e.v->0, 'held', e.v->1, 'required', e.v->2) "
-    f"ORDER BY r.start, e.i) FILTER (WHERE {_MISSED}) "
+    f"ORDER BY r.start, e.i) FILTER (WHERE {_MISSED})::text "
     f"FROM {ComplianceResult._meta.db_table} r CROSS JOIN LATERAL jsonb_array_elements(r.spans) "
     "WITH ORDINALITY AS e(v, i) "
     f"WHERE r.id IN ({{}}) AND {_SPAN_START} >= %s AND {_SPAN_AFTER} <= %s AND (e.v->>2)::numeric <> 0 "

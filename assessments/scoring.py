@@ -97,7 +97,9 @@ WITH_METRIC = {IndicatorKind.COMPUTED.value, IndicatorKind.SURVEY.value, VETO}
 
 
 def stored(number):
-    return None if number is None else Decimal(number).quantize(STORED, rounding=ROUND_HALF_UP)
+    if number is None:
+        return None
+    return (number if isinstance(number, Decimal) else Decimal(number)).quantize(STORED, rounding=ROUND_HALF_UP)
 
 
 def shown(number):
