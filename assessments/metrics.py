@@ -357,15 +357,15 @@ _MEETINGS = (
     f"count(*) FILTER (WHERE NOT {_MISSED}), "
     f"jsonb_agg(jsonb_build_object('span', {_SPAN_KEY}, 'start', e.v->0, 'held', e.v->1, 'required', e.v->2) "
     f"ORDER BY r.start, e.i) FILTER (WHERE {_MISSED})::text "
-    f"FROM {ComplianceResult._meta.db_table} r CROSS JOIN LATERAL jsonb_array_elements(r.spans) "
-    "WITH ORDINALITY AS e(v, i) "
-    f"WHERE r.id IN ({{}}) AND {_SPAN_START} >= %s AND {_SPAN_AFTER} <= %s AND (e.v->>2)::numeric <> 0 "
+    "FROM ({}) AS r(meeting_type, organization_id, rule_period, start, spans) "
+    "CROSS JOIN LATERAL jsonb_array_elements(r.spans) WITH ORDINALITY AS e(v, i) "
+    f"WHERE {_SPAN_START} >= %s AND {_SPAN_AFTER} <= %s AND (e.v->>2)::numeric <> 0 "
     "GROUP BY r.meeting_type, r.organization_id"
 )
 
 
 def _meetings_in_sql(rows, period_start, period_end):
-    sql, params = _sql(rows.values("id"))
+    sql, params = _sql(rows.values_list("meeting_type", "organization_id", "rule_period", "start", "spans"))
     with connection.cursor() as cursor:
         cursor.execute(_MEETINGS.format(sql), [*params, period_start, period_end + timedelta(days=1)])
         folded = defaultdict(dict)
@@ -546,19 +546,22 @@ def _cadres_in_python(serving, period_start, period_end, need):
 
 
 # The same in one aggregate: a cadre is trained with some hours in the period, at least the hours needed.
+# The cadres in scope are a derived table (their filter reaches the scan); their hours are summed over their own
+# training records only, so one organization costs what its cadres cost.
 _CADRES = (
     "SELECT c.organization_id, count(*), count(*) FILTER (WHERE t.hours <> 0 AND t.hours >= %s), "  # noqa: S608
     "(array_agg(c.name ORDER BY c.id) FILTER (WHERE t.hours IS NULL OR t.hours = 0 OR t.hours < %s))[1:10] "
-    f"FROM {Cadre._meta.db_table} c LEFT JOIN (SELECT cadre_id, sum(hours) AS hours "
-    f"FROM {TrainingRecord._meta.db_table} WHERE held_on BETWEEN %s AND %s GROUP BY cadre_id) t "
-    "ON t.cadre_id = c.id WHERE c.id IN ({}) GROUP BY c.organization_id"
+    "FROM ({0}) AS c(id, organization_id, name) LEFT JOIN (SELECT cadre_id, sum(hours) AS hours "
+    f"FROM {TrainingRecord._meta.db_table} WHERE held_on BETWEEN %s AND %s "
+    "AND cadre_id IN (SELECT s.id FROM ({0}) AS s(id, organization_id, name)) GROUP BY cadre_id) t "
+    "ON t.cadre_id = c.id GROUP BY c.organization_id"
 )
 
 
 def _cadres_in_sql(serving, period_start, period_end, need):
-    sql, params = _sql(serving.values("id"))
+    sql, params = _sql(serving.values_list("id", "organization_id", "name"))
     with connection.cursor() as cursor:
-        cursor.execute(_CADRES.format(sql), [need, need, period_start, period_end, *params])
+        cursor.execute(_CADRES.format(sql), [need, need, *params, period_start, period_end, *params])
         return {org_id: (total, trained, untrained or ()) for org_id, total, trained, untrained in cursor.fetchall()}
 
 
