@@ -239,6 +239,11 @@ class PerOrganization(Mapping):
     def text(self, org_id):
         return self._texts(org_id) if self._texts is not None else ENCODE(self._inputs(org_id))
 
+    @property
+    def text_of(self):
+        """`text` as a plain function of the organization (what a loop over 100,000 of them calls)."""
+        return self._texts if self._texts is not None else self.text
+
     def __getitem__(self, org_id):
         if self._members is None:
             self._members = set(self.ids)

@@ -328,7 +328,7 @@ class Tree:
             for code, item in self.nodes.items()
             if item["kind"] == IndicatorKind.GROUP and item.get("aggregation") == "formula"
         }
-        self._groups = [code for code in self.order if self.nodes[code]["kind"] == IndicatorKind.GROUP]
+        self.groups = [code for code in self.order if self.nodes[code]["kind"] == IndicatorKind.GROUP]
         self._memo = defaultdict(dict)
 
     def _post_order(self, code):
@@ -356,7 +356,7 @@ class Tree:
         """{code: points} of every node (leaves as given) and the total. Each area's points are memoised by its
         children's points: over a round, the same few combinations come back again and again."""
         points = dict(leaf_points)
-        for code in self._groups:
+        for code in self.groups:
             children = tuple([points[child] for child in self.children[code]])
             found = self._memo[code].get(children)
             if found is None:
@@ -732,8 +732,9 @@ class Outcome:
 
 class Leaves:
     """A tree's leaves ready to score: for each, (code, kind, the metric's answer or None, its values, the value
-    of an organization without a row, the memo). A leaf without marks (no assessor's points, adjustment or
-    approval) gives the same outcome for the same metric value, whichever organization has it: memoised."""
+    of an organization without a row, the memo, the answer's inputs as JSON text). A leaf without marks (no
+    assessor's points, adjustment or approval) gives the same outcome for the same metric value, whichever
+    organization has it: memoised."""
 
     def __init__(self, tree, through, results, serial):
         self.tree, self.through, self.serial = tree, through, serial
@@ -742,10 +743,12 @@ class Leaves:
         for code in tree.leaves():
             result = results[_metric_key(tree.nodes[code])] if code in with_metric else None
             values, default = (result.values, result.default) if result is not None else ({}, None)
-            self.steps.append((code, tree.nodes[code]["kind"], result, values, default, {}))
+            text_of = result.text_of if result is not None else None
+            self.steps.append((code, tree.nodes[code]["kind"], result, values, default, {}, text_of))
+        self.codes = [step[0] for step in self.steps]
 
     def shared(self, step, value):
-        code, kind, result, _values, _default, memo = step
+        code, kind, result, _values, _default, memo, _text = step
         found = (value, None) if result is not None else None
         _value, computed, points, trace, vetoes = _leaf(self.tree, code, None, found, self.through)
         memo[value] = outcome = Outcome(
@@ -754,7 +757,7 @@ class Leaves:
         return outcome
 
     def marked(self, step, org_id, marks):
-        code, kind, result, _values, _default, _memo = step
+        code, kind, result, *_rest = step
         found = (result.value(org_id), result.inputs(org_id)) if result is not None else None
         value, computed, points, trace, vetoes = _leaf(self.tree, code, marks, found, self.through)
         return Outcome(code, kind, result is not None, value, computed, points, trace, vetoes)
@@ -823,7 +826,7 @@ def score_round(round_, *, through, now):
                 marks[assessment_id][code] = row
 
     entries, parts = {}, {}
-    leaves_of, aggregated, serial = {}, {}, itertools.count()
+    leaves_of, aggregated, serial, as_stored_text = {}, {}, itertools.count(), {}
 
     def scored():
         """(assessment, organization, Leaves, outcomes) of every live assessment, in order; sets `entries` and
@@ -847,13 +850,13 @@ def score_round(round_, *, through, now):
             key = (id(tree), *[outcome.key for outcome in outcomes])
             figures = aggregated.get(key)
             if figures is None:
-                codes = [step[0] for step in leaves.steps]
-                every, total = tree.aggregate(dict(zip(codes, [o.points for o in outcomes], strict=True)))
-                groups = {
-                    code: str(stored(every[code]))
-                    for code in tree.order
-                    if tree.nodes[code]["kind"] == IndicatorKind.GROUP
-                }
+                every, total = tree.aggregate(dict(zip(leaves.codes, [o.points for o in outcomes], strict=True)))
+                groups = {}
+                for code in tree.groups:
+                    shown_points = as_stored_text.get(every[code])
+                    if shown_points is None:
+                        shown_points = as_stored_text[every[code]] = str(stored(every[code]))
+                    groups[code] = shown_points
                 figures = aggregated[key] = (groups, stored(total), any(o.vetoes for o in outcomes))
             parts[pk] = figures[0]
             entries[pk] = (path, kind, Entry(pk, figures[1], figures[2]))
@@ -946,10 +949,9 @@ def _copy_lines(scored):
             if outcome.line is not None:
                 lines.append(outcome.line)
                 continue
-            result = step[2]
-            text = texts.get(id(result))
+            text = texts.get(step[6])
             if text is None:
-                text = texts[id(result)] = escaped(result.text(org_id))
+                text = texts[step[6]] = escaped(step[6](org_id))
             lines.append(outcome.before + text + outcome.after)
         if lines:
             yield f"{pk}" + f"{pk}".join(lines)
