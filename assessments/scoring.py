@@ -815,8 +815,8 @@ def score_round(round_, *, through, now):
     )
     stored_scores, marks = defaultdict(dict), defaultdict(dict)
     if by_copy:  # only the scores an assessor marked: the rest are compared in SQL
-        kept = kept.filter(Q(assessor_score__isnull=False) | Q(adjusted__isnull=False) | Q(approved_by__isnull=False))
-        for assessment_id, code, *figures in kept.values_list("assessment_id", "code", *Marks._fields):
+        marked = kept.filter(Q(assessor_score__isnull=False) | Q(adjusted__isnull=False) | Q(approved_by__isnull=False))
+        for assessment_id, code, *figures in marked.values_list("assessment_id", "code", *Marks._fields):
             marks[assessment_id][code] = Marks(*figures)
     else:
         kept = kept.values_list("pk", "assessment_id", "code", *StoredScore._fields[1:])
@@ -863,7 +863,8 @@ def score_round(round_, *, through, now):
             yield pk, org_id, leaves, outcomes
 
     if by_copy:
-        run.scores_created, run.scores_updated = _write_by_copy(_copy_lines(scored()))
+        first = not kept.exists()  # the round's first run: nothing stored to compare with
+        run.scores_created, run.scores_updated = _write_by_copy(_copy_lines(scored()), first=first)
     else:
         run.scores_created, run.scores_updated = _write_by_orm(scored(), stored_scores)
 
@@ -957,10 +958,11 @@ def _copy_lines(scored):
             yield f"{pk}" + f"{pk}".join(lines)
 
 
-def _write_by_copy(lines):
+def _write_by_copy(lines, first=False):
     """The wanted scores go into a temporary table by COPY; one join with the stored scores keeps what differs
     (a stored score with other figures, a missing one that has a metric), and only that is written: one UPDATE,
-    one INSERT. Identifiers are the model's own; values travel by COPY or as parameters. (created, updated)."""
+    one INSERT. On the round's `first` run (no score stored) the ones with a metric are inserted straight away.
+    Identifiers are the model's own; values travel by COPY or as parameters. (created, updated)."""
     table = Score._meta.db_table
     names = ["assessment", "code", "kind", "value", "computed", "final", "trace"]
     columns = [Score._meta.get_field(name).column for name in names]
@@ -977,6 +979,13 @@ def _write_by_copy(lines):
             f"CREATE TEMPORARY TABLE scores_wanted AS SELECT {every}, true AS fresh FROM {table} LIMIT 0"  # noqa: S608
         )
         copying.copy_into(cursor, "scores_wanted", [*columns, "fresh"], lines)
+        defaults = [field.get_db_prep_save(field.get_default(), connection) for field in rest]
+        insert = f"INSERT INTO {table} ({every}{''.join(', ' + f.column for f in rest)}) SELECT {every}"  # noqa: S608
+        if first:
+            cursor.execute(f"{insert}{', %s' * len(rest)} FROM scores_wanted WHERE fresh", defaults)
+            created = cursor.rowcount
+            cursor.execute("DROP TABLE scores_wanted")
+            return created, 0
         cursor.execute(
             f"CREATE TEMPORARY TABLE scores_diff AS SELECT {', '.join('w.' + c for c in columns)}, s.id AS old_id "  # noqa: S608
             f"FROM scores_wanted w LEFT JOIN {table} s ON "
@@ -996,11 +1005,7 @@ def _write_by_copy(lines):
                 + " FROM scores_diff d WHERE s.id = d.old_id"
             )
         if created:
-            cursor.execute(
-                f"INSERT INTO {table} ({every}{''.join(', ' + f.column for f in rest)}) "  # noqa: S608
-                f"SELECT {every}{', %s' * len(rest)} FROM scores_diff WHERE old_id IS NULL",
-                [field.get_db_prep_save(field.get_default(), connection) for field in rest],
-            )
+            cursor.execute(f"{insert}{', %s' * len(rest)} FROM scores_diff WHERE old_id IS NULL", defaults)
         cursor.execute("DROP TABLE scores_wanted, scores_diff")
     return created, updated
 

@@ -59,14 +59,17 @@ def versions(assessment_round):
 
 
 @pytest.mark.postgres
-def test_the_copy_path_writes_the_rows_the_portable_path_writes(tree):
+@pytest.mark.parametrize("marked", [True, False], ids=["assessor-marked", "nothing-stored"])
+def test_the_copy_path_writes_the_rows_the_portable_path_writes(tree, marked):
     """The same branches scored twice under the same rubric: over the county by the portable path, over the town
-    by COPY. Every figure and every score (values, points, traces) is the same, and so are the counts."""
+    by COPY. Every figure and every score (values, points, traces) is the same, and so are the counts — with an
+    assessor's scores stored before, or nothing (the round's first run inserts straight away)."""
     rubric = drawn.make_rubric()
     portable_round = drawn.open_round(rubric, tree.root)
     copied_round = drawn.open_round(rubric, tree.town)
-    for assessment_round in (portable_round, copied_round):
-        drawn.manual_scores(drawn.by_org(assessment_round), tree)
+    if marked:
+        for assessment_round in (portable_round, copied_round):
+            drawn.manual_scores(drawn.by_org(assessment_round), tree)
 
     portable = score(portable_round, copy=False)
     copied = score(copied_round)
@@ -78,7 +81,7 @@ def test_the_copy_path_writes_the_rows_the_portable_path_writes(tree):
         portable.assessments_changed,
     )
     assert copied.scores_created == 12  # four computed indicators for each of the three branches
-    assert copied.scores_updated == 6  # the six scores an assessor gave before: their final points set
+    assert copied.scores_updated == (6 if marked else 0)  # the six scores an assessor gave before: final points set
     a_committee = Score.objects.get(assessment__round=copied_round, assessment__organization=tree.a, code="committee")
     assert a_committee.trace["inputs"]["missing"] == [
         {"span": "2026-05", "start": "2026-05-01", "held": 0, "required": 1}
