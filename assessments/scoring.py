@@ -69,7 +69,6 @@ from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, DivisionByZero, InvalidOperation
 
 from django.db import connection, models
-from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from assessments import metrics
@@ -815,8 +814,7 @@ def score_round(round_, *, through, now):
     )
     stored_scores, marks = defaultdict(dict), defaultdict(dict)
     if by_copy:  # only the scores an assessor marked: the rest are compared in SQL
-        marked = kept.filter(Q(assessor_score__isnull=False) | Q(adjusted__isnull=False) | Q(approved_by__isnull=False))
-        for assessment_id, code, *figures in marked.values_list("assessment_id", "code", *Marks._fields):
+        for assessment_id, code, *figures in _probe(round_, _MARKED):
             marks[assessment_id][code] = Marks(*figures)
     else:
         kept = kept.values_list("pk", "assessment_id", "code", *StoredScore._fields[1:])
@@ -863,7 +861,7 @@ def score_round(round_, *, through, now):
             yield pk, org_id, leaves, outcomes
 
     if by_copy:
-        first = not kept.exists()  # the round's first run: nothing stored to compare with
+        first = not _probe(round_, _ANY)  # the round's first run: nothing stored to compare with
         run.scores_created, run.scores_updated = _write_by_copy(_copy_lines(scored()), first=first)
     else:
         run.scores_created, run.scores_updated = _write_by_orm(scored(), stored_scores)
@@ -956,6 +954,31 @@ def _copy_lines(scored):
             lines.append(outcome.before + text + outcome.after)
         if lines:
             yield f"{pk}" + f"{pk}".join(lines)
+
+
+# What a run reads of the stored scores on PostgreSQL, probed assessment by assessment through an index (the
+# unique key, or the partial index of the marked scores): a plan that does not hang on the table's statistics,
+# which a round that has just written a million scores does not have yet.
+_MARKED = (
+    "SELECT s.assessment_id, s.code, s.assessor_score, s.adjusted, s.approved_by_id FROM {score} s "
+    "WHERE s.assessment_id = a.id AND (s.assessor_score IS NOT NULL OR s.adjusted IS NOT NULL "
+    "OR s.approved_by_id IS NOT NULL) OFFSET 0"
+)
+_ANY = "SELECT 1 FROM {score} s WHERE s.assessment_id = a.id LIMIT 1"
+
+
+def _probe(round_, probe):
+    """The rows `probe` finds for the round's assessments not published (`_MARKED`: the marked scores; `_ANY`: one
+    row if any score is stored)."""
+    sql = (
+        f"SELECT x.* FROM {Assessment._meta.db_table} a CROSS JOIN LATERAL ("  # noqa: S608 (identifiers only)
+        + probe.format(score=Score._meta.db_table)
+        + ") x WHERE a.round_id = %s AND a.state <> %s"
+        + (" LIMIT 1" if probe is _ANY else "")
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [round_.pk, AssessmentState.PUBLISHED.value])
+        return cursor.fetchall()
 
 
 def _write_by_copy(lines, first=False):
