@@ -700,20 +700,23 @@ class Outcome:
     areas add up, whether it vetoes, and its trace — a dict, or for an outcome `shared` by every organization
     with the same metric value (no marks) a dict whose "inputs" each organization fills in (`trace_of`).
 
-    `key` tells outcomes apart for the memo of the areas' points. For COPY, the line of the score but its
-    assessment: `before` + the organization's inputs as JSON text + `after` (a shared outcome with a trace), else
-    `line` whole."""
+    `key` tells outcomes apart for the memo of the areas' points; `fresh`: a leaf with a metric, whose score is
+    created when missing. For COPY, the line of the score but its assessment: `before` + the organization's
+    inputs as JSON text + `after` (a shared outcome with a trace), else `line` whole; what follows the trace is
+    `tails[fresh]`."""
 
-    __slots__ = ("value", "computed", "final", "points", "vetoes", "trace", "shared", "key", "before", "after", "line")
+    __slots__ = (
+        "value", "computed", "final", "points", "vetoes", "trace", "shared", "key", "fresh", "before", "after", "line"
+    )  # fmt: skip
 
-    def __init__(self, code, kind, fresh, value, computed, points, trace, vetoes, key=None):
+    def __init__(self, code, kind, fresh, tails, value, computed, points, trace, vetoes, key=None):
         self.value, self.computed, self.final = stored(value), stored(computed), stored(points)
-        self.points, self.vetoes, self.trace = points, vetoes, trace
+        self.points, self.vetoes, self.trace, self.fresh = points, vetoes, trace, fresh
         self.shared = key is not None
         self.key = key if self.shared else (points, vetoes)
         fields = "\t".join(copying.text(number) for number in (self.value, self.computed, self.final))
         start = f"\t{code}\t{kind}\t{fields}\t"
-        self.after = f"}}\t{'t' if fresh else 'f'}\n"
+        self.after = f"}}\t{tails[fresh]}\n"
         self.before = self.line = None
         if trace and self.shared:  # the trace but its inputs, as JSON text open at its end
             head = _json({name: item for name, item in trace.items() if name != "inputs"})
@@ -735,8 +738,8 @@ class Leaves:
     assessor's points, adjustment or approval) gives the same outcome for the same metric value, whichever
     organization has it: memoised."""
 
-    def __init__(self, tree, through, results, serial):
-        self.tree, self.through, self.serial = tree, through, serial
+    def __init__(self, tree, through, results, serial, tails):
+        self.tree, self.through, self.serial, self.tails = tree, through, serial, tails
         with_metric = set(tree.metric_leaves())
         self.steps = []
         for code in tree.leaves():
@@ -751,7 +754,7 @@ class Leaves:
         found = (value, None) if result is not None else None
         _value, computed, points, trace, vetoes = _leaf(self.tree, code, None, found, self.through)
         memo[value] = outcome = Outcome(
-            code, kind, result is not None, value, computed, points, trace, vetoes, key=next(self.serial)
+            code, kind, result is not None, self.tails, value, computed, points, trace, vetoes, key=next(self.serial)
         )
         return outcome
 
@@ -759,7 +762,7 @@ class Leaves:
         code, kind, result, *_rest = step
         found = (result.value(org_id), result.inputs(org_id)) if result is not None else None
         value, computed, points, trace, vetoes = _leaf(self.tree, code, marks, found, self.through)
-        return Outcome(code, kind, result is not None, value, computed, points, trace, vetoes)
+        return Outcome(code, kind, result is not None, self.tails, value, computed, points, trace, vetoes)
 
 
 def score_round(round_, *, through, now):
@@ -825,6 +828,10 @@ def score_round(round_, *, through, now):
 
     entries, parts = {}, {}
     leaves_of, aggregated, serial, as_stored_text = {}, {}, itertools.count(), {}
+    # On PostgreSQL a round's first run (no score stored) copies the new scores straight into their table, the
+    # columns it does not fill given their defaults; later runs copy every leaf (marked fresh or not) to compare.
+    first = by_copy and not _probe(round_, _ANY)
+    tails = (_DEFAULTS_TEXT, _DEFAULTS_TEXT) if first else ("f", "t")
 
     def scored():
         """(assessment, organization, Leaves, outcomes) of every live assessment, in order; sets `entries` and
@@ -833,7 +840,7 @@ def score_round(round_, *, through, now):
             tree = own_tree[pk]
             leaves = leaves_of.get(id(tree))
             if leaves is None:
-                leaves = leaves_of[id(tree)] = Leaves(tree, period_end, results, serial)
+                leaves = leaves_of[id(tree)] = Leaves(tree, period_end, results, serial, tails)
             marked = marks.get(pk)
             outcomes = []
             for step in leaves.steps:
@@ -861,8 +868,7 @@ def score_round(round_, *, through, now):
             yield pk, org_id, leaves, outcomes
 
     if by_copy:
-        first = not _probe(round_, _ANY)  # the round's first run: nothing stored to compare with
-        run.scores_created, run.scores_updated = _write_by_copy(_copy_lines(scored()), first=first)
+        run.scores_created, run.scores_updated = _write_by_copy(_copy_lines(scored(), direct=first), direct=first)
     else:
         run.scores_created, run.scores_updated = _write_by_orm(scored(), stored_scores)
 
@@ -936,15 +942,18 @@ def _write_by_orm(scored, stored_scores):
     return len(new_scores), len(changed_scores)
 
 
-def _copy_lines(scored):
+def _copy_lines(scored, direct=False):
     """The COPY text of the leaves, one chunk per assessment: assessment, code, kind, value, computed, final,
-    trace, fresh (a leaf with a metric: created when missing). Each organization's inputs are written once per
-    metric, as the metric's JSON text."""
+    trace, then whether it is fresh (a leaf with a metric: created when missing), or when copied `direct`ly into
+    the scores the defaults of the other columns (and only the fresh ones). Each organization's inputs are
+    written once per metric, as the metric's JSON text."""
     escaped = copying.escaped
     for pk, org_id, leaves, outcomes in scored:
         texts = {}
         lines = []
         for step, outcome in zip(leaves.steps, outcomes, strict=True):
+            if direct and not outcome.fresh:
+                continue
             if outcome.line is not None:
                 lines.append(outcome.line)
                 continue
@@ -954,6 +963,18 @@ def _copy_lines(scored):
             lines.append(outcome.before + text + outcome.after)
         if lines:
             yield f"{pk}" + f"{pk}".join(lines)
+
+
+class _Counted:
+    """The COPY chunks passed on, counting their lines."""
+
+    def __init__(self, chunks):
+        self.chunks, self.count = chunks, 0
+
+    def __iter__(self):
+        for chunk in self.chunks:
+            self.count += chunk.count("\n")
+            yield chunk
 
 
 # What a run reads of the stored scores on PostgreSQL, probed assessment by assessment through an index (the
@@ -981,22 +1002,27 @@ def _probe(round_, probe):
         return cursor.fetchall()
 
 
-def _write_by_copy(lines, first=False):
+# The columns of a score the engine writes, and the others with their defaults (as COPY text).
+_WRITTEN = ["assessment", "code", "kind", "value", "computed", "final", "trace"]
+_COLUMNS = [Score._meta.get_field(name).column for name in _WRITTEN]
+_OTHERS = [f for f in Score._meta.concrete_fields if not f.primary_key and f.name not in _WRITTEN]
+_DEFAULTS_TEXT = "\t".join(copying.text(f.get_default()) for f in _OTHERS)
+
+
+def _write_by_copy(lines, direct=False):
     """The wanted scores go into a temporary table by COPY; one join with the stored scores keeps what differs
     (a stored score with other figures, a missing one that has a metric), and only that is written: one UPDATE,
-    one INSERT. On the round's `first` run (no score stored) the ones with a metric are inserted straight away.
+    one INSERT. On the round's first run (no score stored) the new scores are copied `direct`ly into their table.
     Identifiers are the model's own; values travel by COPY or as parameters. (created, updated)."""
     table = Score._meta.db_table
-    names = ["assessment", "code", "kind", "value", "computed", "final", "trace"]
-    columns = [Score._meta.get_field(name).column for name in names]
+    columns, rest = _COLUMNS, _OTHERS
     key, figures = columns[:2], columns[2:]
-    rest = [
-        field
-        for field in Score._meta.concrete_fields
-        if not field.primary_key and field.name not in names and field.column not in columns
-    ]
     every = ", ".join(columns)
     with connection.cursor() as cursor:
+        if direct:
+            counted = _Counted(lines)
+            copying.copy_into(cursor, table, [*columns, *(f.column for f in rest)], counted)
+            return counted.count, 0
         cursor.execute("DROP TABLE IF EXISTS scores_wanted, scores_diff")
         cursor.execute(
             f"CREATE TEMPORARY TABLE scores_wanted AS SELECT {every}, true AS fresh FROM {table} LIMIT 0"  # noqa: S608
@@ -1004,11 +1030,6 @@ def _write_by_copy(lines, first=False):
         copying.copy_into(cursor, "scores_wanted", [*columns, "fresh"], lines)
         defaults = [field.get_db_prep_save(field.get_default(), connection) for field in rest]
         insert = f"INSERT INTO {table} ({every}{''.join(', ' + f.column for f in rest)}) SELECT {every}"  # noqa: S608
-        if first:
-            cursor.execute(f"{insert}{', %s' * len(rest)} FROM scores_wanted WHERE fresh", defaults)
-            created = cursor.rowcount
-            cursor.execute("DROP TABLE scores_wanted")
-            return created, 0
         cursor.execute(
             f"CREATE TEMPORARY TABLE scores_diff AS SELECT {', '.join('w.' + c for c in columns)}, s.id AS old_id "  # noqa: S608
             f"FROM scores_wanted w LEFT JOIN {table} s ON "
