@@ -213,3 +213,14 @@ def test_meetings_of_several_types_in_one_query_answer_as_each_alone(tree, djang
         alone = metrics.compute("meetings_met", ids, *period, params)
         assert {org: answer[org] for org in ids} == {org: alone[org] for org in ids}
     assert together[1][tree.a.pk][1]["met"] == 8 and together[0][tree.a.pk][1]["met"] == 11
+
+
+@pytest.mark.postgres
+def test_a_large_round_leaves_the_planner_statistics_of_its_assessments(tree, monkeypatch):
+    """Opening a round over thousands of organizations analyzes the assessments, so its first scoring is planned
+    knowing how many there are (here the threshold is lowered to the drawn tree's three branches)."""
+    monkeypatch.setattr(services, "ANALYZED_FROM", 3)
+    drawn.open_round(drawn.make_rubric(), tree.root)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE relname = %s", [Assessment._meta.db_table])
+        assert cursor.fetchone()[0] >= 3
