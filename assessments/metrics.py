@@ -2,13 +2,16 @@
 
 A metric is one function registered with `@metric(...)`:
 
-    metric(organizations, period_start, period_end, *, round=None, **params) -> {organization id: (value, trace)}
+    metric(organizations, period_start, period_end, *, round=None, **params) -> PerOrganization
 
 `organizations` is a queryset of organizations, an iterable of ids or an `Orgs`; the function answers for every
-one of them in a fixed number of queries whatever their number (aggregates over the summaries, never one query per
-organization). `value` is a Decimal, or None when there is nothing to measure (nothing owed, no meeting, no
-survey); the metric's `if_none` says what a scoring rule gives then ("full" points or "zero", overridable by the
-rule's parameter `if_none`). `trace` is a small JSON-able dict of the inputs, shown as the score's "why".
+one of them in one or two aggregate queries whatever their number (over the summaries, never one query per
+organization, and the aggregates read as plain tuples, never as model instances). The answer reads as
+{organization id: (value, trace)}: `value` is a Decimal, or None when there is nothing to measure (nothing owed,
+no meeting, no survey); the metric's `if_none` says what a scoring rule gives then ("full" points or "zero",
+overridable by the rule's parameter `if_none`). `trace` is a small JSON-able dict of the inputs, shown as the
+score's "why"; it is built only when asked for (`PerOrganization.inputs`), so a round of 100,000 organizations
+does not build 100,000 dicts per metric before scoring them.
 
 The period is read as the scoring engine passes it: from the round's first day to the day scored through (the
 round's last day once it is over, else the day of the run). A month or a rule span counts once it is over (its last
@@ -18,12 +21,15 @@ Adding a metric is one function with its decorator; `validate(name, params)` che
 (Chinese messages, used by rubric validation) and `compute(...)` calls a metric with its defaults applied.
 """
 
+import json
 import math
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 
+from django.db import connection
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -41,6 +47,7 @@ from branches.models import (
     Organization,
     Period,
     TermState,
+    TrainingRecord,
 )
 
 ONE = Decimal(1)
@@ -65,16 +72,18 @@ class Metric:
     params: dict = field(default_factory=dict)
     if_none: str = "zero"
     unit: str = "share"  # "share" (0 to 1) or "count"
+    many: object = None  # answers for several parameter sets at once (`compute_many`), where the metric can
 
 
 REGISTRY = {}
 
 
-def metric(name, *, title, params=None, if_none="zero", unit="share"):
-    """Register a metric function under `name`."""
+def metric(name, *, title, params=None, if_none="zero", unit="share", many=None):
+    """Register a metric function under `name` (and `many`, its answer for several parameter sets at once)."""
 
     def register(function):
-        REGISTRY[name] = Metric(name, function, title, (function.__doc__ or "").strip(), params or {}, if_none, unit)
+        doc = (function.__doc__ or "").strip()
+        REGISTRY[name] = Metric(name, function, title, doc, params or {}, if_none, unit, many)
         return function
 
     return register
@@ -151,6 +160,16 @@ def compute(name, organizations, period_start, period_end, params=None, round=No
     )
 
 
+def compute_many(name, organizations, period_start, period_end, params_list, round=None):
+    """[answer of metric `name` for each of the parameter sets], in as few queries as the metric can (meetings met
+    of several meeting types: one aggregate)."""
+    found = REGISTRY[name]
+    if found.many is None or len(params_list) < 2:
+        return [compute(name, organizations, period_start, period_end, params, round) for params in params_list]
+    complete = [with_defaults(name, params) for params in params_list]
+    return found.many(scope(organizations), period_start, period_end, complete, round=round)
+
+
 # ------------------------------------------------------------------------------------------------ helpers
 
 
@@ -197,9 +216,61 @@ def _end_of_day(day):
     return datetime.combine(day + timedelta(days=1), time.min, tzinfo=timezone.get_default_timezone())
 
 
+ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+class PerOrganization(Mapping):
+    """A metric's answer, {organization id: (value, trace)}, kept as the aggregates it was read from: `value(id)`
+    looks the value up (`default` for an organization without a row), `inputs(id)` builds the trace's dict only
+    when asked for, and `text(id)` the same inputs as JSON text (what a score's trace stores), written straight
+    from the aggregates where the metric knows how (`texts`)."""
+
+    def __init__(self, ids, values, inputs, default=None, texts=None):
+        self.ids, self.values, self._inputs, self.default = ids, values, inputs, default
+        self._texts = texts
+        self._members = None
+
+    def value(self, org_id):
+        return self.values.get(org_id, self.default)
+
+    def inputs(self, org_id):
+        return self._inputs(org_id)
+
+    def text(self, org_id):
+        return self._texts(org_id) if self._texts is not None else ENCODE(self._inputs(org_id))
+
+    @property
+    def text_of(self):
+        """`text` as a plain function of the organization (what a loop over 100,000 of them calls)."""
+        return self._texts if self._texts is not None else self.text
+
+    def __getitem__(self, org_id):
+        if self._members is None:
+            self._members = set(self.ids)
+        if org_id not in self._members:
+            raise KeyError(org_id)
+        return (self.value(org_id), self.inputs(org_id))
+
+    def __iter__(self):
+        return iter(self.ids)
+
+    def __len__(self):
+        return len(self.ids)
+
+
+def _sql(queryset):
+    """The SQL and parameters of a queryset, to use as a subquery of a hand-written aggregate."""
+    return queryset.query.sql_with_params()
+
+
 # ------------------------------------------------------------------------------------------------ metrics
 
 MEETING_TYPE = Param("choice", required=True, choices=tuple(MeetingType.values))
+
+
+def _meetings_many(organizations, period_start, period_end, params_list, round=None):
+    types = [params["meeting_type"] for params in params_list]
+    return _meetings_of(organizations, period_start, period_end, types)
 
 
 @metric(
@@ -207,41 +278,105 @@ MEETING_TYPE = Param("choice", required=True, choices=tuple(MeetingType.values))
     title=gettext_lazy("Meetings held as required"),
     params={"meeting_type": MEETING_TYPE},
     if_none="full",
+    many=_meetings_many,
 )
 def meetings_met(organizations, period_start, period_end, *, meeting_type, round=None):
     """Share of the rule's spans (months, quarters or years) owed in the period that were met, from the kept
     compliance results; a span counts when it lies wholly inside the period. The trace lists the spans missed
     (their key, e.g. 2026-05, held and required). Nothing owed: None (full points by default)."""
+    return _meetings_of(organizations, period_start, period_end, [meeting_type])[0]
+
+
+def _meetings_of(organizations, period_start, period_end, types):
+    """[meetings met of each meeting type], from one aggregate over the kept results of every type."""
     years = range(period_start.year, period_end.year + 1)
     rows = ComplianceResult.objects.filter(
         organization_id__in=organizations.filter,
-        meeting_type=meeting_type,
+        meeting_type__in=sorted(set(types)),
         period=Period.YEAR,
         start__in=[date(year, 1, 1) for year in years],
-    ).values_list("organization_id", "rule_period", "spans")
-    owed, met, missing, unit = defaultdict(int), defaultdict(int), defaultdict(list), {}
-    for org_id, rule_period, spans in rows.order_by("organization_id", "start"):
+    )
+    if connection.vendor == "postgresql":
+        folded = _meetings_in_sql(rows, period_start, period_end)
+    else:
+        folded = _meetings_in_python(rows, period_start, period_end)
+    return [_meetings_answer(organizations, meeting_type, folded.get(meeting_type, {})) for meeting_type in types]
+
+
+def _meetings_answer(organizations, meeting_type, folded):
+    def inputs(org_id):
+        unit, owed, met, missing = folded.get(org_id, ("", 0, 0, ()))
+        if isinstance(missing, str):
+            missing = json.loads(missing)
+        return {"meeting_type": meeting_type, "unit": unit, "owed": owed, "met": met, "missing": list(missing)}
+
+    kind = ENCODE(meeting_type)
+
+    def texts(org_id):  # the unit is one of Period's values: nothing to escape
+        unit, owed, met, missing = folded.get(org_id, ("", 0, 0, ()))
+        missing = missing if isinstance(missing, str) else (ENCODE(list(missing)) if missing else "[]")
+        return f'{{"meeting_type":{kind},"unit":"{unit}","owed":{owed},"met":{met},"missing":{missing}}}'
+
+    values = {org_id: _share(met, owed) for org_id, (_unit, owed, met, _missing) in folded.items()}
+    return PerOrganization(organizations.ids, values, inputs, texts=texts)
+
+
+def _meetings_in_python(rows, period_start, period_end):
+    """{meeting type: {organization id: (unit, owed, met, missing)}} folded from the rows' spans."""
+    folded_by_type = defaultdict(dict)
+    spans_of = rows.values_list("meeting_type", "organization_id", "rule_period", "spans").order_by(
+        "organization_id", "start"
+    )
+    for meeting_type, org_id, rule_period, spans in spans_of:
+        folded = folded_by_type[meeting_type]
+        unit, owed, met, missing = folded.get(org_id, ("", 0, 0, []))
         for start, held, required, _rule in spans:
             span = periods.span_of(rule_period, date.fromisoformat(start))
             if span.start < period_start or span.end > period_end or not required:
                 continue
-            unit[org_id] = rule_period
-            owed[org_id] += 1
+            unit, owed = rule_period, owed + 1
             if held >= required:
-                met[org_id] += 1
+                met += 1
             else:
-                missing[org_id].append({"span": span.key, "start": start, "held": held, "required": required})
-    found = {}
-    for org_id in organizations.ids:
-        trace = {
-            "meeting_type": meeting_type,
-            "unit": unit.get(org_id, ""),
-            "owed": owed[org_id],
-            "met": met[org_id],
-            "missing": missing[org_id],
-        }
-        found[org_id] = (_share(met[org_id], owed[org_id]), trace)
-    return found
+                missing.append({"span": span.key, "start": start, "held": held, "required": required})
+        if owed:
+            folded[org_id] = (unit, owed, met, missing)
+    return folded_by_type
+
+
+# The same fold in one aggregate: the spans of the rows inside the period and owed, counted and met per
+# organization; the spans missed as JSON (kept as text until a trace asks for them).
+_SPAN_START = "date_trunc(r.rule_period, (e.v->>0)::date)::date"
+_SPAN_AFTER = (
+    f"({_SPAN_START} + CASE r.rule_period WHEN 'month' THEN interval '1 month' "
+    "WHEN 'quarter' THEN interval '3 months' ELSE interval '1 year' END)::date"
+)
+_SPAN_KEY = (
+    f"CASE r.rule_period WHEN 'month' THEN to_char({_SPAN_START}, 'YYYY-MM') "
+    f"WHEN 'quarter' THEN extract(year FROM {_SPAN_START})::int || '-Q' || extract(quarter FROM {_SPAN_START})::int "
+    f"ELSE (extract(year FROM {_SPAN_START})::int)::text END"
+)
+_MISSED = "(e.v->>1)::numeric < (e.v->>2)::numeric"
+_MEETINGS = (
+    "SELECT r.meeting_type, r.organization_id, (array_agg(r.rule_period ORDER BY r.start DESC))[1], count(*), "  # noqa: S608
+    f"count(*) FILTER (WHERE NOT {_MISSED}), "
+    f"jsonb_agg(jsonb_build_object('span', {_SPAN_KEY}, 'start', e.v->0, 'held', e.v->1, 'required', e.v->2) "
+    f"ORDER BY r.start, e.i) FILTER (WHERE {_MISSED})::text "
+    "FROM ({}) AS r(meeting_type, organization_id, rule_period, start, spans) "
+    "CROSS JOIN LATERAL jsonb_array_elements(r.spans) WITH ORDINALITY AS e(v, i) "
+    f"WHERE {_SPAN_START} >= %s AND {_SPAN_AFTER} <= %s AND (e.v->>2)::numeric <> 0 "
+    "GROUP BY r.meeting_type, r.organization_id"
+)
+
+
+def _meetings_in_sql(rows, period_start, period_end):
+    sql, params = _sql(rows.values_list("meeting_type", "organization_id", "rule_period", "start", "spans"))
+    with connection.cursor() as cursor:
+        cursor.execute(_MEETINGS.format(sql), [*params, period_start, period_end + timedelta(days=1)])
+        folded = defaultdict(dict)
+        for meeting_type, org_id, unit, owed, met, missing in cursor.fetchall():
+            folded[meeting_type][org_id] = (unit, owed, met, missing or ())
+        return folded
 
 
 @metric(
@@ -259,14 +394,21 @@ def attendance_rate(organizations, period_start, period_end, *, meeting_type=Non
         if meeting_type:
             rows = rows.filter(meeting_type=meeting_type)
         rows = rows.values("organization_id").annotate(h=Sum("held"), e=Sum("expected"), p=Sum("present"))
-        totals = {row["organization_id"]: row for row in rows.order_by()}
-    found = {}
-    for org_id in organizations.ids:
-        row = totals.get(org_id, {})
-        held, expected, present = row.get("h") or 0, row.get("e") or 0, row.get("p") or 0
-        trace = {"meeting_type": meeting_type or "", "held": held, "expected": expected, "present": present}
-        found[org_id] = (_share(present, expected), trace)
-    return found
+        rows = rows.values_list("organization_id", "h", "e", "p").order_by()
+        totals = {org_id: (h or 0, e or 0, p or 0) for org_id, h, e, p in rows}
+
+    def inputs(org_id):
+        held, expected, present = totals.get(org_id, (0, 0, 0))
+        return {"meeting_type": meeting_type or "", "held": held, "expected": expected, "present": present}
+
+    kind = ENCODE(meeting_type or "")
+
+    def texts(org_id):
+        held, expected, present = totals.get(org_id, (0, 0, 0))
+        return f'{{"meeting_type":{kind},"held":{held},"expected":{expected},"present":{present}}}'
+
+    values = {org_id: _share(present, expected) for org_id, (_held, expected, present) in totals.items()}
+    return PerOrganization(organizations.ids, values, inputs, texts=texts)
 
 
 @metric("duties_on_time", title=gettext_lazy("Duties done on time"), if_none="full")
@@ -283,13 +425,18 @@ def duties_on_time(organizations, period_start, period_end, *, round=None):
                 due=Sum("duties_due"), on_time=Sum("duties_on_time"), late=Sum("duties_late"), open=Sum("duties_open")
             )
         )
-        totals = {row["organization_id"]: row for row in rows.order_by()}
-    found = {}
-    for org_id in organizations.ids:
-        row = totals.get(org_id, {})
-        trace = {name: row.get(name) or 0 for name in ("due", "on_time", "late", "open")}
-        found[org_id] = (_share(trace["on_time"], trace["due"]), trace)
-    return found
+        rows = rows.values_list("organization_id", "due", "on_time", "late", "open").order_by()
+        totals = {org_id: tuple(n or 0 for n in figures) for org_id, *figures in rows}
+
+    def inputs(org_id):
+        return dict(zip(("due", "on_time", "late", "open"), totals.get(org_id, (0, 0, 0, 0)), strict=True))
+
+    def texts(org_id):
+        due, on_time, late, still_open = totals.get(org_id, (0, 0, 0, 0))
+        return f'{{"due":{due},"on_time":{on_time},"late":{late},"open":{still_open}}}'
+
+    values = {org_id: _share(on_time, due) for org_id, (due, on_time, _late, _open) in totals.items()}
+    return PerOrganization(organizations.ids, values, inputs, texts=texts)
 
 
 @metric("rectifications_on_time", title=gettext_lazy("Rectifications closed on time"), if_none="full")
@@ -304,13 +451,19 @@ def rectifications_on_time(organizations, period_start, period_end, *, round=Non
             .values("organization_id")
             .annotate(closed=Sum("findings_closed"), late=Sum("findings_closed_late"))
         )
-        totals = {row["organization_id"]: row for row in rows.order_by()}
-    found = {}
-    for org_id in organizations.ids:
-        row = totals.get(org_id, {})
-        closed, late = row.get("closed") or 0, row.get("late") or 0
-        found[org_id] = (_share(closed - late, closed), {"closed": closed, "late": late})
-    return found
+        rows = rows.values_list("organization_id", "closed", "late").order_by()
+        totals = {org_id: (closed or 0, late or 0) for org_id, closed, late in rows}
+
+    def inputs(org_id):
+        closed, late = totals.get(org_id, (0, 0))
+        return {"closed": closed, "late": late}
+
+    def texts(org_id):
+        closed, late = totals.get(org_id, (0, 0))
+        return f'{{"closed":{closed},"late":{late}}}'
+
+    values = {org_id: _share(closed - late, closed) for org_id, (closed, late) in totals.items()}
+    return PerOrganization(organizations.ids, values, inputs, texts=texts)
 
 
 @metric("findings_open_past_deadline", title=gettext_lazy("Findings open past their deadline"), unit="count")
@@ -326,11 +479,22 @@ def findings_open_past_deadline(organizations, period_start, period_end, *, roun
     )
     listed = defaultdict(list)
     for org_id, pk, deadline in rows:
-        listed[org_id].append({"id": pk, "deadline": deadline.isoformat()})
-    return {
-        org_id: (Decimal(len(listed[org_id])), {"count": len(listed[org_id]), "findings": listed[org_id][:20]})
-        for org_id in organizations.ids
-    }
+        listed[org_id].append((pk, deadline))
+
+    def inputs(org_id):
+        found = listed.get(org_id, ())
+        return {
+            "count": len(found),
+            "findings": [{"id": pk, "deadline": deadline.isoformat()} for pk, deadline in found[:20]],
+        }
+
+    def texts(org_id):
+        found = listed.get(org_id, ())
+        items = ",".join(f'{{"id":{pk},"deadline":"{deadline.isoformat()}"}}' for pk, deadline in found[:20])
+        return f'{{"count":{len(found)},"findings":[{items}]}}'
+
+    values = {org_id: Decimal(len(found)) for org_id, found in listed.items()}
+    return PerOrganization(organizations.ids, values, inputs, default=Decimal(0), texts=texts)
 
 
 def _serving_on(day, prefix=""):
@@ -348,31 +512,62 @@ def cadres_trained(organizations, period_start, period_end, *, min_hours=0, roun
     """Share of the cadres serving on the period's last day with training in the period (at least one course, and
     at least `min_hours` hours in all). The trace names up to 10 cadres without. No cadre: None."""
     need = Decimal(str(min_hours))
+    serving = Cadre.objects.filter(_serving_on(period_end), organization_id__in=organizations.filter)
+    if connection.vendor == "postgresql":
+        counted = _cadres_in_sql(serving, period_start, period_end, need)
+    else:
+        counted = _cadres_in_python(serving, period_start, period_end, need)
+
+    def inputs(org_id):
+        total, trained, untrained = counted.get(org_id, (0, 0, ()))
+        return {"cadres": total, "trained": trained, "untrained": list(untrained), "min_hours": str(need)}
+
+    hours = ENCODE(str(need))
+
+    def texts(org_id):
+        total, trained, untrained = counted.get(org_id, (0, 0, ()))
+        return f'{{"cadres":{total},"trained":{trained},"untrained":{ENCODE(list(untrained))},"min_hours":{hours}}}'
+
+    values = {org_id: _share(trained, total) for org_id, (total, trained, _untrained) in counted.items()}
+    return PerOrganization(organizations.ids, values, inputs, texts=texts)
+
+
+def _cadres_in_python(serving, period_start, period_end, need):
+    """{organization id: (cadres, trained, up to 10 names untrained)}."""
     rows = (
-        Cadre.objects.filter(_serving_on(period_end), organization_id__in=organizations.filter)
-        .annotate(hours=Sum("trainings__hours", filter=Q(trainings__held_on__range=(period_start, period_end))))
+        serving.annotate(hours=Sum("trainings__hours", filter=Q(trainings__held_on__range=(period_start, period_end))))
         .values_list("organization_id", "name", "hours")
         .order_by("organization_id", "pk")
     )
-    total, trained, untrained = defaultdict(int), defaultdict(int), defaultdict(list)
+    counted = {}
     for org_id, name, hours in rows:
-        total[org_id] += 1
+        total, trained, untrained = counted.get(org_id, (0, 0, []))
         if hours and hours >= need:
-            trained[org_id] += 1
-        elif len(untrained[org_id]) < 10:
-            untrained[org_id].append(name)
-    return {
-        org_id: (
-            _share(trained[org_id], total[org_id]),
-            {
-                "cadres": total[org_id],
-                "trained": trained[org_id],
-                "untrained": untrained[org_id],
-                "min_hours": str(need),
-            },
-        )
-        for org_id in organizations.ids
-    }
+            trained += 1
+        elif len(untrained) < 10:
+            untrained.append(name)
+        counted[org_id] = (total + 1, trained, untrained)
+    return counted
+
+
+# The same in one aggregate: a cadre is trained with some hours in the period, at least the hours needed.
+# The cadres in scope are a derived table (their filter reaches the scan); their hours are summed over their own
+# training records only, so one organization costs what its cadres cost.
+_CADRES = (
+    "SELECT c.organization_id, count(*), count(*) FILTER (WHERE t.hours <> 0 AND t.hours >= %s), "  # noqa: S608
+    "(array_agg(c.name ORDER BY c.id) FILTER (WHERE t.hours IS NULL OR t.hours = 0 OR t.hours < %s))[1:10] "
+    "FROM ({0}) AS c(id, organization_id, name) LEFT JOIN (SELECT cadre_id, sum(hours) AS hours "
+    f"FROM {TrainingRecord._meta.db_table} WHERE held_on BETWEEN %s AND %s "
+    "AND cadre_id IN (SELECT s.id FROM ({0}) AS s(id, organization_id, name)) GROUP BY cadre_id) t "
+    "ON t.cadre_id = c.id GROUP BY c.organization_id"
+)
+
+
+def _cadres_in_sql(serving, period_start, period_end, need):
+    sql, params = _sql(serving.values_list("id", "organization_id", "name"))
+    with connection.cursor() as cursor:
+        cursor.execute(_CADRES.format(sql), [need, need, *params, period_start, period_end, *params])
+        return {org_id: (total, trained, untrained or ()) for org_id, total, trained, untrained in cursor.fetchall()}
 
 
 @metric(
@@ -386,7 +581,9 @@ def staffing_ratio(organizations, period_start, period_end, *, share="0.01", rou
     number required, at most 1. No headcount recorded: None."""
     share = Decimal(str(share))
     headcounts = dict(
-        Organization.objects.filter(pk__in=organizations.filter).values_list("pk", "staff_headcount").order_by()
+        Organization.objects.filter(pk__in=organizations.filter, staff_headcount__isnull=False)
+        .values_list("pk", "staff_headcount")
+        .order_by()
     )
     full_time = dict(
         Cadre.objects.filter(
@@ -397,20 +594,36 @@ def staffing_ratio(organizations, period_start, period_end, *, share="0.01", rou
         .values_list("organization_id", "n")
         .order_by()
     )
-    found = {}
-    for org_id in organizations.ids:
-        headcount, staff = headcounts.get(org_id), full_time.get(org_id, 0)
-        required = math.ceil(headcount * share) if headcount else 0
-        value = min(ONE, Decimal(staff) / Decimal(required)) if required else None
-        trace = {
+
+    def required_of(headcount):
+        return math.ceil(headcount * share) if headcount else 0
+
+    def inputs(org_id):
+        headcount = headcounts.get(org_id)
+        return {
             "headcount": headcount,
             "share": str(share),
-            "required": required,
+            "required": required_of(headcount),
             "upper": math.floor(headcount * Decimal("0.02")) if headcount else 0,
-            "full_time": staff,
+            "full_time": full_time.get(org_id, 0),
         }
-        found[org_id] = (value, trace)
-    return found
+
+    shown_share = ENCODE(str(share))
+
+    def texts(org_id):
+        headcount = headcounts.get(org_id)
+        upper = math.floor(headcount * Decimal("0.02")) if headcount else 0
+        return (
+            f'{{"headcount":{"null" if headcount is None else headcount},"share":{shown_share},'
+            f'"required":{required_of(headcount)},"upper":{upper},"full_time":{full_time.get(org_id, 0)}}}'
+        )
+
+    values = {}
+    for org_id, headcount in headcounts.items():
+        required = required_of(headcount)
+        if required:
+            values[org_id] = min(ONE, Decimal(full_time.get(org_id, 0)) / Decimal(required))
+    return PerOrganization(organizations.ids, values, inputs, texts=texts)
 
 
 @metric("committee_term_overdue", title=gettext_lazy("Months with the committee election overdue"), unit="count")
@@ -424,11 +637,19 @@ def committee_term_overdue(organizations, period_start, period_end, *, round=Non
             organization_id__in=organizations.filter, month__range=months, term_state=TermState.OVERDUE
         ).values_list("organization_id", "month")
         for org_id, month in rows.order_by("organization_id", "month"):
-            listed[org_id].append(f"{month:%Y-%m}")
-    return {
-        org_id: (Decimal(len(listed[org_id])), {"count": len(listed[org_id]), "months": listed[org_id]})
-        for org_id in organizations.ids
-    }
+            listed[org_id].append(month)
+
+    def inputs(org_id):
+        found = listed.get(org_id, ())
+        return {"count": len(found), "months": [f"{month:%Y-%m}" for month in found]}
+
+    def texts(org_id):
+        found = listed.get(org_id, ())
+        months = ",".join(f'"{month:%Y-%m}"' for month in found)
+        return f'{{"count":{len(found)},"months":[{months}]}}'
+
+    values = {org_id: Decimal(len(found)) for org_id, found in listed.items()}
+    return PerOrganization(organizations.ids, values, inputs, default=Decimal(0), texts=texts)
 
 
 @metric(
@@ -448,9 +669,19 @@ def survey_satisfaction(organizations, period_start, period_end, *, min_responde
         org_id: (respondents, share)
         for org_id, respondents, share in rows.values_list("organization_id", "respondents", "satisfied_share")
     }
-    found = {}
-    for org_id in organizations.ids:
+
+    def inputs(org_id):
         respondents, share = results.get(org_id, (0, None))
-        value = share if share is not None and respondents and respondents >= min_respondents else None
-        found[org_id] = (value, {"respondents": respondents, "satisfied_share": _str(share)})
-    return found
+        return {"respondents": respondents, "satisfied_share": _str(share)}
+
+    def texts(org_id):
+        respondents, share = results.get(org_id, (0, None))
+        shown = "null" if share is None else ENCODE(str(share))
+        return f'{{"respondents":{respondents},"satisfied_share":{shown}}}'
+
+    values = {
+        org_id: share
+        for org_id, (respondents, share) in results.items()
+        if share is not None and respondents and respondents >= min_respondents
+    }
+    return PerOrganization(organizations.ids, values, inputs, texts=texts)

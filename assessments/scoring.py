@@ -50,11 +50,19 @@ How a round is scored (`score_round`):
    a `min_share`, the organizations sharing the last rank of a peer group of two or more.
 8. Roll-ups: each organization with sub-organizations assessed over the period gets their count, their average
    total and, for each band with a `children_share`, how many reach it and whether it qualifies.
+
+How it stays fast over 100,000 organizations: the metrics answer as aggregates (`metrics.PerOrganization`), and a
+trace's inputs are built only when written; a leaf's outcome is computed once per metric value (every
+organization with that value and no assessor's marks shares it), an area's points once per set of its children's
+points; roll-ups are running sums over the organizations in path order. On PostgreSQL the scores go in by COPY
+(each line written from the shared outcome and the organization's inputs as JSON text) into a temporary table,
+one join with the stored scores keeps what differs and only that is written; only the scores an assessor marked
+are read back. Elsewhere the stored scores are read and compared here, then written in bulk.
 """
 
 import ast
 import bisect
-import json
+import itertools
 import re
 from collections import defaultdict, namedtuple
 from dataclasses import dataclass, field
@@ -71,6 +79,7 @@ from assessments.models import (
     Score,
     ScoringRule,
 )
+from branches import copying
 from branches.models import MeetingType
 
 ZERO = Decimal(0)
@@ -87,7 +96,9 @@ WITH_METRIC = {IndicatorKind.COMPUTED.value, IndicatorKind.SURVEY.value, VETO}
 
 
 def stored(number):
-    return None if number is None else Decimal(number).quantize(STORED, rounding=ROUND_HALF_UP)
+    if number is None:
+        return None
+    return (number if isinstance(number, Decimal) else Decimal(number)).quantize(STORED, rounding=ROUND_HALF_UP)
 
 
 def shown(number):
@@ -316,6 +327,8 @@ class Tree:
             for code, item in self.nodes.items()
             if item["kind"] == IndicatorKind.GROUP and item.get("aggregation") == "formula"
         }
+        self.groups = [code for code in self.order if self.nodes[code]["kind"] == IndicatorKind.GROUP]
+        self._memo = defaultdict(dict)
 
     def _post_order(self, code):
         for child in self.children[code]:
@@ -339,12 +352,19 @@ class Tree:
         ]
 
     def aggregate(self, leaf_points):
-        """{code: points} of every node (leaves as given) and the total."""
+        """{code: points} of every node (leaves as given) and the total. Each area's points are memoised by its
+        children's points: over a round, the same few combinations come back again and again."""
         points = dict(leaf_points)
-        for code in self.order:
-            if self.nodes[code]["kind"] == IndicatorKind.GROUP:
-                points[code] = self._group(code, points)
-        total = self._combine("", "capped_sum", self.total_points, points)
+        for code in self.groups:
+            children = tuple([points[child] for child in self.children[code]])
+            found = self._memo[code].get(children)
+            if found is None:
+                found = self._memo[code][children] = self._group(code, points)
+            points[code] = found
+        children = tuple([points[child] for child in self.children[""]])
+        total = self._memo[""].get(children)
+        if total is None:
+            total = self._memo[""][children] = self._combine("", "capped_sum", self.total_points, points)
         return points, total
 
     def _group(self, code, points):
@@ -548,25 +568,37 @@ def grade_peers(entries, bands):
 
 def rollups(entries, pool, bands):
     """{key: roll-up} for the entries (key, path) with sub-organizations in `pool` {path: (total, vetoed)}; sets
-    each entry's `cap` by the bands' `children_share` (entries: {key: (path, Entry)})."""
+    each entry's `cap` by the bands' `children_share` (entries: {key: (path, Entry)}).
+
+    The pool is walked once in path order keeping running sums (totals, vetoed, and for each band with a
+    `children_share` how many reach it); a subtree is a range of that order, so its figures are two lookups
+    whatever its size. The sums are exact (Decimals of six places)."""
     paths = sorted(pool)
     found = {}
     ruled = [(i, band) for i, band in enumerate(bands) if band["children_share"] is not None]
+    totals, vetoes = [ZERO], [0]
+    meeting_sums = [[0] for _ruled in ruled]
+    for path in paths:
+        total, vetoed = pool[path]
+        totals.append(totals[-1] + total)
+        vetoes.append(vetoes[-1] + (1 if vetoed else 0))
+        for sums, (_index, band) in zip(meeting_sums, ruled, strict=True):
+            sums.append(sums[-1] + (1 if not vetoed and total >= band["min_points"] else 0))
     for key, (path, entry) in entries.items():
         first = bisect.bisect_right(paths, path)
         last = bisect.bisect_left(paths, path + "\uffff")
-        subs = [pool[p] for p in paths[first:last]]
-        if not subs:
+        count = last - first
+        if count <= 0:
             continue
         figures = {
-            "sub_organizations": len(subs),
-            "average_total": str(stored(sum((total for total, _v in subs), ZERO) / len(subs))),
-            "vetoed": sum(1 for _t, vetoed in subs if vetoed),
+            "sub_organizations": count,
+            "average_total": str(stored((totals[last] - totals[first]) / count)),
+            "vetoed": vetoes[last] - vetoes[first],
             "bands": [],
         }
-        for index, band in ruled:
-            meeting = sum(1 for total, vetoed in subs if not vetoed and total >= band["min_points"])
-            share = Decimal(meeting) / Decimal(len(subs))
+        for sums, (index, band) in zip(meeting_sums, ruled, strict=True):
+            meeting = sums[last] - sums[first]
+            share = Decimal(meeting) / Decimal(count)
             qualifies = share >= band["children_share"]
             if not qualifies:
                 entry.cap = max(entry.cap, index + 1)
@@ -590,6 +622,12 @@ def rollups(entries, pool, bands):
 StoredScore = namedtuple(
     "StoredScore", ["pk", "kind", "value", "computed", "assessor_score", "adjusted", "approved_by_id", "final", "trace"]
 )
+# What a stored score brings to the scoring besides the metrics: an assessor's points, an adjustment, an approval.
+Marks = namedtuple("Marks", ["assessor_score", "adjusted", "approved_by_id"])
+
+# On PostgreSQL the scores are written by COPY and compared in SQL (`_write_by_copy`); elsewhere, or with this
+# off, they are read back and compared here, then written by bulk_create and `write_rows`.
+COPY_SCORES = True
 
 
 @dataclass
@@ -606,7 +644,8 @@ def _metric_key(node):
 
 
 def _leaf(tree, code, row, metric_result, through):
-    """(value, computed, final, trace, vetoes) of one leaf of one assessment; `row` its stored Score or None."""
+    """(value, computed, final, trace, vetoes) of one leaf of one assessment; `row` its stored Score (or its
+    Marks) or None."""
     node, maximum = tree.nodes[code], tree.max[code]
     kind = node["kind"]
     adjusted = row.adjusted if row is not None else None
@@ -653,6 +692,79 @@ def _leaf(tree, code, row, metric_result, through):
     return value, computed, min(max(final, ZERO), maximum), trace, False
 
 
+_json = metrics.ENCODE
+
+
+class Outcome:
+    """One leaf's result: what is stored (`value`, `computed`, `final` to six places), the exact `points` the
+    areas add up, whether it vetoes, and its trace — a dict, or for an outcome `shared` by every organization
+    with the same metric value (no marks) a dict whose "inputs" each organization fills in (`trace_of`).
+
+    `key` tells outcomes apart for the memo of the areas' points; `fresh`: a leaf with a metric, whose score is
+    created when missing. For COPY, the line of the score but its assessment: `before` + the organization's
+    inputs as JSON text + `after` (a shared outcome with a trace), else `line` whole; what follows the trace is
+    `tails[fresh]`."""
+
+    __slots__ = (
+        "value", "computed", "final", "points", "vetoes", "trace", "shared", "key", "fresh", "before", "after", "line"
+    )  # fmt: skip
+
+    def __init__(self, code, kind, fresh, tails, value, computed, points, trace, vetoes, key=None):
+        self.value, self.computed, self.final = stored(value), stored(computed), stored(points)
+        self.points, self.vetoes, self.trace, self.fresh = points, vetoes, trace, fresh
+        self.shared = key is not None
+        self.key = key if self.shared else (points, vetoes)
+        fields = "\t".join(copying.text(number) for number in (self.value, self.computed, self.final))
+        start = f"\t{code}\t{kind}\t{fields}\t"
+        self.after = f"}}\t{tails[fresh]}\n"
+        self.before = self.line = None
+        if trace and self.shared:  # the trace but its inputs, as JSON text open at its end
+            head = _json({name: item for name, item in trace.items() if name != "inputs"})
+            self.before = start + copying.escaped(head[:-1] + ',"inputs":')
+        else:
+            self.line = start + (copying.escaped(_json(trace)) if trace else "{}") + self.after[1:]
+
+    def trace_of(self, inputs):
+        if not self.shared or not self.trace:
+            return self.trace
+        trace = dict(self.trace)
+        trace["inputs"] = inputs
+        return trace
+
+
+class Leaves:
+    """A tree's leaves ready to score: for each, (code, kind, the metric's answer or None, its values, the value
+    of an organization without a row, the memo, the answer's inputs as JSON text). A leaf without marks (no
+    assessor's points, adjustment or approval) gives the same outcome for the same metric value, whichever
+    organization has it: memoised."""
+
+    def __init__(self, tree, through, results, serial, tails):
+        self.tree, self.through, self.serial, self.tails = tree, through, serial, tails
+        with_metric = set(tree.metric_leaves())
+        self.steps = []
+        for code in tree.leaves():
+            result = results[_metric_key(tree.nodes[code])] if code in with_metric else None
+            values, default = (result.values, result.default) if result is not None else ({}, None)
+            text_of = result.text_of if result is not None else None
+            self.steps.append((code, tree.nodes[code]["kind"], result, values, default, {}, text_of))
+        self.codes = [step[0] for step in self.steps]
+
+    def shared(self, step, value):
+        code, kind, result, _values, _default, memo, _text = step
+        found = (value, None) if result is not None else None
+        _value, computed, points, trace, vetoes = _leaf(self.tree, code, None, found, self.through)
+        memo[value] = outcome = Outcome(
+            code, kind, result is not None, self.tails, value, computed, points, trace, vetoes, key=next(self.serial)
+        )
+        return outcome
+
+    def marked(self, step, org_id, marks):
+        code, kind, result, *_rest = step
+        found = (result.value(org_id), result.inputs(org_id)) if result is not None else None
+        value, computed, points, trace, vetoes = _leaf(self.tree, code, marks, found, self.through)
+        return Outcome(code, kind, result is not None, self.tails, value, computed, points, trace, vetoes)
+
+
 def score_round(round_, *, through, now):
     """Score every assessment of the round not yet published (call inside a transaction). `through`: the last day
     the period is read to (the round's last day once it is over, else the day of the run)."""
@@ -690,65 +802,76 @@ def score_round(round_, *, through, now):
         [row[1] for row in live],
         Assessment.objects.filter(round=round_).exclude(state=AssessmentState.PUBLISHED).values("organization_id"),
     )
-    results = {}
+    wanted = {}  # {metric: {key: params}}: each distinct (metric, parameters) once, a metric's sets together
     for tree in {id(t): t for t in own_tree.values()}.values():
         for code in tree.metric_leaves():
             node = tree.nodes[code]
-            key = _metric_key(node)
-            if key not in results:
-                results[key] = metrics.compute(
-                    node["metric"], orgs, round_.period_start, period_end, node.get("params"), round=round_
-                )
-    stored_scores = defaultdict(dict)
+            wanted.setdefault(node["metric"], {}).setdefault(_metric_key(node), node.get("params"))
+    results = {}
+    for name, params in wanted.items():
+        answers = metrics.compute_many(name, orgs, round_.period_start, period_end, list(params.values()), round_)
+        results.update(zip(params, answers, strict=True))
+    by_copy = COPY_SCORES and connection.vendor == "postgresql"
     kept = (
-        Score.objects.filter(assessment__round=round_)
-        .exclude(assessment__state=AssessmentState.PUBLISHED)
-        .values_list("pk", "assessment_id", "code", *StoredScore._fields[1:])
+        Score.objects.filter(assessment__round=round_).exclude(assessment__state=AssessmentState.PUBLISHED).order_by()
     )
-    for pk, assessment_id, code, *figures in kept.order_by().iterator(chunk_size=20000):
-        stored_scores[assessment_id][code] = StoredScore(pk, *figures)
+    stored_scores, marks = defaultdict(dict), defaultdict(dict)
+    if by_copy:  # only the scores an assessor marked: the rest are compared in SQL
+        for assessment_id, code, *figures in _probe(round_, _MARKED):
+            marks[assessment_id][code] = Marks(*figures)
+    else:
+        kept = kept.values_list("pk", "assessment_id", "code", *StoredScore._fields[1:])
+        for pk, assessment_id, code, *figures in kept.iterator(chunk_size=20000):
+            row = stored_scores[assessment_id][code] = StoredScore(pk, *figures)
+            if row.assessor_score is not None or row.adjusted is not None or row.approved_by_id is not None:
+                marks[assessment_id][code] = row
 
-    new_scores, changed_scores = [], []
     entries, parts = {}, {}
-    plans = {}
-    for pk, org_id, path, kind, *_rest in live:
-        tree = own_tree[pk]
-        if id(tree) not in plans:
-            with_metric = set(tree.metric_leaves())
-            plans[id(tree)] = [
-                (code, _metric_key(tree.nodes[code]) if code in with_metric else None) for code in tree.leaves()
-            ]
-        leaf_points, vetoed = {}, False
-        for code, metric_key in plans[id(tree)]:
-            node = tree.nodes[code]
-            result = results[metric_key].get(org_id) if metric_key else None
-            row = stored_scores[pk].get(code)
-            value, computed, final, trace, vetoes = _leaf(tree, code, row, result, period_end)
-            vetoed = vetoed or vetoes
-            leaf_points[code] = final
-            wanted = (stored(value), stored(computed), stored(final), trace)
-            if row is None:
-                if result is not None:
-                    new_scores.append(
-                        Score(
-                            assessment_id=pk,
-                            code=code,
-                            kind=node["kind"],
-                            value=wanted[0],
-                            computed=wanted[1],
-                            final=wanted[2],
-                            trace=trace,
-                        )
-                    )
-            elif (row.value, row.computed, row.final, row.trace, row.kind) != (*wanted, node["kind"]):
-                changed_scores.append(
-                    Score(pk=row.pk, **dict(zip(SCORE_FIGURES, (*wanted, node["kind"]), strict=True)))
-                )
-        points, total = tree.aggregate(leaf_points)
-        parts[pk] = {
-            code: str(stored(points[code])) for code in tree.order if tree.nodes[code]["kind"] == IndicatorKind.GROUP
-        }
-        entries[pk] = (path, kind, Entry(pk, stored(total), vetoed))
+    leaves_of, aggregated, serial, as_stored_text = {}, {}, itertools.count(), {}
+    # On PostgreSQL a round's first run (no score stored) copies the new scores straight into their table, the
+    # columns it does not fill given their defaults; later runs copy every leaf (marked fresh or not) to compare.
+    first = by_copy and not _probe(round_, _ANY)
+    tails = (_DEFAULTS_TEXT, _DEFAULTS_TEXT) if first else ("f", "t")
+
+    def scored():
+        """(assessment, organization, Leaves, outcomes) of every live assessment, in order; sets `entries` and
+        `parts` as it goes."""
+        for pk, org_id, path, kind, *_rest in live:
+            tree = own_tree[pk]
+            leaves = leaves_of.get(id(tree))
+            if leaves is None:
+                leaves = leaves_of[id(tree)] = Leaves(tree, period_end, results, serial, tails)
+            marked = marks.get(pk)
+            outcomes = []
+            for step in leaves.steps:
+                if marked is not None and step[0] in marked:
+                    outcome = leaves.marked(step, org_id, marked[step[0]])
+                else:
+                    value = step[3].get(org_id, step[4])
+                    outcome = step[5].get(value)
+                    if outcome is None:
+                        outcome = leaves.shared(step, value)
+                outcomes.append(outcome)
+            key = (id(tree), *[outcome.key for outcome in outcomes])
+            figures = aggregated.get(key)
+            if figures is None:
+                every, total = tree.aggregate(dict(zip(leaves.codes, [o.points for o in outcomes], strict=True)))
+                groups = {}
+                for code in tree.groups:
+                    shown_points = as_stored_text.get(every[code])
+                    if shown_points is None:
+                        shown_points = as_stored_text[every[code]] = str(stored(every[code]))
+                    groups[code] = shown_points
+                figures = aggregated[key] = (groups, stored(total), any(o.vetoes for o in outcomes))
+            parts[pk] = figures[0]
+            entries[pk] = (path, kind, Entry(pk, figures[1], figures[2]))
+            yield pk, org_id, leaves, outcomes
+
+    if by_copy:
+        run.scores_created, run.scores_updated = _write_by_copy(_copy_lines(scored(), direct=first), direct=first)
+    else:
+        run.scores_created, run.scores_updated = _write_by_orm(scored(), stored_scores)
+
     # Peers include published assessments with their stored figures (read, never written).
     for pk, _org, path, kind, state, total, vetoed, *_rest in rows:
         if state == AssessmentState.PUBLISHED and total is not None:
@@ -765,8 +888,6 @@ def score_round(round_, *, through, now):
         grade_peers(group, bands)
     sizes = {kind: len(group) for kind, group in peers.items()}
 
-    Score.objects.bulk_create(new_scores, batch_size=BATCH)
-    write_rows(Score, changed_scores, SCORE_FIGURES)
     updated = []
     for row in live:
         pk = row[0]
@@ -785,25 +906,167 @@ def score_round(round_, *, through, now):
         )
         have = (stored(row[5]), row[8], row[9], row[10], row[6], *row[11:15])
         if wanted != have:
-            updated.append(Assessment(pk=pk, computed_at=now, **dict(zip(FIGURES, wanted, strict=True))))
+            updated.append((pk, *wanted, now))
     write_rows(Assessment, updated, [*FIGURES, "computed_at"])
     run.assessments = len(live)
-    run.scores_created, run.scores_updated = len(new_scores), len(changed_scores)
     run.assessments_changed = len(updated)
     return run
+
+
+def _write_by_orm(scored, stored_scores):
+    """Compare each leaf with its stored score here; create the missing ones that have a metric, update the ones
+    that differ. (created, updated)."""
+    new_scores, changed_scores = [], []
+    for pk, org_id, leaves, outcomes in scored:
+        for (code, kind, result, *_memo), outcome in zip(leaves.steps, outcomes, strict=True):
+            trace = outcome.trace_of(result.inputs(org_id) if outcome.shared and result is not None else None)
+            wanted = (outcome.value, outcome.computed, outcome.final, trace)
+            row = stored_scores[pk].get(code)
+            if row is None:
+                if result is not None:
+                    new_scores.append(
+                        Score(
+                            assessment_id=pk,
+                            code=code,
+                            kind=kind,
+                            value=wanted[0],
+                            computed=wanted[1],
+                            final=wanted[2],
+                            trace=trace,
+                        )
+                    )
+            elif (row.value, row.computed, row.final, row.trace, row.kind) != (*wanted, kind):
+                changed_scores.append((row.pk, *wanted, kind))
+    Score.objects.bulk_create(new_scores, batch_size=BATCH)
+    write_rows(Score, changed_scores, SCORE_FIGURES)
+    return len(new_scores), len(changed_scores)
+
+
+def _copy_lines(scored, direct=False):
+    """The COPY text of the leaves, one chunk per assessment: assessment, code, kind, value, computed, final,
+    trace, then whether it is fresh (a leaf with a metric: created when missing), or when copied `direct`ly into
+    the scores the defaults of the other columns (and only the fresh ones). Each organization's inputs are
+    written once per metric, as the metric's JSON text."""
+    escaped = copying.escaped
+    for pk, org_id, leaves, outcomes in scored:
+        texts = {}
+        lines = []
+        for step, outcome in zip(leaves.steps, outcomes, strict=True):
+            if direct and not outcome.fresh:
+                continue
+            if outcome.line is not None:
+                lines.append(outcome.line)
+                continue
+            text = texts.get(step[6])
+            if text is None:
+                text = texts[step[6]] = escaped(step[6](org_id))
+            lines.append(outcome.before + text + outcome.after)
+        if lines:
+            yield f"{pk}" + f"{pk}".join(lines)
+
+
+class _Counted:
+    """The COPY chunks passed on, counting their lines."""
+
+    def __init__(self, chunks):
+        self.chunks, self.count = chunks, 0
+
+    def __iter__(self):
+        for chunk in self.chunks:
+            self.count += chunk.count("\n")
+            yield chunk
+
+
+# What a run reads of the stored scores on PostgreSQL, probed assessment by assessment through an index (the
+# unique key, or the partial index of the marked scores): a plan that does not hang on the table's statistics,
+# which a round that has just written a million scores does not have yet.
+_MARKED = (
+    "SELECT s.assessment_id, s.code, s.assessor_score, s.adjusted, s.approved_by_id FROM {score} s "
+    "WHERE s.assessment_id = a.id AND (s.assessor_score IS NOT NULL OR s.adjusted IS NOT NULL "
+    "OR s.approved_by_id IS NOT NULL) OFFSET 0"
+)
+_ANY = "SELECT 1 FROM {score} s WHERE s.assessment_id = a.id LIMIT 1"
+
+
+def _probe(round_, probe):
+    """The rows `probe` finds for the round's assessments not published (`_MARKED`: the marked scores; `_ANY`: one
+    row if any score is stored)."""
+    sql = (
+        f"SELECT x.* FROM {Assessment._meta.db_table} a CROSS JOIN LATERAL ("  # noqa: S608 (identifiers only)
+        + probe.format(score=Score._meta.db_table)
+        + ") x WHERE a.round_id = %s AND a.state <> %s"
+        + (" LIMIT 1" if probe is _ANY else "")
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [round_.pk, AssessmentState.PUBLISHED.value])
+        return cursor.fetchall()
+
+
+# The columns of a score the engine writes, and the others with their defaults (as COPY text).
+_WRITTEN = ["assessment", "code", "kind", "value", "computed", "final", "trace"]
+_COLUMNS = [Score._meta.get_field(name).column for name in _WRITTEN]
+_OTHERS = [f for f in Score._meta.concrete_fields if not f.primary_key and f.name not in _WRITTEN]
+_DEFAULTS_TEXT = "\t".join(copying.text(f.get_default()) for f in _OTHERS)
+
+
+def _write_by_copy(lines, direct=False):
+    """The wanted scores go into a temporary table by COPY; one join with the stored scores keeps what differs
+    (a stored score with other figures, a missing one that has a metric), and only that is written: one UPDATE,
+    one INSERT. On the round's first run (no score stored) the new scores are copied `direct`ly into their table.
+    Identifiers are the model's own; values travel by COPY or as parameters. (created, updated)."""
+    table = Score._meta.db_table
+    columns, rest = _COLUMNS, _OTHERS
+    key, figures = columns[:2], columns[2:]
+    every = ", ".join(columns)
+    with connection.cursor() as cursor:
+        if direct:
+            counted = _Counted(lines)
+            copying.copy_into(cursor, table, [*columns, *(f.column for f in rest)], counted)
+            return counted.count, 0
+        cursor.execute("DROP TABLE IF EXISTS scores_wanted, scores_diff")
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE scores_wanted AS SELECT {every}, true AS fresh FROM {table} LIMIT 0"  # noqa: S608
+        )
+        copying.copy_into(cursor, "scores_wanted", [*columns, "fresh"], lines)
+        defaults = [field.get_db_prep_save(field.get_default(), connection) for field in rest]
+        insert = f"INSERT INTO {table} ({every}{''.join(', ' + f.column for f in rest)}) SELECT {every}"  # noqa: S608
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE scores_diff AS SELECT {', '.join('w.' + c for c in columns)}, s.id AS old_id "  # noqa: S608
+            f"FROM scores_wanted w LEFT JOIN {table} s ON "
+            + " AND ".join(f"s.{c} = w.{c}" for c in key)
+            + " WHERE CASE WHEN s.id IS NULL THEN w.fresh ELSE ("
+            + ", ".join(f"s.{c}" for c in figures)
+            + ") IS DISTINCT FROM ("
+            + ", ".join(f"w.{c}" for c in figures)
+            + ") END"
+        )
+        cursor.execute("SELECT count(*) FILTER (WHERE old_id IS NULL), count(old_id) FROM scores_diff")
+        created, updated = cursor.fetchone()
+        if updated:
+            cursor.execute(
+                f"UPDATE {table} AS s SET "  # noqa: S608 (identifiers only)
+                + ", ".join(f"{c} = d.{c}" for c in figures)
+                + " FROM scores_diff d WHERE s.id = d.old_id"
+            )
+        if created:
+            cursor.execute(f"{insert}{', %s' * len(rest)} FROM scores_diff WHERE old_id IS NULL", defaults)
+        cursor.execute("DROP TABLE scores_wanted, scores_diff")
+    return created, updated
 
 
 FIGURES = ("total", "grade", "rank", "peer_size", "vetoed", "bottom", "parts", "rollup", "grade_trace")
 SCORE_FIGURES = ("value", "computed", "final", "trace", "kind")
 
 
-def write_rows(model, objects, fields):
-    """Write `fields` of these rows (by primary key). On PostgreSQL one UPDATE … FROM unnest(arrays) per 10,000
-    rows (Django's bulk_update builds a CASE per field and row, which costs more than the scoring itself);
-    elsewhere Django's bulk_update. Column names come from the model; values travel as parameters."""
-    if not objects:
+def write_rows(model, rows, fields):
+    """Write `fields` of these rows, each (primary key, *values in the order of `fields`). On PostgreSQL one
+    UPDATE … FROM unnest(arrays) per 10,000 rows (Django's bulk_update builds a CASE per field and row, which
+    costs more than the scoring itself); elsewhere Django's bulk_update. Column names come from the model; values
+    travel as parameters."""
+    if not rows:
         return
     if connection.vendor != "postgresql":
+        objects = [model(pk=pk, **dict(zip(fields, values, strict=True))) for pk, *values in rows]
         model.objects.bulk_update(objects, fields, batch_size=BATCH)
         return
     table = model._meta.db_table
@@ -815,19 +1078,16 @@ def write_rows(model, objects, fields):
         f"FROM (SELECT unnest(%s::bigint[]) AS id, {selects}) AS v WHERE t.id = v.id"
     )
     with connection.cursor() as cursor:
-        for begin in range(0, len(objects), 10000):
-            chunk = objects[begin : begin + 10000]
-            params = [[item.pk for item in chunk]]
-            for column in columns:
-                params.append([_as_text(column, getattr(item, column.attname)) for item in chunk])
+        for begin in range(0, len(rows), 10000):
+            chunk = rows[begin : begin + 10000]
+            params = [[row[0] for row in chunk]]
+            for index, column in enumerate(columns, start=1):
+                as_text = _json if isinstance(column, models.JSONField) else _as_text
+                params.append([None if row[index] is None else as_text(row[index]) for row in chunk])
             cursor.execute(sql, params)
 
 
-def _as_text(column, value):
-    if value is None:
-        return None
-    if isinstance(column, models.JSONField):
-        return json.dumps(value, ensure_ascii=False)
+def _as_text(value):
     if isinstance(value, bool):
         return "t" if value else "f"
     if hasattr(value, "isoformat"):

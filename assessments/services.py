@@ -400,6 +400,9 @@ def round_organizations(*, rubric, root, period_end):
     )
 
 
+ANALYZED_FROM = 1000  # a round opened over this many organizations or more analyzes the assessments table
+
+
 def round_open(*, rubric, root, period_start, period_end, self_assessment_due, review_due, title="", by):
     """Open an assessment round: the rubric's definitions frozen on the round, and one assessment per organization
     of the rubric's levels and sectors in the subtree (bulk insert). A reviewer (or admin) of the root opens it."""
@@ -450,6 +453,11 @@ def round_open(*, rubric, root, period_start, period_end, self_assessment_due, r
         Assessment.objects.bulk_create(
             [Assessment(round=assessment_round, organization_id=pk) for pk in organizations], batch_size=5000
         )
+        if connection.vendor == "postgresql" and len(organizations) >= ANALYZED_FROM:
+            # Thousands of new rows the planner knows nothing of yet: without statistics the round's first scoring
+            # joins every summary to its assessments one by one (autovacuum may be late, or off).
+            with connection.cursor() as cursor:
+                cursor.execute(f"ANALYZE {Assessment._meta.db_table}")
         audit.record_summary(
             assessment_round, AuditEntry.Action.CREATE, {"assessments": len(organizations), "root": root.code}
         )

@@ -755,49 +755,74 @@ def scoring_rubric(year):
 
 
 def scoring_bare_sql(start, through):
-    """The bare aggregate SQL computing the same indicator inputs as the bench rubric, over the whole tree."""
+    """The bare aggregate SQL computing exactly the indicator inputs of the bench rubric over the whole tree, as
+    the engine reads them (`assessments.metrics`): the months over by `through`, the spans of the meeting rules
+    wholly inside the period with those missed, the sums of the month summaries, the findings open past their
+    deadline (up to 20 listed), the cadres serving with and without training (up to 10 named) and full-time, the
+    headcounts, the months with the election overdue."""
     from datetime import datetime, time, timedelta
     from zoneinfo import ZoneInfo
 
     from django.db import connection
 
+    from assessments import metrics
+
     until = datetime.combine(through + timedelta(days=1), time.min, tzinfo=ZoneInfo("Asia/Shanghai"))
-    last_month = through.replace(day=1)
+    months = metrics._months(start, through) or (start, start - timedelta(days=1))  # none over: an empty range
+    span = "date_trunc(r.rule_period, (e->>0)::date)::date"
+    after = (
+        f"({span} + CASE r.rule_period WHEN 'month' THEN interval '1 month' WHEN 'quarter' THEN interval '3 months' "
+        "ELSE interval '1 year' END)::date"
+    )
+    key = (
+        f"CASE r.rule_period WHEN 'month' THEN to_char({span}, 'YYYY-MM') WHEN 'quarter' THEN "
+        f"extract(year FROM {span})::int || '-Q' || extract(quarter FROM {span})::int "
+        f"ELSE (extract(year FROM {span})::int)::text END"
+    )
+    missed = "(e->>1)::numeric < (e->>2)::numeric"
     statements = [
         (
-            "SELECT r.organization_id, r.meeting_type, count(*) FILTER (WHERE (e->>1)::int >= (e->>2)::int), "
-            "count(*) FROM branches_complianceresult r, jsonb_array_elements(r.spans) e "
-            "WHERE r.period = 'year' AND r.start = %s AND (e->>2)::int > 0 AND (e->>0)::date <= %s "
-            "AND r.meeting_type IN ('committee_meeting', 'general_meeting', 'party_lecture') GROUP BY 1, 2",
-            [start, through],
+            "SELECT r.organization_id, r.meeting_type, (array_agg(r.rule_period ORDER BY r.start DESC))[1], "  # noqa: S608
+            "count(*), "
+            f"count(*) FILTER (WHERE NOT {missed}), jsonb_agg(jsonb_build_object('span', {key}, 'start', e->0, "
+            f"'held', e->1, 'required', e->2) ORDER BY r.start, el.i) FILTER (WHERE {missed}) "
+            "FROM branches_complianceresult r CROSS JOIN LATERAL jsonb_array_elements(r.spans) WITH ORDINALITY "
+            "AS el(e, i) WHERE r.period = 'year' AND r.start = %s "
+            "AND r.meeting_type IN ('committee_meeting', 'general_meeting', 'party_lecture') "
+            f"AND {span} >= %s AND {after} <= %s AND (e->>2)::numeric <> 0 GROUP BY 1, 2",
+            [start, start, through + timedelta(days=1)],
         ),
         (
-            "SELECT organization_id, sum(present), sum(expected) FROM branches_monthsummary "
+            "SELECT organization_id, sum(held), sum(expected), sum(present) FROM branches_monthsummary "
             "WHERE month BETWEEN %s AND %s GROUP BY 1",
-            [start, last_month],
+            list(months),
         ),
         (
-            "SELECT organization_id, sum(duties_due), sum(duties_on_time), sum(findings_closed), "
-            "sum(findings_closed_late) FROM assessments_dutymonthsummary WHERE month BETWEEN %s AND %s GROUP BY 1",
-            [start, last_month],
+            "SELECT organization_id, sum(duties_due), sum(duties_on_time), sum(duties_late), sum(duties_open), "
+            "sum(findings_closed), sum(findings_closed_late) FROM assessments_dutymonthsummary "
+            "WHERE month BETWEEN %s AND %s GROUP BY 1",
+            list(months),
         ),
         (
-            "SELECT organization_id, count(*) FROM assessments_finding WHERE deadline < %s AND created_at < %s "
+            "SELECT organization_id, count(*), (array_agg(jsonb_build_object('id', id, 'deadline', deadline) "
+            "ORDER BY deadline, id))[1:20] FROM assessments_finding WHERE deadline < %s AND created_at < %s "
             "AND (closed_at IS NULL OR closed_at >= %s) GROUP BY 1",
             [through, until, until],
         ),
         (
-            "SELECT c.organization_id, count(*), count(t.cadre_id), count(*) FILTER (WHERE c.employment = 'full_time') "
-            "FROM branches_cadre c LEFT JOIN (SELECT cadre_id FROM branches_trainingrecord WHERE held_on "
-            "BETWEEN %s AND %s GROUP BY 1) t ON t.cadre_id = c.id "
+            "SELECT c.organization_id, count(*), count(*) FILTER (WHERE t.hours <> 0), "
+            "(array_agg(c.name ORDER BY c.id) FILTER (WHERE t.hours IS NULL OR t.hours = 0))[1:10], "
+            "count(*) FILTER (WHERE c.employment = 'full_time') FROM branches_cadre c LEFT JOIN "
+            "(SELECT cadre_id, sum(hours) AS hours FROM branches_trainingrecord WHERE held_on BETWEEN %s AND %s "
+            "GROUP BY 1) t ON t.cadre_id = c.id "
             "WHERE c.term_start <= %s AND (c.term_end IS NULL OR c.term_end >= %s) GROUP BY 1",
             [start, through, through, through],
         ),
-        ("SELECT id, staff_headcount FROM branches_organization", []),
+        ("SELECT id, staff_headcount FROM branches_organization WHERE staff_headcount IS NOT NULL", []),
         (
-            "SELECT organization_id, count(*) FROM branches_monthfact WHERE month BETWEEN %s AND %s "
-            "AND term_state = 'overdue' GROUP BY 1",
-            [start, last_month],
+            "SELECT organization_id, array_agg(month ORDER BY month) FROM branches_monthfact "
+            "WHERE month BETWEEN %s AND %s AND term_state = 'overdue' GROUP BY 1",
+            list(months),
         ),
     ]
     with connection.cursor() as cursor:

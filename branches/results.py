@@ -15,8 +15,6 @@ row then follows from its first span not met: not met once that span is over, in
 not begun: then met so far), met when there is none.
 """
 
-import io
-import itertools
 import json
 from collections import defaultdict
 from dataclasses import dataclass
@@ -25,7 +23,7 @@ from datetime import date
 from django.db import connection, transaction
 from django.db.models import Exists, Q
 
-from branches import compliance, periods, standings
+from branches import compliance, copying, periods, standings
 from branches.models import (
     CommitteeTerm,
     ComplianceResult,
@@ -401,39 +399,9 @@ def _statements(model):
     return table, every, diff, apply
 
 
-def _copy_text(value):
-    if value is None:
-        return "\\N"
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    if isinstance(value, list):
-        return json.dumps(value, separators=(",", ":"))  # ISO dates and numbers: nothing COPY would escape
-    return str(value)
-
-
 def _copy_lines(wanted):
     for key, values in wanted.items():
-        yield "\t".join(_copy_text(value) for value in (*key, *values)) + "\n"
-
-
-class _Lines(io.RawIOBase):
-    """The COPY input, generated as PostgreSQL reads it (a year of a province is millions of lines)."""
-
-    def __init__(self, lines):
-        self.lines, self.pending = lines, b""
-
-    def readable(self):
-        return True
-
-    def readinto(self, buffer):
-        while len(self.pending) < len(buffer):
-            chunk = "".join(itertools.islice(self.lines, 2000))
-            if not chunk:
-                break
-            self.pending += chunk.encode()
-        size = min(len(buffer), len(self.pending))
-        buffer[:size], self.pending = self.pending[:size], self.pending[size:]
-        return size
+        yield "\t".join(copying.text(value) for value in (*key, *values)) + "\n"
 
 
 _STANDING_INPUTS = ("organization_id", "rule_period", "period", "start", "unmet_start", "unmet_end")
@@ -449,7 +417,7 @@ def _write_in_sql(model, wanted, stored_rows, source=None):
         if source is not None:
             cursor.execute(f"INSERT INTO kept_wanted ({every}) {source[0]}", source[1])  # noqa: S608 (compiled SQL)
         else:
-            cursor.copy_expert(f"COPY kept_wanted ({every}) FROM STDIN", _Lines(_copy_lines(wanted)), size=1 << 20)
+            copying.copy_into(cursor, "kept_wanted", [every], _copy_lines(wanted))
         have = f"SELECT * FROM ({have_sql}) AS s(id, {every})"  # noqa: S608 (identifiers and compiled SQL)
         cursor.execute(diff.format(have), have_params)
         cursor.execute("SELECT count(*) FROM kept_diff")

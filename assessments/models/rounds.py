@@ -142,8 +142,13 @@ class Score(models.Model):
     """One indicator of one assessment: what the engine computed (with its trace), what the organization claimed
     (自评), what the assessor gave, an adjustment with its reason, and the final points the total adds up."""
 
-    assessment = models.ForeignKey(Assessment, on_delete=models.CASCADE, related_name="scores")
-    code = models.SlugField(_("indicator"), max_length=40)
+    assessment = models.ForeignKey(
+        Assessment,
+        on_delete=models.CASCADE,
+        related_name="scores",
+        db_index=False,  # the unique key (assessment, code) leads with it
+    )
+    code = models.SlugField(_("indicator"), max_length=40, db_index=False)  # read with its assessment only
     kind = models.CharField(_("kind"), max_length=12)
     value = models.DecimalField(_("metric value"), **POINTS, null=True, blank=True)
     computed = models.DecimalField(_("computed points"), **POINTS, null=True, blank=True)
@@ -152,7 +157,12 @@ class Score(models.Model):
     adjusted = models.DecimalField(_("adjusted points"), **POINTS, null=True, blank=True)
     adjustment_reason = models.TextField(_("reason for the adjustment"), blank=True)
     approved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,  # indexed where set (Meta.indexes)
     )
     final = models.DecimalField(_("final points"), **POINTS, null=True, blank=True)
     trace = models.JSONField(_("why"), default=dict, blank=True)
@@ -165,6 +175,7 @@ class Score(models.Model):
         blank=True,
         related_name="+",
         verbose_name=_("evidence file"),
+        db_index=False,  # indexed where set (Meta.indexes)
     )
     assessor_note = models.TextField(_("assessor's comment"), blank=True, validators=[reject_markup])
 
@@ -173,6 +184,24 @@ class Score(models.Model):
         verbose_name_plural = _("scores")
         ordering = ["assessment", "pk"]
         constraints = [models.UniqueConstraint(fields=["assessment", "code"], name="score_unique")]
+        # A round writes a million scores at once: the indexes are only those a read needs, and partial where
+        # most scores hold nothing (no approval, no evidence file).
+        indexes = [
+            models.Index(
+                fields=["approved_by"], condition=models.Q(approved_by__isnull=False), name="score_approved_by"
+            ),
+            models.Index(
+                fields=["evidence_file"], condition=models.Q(evidence_file__isnull=False), name="score_evidence_file"
+            ),
+            # The scores an assessor marked (points, an adjustment or an approval): what a scoring run reads back.
+            models.Index(
+                fields=["assessment"],
+                condition=models.Q(assessor_score__isnull=False)
+                | models.Q(adjusted__isnull=False)
+                | models.Q(approved_by__isnull=False),
+                name="score_marked",
+            ),
+        ]
 
     def __str__(self):
         return f"{self.assessment_id} {self.code} {self.final}"

@@ -1,0 +1,226 @@
+"""The scoring engine's PostgreSQL path: the scores go in by COPY and are compared in SQL. It must write what the
+portable path (read back, compared in Python, bulk_create / bulk_update) writes, write nothing when nothing
+changed, and only what changed otherwise; the number of queries does not grow with the tree.
+
+Over the drawn tree of test_scoring.py (甲村, 乙村, 丙村 under 东镇党委)."""
+
+import json
+from datetime import date
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from assessments import metrics, scoring, services
+from assessments.models import Assessment, GradeBand, Indicator, Rubric, RubricState, Score
+from branches.models import Cadre, Employment, MonthFact, MonthSummary, Organization, OrganizationKind, Post, TermState
+from tests.assessments import test_scoring as drawn
+from tests.conftest import system
+
+tree = drawn.tree  # the drawn tree, as a fixture of this module too
+
+
+def score(assessment_round, copy=True):
+    scoring.COPY_SCORES = copy
+    try:
+        return services.round_score(round=assessment_round, by=system(), today=drawn.AFTER)
+    finally:
+        scoring.COPY_SCORES = True
+
+
+def figures(assessment_round):
+    """What a user reads of a round, by organization: the assessment's figures and every score."""
+    assessments = {
+        org: (total, grade, rank, peer_size, vetoed, bottom, parts, grade_trace)
+        for org, total, grade, rank, peer_size, vetoed, bottom, parts, grade_trace in Assessment.objects.filter(
+            round=assessment_round
+        ).values_list(
+            "organization_id", "total", "grade", "rank", "peer_size", "vetoed", "bottom", "parts", "grade_trace"
+        )
+    }
+    scores = {
+        (org, code): (kind, value, computed, final, trace)
+        for org, code, kind, value, computed, final, trace in Score.objects.filter(
+            assessment__round=assessment_round
+        ).values_list("assessment__organization_id", "code", "kind", "value", "computed", "final", "trace")
+    }
+    return assessments, scores
+
+
+def versions(assessment_round):
+    """{score id: its row version (xmin)}: a row written again gets a new one, even with the same values."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT s.id, s.xmin::text FROM {Score._meta.db_table} s "  # noqa: S608 (the model's own table)
+            f"JOIN {Assessment._meta.db_table} a ON a.id = s.assessment_id WHERE a.round_id = %s",
+            [assessment_round.pk],
+        )
+        return dict(cursor.fetchall())
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("marked", [True, False], ids=["assessor-marked", "nothing-stored"])
+def test_the_copy_path_writes_the_rows_the_portable_path_writes(tree, marked):
+    """The same branches scored twice under the same rubric: over the county by the portable path, over the town
+    by COPY. Every figure and every score (values, points, traces) is the same, and so are the counts — with an
+    assessor's scores stored before, or nothing (the round's first run inserts straight away)."""
+    rubric = drawn.make_rubric()
+    portable_round = drawn.open_round(rubric, tree.root)
+    copied_round = drawn.open_round(rubric, tree.town)
+    if marked:
+        for assessment_round in (portable_round, copied_round):
+            drawn.manual_scores(drawn.by_org(assessment_round), tree)
+
+    portable = score(portable_round, copy=False)
+    copied = score(copied_round)
+
+    assert figures(copied_round) == figures(portable_round)
+    assert (copied.scores_created, copied.scores_updated, copied.assessments_changed) == (
+        portable.scores_created,
+        portable.scores_updated,
+        portable.assessments_changed,
+    )
+    assert copied.scores_created == 12  # four computed indicators for each of the three branches
+    assert copied.scores_updated == (6 if marked else 0)  # the six scores an assessor gave before: final points set
+    a_committee = Score.objects.get(assessment__round=copied_round, assessment__organization=tree.a, code="committee")
+    assert a_committee.trace["inputs"]["missing"] == [
+        {"span": "2026-05", "start": "2026-05-01", "held": 0, "required": 1}
+    ]
+
+
+@pytest.mark.postgres
+def test_a_second_run_writes_nothing_and_a_changed_input_writes_only_what_changed(tree):
+    """Nothing changed: no score row is written again (their row versions stay). 乙村's attendance then becomes
+    50 of 50 (6 → 10 points): only that score is written, and 乙村's total becomes 90."""
+    assessment_round = drawn.open_round(drawn.make_rubric(), tree.root)
+    drawn.manual_scores(drawn.by_org(assessment_round), tree)
+    score(assessment_round)
+    before = versions(assessment_round)
+
+    again = score(assessment_round)
+
+    assert (again.scores_created, again.scores_updated, again.assessments_changed) == (0, 0, 0)
+    assert versions(assessment_round) == before
+
+    MonthSummary.objects.filter(organization=tree.b).update(present=25)
+    changed = score(assessment_round)
+
+    attendance = Score.objects.get(
+        assessment__round=assessment_round, assessment__organization=tree.b, code="attendance"
+    )
+    assert (changed.scores_created, changed.scores_updated) == (0, 1)
+    after = versions(assessment_round)
+    assert {pk for pk in after if after[pk] != before[pk]} == {attendance.pk}
+    assert attendance.final == 10 and attendance.trace["inputs"]["present"] == 50
+    assert Assessment.objects.get(round=assessment_round, organization=tree.b).total == 90
+
+
+@pytest.mark.postgres
+def test_names_with_tabs_and_backslashes_reach_the_trace_intact(tree):
+    """A cadre's name is the organization's text: a backslash, a tab or a quote in it goes through COPY as it
+    is, and the trace reads the same as the portable path's."""
+    rubric = Rubric.objects.create(
+        code="cadres", title="干部培训", year=2026, state=RubricState.PUBLISHED, levels=[OrganizationKind.BRANCH]
+    )
+    Indicator.objects.create(
+        rubric=rubric,
+        code="trained",
+        title="干部培训",
+        kind="computed",
+        max_points=10,
+        metric="cadres_trained",
+        rule="proportional",
+    )
+    GradeBand.objects.create(rubric=rubric, name="合格", min_points=0)
+    name = '王\\一\t"二"'
+    Cadre.objects.create(
+        organization=tree.a,
+        name=name,
+        post=Post.PARTY_AFFAIRS_STAFF,
+        employment=Employment.FULL_TIME,
+        term_start=date(2025, 1, 1),
+    )
+    copied_round = drawn.open_round(rubric, tree.root)
+    portable_round = drawn.open_round(rubric, tree.town)
+
+    score(copied_round)
+    score(portable_round, copy=False)
+
+    trace = Score.objects.get(assessment__round=copied_round, assessment__organization=tree.a).trace
+    assert trace["inputs"]["untrained"] == [name]
+    assert figures(copied_round)[1] == figures(portable_round)[1]
+
+
+@pytest.mark.postgres
+def test_scoring_by_copy_takes_the_same_queries_for_three_or_twelve_branches(tree):
+    """A round over 东镇党委's three branches and one over the county with nine more (each assessment with an
+    assessor's score) take the same queries, the COPY among them."""
+    other = drawn.organization(tree.root, OrganizationKind.PRIMARY_COMMITTEE, "S-2", "西镇党委")
+    for i in range(9):
+        branch = drawn.organization(other, OrganizationKind.BRANCH, f"S-2-{i}", f"西{i}村支部")
+        drawn.monthly(branch, "committee_meeting", [1] * 12)
+    rubric = drawn.make_rubric()
+    counts = []
+    for root in (tree.town, tree.root):
+        assessment_round = drawn.open_round(rubric, root)
+        assessments = drawn.by_org(assessment_round)
+        for assessment in assessments.values():
+            drawn.scored(assessment, "work", assessor_score=50)
+        with CaptureQueriesContext(connection) as queries:
+            run = score(assessment_round)
+        assert run.assessments == len(assessments)
+        counts.append([query["sql"][:60] for query in queries.captured_queries])
+    assert len(counts[0]) == len(counts[1]), "\n".join(counts[0] + ["----"] + counts[1])
+    assert any(sql.startswith("COPY") for sql in counts[1])
+
+
+@pytest.mark.parametrize("name", sorted(metrics.REGISTRY))
+def test_each_metric_writes_its_inputs_as_the_json_its_trace_holds(tree, name):
+    """What a score's trace stores is written straight from the metric's aggregates as JSON text: it reads back
+    as the inputs the "why" is told from, for every organization (with rows or without)."""
+    MonthFact.objects.update_or_create(
+        organization=tree.c,
+        month=date(2026, 4, 1),
+        defaults={"existed": True, "committee_serving": True, "term_state": TermState.OVERDUE},
+    )
+    Cadre.objects.create(
+        organization=tree.a,
+        name='王"一\\',
+        post=Post.PARTY_AFFAIRS_STAFF,
+        employment=Employment.FULL_TIME,
+        term_start=date(2025, 1, 1),
+    )
+    Organization.objects.filter(pk=tree.b.pk).update(staff_headcount=120)
+    params = {"meeting_type": "committee_meeting"} if name == "meetings_met" else {}
+    found = metrics.compute(
+        name, [o.pk for o in Organization.objects.all()], date(2026, 1, 1), date(2026, 12, 31), params
+    )
+    assert len(found) == 5
+    for org_id in found:
+        assert json.loads(found.text(org_id)) == found.inputs(org_id) == found[org_id][1]
+
+
+def test_meetings_of_several_types_in_one_query_answer_as_each_alone(tree, django_assert_num_queries):
+    """A rubric asking for committee meetings and general meetings reads the kept results once; each answer is
+    the one the metric gives for its type alone."""
+    drawn.monthly(tree.a, "general_meeting", [1, 0, 1] * 4)
+    ids = [o.pk for o in Organization.objects.all()]
+    period = (date(2026, 1, 1), date(2026, 12, 31))
+    types = [{"meeting_type": "committee_meeting"}, {"meeting_type": "general_meeting"}]
+    with django_assert_num_queries(1):
+        together = metrics.compute_many("meetings_met", ids, *period, types)
+    for params, answer in zip(types, together, strict=True):
+        alone = metrics.compute("meetings_met", ids, *period, params)
+        assert {org: answer[org] for org in ids} == {org: alone[org] for org in ids}
+    assert together[1][tree.a.pk][1]["met"] == 8 and together[0][tree.a.pk][1]["met"] == 11
+
+
+@pytest.mark.postgres
+def test_a_large_round_leaves_the_planner_statistics_of_its_assessments(tree, monkeypatch):
+    """Opening a round over thousands of organizations analyzes the assessments, so its first scoring is planned
+    knowing how many there are (here the threshold is lowered to the drawn tree's three branches)."""
+    monkeypatch.setattr(services, "ANALYZED_FROM", 3)
+    drawn.open_round(drawn.make_rubric(), tree.root)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE relname = %s", [Assessment._meta.db_table])
+        assert cursor.fetchone()[0] >= 3
