@@ -463,32 +463,19 @@ def _counted_by(span, today):
     return max(today, span.start)
 
 
-def view_parts(span, prefix=""):
-    """The rows a view over `span` reads, one condition per rule period: its own span when it is as long as the
-    view or longer, else the view's fold."""
-    parts = []
-    for rule_period in GRANULARITY:
-        period = max(rule_period, span.kind, key=GRANULARITY.get)
-        parts.append(
-            Q(
-                **{
-                    f"{prefix}rule_period": rule_period,
-                    f"{prefix}period": period,
-                    f"{prefix}start": periods.span_of(period, span.start).start,
-                }
-            )
-        )
-    return parts
-
-
-def view_condition(span, prefix=""):
-    """The rows a view over `span` reads (`view_parts` in one condition), grouped by (period, start): a year's three
-    parts are one range of the key after the organization, a quarter's two."""
+def view_groups(span):
+    """The rows a view over `span` reads (`standings.parts`), grouped by (period, start): {(period, start): [rule
+    periods]}. A year's three parts are one range of the result key after the organization, a quarter's two."""
     rule_periods = defaultdict(list)
     for rule_period, period, start in standings.parts(span):
         rule_periods[(period, start)].append(rule_period)
+    return rule_periods
+
+
+def view_condition(span, prefix=""):
+    """The rows a view over `span` reads (`view_groups` in one condition)."""
     condition = Q(pk__in=[])
-    for (period, start), kinds in rule_periods.items():
+    for (period, start), kinds in view_groups(span).items():
         condition |= Q(**{f"{prefix}period": period, f"{prefix}start": start, f"{prefix}rule_period__in": kinds})
     return condition
 
@@ -602,16 +589,13 @@ def types_judged(root, span, today, kind, sector="", few=None):
     (None)."""
     if few is not None:  # one query per (period, start) the view reads: a range of the key after the organization
         counted_by, ids = _counted_by(span, today), few.order_by().values("id")
-        rule_periods = defaultdict(list)
-        for rule_period, period, start in standings.parts(span):
-            rule_periods[(period, start)].append(rule_period)
         parts = [
             ComplianceResult.objects.filter(
                 organization__in=ids, period=period, start=start, rule_period__in=kinds, first_judged__lte=counted_by
             )
             .values_list("meeting_type", flat=True)
             .order_by()
-            for (period, start), kinds in rule_periods.items()
+            for (period, start), kinds in view_groups(span).items()
         ]
         return set(parts[0].union(*parts[1:])), None
     rows = ComplianceResult.objects.filter(

@@ -1,7 +1,7 @@
 """Standings: how many of an organization's meeting rules stand not met and in progress in a view (a year, a
 quarter or a month), as ranking counts them on a given day, kept as rows (`ComplianceStanding`).
 
-A view reads the organization's result rows of its parts (`results.view_parts`). Ranking on a day counts a row
+A view reads the organization's result rows of its parts (`parts`). Ranking on a day counts a row
 not met when its first span not met ended before the day, and in progress when that span began by the later of
 the day and the view's first day and has not ended. Spans are whole months, quarters or years, so the counts only
 change on the first day of a month inside the view and, after it, on the day after the view, after its quarter and
@@ -49,7 +49,7 @@ def state_day(view, today):
 
 def parts(view):
     """The result rows a view reads, one (rule period, period, start) per rule period: the view's own fold for a
-    finer rule, else the rule's own span holding the view (as `results.view_parts`)."""
+    finer rule, else the rule's own span holding the view."""
     found = []
     for rule_period in GRANULARITY:
         period = max(rule_period, view.kind, key=GRANULARITY.get)
