@@ -168,7 +168,8 @@ def ranking(request, pk):
 
 @require_GET
 def ranking_export(request, pk):
-    """The ranking as a workbook or as CSV. Nothing to export before the round's first scoring: back to the ranking."""
+    """The ranking as a workbook (the ranking and the committees' roll-ups, two sheets) or as CSV (one of the two:
+    `table=rollups` for the roll-ups). Nothing to export before the round's first scoring: back to the ranking."""
     assessment_round, kind, _kinds = _ranking_round(request, pk)
     if assessment_round.first_scoring_pending:
         messages.info(
@@ -178,7 +179,14 @@ def ranking_export(request, pk):
         return redirect(reverse("assessments:ranking", args=[pk]) + (f"?kind={kind}" if kind else ""))
     rows = selectors.ranking(request.user, assessment_round, kind=kind)
     fmt = "xlsx" if request.GET.get("format") == "xlsx" else "csv"
-    return exports.ranking(rows.iterator(chunk_size=5000), assessment_round, fmt)
+    table = exports.ROLLUPS if request.GET.get("table") == exports.ROLLUPS else exports.RANKING
+    return exports.ranking(
+        rows.iterator(chunk_size=5000),
+        assessment_round,
+        fmt,
+        table=table,
+        rollups_of=lambda committees: selectors.ranking_rollups(request.user, assessment_round, committees),
+    )
 
 
 def _assesses_round(request, assessment_round):
