@@ -1,7 +1,10 @@
 """The three lists as CSV or Excel, the same rows the page shows: one sheet named after its list, dates as
-dates and days overdue as numbers."""
+dates and days overdue as numbers; and a round's ranking with the committees' roll-ups."""
+
+from decimal import Decimal
 
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from branches.exports import respond
 
@@ -62,8 +65,14 @@ def three_list(rows, which, root, fmt, today):
     return respond(table, f"{root.name}-{what}-{today.isoformat()}", fmt, sheet_title=what)
 
 
-def ranking(rows, assessment_round, fmt):
-    """The ranking of a round: rank, total (2 decimals shown, exact kept to 6 in the workbook), grade, 末位."""
+RANKING, ROLLUPS = "ranking", "rollups"  # the tables of the ranking's export: a workbook holds both
+
+
+def ranking(rows, assessment_round, fmt, *, table=RANKING, rollups_of=None):
+    """The ranking of a round: rank, total (2 decimals shown, exact kept to 6 in the workbook), grade, 末位; and the
+    committees' roll-ups of their sub-organizations (`rollups_table`). A workbook holds the two as two sheets; a CSV
+    file holds the one `table` names. `rollups_of([(assessment id, organization path)])` gives each committee's
+    roll-ups per indicator (selectors.ranking_rollups)."""
     from assessments.scoring import shown
 
     header = [
@@ -78,22 +87,141 @@ def ranking(rows, assessment_round, fmt):
         _("bottom-ranked (末位)"),
         _("state"),
     ]
-    table = [header]
+    with_ranking, with_rollups = fmt == "xlsx" or table == RANKING, fmt == "xlsx" or table == ROLLUPS
+    ranked, seen = [header], []
     for row in rows:
-        table.append(
-            [
-                row.rank,
-                row.peer_size,
-                row.organization.code,
-                row.organization.name,
-                row.organization.get_kind_display(),
-                float(shown(row.total)) if row.total is not None and fmt == "xlsx" else shown(row.total),
-                row.grade,
-                _("yes") if row.vetoed else "",
-                _("yes") if row.bottom else "",
-                row.get_state_display(),
-            ]
-        )
-    what = _("ranking")
-    name = f"{assessment_round}-{what}"
-    return respond(table, name, fmt, sheet_title=what)
+        organization = row.organization
+        if with_rollups:
+            kind = organization.get_kind_display()
+            seen.append((row.pk, organization.path, organization.code, organization.name, kind, row.rollup))
+        if with_ranking:
+            ranked.append(
+                [
+                    row.rank,
+                    row.peer_size,
+                    organization.code,
+                    organization.name,
+                    organization.get_kind_display(),
+                    float(shown(row.total)) if row.total is not None and fmt == "xlsx" else shown(row.total),
+                    row.grade,
+                    _("yes") if row.vetoed else "",
+                    _("yes") if row.bottom else "",
+                    row.get_state_display(),
+                ]
+            )
+    what, rolled_up = _("ranking"), _("roll-ups")
+    if not with_rollups:
+        return respond(ranked, f"{assessment_round}-{what}", fmt, sheet_title=what)
+    by_indicator = rollups_of([(pk, path) for pk, path, *_rest in seen]) if rollups_of else {}
+    rolled = rollups_table(seen, by_indicator, fmt)
+    if not with_ranking:
+        return respond(rolled, f"{assessment_round}-{rolled_up}", fmt, sheet_title=rolled_up)
+    return respond(ranked, f"{assessment_round}-{what}", fmt, sheet_title=what, more_sheets=[(rolled_up, rolled)])
+
+
+def rollups_table(seen, by_indicator, fmt):
+    """Each committee's roll-up of its sub-organizations, as its pages show it, one row a figure: the totals (how
+    many, their average, how many vetoed), each grade with its ≥ share rule (how many reach it, their share, the
+    share required, met or not), then each indicator (its maximum, the average points, how many meet its
+    standard and their share). Numbers stay numbers in a workbook; shares are percentages to one decimal.
+
+    `seen`: the ranking's rows [(assessment id, path, code, name, kind label, stored roll-up)], in its order;
+    `by_indicator`: {assessment id: [RubricRollup]}."""
+    from assessments.scoring import shown
+
+    def points(value):
+        if value in (None, ""):
+            return ""
+        return float(shown(value)) if fmt == "xlsx" else shown(value)
+
+    def percent(share):
+        return float(round(Decimal(share) * 100, 1))
+
+    header = [
+        _("organization code"),
+        _("organization"),
+        _("kind"),
+        _("rolled up"),
+        _("rubric"),
+        _("area"),
+        pgettext("indicator", "code"),
+        pgettext("indicator", "kind"),
+        _("max"),
+        _("grade from (points)"),
+        _("sub-organizations assessed"),
+        _("average points"),
+        _("vetoed"),
+        _("meeting its standard"),
+        _("share meeting the standard (%)"),
+        _("share required (%)"),
+        _("standard met"),
+    ]
+    table = [header]
+    for pk, _path, code, name, kind, rollup in seen:
+        groups = by_indicator.get(pk, [])
+        if not rollup and not groups:
+            continue
+        whose = [code, name, kind]
+        if rollup:
+            count = rollup["sub_organizations"]
+            table.append(
+                [
+                    *whose,
+                    _("total points"),
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    count,
+                    points(rollup["average_total"]),
+                    rollup["vetoed"],
+                    "",
+                    "",
+                    "",
+                    "",
+                ]
+            )
+            for band in rollup.get("bands", []):
+                table.append(
+                    [
+                        *whose,
+                        _("reaching “%(band)s”") % {"band": band["band"]},
+                        "",
+                        "",
+                        "",
+                        "",
+                        "",
+                        points(band["min_points"]),
+                        count,
+                        "",
+                        "",
+                        band["meeting"],
+                        percent(band["share"]),
+                        percent(band["required_share"]),
+                        pgettext("standard", "met") if band["qualifies"] else pgettext("standard", "not met"),
+                    ]
+                )
+        for group in groups:
+            for line in group.indicators:
+                table.append(
+                    [
+                        *whose,
+                        line.title,
+                        group.round.rubric.title,
+                        line.area,
+                        line.code,
+                        str(line.kind_label),
+                        points(line.max_points),
+                        "",
+                        line.organizations,
+                        points(line.average),
+                        "",
+                        line.meeting,
+                        percent(line.share),
+                        "",
+                        "",
+                    ]
+                )
+    return table

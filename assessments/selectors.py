@@ -681,52 +681,38 @@ class RubricRollup:
     indicators: list
 
 
-def indicator_rollups(assessment):
-    """Per indicator, over the sub-organizations (any depth) of the assessment's organization assessed over the
-    same period — in this round or another round over that period, grouped by round since each has its own rubric:
-    how many, their average points (an indicator without a score counts 0), how many meet its standard. Set-based:
-    three queries whatever the number of sub-organizations; [] for an organization without any."""
+def _rubric_leaves(rounds):
+    """The indicators a roll-up counts in the rounds' rubrics (vetoes aside: the roll-up of totals counts the vetoed):
+    {(round id, code): (node, maximum, its area's node)}, and the condition on a score of meeting its indicator's
+    standard (full points; for a bonus, any given; for a deduction, any taken off, so that those without one meet
+    it), or None without any indicator."""
     from functools import reduce
     from operator import or_
 
-    from django.db.models import Sum
-
     from assessments import scoring
-    from assessments.models import Score
 
-    period = {"round__period_start": assessment.round.period_start, "round__period_end": assessment.round.period_end}
-    path = assessment.organization.path
-    under = Assessment.objects.filter(
-        **period,
-        organization__path__startswith=path,
-        organization__depth__gt=assessment.organization.depth,
-        total__isnull=False,
-    )
-    counts = dict(under.values_list("round_id").annotate(n=Count("pk")).order_by())
-    if not counts:
-        return []
-    rounds = {r.pk: r for r in AssessmentRound.objects.filter(pk__in=counts).select_related("rubric")}
     leaves, standard = {}, []
     for round_id, assessment_round in rounds.items():
         tree = scoring.Tree(assessment_round.definitions)
         for code in tree.leaves():
             node = tree.nodes[code]
             if node["kind"] == IndicatorKind.VETO:
-                continue  # the roll-up of totals counts the vetoed
+                continue
             leaves[round_id, code] = (node, tree.max[code], tree.nodes.get(node.get("parent") or "", {}))
-            # Counted per indicator: full points; for a bonus, any given; for a deduction, any taken off (then
-            # those without one meet the standard).
             counted = Q(final__gt=0) if node["kind"] in (IndicatorKind.BONUS, IndicatorKind.DEDUCTION) else None
             standard.append(Q(assessment__round_id=round_id, code=code) & (counted or Q(final__gte=tree.max[code])))
-    figures = {
-        (round_id, code): (total or Decimal(0), marked)
-        for round_id, code, total, marked in Score.objects.filter(assessment__in=under)
-        .values_list("assessment__round_id", "code")
-        .annotate(total=Sum("final"), marked=Count("pk", filter=reduce(or_, standard)) if standard else Count("pk"))
-        .order_by()
-    }
+    return leaves, (reduce(or_, standard) if standard else None)
+
+
+def _marked(standard):
+    return Count("pk", filter=standard) if standard is not None else Count("pk")
+
+
+def _rubric_rollups(rounds, counts, figures, leaves):
+    """[RubricRollup], one per round of the sub-organizations, from how many each round assessed {round id: n}
+    and the figures of each indicator {(round id, code): (sum of final points, how many marked)}."""
     found = []
-    for round_id in sorted(rounds, key=lambda pk: (rounds[pk].rubric.code, pk)):
+    for round_id in sorted(counts, key=lambda pk: (rounds[pk].rubric.code, pk)):
         size = counts[round_id]
         rows = []
         for (leaf_round, code), (node, maximum, area) in leaves.items():
@@ -748,3 +734,108 @@ def indicator_rollups(assessment):
             )
         found.append(RubricRollup(rounds[round_id], size, rows))
     return found
+
+
+def _assessed_in_period(assessment_round):
+    """Assessments with a total over the round's period, in this round or another (each has its own rubric)."""
+    return Assessment.objects.filter(
+        round__period_start=assessment_round.period_start,
+        round__period_end=assessment_round.period_end,
+        total__isnull=False,
+    )
+
+
+def _rounds_with_rubrics(round_ids):
+    return {r.pk: r for r in AssessmentRound.objects.filter(pk__in=round_ids).select_related("rubric")}
+
+
+def indicator_rollups(assessment):
+    """Per indicator, over the sub-organizations (any depth) of the assessment's organization assessed over the
+    same period — in this round or another round over that period, grouped by round since each has its own rubric:
+    how many, their average points (an indicator without a score counts 0), how many meet its standard. Set-based:
+    three queries whatever the number of sub-organizations; [] for an organization without any."""
+    from django.db.models import Sum
+
+    from assessments.models import Score
+
+    under = _assessed_in_period(assessment.round).filter(
+        organization__path__startswith=assessment.organization.path,
+        organization__depth__gt=assessment.organization.depth,
+    )
+    counts = dict(under.values_list("round_id").annotate(n=Count("pk")).order_by())
+    if not counts:
+        return []
+    rounds = _rounds_with_rubrics(counts)
+    leaves, standard = _rubric_leaves(rounds)
+    figures = {
+        (round_id, code): (total or Decimal(0), marked)
+        for round_id, code, total, marked in Score.objects.filter(assessment__in=under)
+        .values_list("assessment__round_id", "code")
+        .annotate(total=Sum("final"), marked=_marked(standard))
+        .order_by()
+    }
+    return _rubric_rollups(rounds, counts, figures, leaves)
+
+
+def ranking_rollups(user, assessment_round, committees):
+    """`indicator_rollups` of many assessments of the ranking at once (its export): {assessment id: [RubricRollup]}
+    for `committees` [(assessment id, organization path)], only those with sub-organizations assessed.
+
+    The sub-organizations' assessments and scores are summed in SQL by their parent's path, and each sum is added in
+    Python to the committees whose path it starts with: three queries whatever the number of committees and
+    sub-organizations. Only what the user judges is read, which holds every sub-organization of what they see."""
+    from collections import Counter, defaultdict
+
+    from django.db.models import Sum
+    from django.db.models.functions import Length, Substr
+
+    from assessments.models import Score
+    from branches.models import Organization
+
+    by_path = {path: pk for pk, path in committees}
+    if not by_path:
+        return {}
+    step = Organization.steplen
+    root = assessment_round.root
+    under = (
+        _assessed_in_period(assessment_round)
+        .filter(organization__path__startswith=root.path, organization__depth__gt=root.depth)
+        .filter(_either(user, JUDGES, "organization"))
+    )
+    above = {}
+
+    def committees_above(parent):
+        """The committees at `parent` and above it (an assessed sub-organization counts for each)."""
+        if parent not in above:
+            prefixes = (parent[:end] for end in range(step, len(parent) + 1, step))
+            above[parent] = [by_path[prefix] for prefix in prefixes if prefix in by_path]
+        return above[parent]
+
+    def parent_of(path):
+        return Substr(path, 1, Length(path) - step)
+
+    counts = defaultdict(Counter)
+    for parent, round_id, n in (
+        under.annotate(parent=parent_of("organization__path"))
+        .values_list("parent", "round_id")
+        .annotate(n=Count("pk"))
+        .order_by()
+    ):
+        for pk in committees_above(parent):
+            counts[pk][round_id] += n
+    if not counts:
+        return {}
+    rounds = _rounds_with_rubrics({round_id for found in counts.values() for round_id in found})
+    leaves, standard = _rubric_leaves(rounds)
+    figures = defaultdict(dict)
+    for parent, round_id, code, total, marked in (
+        Score.objects.filter(assessment__in=under.values("pk"))
+        .annotate(parent=parent_of("assessment__organization__path"))
+        .values_list("parent", "assessment__round_id", "code")
+        .annotate(total=Sum("final"), marked=_marked(standard))
+        .order_by()
+    ):
+        for pk in committees_above(parent):
+            summed, counted = figures[pk].get((round_id, code), (Decimal(0), 0))
+            figures[pk][round_id, code] = (summed + (total or Decimal(0)), counted + marked)
+    return {pk: _rubric_rollups(rounds, found, figures[pk], leaves) for pk, found in counts.items()}

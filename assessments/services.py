@@ -40,7 +40,7 @@ from assessments.models import (
     TemplateItem,
 )
 from assessments.models.inspections import BY_INSPECTOR, BY_ORGANIZATION, TRANSITIONS  # declared on the model
-from branches import access, audit
+from branches import access, audit, jobs
 from branches import services as branch_services
 from branches.models import AuditEntry, Organization, OrganizationKind, OrganizationStatus
 
@@ -405,7 +405,11 @@ ANALYZED_FROM = 1000  # a round opened over this many organizations or more anal
 
 def round_open(*, rubric, root, period_start, period_end, self_assessment_due, review_due, title="", by):
     """Open an assessment round: the rubric's definitions frozen on the round, and one assessment per organization
-    of the rubric's levels and sectors in the subtree (bulk insert). A reviewer (or admin) of the root opens it."""
+    of the rubric's levels and sectors in the subtree (bulk insert). A reviewer (or admin) of the root opens it.
+
+    Its first scoring is not done here: at a province's scale it takes tens of seconds, so it is the job queued once
+    the opening commits (`score_after_commit`). Until it has run the round is `first_scoring_pending`: its pages
+    say that the computed indicators are being calculated, and the workflow refuses every step."""
     access.require(by, access.REVIEW, root)
     errors = []
     if rubric.state != RubricState.PUBLISHED:
@@ -461,7 +465,23 @@ def round_open(*, rubric, root, period_start, period_end, self_assessment_due, r
         audit.record_summary(
             assessment_round, AuditEntry.Action.CREATE, {"assessments": len(organizations), "root": root.code}
         )
+        score_after_commit(assessment_round)
     return assessment_round
+
+
+def score_after_commit(assessment_round):
+    """Once the transaction commits, queue the job that scores the round (`tasks.rescore_round`): the first scoring
+    of a round just opened, or the run an approval waits for. Where no queue takes it (the broker is away), the run
+    is made then, in the request. A rolled-back transaction queues nothing."""
+    from assessments import tasks  # the tasks wrap these services
+
+    round_id = assessment_round.pk
+
+    def queue():
+        if not jobs.enqueue(tasks.rescore_round, round_id=round_id):
+            round_rescore(round_id=round_id, by=access.system_user())
+
+    transaction.on_commit(queue)
 
 
 def round_score(*, round, by, today=None, only_if_waiting=False):  # noqa: A002 (the house's name for the round)
@@ -469,8 +489,9 @@ def round_score(*, round, by, today=None, only_if_waiting=False):  # noqa: A002 
     failure leaves the previous results as they were. Re-running over the same records gives the same results.
 
     Approvals waiting for a run (`AssessmentStep.figures_pending`) get their frozen copy of the figures from it.
-    `only_if_waiting` (the job an approval queues): score only when some approval still waits, so approvals in
-    quick succession cost one run, not one each; None when nothing waited."""
+    `only_if_waiting` (the job queued when a round opens or an approval commits): score only when the round was
+    never scored or some approval still waits, so approvals in quick succession cost one run, not one each; None
+    when nothing waited."""
     access.require(by, access.REVIEW, round.root)
     if round.state == RoundState.CLOSED and not only_if_waiting:
         raise ValidationError(_("The round is closed: its scores no longer change."))
@@ -481,7 +502,7 @@ def round_score(*, round, by, today=None, only_if_waiting=False):  # noqa: A002 
         # Read after the lock and before the scoring: an approval committed by now is in this run's figures; a
         # later one waits for its own run.
         waiting = list(AssessmentStep.objects.filter(assessment__round=locked, figures_pending=True).order_by("pk"))
-        if only_if_waiting and not waiting:
+        if only_if_waiting and not waiting and locked.scored_at is not None:
             return None
         run = None
         if locked.state == RoundState.OPEN:
@@ -527,8 +548,8 @@ def snapshot_of(assessment_id):
 
 
 def round_rescore(*, round_id, by):
-    """The job an approval queues: score the round again for the approvals waiting for it (`only_if_waiting`);
-    None when the round is gone or nothing waits any more."""
+    """The job a round's opening or an approval queues: the round's first scoring, or its scoring again for the
+    approvals waiting for it (`only_if_waiting`); None when the round is gone or nothing waits any more."""
     assessment_round = AssessmentRound.objects.select_related("root").filter(pk=round_id).first()
     if assessment_round is None:
         return None

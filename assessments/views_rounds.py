@@ -90,12 +90,17 @@ def round_add(request, pk):
                 review_due=form.cleaned_data["review_due"],
                 title=form.cleaned_data["title"],
                 by=request.user,
-            )
-            services.round_score(round=opened, by=request.user)  # computed indicators filled in at once
+            )  # its first scoring is a job queued once the opening commits
         except ValidationError as error:
             show_service_errors(form, error)
         else:
-            messages.success(request, _("The round is open; computed indicators are filled in."))
+            messages.success(
+                request,
+                _(
+                    "The round is open. Its computed indicators are being calculated from the records: the round's "
+                    "pages show them in a moment."
+                ),
+            )
             return redirect("assessments:round", opened.pk)
     return render(request, "assessments/round_form.html", {"form": form, "root": root})
 
@@ -163,10 +168,25 @@ def ranking(request, pk):
 
 @require_GET
 def ranking_export(request, pk):
+    """The ranking as a workbook (the ranking and the committees' roll-ups, two sheets) or as CSV (one of the two:
+    `table=rollups` for the roll-ups). Nothing to export before the round's first scoring: back to the ranking."""
     assessment_round, kind, _kinds = _ranking_round(request, pk)
+    if assessment_round.first_scoring_pending:
+        messages.info(
+            request,
+            _("Calculating…: the round's computed indicators are not filled in yet. Export once they are."),
+        )
+        return redirect(reverse("assessments:ranking", args=[pk]) + (f"?kind={kind}" if kind else ""))
     rows = selectors.ranking(request.user, assessment_round, kind=kind)
     fmt = "xlsx" if request.GET.get("format") == "xlsx" else "csv"
-    return exports.ranking(rows.iterator(chunk_size=5000), assessment_round, fmt)
+    table = exports.ROLLUPS if request.GET.get("table") == exports.ROLLUPS else exports.RANKING
+    return exports.ranking(
+        rows.iterator(chunk_size=5000),
+        assessment_round,
+        fmt,
+        table=table,
+        rollups_of=lambda committees: selectors.ranking_rollups(request.user, assessment_round, committees),
+    )
 
 
 def _assesses_round(request, assessment_round):
@@ -258,7 +278,9 @@ def assessment_detail(request, pk):
             "moves": _steps(user, assessment),
             "being_scored": workflow.figures_pending(assessment),
             "rollups": selectors.indicator_rollups(assessment),
-            "can_self_assess": access.can(user, access.EDIT, org) and assessment.state in SELF_ASSESSING,
+            "can_self_assess": access.can(user, access.EDIT, org)
+            and assessment.state in SELF_ASSESSING
+            and not assessment.round.first_scoring_pending,
             "can_score": access.can(user, access.ASSESS, org) and assessment.state == AssessmentState.UNDER_REVIEW,
             "can_approve_adjustments": access.can(user, access.REVIEW, org)
             and assessment.state == AssessmentState.UNDER_REVIEW
@@ -335,7 +357,7 @@ def self_assess(request, pk):
             "lines": [line for line in lines if line.leaf.self_assessable],
             "errors": errors,
             "posted": posted,
-            "open": assessment.state in SELF_ASSESSING,
+            "open": assessment.state in SELF_ASSESSING and not assessment.round.first_scoring_pending,
         },
     )
 

@@ -12,10 +12,12 @@ of the assessment the user saw; a second person acting on the same version is re
 
 Approving scores the round again (`services.round_score`) so that grades, ranks and quotas count the assessor's
 points: at a province's scale that takes tens of seconds, so it runs as a job queued once the approval commits
-(`tasks.rescore_round`), and the approval's step gets its frozen copy of the figures from that run (until then
-it is `figures_pending`, and the pages say that scores are being recalculated). Publishing locks the figures as
-they stand, with a frozen copy; it waits until the run after the approval is done. A published assessment is
-never changed again: the engine skips it, and every service here refuses it.
+(`services.score_after_commit`, the same way a round's first scoring is queued when it opens), and the approval's
+step gets its frozen copy of the figures from that run (until then it is `figures_pending`, and the pages say that
+scores are being recalculated). Publishing locks the figures as they stand, with a frozen copy; it waits until
+the run after the approval is done. A published assessment is never changed again: the engine skips it, and every
+service here refuses it. Before a round's first scoring has run, every service here refuses too: there are no
+figures yet to self-assess against, score, submit, approve or publish.
 """
 
 from dataclasses import dataclass
@@ -26,9 +28,10 @@ from django.db import transaction
 from django.db.models import F
 from django.utils.translation import gettext as _
 
-from assessments import scoring, services, tasks
+from assessments import scoring, services
 from assessments.models import (
     Assessment,
+    AssessmentRound,
     AssessmentState,
     AssessmentStep,
     IndicatorKind,
@@ -36,7 +39,7 @@ from assessments.models import (
     Score,
 )
 from assessments.models.rounds import MOVED_BY, SELF_ASSESSING, TRANSITIONS
-from branches import access, audit, jobs
+from branches import access, audit
 from branches import services as branch_services
 from branches.models import AuditEntry
 
@@ -157,6 +160,18 @@ def _refuse_move(assessment, to_state):
     )
 
 
+def _refuse_before_first_scoring(assessment):
+    """Nothing is self-assessed, scored, submitted, approved or published before the round's first scoring (the job
+    queued when it opened) has filled in its computed indicators: the figures would not exist yet."""
+    if AssessmentRound.objects.filter(pk=assessment.round_id, scored_at__isnull=True, state=RoundState.OPEN).exists():
+        raise ValidationError(
+            _(
+                "The round's computed indicators are still being calculated from the records. "
+                "Try again in a moment, once they are filled in."
+            )
+        )
+
+
 def may_move(user, assessment, to_state):
     """May `user` make this move now (allowed from the current state, and their role makes it)?"""
     to_state = AssessmentState(to_state)
@@ -199,18 +214,6 @@ def _step(assessment, to_state, by, comment, snapshot=None, figures_pending=Fals
     )
 
 
-def _rescore_after_commit(assessment_round):
-    """Once the approval is committed, queue the run that scores its round again (`tasks.rescore_round`); where
-    no queue takes it, run it then, in the request, as before."""
-    round_id = assessment_round.pk
-
-    def queue():
-        if not jobs.enqueue(tasks.rescore_round, round_id=round_id):
-            services.round_rescore(round_id=round_id, by=access.system_user())
-
-    transaction.on_commit(queue)
-
-
 def figures_pending(assessment):
     """Is the round being scored again for an approval of this assessment (its figures not yet final)?"""
     return AssessmentStep.objects.filter(assessment=assessment, figures_pending=True).exists()
@@ -231,6 +234,7 @@ def _move(*, assessment, to_state, by, version, comment="", check=None, keep_fig
     if not assessment.may_become(to_state) or to_state == assessment.state:
         raise _refuse_move(assessment, to_state)
     access.require(by, MOVED_BY[to_state], assessment.organization)
+    _refuse_before_first_scoring(assessment)
     errors = {}
     comment = _note(comment, "comment", errors)
     if why_needed and not comment and "comment" not in errors:
@@ -241,7 +245,7 @@ def _move(*, assessment, to_state, by, version, comment="", check=None, keep_fig
         locked = _lock(assessment, version)
         if check is not None:
             check(locked)
-        # Approving scores the round again, after the commit (`_rescore_after_commit`): its frozen copy of the
+        # Approving scores the round again, after the commit (`services.score_after_commit`): its frozen copy of the
         # figures comes with that run. Publishing keeps the figures as they stand, which that run made.
         pending = keep_figures == AFTER_RESCORE and locked.round.state == RoundState.OPEN
         snapshot = snapshot_of(locked) if keep_figures and not pending else None
@@ -249,7 +253,7 @@ def _move(*, assessment, to_state, by, version, comment="", check=None, keep_fig
         _step(locked, to_state, by, comment, snapshot, figures_pending=pending)
         audit.record_bulk(AuditEntry.Action.UPDATE, [(locked, {"state": [locked.state, to_state.value]})])
         if pending:
-            _rescore_after_commit(locked.round)
+            services.score_after_commit(locked.round)
     return Assessment.objects.select_related("round", "organization").get(pk=assessment.pk)
 
 
@@ -391,6 +395,7 @@ def self_assess(*, assessment, by, version, entries, comment=""):
     access.require(by, access.EDIT, assessment.organization)
     if assessment.state not in SELF_ASSESSING:
         raise _refuse_move(assessment, AssessmentState.SELF_ASSESSED)
+    _refuse_before_first_scoring(assessment)
     leaves = {leaf.code: leaf for leaf in leaves_of(assessment) if leaf.self_assessable}
     unknown = set(entries) - set(leaves)
     if unknown:
@@ -453,6 +458,7 @@ def assessor_score(*, assessment, by, version, entries):
         if assessment.state == AssessmentState.PUBLISHED:
             raise _refuse_move(assessment, AssessmentState.PUBLISHED)
         raise ValidationError(_("Points are given only while the assessment is under review: take it first."))
+    _refuse_before_first_scoring(assessment)
     leaves = {leaf.code: leaf for leaf in leaves_of(assessment)}
     unknown = set(entries) - set(leaves)
     if unknown:
@@ -514,6 +520,7 @@ def adjustments_approve(*, assessment, by, version, codes):
         if assessment.state == AssessmentState.PUBLISHED:
             raise _refuse_move(assessment, AssessmentState.PUBLISHED)
         raise ValidationError(_("Bonuses and deductions are approved while the assessment is under review."))
+    _refuse_before_first_scoring(assessment)
     leaves = {leaf.code: leaf for leaf in leaves_of(assessment) if leaf.needs_approval}
     codes = set(codes)
     if not codes:

@@ -60,18 +60,15 @@ def compliance(rows, columns, span, root, fmt):
     return respond(table, name, fmt)
 
 
-def respond(table, name, fmt, *, sheet_title=None):
+def respond(table, name, fmt, *, sheet_title=None, more_sheets=()):
     """A download of `table` (rows of cells, the header first) as .xlsx or .csv. Numbers and dates stay
-    numbers and dates in the workbook, so that a spreadsheet can sum and sort them."""
+    numbers and dates in the workbook, so that a spreadsheet can sum and sort them. A workbook may hold more
+    sheets after the first, `more_sheets` [(title, table)]; a CSV file holds one table."""
     if fmt == "xlsx":
         book = Workbook()
-        sheet = book.active
-        sheet.title = (sheet_title or _("compliance"))[:31]
-        for row in table:
-            sheet.append([_safe(cell) for cell in row])
-        for cell in sheet[1]:
-            cell.font = Font(bold=True)
-        sheet.freeze_panes = "C2"
+        _fill(book.active, sheet_title or _("compliance"), table)
+        for title, more in more_sheets:
+            _fill(book.create_sheet(), title, more)
         buffer = io.BytesIO()
         book.save(buffer)
         response = HttpResponse(buffer.getvalue(), content_type=XLSX)
@@ -86,6 +83,15 @@ def respond(table, name, fmt, *, sheet_title=None):
         filename = f"{name}.csv"
     response["Content-Disposition"] = content_disposition_header(True, filename)
     return response
+
+
+def _fill(sheet, title, table):
+    sheet.title = str(title)[:31]
+    for row in table:
+        sheet.append([_safe(cell) for cell in row])
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    sheet.freeze_panes = "C2"
 
 
 def _safe(value):

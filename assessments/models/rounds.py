@@ -7,7 +7,8 @@ One copy per round instead of one per assessment keeps a round of 100,000 organi
 definitions rather than gigabytes.
 
 The scoring engine (`assessments.scoring`, run by `services.round_score`) fills each assessment's scores,
-total, grade, rank and roll-up; every computed score keeps its trace (the inputs and the rule that made it).
+total, grade, rank and roll-up; every computed score keeps its trace (the inputs and the rule that made it). A
+round's first scoring is a job queued when it opens (`scored_at` stays empty until it has run).
 Numbers are stored to six decimal places and shown to two.
 """
 
@@ -61,6 +62,12 @@ class AssessmentRound(models.Model):
 
     def __str__(self):
         return self.title or f"{self.rubric} {self.period_start:%Y-%m}–{self.period_end:%Y-%m}"
+
+    @property
+    def first_scoring_pending(self):
+        """Open and never scored: its first scoring, a job queued when it opened, has not run yet, so its computed
+        indicators, totals, grades and ranks do not exist yet."""
+        return self.scored_at is None and self.state == RoundState.OPEN
 
 
 class AssessmentState(models.TextChoices):

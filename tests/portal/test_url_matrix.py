@@ -343,6 +343,7 @@ def world(county, make_user, settings, tmp_path):
             self_assessment_due="2026-12-20",
             review_due="2027-01-15",
             definitions=definitions_of(published),
+            scored_at=timezone.now(),  # its first scoring has run (before it, the ranking's export answers 302)
         )
         objects["assessment"] = Assessment.objects.create(round=objects["round"], organization=objects["branch"])
     return users, {"inside": inside, "outside": outside}
