@@ -843,9 +843,12 @@ def scoring_figures():
     from assessments import metrics, scoring
     from assessments import services as assessment_services
     from assessments.models import Assessment
-    from branches import access
+    from branches import access, jobs
     from branches.models import Organization
 
+    # Opening a round queues its first scoring as a job; the bench scores the round itself, timed, below (a queued
+    # message would only wait in the folder broker for a worker that is not there).
+    jobs.ENQUEUE[:] = [lambda task, **kwargs: True]
     today = timezone.localdate()
     start, end = date(today.year, 1, 1), date(today.year, 12, 31)
     through = min(end, today)
