@@ -172,7 +172,7 @@ def _term_state(terms, day):
 
 def standings_of(results, year):
     """The standings (`standings.counts`) of a year's results (`.results` of `compute`)."""
-    rows = ((key[0], key[2], key[3], key[4], values[1], values[2]) for key, values in results.items())
+    rows = ((*key, *values[:3]) for key, values in results.items())
     return standings.counts(rows, year)
 
 
@@ -274,11 +274,18 @@ _LAYOUT = (
     "layout AS (SELECT e->>0 AS vp, (e->>1)::date AS vs, (e->>2)::date AS day, e->>3 AS rp, e->>4 AS p, "
     "(e->>5)::date AS s FROM jsonb_array_elements(%s::jsonb) AS e)"
 )
+_TYPE_BIT = (  # a row's meeting type as its bit (`standings.TYPE_BITS`)
+    "CASE meeting_type "
+    + " ".join(f"WHEN '{meeting_type}' THEN {bit}" for meeting_type, bit in standings.TYPE_BITS.items())
+    + " ELSE 0 END"
+)
 _STANDING = (  # rows alike counted once first: most organizations' rules share a few first spans not met
-    "SELECT r.organization_id, l.vp, l.vs, l.day, COALESCE(sum(r.n) FILTER (WHERE r.unmet_end < l.day), 0), "
-    "COALESCE(sum(r.n) FILTER (WHERE r.unmet_start <= l.day AND r.unmet_end >= l.day), 0) "
-    "FROM (SELECT organization_id, rule_period, period, start, unmet_start, unmet_end, count(*) AS n FROM {rows} "
-    "GROUP BY 1, 2, 3, 4, 5, 6) r JOIN layout l ON l.rp = r.rule_period AND l.p = r.period AND l.s = r.start "
+    "SELECT r.organization_id, l.vp, l.vs, l.day, COALESCE(sum(r.n) FILTER (WHERE r.unmet_end < l.day), 0), "  # noqa: S608 (fixed identifiers and type names)
+    "COALESCE(sum(r.n) FILTER (WHERE r.unmet_start <= l.day AND r.unmet_end >= l.day), 0), "
+    "COALESCE(bit_or(r.bits) FILTER (WHERE r.first_judged <= l.day), 0) "
+    "FROM (SELECT organization_id, rule_period, period, start, first_judged, unmet_start, unmet_end, "
+    f"count(*) AS n, bit_or({_TYPE_BIT}) AS bits FROM {{rows}} "
+    "GROUP BY 1, 2, 3, 4, 5, 6, 7) r JOIN layout l ON l.rp = r.rule_period AND l.p = r.period AND l.s = r.start "
     "GROUP BY 1, 2, 3, 4"
 )
 
@@ -315,20 +322,23 @@ _FOLLOW = (
     f"changed AS (UPDATE {ComplianceResult._meta.db_table} AS r SET spans = f.spans, unmet_start = f.unmet_start, "
     "unmet_end = f.unmet_after - 1 FROM folded f WHERE r.id = f.id "
     "AND (r.spans, r.unmet_start) IS DISTINCT FROM (f.spans, f.unmet_start) "
-    "RETURNING r.id, r.organization_id, r.rule_period, r.period, r.start, r.unmet_start, r.unmet_end), "
+    "RETURNING r.id, r.organization_id, r.meeting_type, r.rule_period, r.period, r.start, r.first_judged, "
+    "r.unmet_start, r.unmet_end), "
     # The standings of the organizations' years, counted from their rows as they are now: the rows just changed
     # (the statement's own UPDATE is not visible to it) and the others as stored; each row counts in the states
     # of the views that read it (`standings.layout_rows`, a parameter).
-    "rows_now AS (SELECT organization_id, rule_period, period, start, unmet_start, unmet_end FROM changed "
-    "UNION ALL SELECT r.organization_id, r.rule_period, r.period, r.start, r.unmet_start, r.unmet_end "
+    "rows_now AS (SELECT organization_id, meeting_type, rule_period, period, start, first_judged, unmet_start, "
+    "unmet_end FROM changed UNION ALL SELECT r.organization_id, r.meeting_type, r.rule_period, r.period, r.start, "
+    "r.first_judged, r.unmet_start, r.unmet_end "
     f"FROM {ComplianceResult._meta.db_table} r JOIN (SELECT DISTINCT org, year FROM k) y "
     "ON r.organization_id = y.org AND r.start >= y.year AND r.start < y.year + interval '1 year' "
     "WHERE NOT EXISTS (SELECT 1 FROM changed c WHERE c.id = r.id)), "
     f"{_LAYOUT}, standing AS ({_STANDING.replace('{rows}', 'rows_now')}) "
     f"INSERT INTO {ComplianceStanding._meta.db_table} AS s (organization_id, period, start, day, not_met, "
-    "in_progress) SELECT * FROM standing ON CONFLICT (start, period, day, organization_id) DO UPDATE "
-    "SET not_met = EXCLUDED.not_met, in_progress = EXCLUDED.in_progress "
-    "WHERE (s.not_met, s.in_progress) IS DISTINCT FROM (EXCLUDED.not_met, EXCLUDED.in_progress)"
+    "in_progress, judged) SELECT * FROM standing ON CONFLICT (start, period, day, organization_id) DO UPDATE "
+    "SET not_met = EXCLUDED.not_met, in_progress = EXCLUDED.in_progress, judged = EXCLUDED.judged "
+    "WHERE (s.not_met, s.in_progress, s.judged) IS DISTINCT FROM "
+    "(EXCLUDED.not_met, EXCLUDED.in_progress, EXCLUDED.judged)"
 )
 
 
@@ -404,7 +414,16 @@ def _copy_lines(wanted):
         yield "\t".join(copying.text(value) for value in (*key, *values)) + "\n"
 
 
-_STANDING_INPUTS = ("organization_id", "rule_period", "period", "start", "unmet_start", "unmet_end")
+_STANDING_INPUTS = (
+    "organization_id",
+    "meeting_type",
+    "rule_period",
+    "period",
+    "start",
+    "first_judged",
+    "unmet_start",
+    "unmet_end",
+)
 
 
 def _write_in_sql(model, wanted, stored_rows, source=None):
@@ -546,7 +565,11 @@ class Ranking:
 
     Sliced like a list (a paginator pages through it): each slice is one query that joins the candidates to their
     kept standing in the view on the day (`ComplianceStanding`, one narrow row each, read from its key alone) and
-    sorts them, the page's organizations coming out as instances. `len()` is the plain count."""
+    sorts them, the page's organizations coming out as instances. `len()` is the plain count.
+
+    `few` candidates (a small subtree): the planner reaches their standings through them, and each instance also
+    carries `judged_bits`, the meeting types any candidate is judged on (`judged_types` of a slice: the table's
+    columns), counted over every candidate in the same query."""
 
     def __init__(self, organizations, span, today, reverse=False, few=False):
         self.organizations, self.span, self.today, self.reverse = organizations, span, today, reverse
@@ -560,9 +583,10 @@ class Ranking:
     def _sql(self):
         candidates_sql, candidates_params = self.organizations.order_by().query.sql_with_params()
         way, path_way = ("ASC", "DESC") if self.reverse else ("DESC", "ASC")
+        judged = ", COALESCE(bit_or(s.judged) OVER (), 0) AS judged_bits" if self.few else ""
         sql = (
             "SELECT c.*, COALESCE(s.not_met, 0) AS rules_not_met, "  # noqa: S608 (compiled ORM SQL)
-            f"COALESCE(s.in_progress, 0) AS rules_in_progress FROM ({candidates_sql}) AS c "
+            f"COALESCE(s.in_progress, 0) AS rules_in_progress{judged} FROM ({candidates_sql}) AS c "
             f"LEFT JOIN {ComplianceStanding._meta.db_table} AS s "
             "ON s.organization_id = c.id AND s.start = %s AND s.period = %s AND s.day = %s "
             f"ORDER BY rules_not_met {way}, rules_in_progress {way}, c.path {path_way} LIMIT %s OFFSET %s"
@@ -578,26 +602,18 @@ class Ranking:
         limit = (stop - start) if stop is not None else 10**9
         return list(self.organizations.model.objects.raw(sql, (*params, limit, start)))
 
+    @staticmethod
+    def judged_types(ranked):
+        """The meeting types some candidate is judged on, from a slice of a ranking of `few` (empty: none)."""
+        return standings.types_of(ranked[0].judged_bits) if ranked else set()
 
-def types_judged(root, span, today, kind, sector="", few=None):
+
+def types_judged(root, span, today, kind, sector=""):
     """The meeting types on which some organization of `kind` (and `sector`) under `root` is judged over the view
     (the table's columns), and every rule version by id (what `for_span` needs to name them). One query: the
     rules, each with an EXISTS per type that walks the view's index for that type and stops at its first row.
-
-    `few`: the candidates, when they are few (a small subtree). Walking the view's index would then read every row
-    of a type none of them is judged on; their own rows are read instead, and the rules are left to `for_span`
-    (None)."""
-    if few is not None:  # one query per (period, start) the view reads: a range of the key after the organization
-        counted_by, ids = _counted_by(span, today), few.order_by().values("id")
-        parts = [
-            ComplianceResult.objects.filter(
-                organization__in=ids, period=period, start=start, rule_period__in=kinds, first_judged__lte=counted_by
-            )
-            .values_list("meeting_type", flat=True)
-            .order_by()
-            for (period, start), kinds in view_groups(span).items()
-        ]
-        return set(parts[0].union(*parts[1:])), None
+    A small subtree's columns come with its ranking instead (`Ranking.judged_types`): walking the view's index
+    would read every row of a type none of its organizations is judged on."""
     rows = ComplianceResult.objects.filter(
         view_condition(span),
         first_judged__lte=_counted_by(span, today),

@@ -11,6 +11,10 @@ from its day to the day before the next, and every day before the view is its fi
 Rows exist for every state of every view an organization has some result row in, met or not, so keeping them
 current after a meeting only updates counts. Pure functions of the result rows: `results` writes them with the
 rows they come from.
+
+Each row also says on which meeting types the organization is judged in that state (`judged`, one bit per type,
+`TYPE_BITS`): a type whose first span judged began by the state's day. A small subtree's table takes its columns
+from these bits, read with the ranking, instead of walking every candidate's result rows once more.
 """
 
 import functools
@@ -19,9 +23,17 @@ from collections import defaultdict
 from datetime import date, timedelta
 
 from branches import periods
-from branches.models import Period
+from branches.models import MeetingType, Period
 
 GRANULARITY = periods.GRANULARITY
+
+# One bit per meeting type, in the order of `MeetingType` (a new type takes the next bit; none is ever renumbered).
+TYPE_BITS = {meeting_type: 1 << number for number, meeting_type in enumerate(MeetingType.values)}
+
+
+def types_of(bits):
+    """The meeting types whose bits are set in `bits`."""
+    return {meeting_type for meeting_type, bit in TYPE_BITS.items() if bits & bit}
 
 
 @functools.lru_cache(maxsize=64)
@@ -68,21 +80,24 @@ def layout(year):
 
 
 def counts(rows, year):
-    """{(organization id, period, start, day): (not met, in progress)} from a year's result rows, given as
-    (organization id, rule period, period, start, unmet start, unmet end)."""
+    """{(organization id, period, start, day): (not met, in progress, judged)} from a year's result rows, given as
+    (organization id, meeting type, rule period, period, start, first judged, unmet start, unmet end)."""
     views = layout(year)
-    unmet = defaultdict(list)  # (organization id, view) -> [(unmet start, unmet end)] of the rows it reads
-    for org_id, rule_period, period, start, unmet_start, unmet_end in rows:
+    read = defaultdict(list)  # (organization id, view) -> [(type bit, first judged, unmet start, unmet end)]
+    for org_id, meeting_type, rule_period, period, start, first_judged, unmet_start, unmet_end in rows:
         for view in views.get((rule_period, period, start), ()):
-            spans = unmet[(org_id, view)]
-            if unmet_end is not None:
-                spans.append((unmet_start, unmet_end))
+            read[(org_id, view)].append((TYPE_BITS[meeting_type], first_judged, unmet_start, unmet_end))
     found = {}
-    for (org_id, view), spans in unmet.items():
+    for (org_id, view), of_view in read.items():
+        unmet = [(first, last) for _bit, _judged, first, last in of_view if last is not None]
         for day in state_days(view):
-            not_met = sum(1 for _first, last in spans if last < day)
-            in_progress = sum(1 for first, last in spans if first <= day <= last)
-            found[(org_id, view.kind, view.start, day)] = (not_met, in_progress)
+            not_met = sum(1 for _first, last in unmet if last < day)
+            in_progress = sum(1 for first, last in unmet if first <= day <= last)
+            judged = 0
+            for bit, first_judged, _first, _last in of_view:
+                if first_judged <= day:
+                    judged |= bit
+            found[(org_id, view.kind, view.start, day)] = (not_met, in_progress, judged)
     return found
 
 

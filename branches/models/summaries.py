@@ -263,6 +263,8 @@ class ComplianceStanding(models.Model):
     day = models.DateField(_("from"))
     not_met = models.PositiveSmallIntegerField(_("rules not met"))
     in_progress = models.PositiveSmallIntegerField(_("rules in progress"))
+    # The meeting types judged in this state, one bit each (`branches.standings.TYPE_BITS`).
+    judged = models.PositiveIntegerField(_("meeting types judged"), default=0)
 
     class Meta:
         verbose_name = _("compliance standing")
@@ -272,7 +274,7 @@ class ComplianceStanding(models.Model):
             # Ranking reads one state of one view for every organization: an index-only scan of this key.
             models.UniqueConstraint(
                 fields=["start", "period", "day", "organization"],
-                include=["not_met", "in_progress"],
+                include=["not_met", "in_progress", "judged"],
                 name="compliance_standing_unique",
             ),
         ]
@@ -281,7 +283,7 @@ class ComplianceStanding(models.Model):
         return f"{self.organization_id} {self.period} {self.start} {self.day}"
 
     KEY = ("organization_id", "period", "start", "day")
-    VALUES = ("not_met", "in_progress")
+    VALUES = ("not_met", "in_progress", "judged")
 
     def key(self):
         return tuple(getattr(self, name) for name in self.KEY)

@@ -327,7 +327,10 @@ def compliance_table(request, pk):
         paginator = Paginator(RANKED[sort.lstrip("-")](candidates, span, today, sort.startswith("-"), few), 50)
         paginator.count = count
         page = paginator.get_page(request.GET.get("page"))
-        judged, rules = results.types_judged(organization, span, today, kind, sector, few=candidates if few else None)
+        if few:  # the columns came with the page: the types any candidate is judged on
+            judged, rules = results.Ranking.judged_types(page.object_list), None
+        else:
+            judged, rules = results.types_judged(organization, span, today, kind, sector)
         page.object_list = results.for_span(list(page.object_list), span, today, covered=True, rules=rules)
         types = [t for t in MeetingType if t.value in judged]
         columns = [(t, _column_span(page.object_list, t.value)) for t in types]
@@ -365,7 +368,7 @@ def _ordered_by(field):
     return lambda candidates, span, today, reverse, few: candidates.order_by(f"-{field}" if reverse else field, "path")
 
 
-# Up to this many organizations, the table's columns come from their own rows (see results.types_judged).
+# Up to this many organizations, the table's columns come from their own standings (results.Ranking.judged_types).
 FEW = 2000
 
 # The sorts the table ranks in SQL when results are kept for the period (attendance sorts the built rows).

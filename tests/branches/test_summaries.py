@@ -609,6 +609,33 @@ def test_a_views_ranking_on_any_day_counts_what_the_judgment_of_that_day_says(co
             expected = {row.organization.pk: (row.requirements_not_met, row.requirements_in_progress) for row in judged}
             ranked = results.Ranking(candidates, span, day)[:]
             assert {o.pk: (o.rules_not_met, o.rules_in_progress) for o in ranked} == expected, (span, day)
+            few = results.Ranking(candidates, span, day, few=True)[:]  # a small subtree's columns, from the same rows
+            assert results.Ranking.judged_types(few) == {t for row in judged for t in row.statuses}, (span, day)
             seen.add(tuple(sorted(expected.values())))
     assert len(seen) > 3, "the counts change over the year"
     assert results.stored_standings(year) == results.standings_of(results.recomputed(year).results, year)
+
+
+def test_a_small_subtrees_columns_are_the_types_judged_in_the_view_from_its_standings(county, people, signed_in, today):
+    """东村第一党小组 founded on 1 February: 东村支部's own table (a small subtree, its columns read with the ranking
+    from the standings) has no 党小组会 column for January and has one for February; the columns are the types
+    the records' judgment gives, and the same the large subtrees' way finds on the same organizations."""
+    from tests.branches.test_compliance_over_time import set_dates
+
+    year = today.year
+    set_dates(county.group, founded_on=date(year, 2, 1))
+    client = signed_in(people.reviewer)
+    url = reverse("branches:compliance", args=[county.east.pk])
+    for month, has_group_column in ((1, False), (2, True)):
+        span = periods.span_of("month", date(year, month, 1))
+        response = client.get(url, {"period": span.key})
+        columns = {meeting_type.value for meeting_type, _over in response.context["columns"]}
+        assert ("group_meeting" in columns) is has_group_column
+        judged = compliance.judge(
+            [county.east], lambda p, s=span: periods.counting_spans(p, s, today), today, from_records=True
+        )
+        assert columns == set(judged[0].statuses)
+        candidates = Organization.objects.filter(pk=county.east.pk)
+        few = results.Ranking(candidates, span, today, few=True)[:]
+        assert results.Ranking.judged_types(few) == columns
+        assert results.types_judged(county.east, span, today, "branch")[0] == columns
