@@ -15,6 +15,7 @@ row then follows from its first span not met: not met once that span is over, in
 not begun: then met so far), met when there is none.
 """
 
+import functools
 import json
 from collections import defaultdict
 from dataclasses import dataclass
@@ -499,14 +500,19 @@ def view_condition(span, prefix=""):
     return condition
 
 
+@functools.lru_cache(maxsize=4096)  # a page reads hundreds of rows over the same few dozen spans
+def _rule_span(rule_period, start):
+    """The rule's span beginning on `start` (its ISO text, as the rows keep it)."""
+    return periods.span_of(rule_period, date.fromisoformat(start))
+
+
 def _status(rule_period, spans, span, today, rules):
     counted_by = _counted_by(span, today)
     counts, rule = [], None
     for start, held, required, rule_id in spans:
-        first = date.fromisoformat(start)
-        if first > counted_by:
+        one = _rule_span(rule_period, start)
+        if one.start > counted_by:
             break
-        one = periods.span_of(rule_period, first)
         counts.append(compliance.SpanCount(one, held, required, one.end < today))
         rule = rules.get(rule_id)
     return compliance.RequirementStatus(rule, counts) if counts else None

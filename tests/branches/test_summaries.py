@@ -639,3 +639,19 @@ def test_a_small_subtrees_columns_are_the_types_judged_in_the_view_from_its_stan
         few = results.Ranking(candidates, span, today, few=True)[:]
         assert results.Ranking.judged_types(few) == columns
         assert results.types_judged(county.east, span, today, "branch")[0] == columns
+
+
+def test_sqlites_bit_or_ors_the_types_as_postgresql_does_also_over_a_sliding_window():
+    """`make run` serves SQLite, which has no bit_or: the portal adds one (branches.apps.BitOr)."""
+    import sqlite3
+
+    from branches.apps import BitOr
+
+    db = sqlite3.connect(":memory:")
+    db.create_window_function("bit_or", 1, BitOr)
+    db.execute("CREATE TABLE t (n INTEGER, bits INTEGER)")
+    db.executemany("INSERT INTO t VALUES (?, ?)", [(1, 1), (2, 4), (3, None), (4, 5), (5, 2)])
+    assert db.execute("SELECT bit_or(bits) FROM t").fetchone() == (7,)
+    assert db.execute("SELECT bit_or(bits) FROM t WHERE bits IS NULL").fetchone() == (None,)
+    sliding = "SELECT bit_or(bits) OVER (ORDER BY n ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) FROM t ORDER BY n"
+    assert [row[0] for row in db.execute(sliding)] == [1, 5, 4, 5, 7]
