@@ -16,4 +16,5 @@ class AssessmentsConfig(AppConfig):
         from assessments import summaries as duty_summaries
         from branches import summaries
 
-        summaries.also_rebuild(duty_summaries.rebuild)  # the nightly job and the command rebuild them too
+        # the nightly job and the command rebuild them too
+        summaries.also_rebuild(duty_summaries.rebuild, _("duty and finding month summaries"))
