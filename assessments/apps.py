@@ -18,3 +18,8 @@ class AssessmentsConfig(AppConfig):
 
         # the nightly job and the command rebuild them too
         summaries.also_rebuild(duty_summaries.rebuild, _("duty and finding month summaries"))
+
+        from assessments import backup as assessment_backup
+        from branches import backup
+
+        backup.also_export(*assessment_backup.PARTS)  # a subtree's export carries its lists and findings
