@@ -20,6 +20,7 @@ run: install messages
 
 test: install messages check
 	@scripts/ensure-debian-packages chromium fonts-noto-cjk
+	@command -v pg_dump >/dev/null || scripts/ensure-debian-packages postgresql-client
 	$(PY) -m pytest
 
 check: install

@@ -16,4 +16,10 @@ class AssessmentsConfig(AppConfig):
         from assessments import summaries as duty_summaries
         from branches import summaries
 
-        summaries.also_rebuild(duty_summaries.rebuild)  # the nightly job and the command rebuild them too
+        # the nightly job and the command rebuild them too
+        summaries.also_rebuild(duty_summaries.rebuild, _("duty and finding month summaries"))
+
+        from assessments import backup as assessment_backup
+        from branches import backup
+
+        backup.also_export(*assessment_backup.PARTS)  # a subtree's export carries its lists and findings

@@ -23,6 +23,7 @@ from datetime import date
 
 from django.db import connection, transaction
 from django.db.models import Exists, Q
+from django.utils.translation import gettext_lazy as _
 
 from branches import compliance, copying, periods, standings
 from branches.models import (
@@ -39,6 +40,7 @@ from branches.models import (
 )
 
 GRANULARITY = periods.GRANULARITY
+RESULTS_OF_YEAR = _("compliance results of %(year)d")
 
 
 def covered_years():

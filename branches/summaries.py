@@ -24,6 +24,7 @@ from django.db import connection, transaction
 from django.db.models import Count, DateField, ExpressionWrapper, F, Q, Subquery, Sum
 from django.db.models.functions import TruncDate, TruncMonth
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from branches import results
 from branches.models import ComplianceSetting, Meeting, MonthSummary, Organization, SummaryRun
@@ -355,23 +356,32 @@ def _rebuild_in_sql(meetings, summaries):
     return drift
 
 
-# Other apps' summaries rebuilt with these (duties and findings): each `rebuild(*, within, year) -> drift`.
+# Other apps' summaries rebuilt with these (duties and findings): (what they are, `rebuild(*, within, year) -> drift`).
 _OTHER_REBUILDS = []
+MEETING_SUMMARIES = _("meeting month summaries")
 
 
-def also_rebuild(rebuild_other):
-    if rebuild_other not in _OTHER_REBUILDS:
-        _OTHER_REBUILDS.append(rebuild_other)
+def also_rebuild(rebuild_other, label=None):
+    if all(rebuild_other is not known for _label, known in _OTHER_REBUILDS):
+        _OTHER_REBUILDS.append((label or rebuild_other.__module__, rebuild_other))
+
+
+def rebuild_each(*, within=None, year=None) -> list[tuple[str, int]]:
+    """Rebuild every kind of kept figure (the month summaries, each kept year's compliance results, the other
+    apps' summaries) and say how many rows of each were out of step: [(what, drift)]. Inside a transaction that is
+    then rolled back, it finds the drift and changes nothing (`branches.integrity` checks so)."""
+    found = [(MEETING_SUMMARIES, rebuild(within=within, year=year))]
+    for kept in [year] if year is not None else sorted(results.covered_years()):
+        found.append((results.RESULTS_OF_YEAR % {"year": kept}, results.rebuild(within=within, year=kept)))
+    for label, rebuild_other in _OTHER_REBUILDS:
+        found.append((label, rebuild_other(within=within, year=year)))
+    return found
 
 
 def run(*, source, within=None, year=None) -> SummaryRun:
     """Rebuild with a record of the run (what the jobs page lists): scope, drift found and fixed, duration."""
     record = SummaryRun.objects.create(source=source, organization=within, year=year)
-    record.drift = rebuild(within=within, year=year)
-    for kept in [year] if year is not None else sorted(results.covered_years()):
-        record.drift += results.rebuild(within=within, year=kept)
-    for rebuild_other in _OTHER_REBUILDS:
-        record.drift += rebuild_other(within=within, year=year)
+    record.drift = sum(drift for _label, drift in rebuild_each(within=within, year=year))
     record.finished_at = timezone.now()
     record.save(update_fields=["drift", "finished_at"])
     return record
