@@ -22,12 +22,6 @@ from portal.forms import DashboardFilterForm
 
 ROWS_PER_PAGE = 50  # heatmap rows (sub-organizations) per page
 
-CELL_LABELS = {
-    MET: STATE_LABELS[MET],
-    IN_PROGRESS: STATE_LABELS[IN_PROGRESS],
-    NOT_MET: STATE_LABELS[NOT_MET],
-}
-
 
 @require_GET
 def dashboard(request, pk=None):
@@ -94,7 +88,7 @@ def _heat_rows(user, node, rows, heatmap, sector, kind):
             link = None
             if cell.state == NOT_MET:
                 link = _records_of(row, cell.month, reviews, sector, kind)
-            cells.append({"cell": cell, "link": link, "label": CELL_LABELS.get(cell.state, "")})
+            cells.append({"cell": cell, "link": link, "label": STATE_LABELS.get(cell.state, "")})
         found.append({"organization": row, "drill": drill, "cells": cells})
     return found
 

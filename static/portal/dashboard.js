@@ -14,7 +14,7 @@
     if (!element) return;
     var chart = window.echarts.init(element, null, { renderer: "canvas" });
     option.animation = false;
-    option.textStyle = { color: TEXT, fontFamily: "inherit" };
+    option.textStyle = { color: TEXT };
     chart.setOption(option);
     charts.push(chart);
   }
