@@ -201,8 +201,47 @@ def measure(repeat, analyze=True):
         pages["compliance_table_subtree_year_ms"] = median_ms(
             page(reviewer, f"/orgs/{subtree.pk}/compliance/?period={year_key}"), repeat
         )
+        pages.update(dashboard_pages(reviewer, root, subtree, repeat))
+    else:
+        pages.update(dashboard_pages(reviewer, root, one_percent_subtree(root), repeat))
+    sql.update(dashboard_groups(root, repeat))
     pages.update(issue_list(root))
     return floors, rows, sql, pages, reminder_job(analyze)
+
+
+def dashboard_pages(reviewer, root, subtree, repeat):
+    """The organization department's dashboard (this year, the page's default) over the whole county and over the
+    subtree nearest 1% of it: its cost should not grow with the tree (at most 1.5x the subtree's)."""
+    return {
+        "dashboard_root_ms": median_ms(page(reviewer, f"/dashboard/{root.pk}/"), repeat),
+        "dashboard_subtree_orgs": subtree.size,
+        "dashboard_subtree_ms": median_ms(page(reviewer, f"/dashboard/{subtree.pk}/"), repeat),
+    }
+
+
+def dashboard_groups(root, repeat):
+    """Each figure group of the root's dashboard alone (its selector): where a per-node roll-up would pay off."""
+    from django.utils import timezone
+
+    from assessments import dashboard as assessment_figures
+    from branches import dashboard as branch_figures
+    from branches import periods
+    from portal.models import DashboardSetting
+
+    today = timezone.localdate()
+    year = periods.span_of("year", today)
+    rows = list(branch_figures.sub_organizations(root, year)[:50])
+    days = DashboardSetting.current().term_warning_days
+    groups = {
+        "organizations": lambda: branch_figures.organization_counts(root),
+        "compliance": lambda: branch_figures.compliance_by_type(root, year, today),
+        "heatmap": lambda: branch_figures.compliance_heatmap(root, rows, year, today),
+        "terms": lambda: branch_figures.committee_terms_due(root, today, within_days=days),
+        "staffing": lambda: branch_figures.staffing(root, today),
+        "duties": lambda: assessment_figures.duty_figures(root, year, today),
+        "round": lambda: assessment_figures.latest_round(root, year),
+    }
+    return {f"dashboard_{name}_root_ms": median_ms(figure, min(repeat, 5)) for name, figure in groups.items()}
 
 
 def api_pages(repeat):
@@ -952,6 +991,8 @@ def main():
         if not name.startswith("issue_30_items_") or name == "issue_30_items_ms"
     ]
     lines += [f"{name}: {pages[name]}" for name in ("issue_30_items_lists", "issue_30_items_queries")]
+    ratio = pages["dashboard_root_ms"] / pages["dashboard_subtree_ms"]
+    lines.append(f"dashboard_root_vs_subtree: {ratio:.2f} (wanted <= 1.5)")
     lines += reminder_lines(job)
     if rows["rows_meetings"]:
         lines += summary_figures(args.repeat)

@@ -29,6 +29,10 @@ ADMINISTER = "administer"  # the tree itself, rules, users and roles, Django adm
 
 ACTIONS = (VIEW, EDIT, REVIEW, ASSESS, ADMINISTER)
 
+# The organization department's work over a subtree (its dashboards): reviewing or assessing it. Every function
+# below that takes an action also takes a tuple of them, meaning any one of them.
+OVERSEE = (REVIEW, ASSESS)
+
 ROLE_ACTIONS = {
     Role.SECRETARY: frozenset({VIEW, EDIT}),
     Role.REVIEWER: frozenset({VIEW, REVIEW}),
@@ -79,9 +83,15 @@ def is_everywhere(user):
     return bool(getattr(user, "is_superuser", False) and user.is_active)
 
 
+def _wanted(action):
+    return (action,) if isinstance(action, str) else tuple(action)
+
+
 def root_paths(user, action=VIEW):
-    """The outermost paths the user may act on; nested grants are folded into their ancestor."""
-    paths = sorted({g.path for g in grants(user) if action in g.actions})
+    """The outermost paths the user may act on (any of several, given a tuple); nested grants are folded into their
+    ancestor."""
+    wanted = _wanted(action)
+    paths = sorted({g.path for g in grants(user) if any(each in g.actions for each in wanted)})
     outer = []
     for path in paths:
         if not any(path.startswith(kept) for kept in outer):
@@ -178,7 +188,7 @@ def require(user, action, organization):
     `organization` None stands for the whole tree (its rules, a new root): only an admin of a root acts there.
     Every service that writes on behalf of a user calls this before it validates or writes anything.
     """
-    actions = (action,) if isinstance(action, str) else tuple(action)
+    actions = _wanted(action)
     if organization is None:
         allowed = ADMINISTER in actions and administers_rules(user)
     else:

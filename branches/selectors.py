@@ -107,12 +107,12 @@ def children_of(organization):
     )
 
 
-def visible_ancestors(user, organization):
-    """Ancestors the user may see, root first, for breadcrumbs (one query)."""
+def visible_ancestors(user, organization, action=access.VIEW):
+    """Ancestors the user may see (or do `action` on), root first, for breadcrumbs (one query)."""
     paths = organization.ancestor_paths()
     if not paths:
         return []
-    return list(access.scoped(user, Organization.objects.filter(path__in=paths)).order_by("depth"))
+    return list(access.scoped(user, Organization.objects.filter(path__in=paths), action).order_by("depth"))
 
 
 def search_organizations(user, text):
@@ -142,14 +142,13 @@ class MemberCounts:
         return self.full + self.probationary
 
 
-def member_counts(organization):
-    """Active members in the organization's subtree, by category (one query)."""
-    rows = (
-        Member.objects.filter(organization__path__startswith=organization.path, status=MemberStatus.ACTIVE)
-        .values("category")
-        .annotate(n=Count("pk"))
-        .order_by()
-    )
+def member_counts(organization, *, sector=""):
+    """Active members in the organization's subtree (of its branches of one sector, if given), by category: one
+    query, the members joined to their branch by the path prefix."""
+    rows = Member.objects.filter(organization__path__startswith=organization.path, status=MemberStatus.ACTIVE)
+    if sector:
+        rows = rows.filter(organization__sector=sector)
+    rows = rows.values("category").annotate(n=Count("pk")).order_by()
     counts = MemberCounts()
     for row in rows:
         if row["category"] == MemberCategory.FULL:
@@ -161,15 +160,21 @@ def member_counts(organization):
 
 def subtree_kind_counts(organization):
     """Active organizations under this one, by kind (one query)."""
-    rows = (
-        Organization.objects.filter(path__startswith=organization.path, depth__gt=organization.depth)
-        .filter(status=OrganizationStatus.ACTIVE)
-        .values("kind")
-        .annotate(n=Count("pk"))
-        .order_by()
-    )
-    by_kind = {row["kind"]: row["n"] for row in rows}
+    by_kind = subtree_kind_totals(organization)
     return [(kind.label, by_kind[kind.value]) for kind in OrganizationKind if by_kind.get(kind.value)]
+
+
+def subtree_kind_totals(organization, *, include_self=False, sector="", kind=""):
+    """{kind: how many} of the active organizations under this one (and itself, if asked), of one sector and kind if
+    given: one query on the path prefix."""
+    rows = Organization.objects.filter(path__startswith=organization.path, status=OrganizationStatus.ACTIVE)
+    if not include_self:
+        rows = rows.filter(depth__gt=organization.depth)
+    if sector:
+        rows = rows.filter(sector=sector)
+    if kind:
+        rows = rows.filter(kind=kind)
+    return dict(rows.values_list("kind").annotate(n=Count("pk")).order_by())
 
 
 def current_cadres(organization, today=None):

@@ -20,7 +20,7 @@ from django_celery_beat.models import ClockedSchedule, CrontabSchedule, Interval
 
 from branches.admin import ReadOnlyScopedAdmin, RulePermissions, titled_filter
 from portal import services
-from portal.models import Notification, ReminderRule, ReminderRun
+from portal.models import DashboardSetting, Notification, ReminderRule, ReminderRun
 
 
 @admin.register(ReminderRule)
@@ -28,6 +28,25 @@ class ReminderRuleAdmin(RulePermissions, admin.ModelAdmin):
     list_display = ("topic", "timing", "days", "active")
     list_filter = ("topic", "timing", "active")
     list_editable = ("days", "active")
+
+
+@admin.register(DashboardSetting)
+class DashboardSettingAdmin(RulePermissions, admin.ModelAdmin):
+    """One row: the staffing norm and how far ahead the dashboards flag a committee's election."""
+
+    list_display = ("__str__", "staffing_min_share", "staffing_max_share", "term_warning_days")
+
+    def has_add_permission(self, request):
+        return super().has_add_permission(request) and not DashboardSetting.objects.exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        saved = services.dashboard_setting_save(
+            data={name: form.cleaned_data[name] for name in form.changed_data}, by=request.user
+        )
+        obj.pk = saved.pk
 
 
 @admin.register(Notification)

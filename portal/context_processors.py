@@ -37,6 +37,7 @@ def _navigation(user):
             "roles": sorted(Role(r).label for r in roles),
             "tree": everywhere or bool(roles),
             "review": everywhere or reviewer_of is not None,
+            "dashboard": everywhere or inspector_of is not None,
             "admin": access.has_any(user, access.ADMINISTER),
             "secretary": Role.SECRETARY in roles,
             "owed_url": reverse("branches:meetings_owed", args=[secretary_of]) if secretary_of else "",

@@ -3,6 +3,8 @@ from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import gettext_lazy as _
 
+from branches.forms import PeriodField
+from branches.models import OrganizationKind, Sector
 from branches.widgets import DateInput
 
 
@@ -54,3 +56,16 @@ class ApiTokenForm(forms.Form):
 
 class RevokeForm(forms.Form):
     confirm = forms.BooleanField(label=_("Yes, revoke it. Systems using this token will be refused at once."))
+
+
+class DashboardFilterForm(forms.Form):
+    """The dashboard's period (this year when empty), and which organizations it counts: a sector, a kind."""
+
+    period = PeriodField(required=False)
+    sector = forms.ChoiceField(label=_("sector"), required=False, choices=[("", _("all sectors")), *Sector.choices])
+    kind = forms.ChoiceField(
+        label=_("kind"),
+        required=False,
+        choices=[("", _("all kinds"))]
+        + [(k.value, k.label) for k in OrganizationKind if k != OrganizationKind.PARTY_GROUP],
+    )

@@ -1,5 +1,7 @@
 """Reminders and notifications: the rules (lead times as data), each notification sent, each run of the job."""
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -309,3 +311,50 @@ class ApiTokenUse(models.Model):
 
     def __str__(self):
         return f"{self.method} {self.path} {self.status}"
+
+
+class DashboardSetting(models.Model):
+    """The norms the organization department's dashboards measure against, as data an admin edits (one row):
+    the party-affairs staffing norm (full-time staff as a share of the unit's staff, 1%–2% by default: 机关基层组织
+    工作条例 art. 29) and how far ahead a committee's coming election is flagged (90 days by default)."""
+
+    staffing_min_share = models.DecimalField(
+        _("staffing norm, lower bound"),
+        max_digits=5,
+        decimal_places=4,
+        default=Decimal("0.0100"),
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("1"))],
+        help_text=_("Full-time party-affairs staff as a share of the staff headcount, e.g. 0.01 for 1%."),
+    )
+    staffing_max_share = models.DecimalField(
+        _("staffing norm, upper bound"),
+        max_digits=5,
+        decimal_places=4,
+        default=Decimal("0.0200"),
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("1"))],
+    )
+    term_warning_days = models.PositiveSmallIntegerField(
+        _("days before an election is flagged"),
+        default=90,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_LEAD_DAYS)],
+        help_text=_("A committee whose next election is due within this many days is listed on the dashboard."),
+    )
+
+    class Meta:
+        verbose_name = _("dashboard setting")
+        verbose_name_plural = _("dashboard settings")
+
+    def __str__(self):
+        return str(self._meta.verbose_name)
+
+    def clean(self):
+        if (
+            self.staffing_min_share is not None
+            and self.staffing_max_share is not None
+            and self.staffing_max_share < self.staffing_min_share
+        ):
+            raise ValidationError({"staffing_max_share": _("The upper bound must not lie below the lower bound.")})
+
+    @classmethod
+    def current(cls):
+        return cls.objects.order_by("pk").first() or cls()

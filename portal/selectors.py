@@ -1,4 +1,4 @@
-"""Reads for the inbox and the jobs page."""
+"""Reads for the inbox, the jobs page and the dashboards."""
 
 import functools
 from dataclasses import dataclass
@@ -24,14 +24,17 @@ from django.db.models.lookups import GreaterThanOrEqual
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
+from assessments import dashboard as assessment_figures
 from assessments import selectors as duty_selectors
 from branches import access
+from branches import dashboard as branch_figures
 from branches import selectors as branch_selectors
 from branches.models import Organization, RoleAssignment, SummaryRun
 from portal import tasks
 from portal.models import (
     ApiToken,
     ApiTokenUse,
+    DashboardSetting,
     EmailState,
     Notification,
     NotificationKind,
@@ -228,4 +231,37 @@ def api_token_uses_administered(user, limit=TOKEN_USES_SHOWN):
         ApiTokenUse.objects.filter(token__in=api_tokens_administered(user).values("pk"))
         .select_related("token__user")
         .order_by("-at", "-pk")[:limit]
+    )
+
+
+# The organization department's dashboard: every figure from its own selector in the app that keeps it.
+
+
+@dataclass
+class Dashboard:
+    setting: DashboardSetting
+    organizations: branch_figures.OrganizationCounts
+    compliance: list | None  # [TypeCompliance]; None when the period's year is not kept
+    heatmap: branch_figures.Heatmap | None
+    terms: branch_figures.TermsDue
+    staffing: branch_figures.Staffing
+    duties: assessment_figures.DutyFigures
+    round: assessment_figures.RoundFigures | None
+
+
+def dashboard_of(node, span, today, *, rows, sector="", kind="") -> Dashboard:
+    """The figures of a subtree's dashboard over a period: the organizations counted are the subtree's of `sector`
+    and `kind` (when given); `rows` are the heatmap's rows (the node's sub-organizations, or the node alone). A fixed
+    number of queries whatever the subtree's size: one or two per figure group."""
+    setting = DashboardSetting.current()
+    of = {"sector": sector, "kind": kind}
+    return Dashboard(
+        setting=setting,
+        organizations=branch_figures.organization_counts(node, **of),
+        compliance=branch_figures.compliance_by_type(node, span, today, **of),
+        heatmap=branch_figures.compliance_heatmap(node, rows, span, today, **of),
+        terms=branch_figures.committee_terms_due(node, today, within_days=setting.term_warning_days, **of),
+        staffing=branch_figures.staffing(node, today, **of),
+        duties=assessment_figures.duty_figures(node, span, today, **of),
+        round=assessment_figures.latest_round(node, span, **of),
     )

@@ -35,6 +35,7 @@ from portal import notices, reminders, selectors
 from portal.models import (
     ApiToken,
     ApiTokenUse,
+    DashboardSetting,
     EmailState,
     Notification,
     NotificationKind,
@@ -602,3 +603,16 @@ def api_token_uses_prune(*, now, days=None) -> int:
     days = settings.API_TOKEN_USE_DAYS if days is None else days
     deleted, _by_model = ApiTokenUse.objects.filter(at__lt=now - timedelta(days=days)).delete()
     return deleted
+
+
+@transaction.atomic
+def dashboard_setting_save(*, data, by) -> DashboardSetting:
+    """Change the norms the dashboards measure against (the staffing norm, how far ahead elections are flagged): a
+    rule of the whole tree, for an admin of a root."""
+    access.require(by, access.ADMINISTER, None)
+    setting = DashboardSetting.objects.select_for_update().order_by("pk").first() or DashboardSetting()
+    for name, value in data.items():
+        setattr(setting, name, value)
+    setting.full_clean()
+    setting.save()
+    return setting

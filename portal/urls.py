@@ -6,7 +6,7 @@ from drf_spectacular.views import SpectacularAPIView
 
 import assessments.api.urls
 import branches.api.urls
-from portal import views
+from portal import views, views_dashboard
 from portal.forms import SignInForm
 
 
@@ -39,6 +39,8 @@ urlpatterns = [
     path("inbox/read/", views.inbox_read, name="inbox_read"),
     path("inbox/settings/", views.notification_settings, name="notification_settings"),
     path("jobs/", views.jobs, name="jobs"),
+    path("dashboard/", views_dashboard.dashboard, name="dashboard"),
+    path("dashboard/<int:pk>/", views_dashboard.dashboard, name="dashboard_organization"),
     path("accounts/api-tokens/", views.api_tokens, name="api_tokens"),
     path("accounts/api-tokens/<int:pk>/revoke/", views.api_token_revoke, name="api_token_revoke"),
     path("accounts/api-tokens/administered/", views.api_tokens_administered, name="api_tokens_administered"),

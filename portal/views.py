@@ -30,7 +30,8 @@ from portal.models import Notification
 
 
 def home(request):
-    """Send each user where their work is: one assignment goes straight there."""
+    """Send each user where their work is: one assignment goes straight there (a secretary to what the branch owes,
+    a reviewer or assessor to the dashboard of their subtree, an admin to the tree)."""
     user = request.user
     homes = list(access.home_organizations(user))
     if access.is_everywhere(user) and not homes:
@@ -41,6 +42,8 @@ def home(request):
             if homes[0].kind == "branch":
                 return redirect("branches:meetings_owed", pk=homes[0].pk)
             return redirect("branches:organization", pk=homes[0].pk)
+        if roles & {Role.REVIEWER, Role.ASSESSOR} and access.can(user, access.OVERSEE, homes[0]):
+            return redirect("dashboard")
         return redirect("branches:tree")
     grants = access.grants(user)
     cards = [

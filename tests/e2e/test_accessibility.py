@@ -163,7 +163,7 @@ def reviewer_pages():
     branch = organization_of("shuji", Role.SECRETARY)
     three_lists = reverse("assessments:three_lists", args=[root.pk])
     return [
-        open_path("/"),  # lands on the tree
+        open_path("/"),  # lands on the dashboard
         expanded_tree,
         open_path(reverse("branches:compliance", args=[root.pk])),
         open_path(three_lists),

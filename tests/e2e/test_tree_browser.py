@@ -29,8 +29,9 @@ def test_a_reviewer_signs_in_and_expands_the_tree_at_phone_width(page, live_serv
     )
 
     sign_in(people.reviewer)
+    expect(page).to_have_url(f"{live_server.url}/dashboard/")  # a reviewer lands on the dashboard
+    page.goto(f"{live_server.url}/orgs/")
 
-    expect(page).to_have_url(f"{live_server.url}/orgs/")
     expect(node(page, "中共测试县委员会")).to_be_visible()
     expand(page, "中共测试县委员会")
     expect(node(page, "中共东镇委员会")).to_be_visible()
@@ -47,8 +48,9 @@ def test_a_reviewer_signs_in_and_expands_the_tree_at_phone_width(page, live_serv
     page.screenshot(path=tmp_path / "tree-390.png", full_page=True)
 
 
-def test_a_town_reviewer_sees_only_their_subtree_in_the_browser(page, people, sign_in):
+def test_a_town_reviewer_sees_only_their_subtree_in_the_browser(page, live_server, people, sign_in):
     sign_in(people.town_reviewer)
+    page.goto(f"{live_server.url}/orgs/")
 
     roots = page.locator("#org-tree > li.tree-node > .tree-row a.tree-name")
     expect(roots).to_have_text(["中共东镇委员会"])

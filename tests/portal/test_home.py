@@ -40,8 +40,13 @@ def test_a_secretary_lands_on_what_their_branch_owes(county, people, client):
     assert response.url == reverse("branches:meetings_owed", args=[county.east.pk])
 
 
-def test_a_reviewer_lands_on_the_tree(people, client):
+def test_a_reviewer_lands_on_the_dashboard(people, client):
     client.force_login(people.reviewer)
+    assert client.get(reverse("home")).url == reverse("dashboard")
+
+
+def test_an_admin_lands_on_the_tree(people, client):
+    client.force_login(people.admin)
     assert client.get(reverse("home")).url == reverse("branches:tree")
 
 

@@ -124,6 +124,10 @@ MATRIX = {
     "notification_settings": (None, every(200)),
     "notification_open": (lambda o: [o["notification"].pk], {**only(set()), "secretary": 302}),
     "jobs": (None, every(404)),  # admins of a whole tree only (tests/portal/test_inbox.py)
+    # The organization department's dashboard: for those who review or assess a subtree (their top organization,
+    # or any organization in it).
+    "dashboard": (None, {**every(404), "reviewer": 200, "assessor": 200, "admin": 200}),
+    "dashboard_organization": (lambda o: [o["branch"].pk], only({"reviewer", "assessor", "admin"})),
     # API tokens: each person's own; the reference page and schema for everyone signed in.
     "api_tokens": (None, every(200)),
     # one's own token, or one of a person whose roles all lie in the admin's subtree (the secretary of 东村)

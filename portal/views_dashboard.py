@@ -1,0 +1,168 @@
+"""The organization department's dashboard (组织部看板): a subtree over a period, at a glance, drilled down level by
+level. Thin: the figures come from `selectors.dashboard_of`, which reads each from its app's selectors."""
+
+from decimal import Decimal
+from urllib.parse import urlencode
+
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET
+
+from branches import access, periods
+from branches import dashboard as branch_figures
+from branches import selectors as branch_selectors
+from branches.compliance import IN_PROGRESS, MET, NOT_MET, STATE_LABELS
+from branches.models import Organization, OrganizationKind, Period
+from portal import selectors
+from portal.forms import DashboardFilterForm
+
+ROWS_PER_PAGE = 50  # heatmap rows (sub-organizations) per page
+
+
+@require_GET
+def dashboard(request, pk=None):
+    """`/dashboard/`: the user's top organization; `/dashboard/<pk>/`: any organization they review or assess."""
+    user = request.user
+    tops = branch_figures.top_organizations(user)
+    if pk is None:
+        if not tops:
+            raise Http404
+        node = tops[0]
+    else:
+        node = access.get_scoped_or_404(user, Organization.objects.all(), action=access.OVERSEE, pk=pk)
+    today = timezone.localdate()
+    filters = DashboardFilterForm(request.GET)
+    filters.is_valid()  # a field not understood says so; the others still apply
+    chosen = filters.cleaned_data
+    span = chosen.get("period") or periods.span_of(Period.YEAR, today)
+    sector, kind = chosen.get("sector") or "", chosen.get("kind") or ""
+    keep = urlencode({key: value for key, value in (("period", span.key), ("sector", sector), ("kind", kind)) if value})
+    context = {
+        "organization": node,
+        "tops": tops if len(tops) > 1 else [],
+        "ancestors": branch_selectors.visible_ancestors(user, node, access.OVERSEE),
+        "filters": filters,
+        "span": span,
+        "sector": sector,
+        "kind": kind,
+        "keep": keep,
+        "period_text": request.GET.get("period", span.key),
+        "previous": periods.shift(span, -1),
+        "next": periods.shift(span, 1),
+    }
+    if "period" in filters.errors:  # the box keeps what was typed and says what is wrong; no figure is shown
+        return render(request, "portal/dashboard.html", {**context, "figures": None})
+    page = Paginator(branch_figures.sub_organizations(node, span), ROWS_PER_PAGE).get_page(request.GET.get("page"))
+    rows = list(page.object_list) or [node]  # a branch has no sub-organization to drill into: its own row
+    figures = selectors.dashboard_of(node, span, today, rows=rows, sector=sector, kind=kind)
+    return render(
+        request,
+        "portal/dashboard.html",
+        {
+            **context,
+            "figures": figures,
+            "page": page if page.paginator.num_pages > 1 else None,
+            "heat_rows": _heat_rows(user, node, rows, figures.heatmap, sector, kind),
+            "staffing": _staffing(figures),
+            "links": _links(user, node, keep),
+            "charts": _charts(figures),
+        },
+    )
+
+
+def _heat_rows(user, node, rows, heatmap, sector, kind):
+    """Each heatmap row: the organization, where clicking it leads (its dashboard, one level down), and its cells,
+    a cell not met with the page showing the records behind it."""
+    if heatmap is None:
+        return []
+    reviews = access.can(user, access.REVIEW, node)
+    found = []
+    for row in rows:
+        drill = None if row.pk == node.pk else reverse("dashboard_organization", args=[row.pk])
+        cells = []
+        for cell in heatmap.cells.get(row.pk, []):
+            link = None
+            if cell.state == NOT_MET:
+                link = _records_of(row, cell.month, reviews, sector, kind)
+            cells.append({"cell": cell, "link": link, "label": STATE_LABELS.get(cell.state, "")})
+        found.append({"organization": row, "drill": drill, "cells": cells})
+    return found
+
+
+def _records_of(row, month, reviews, sector, kind):
+    """The page behind a red cell: the reviewer's compliance table of the row's subtree over that month; for an
+    assessor (who has no table), a branch's meetings of the month."""
+    if reviews:
+        query = {"period": month.key, **({"sector": sector} if sector else {}), **({"kind": kind} if kind else {})}
+        return reverse("branches:compliance", args=[row.pk]) + "?" + urlencode(query)
+    if row.kind == OrganizationKind.BRANCH:
+        return reverse("branches:meetings", args=[row.pk]) + "?" + urlencode({"period": month.key})
+    return None
+
+
+def _staffing(figures):
+    staffing, setting = figures.staffing, figures.setting
+    share = staffing.share
+    if share is None:
+        state = None
+    elif share < setting.staffing_min_share:
+        state = "below"
+    elif share > setting.staffing_max_share:
+        state = "above"
+    else:
+        state = "within"
+    return {
+        "figures": staffing,
+        "percent": (share * 100).quantize(Decimal("0.01")) if share is not None else None,
+        "min_percent": _percent(setting.staffing_min_share),
+        "max_percent": _percent(setting.staffing_max_share),
+        "state": state,
+    }
+
+
+def _percent(share):
+    return (share * 100).quantize(Decimal("0.01")).normalize()
+
+
+def _links(user, node, keep):
+    """Where the tiles lead, for what the user may open."""
+    reviews = access.can(user, access.REVIEW, node)
+    lists = reverse("assessments:three_lists", args=[node.pk])
+    return {
+        "compliance": reverse("branches:compliance", args=[node.pk]) + "?" + keep if reviews else "",
+        "duties_overdue": f"{lists}?list=duties&overdue=1" if reviews else "",
+        "findings_overdue": f"{lists}?list=problems&overdue=1" if reviews else "",
+    }
+
+
+def _charts(figures):
+    """What static/portal/dashboard.js draws (numbers only; the page's tables hold the same)."""
+    data = {}
+    if figures.compliance:
+        data["compliance"] = {
+            "types": [str(row.meeting_type.label) for row in figures.compliance],
+            "series": [
+                {"key": MET, "name": str(STATE_LABELS[MET]), "data": [row.met for row in figures.compliance]},
+                {
+                    "key": IN_PROGRESS,
+                    "name": str(STATE_LABELS[IN_PROGRESS]),
+                    "data": [row.in_progress for row in figures.compliance],
+                },
+                {
+                    "key": NOT_MET,
+                    "name": str(STATE_LABELS[NOT_MET]),
+                    "data": [row.not_met for row in figures.compliance],
+                },
+            ],
+        }
+    if figures.round and figures.round.grades:
+        data["grades"] = {
+            "names": [name for name, _n in figures.round.grades],
+            "counts": [n for _name, n in figures.round.grades],
+            "label": _("organizations"),
+        }
+    return data
