@@ -366,11 +366,8 @@ def ticket_for(code, now=None):
     """The ticket of a typed code, with its rating and audience, if it may vote now; TicketRefused otherwise."""
     now = now or timezone.now()
     plain = normalized(code)
-    ticket = (
-        RatingTicket.objects.select_related("rating", "audience").filter(code_hash=code_hash(plain)).first()
-        if plain
-        else None
-    )
+    found = RatingTicket.objects.select_related("rating__organization", "audience")
+    ticket = found.filter(code_hash=code_hash(plain)).first() if plain else None
     if ticket is None:
         raise TicketRefused(UNKNOWN)
     rating = ticket.rating
