@@ -329,6 +329,11 @@ class Turnout:
     def share(self):
         return round(100 * self.used / self.tickets) if self.tickets else 0
 
+    @property
+    def to_issue(self):
+        """Tickets an issue would make now: the voters who have not voted."""
+        return max(0, self.audience.voters - self.used)
+
 
 def turnout(rating):
     """Per audience, the tickets that count (spent, or unspent and not voided) and those used: one query."""
@@ -637,3 +642,53 @@ def rating_publish(*, rating, by, now=None):
         )
         audit.record_bulk(AuditEntry.Action.UPDATE, [(locked, {"state": [RatingState.CLOSED, RatingState.PUBLISHED]})])
     return Rating.objects.get(pk=rating.pk)
+
+
+# ------------------------------------------------------------------------------------------------- reads
+
+
+@dataclass
+class RatingRow:
+    rating: Rating
+    tickets: int
+    used: int
+    bottom: bool = False  # the lowest score of the round's closed ratings (末位): called for a talk (约谈)
+
+    @property
+    def score(self):
+        value = (self.rating.results or {}).get("score")
+        return Decimal(value) if value is not None else None
+
+
+def round_ratings(user, assessment_round):
+    """The round's ratings the user judges (reviews or assesses), in tree order, with their turnout: one query.
+    The lowest score among those with results is flagged 末位 (ties too), once two or more have results."""
+    from assessments.selectors import JUDGES, _either
+
+    rows = (
+        Rating.objects.filter(round=assessment_round)
+        .filter(_either(user, JUDGES, "organization"))
+        .select_related("organization")
+        .annotate(
+            valid=Count("tickets", filter=Q(tickets__spent=True) | Q(tickets__voided=False)),
+            used=Count("tickets", filter=Q(tickets__spent=True)),
+        )
+        .order_by("organization__path", "pk")
+    )
+    found = [RatingRow(rating, rating.valid, rating.used) for rating in rows]
+    scored = [row.score for row in found if row.rating.state != RatingState.OPEN and row.score is not None]
+    if len(scored) >= 2:
+        lowest = min(scored)
+        for row in found:
+            row.bottom = row.rating.state != RatingState.OPEN and row.score == lowest
+    return found
+
+
+def sees_results(user, rating):
+    """Results exist once the rating is closed: its reviewers and assessors see them then; the organization (its
+    secretary) once they are published."""
+    if rating.state == RatingState.OPEN:
+        return False
+    if access.can(user, access.REVIEW, rating.organization) or access.can(user, access.ASSESS, rating.organization):
+        return True
+    return rating.state == RatingState.PUBLISHED

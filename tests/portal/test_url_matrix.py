@@ -23,6 +23,8 @@ from assessments.models import (
     GradeBand,
     Indicator,
     Inspection,
+    Rating,
+    RatingTicket,
     ResponsibilityItem,
     ResponsibilityList,
     ResponsibilityTemplate,
@@ -192,6 +194,16 @@ MATRIX = {
     "assessments:assessor_score": (lambda o: [o["assessment"].pk], only({"assessor", "admin"})),
     "assessments:assessment_step": (lambda o: [o["assessment"].pk, "submitted"], only({"secretary", "admin"})),
     "assessments:adjustments_approve": (lambda o: [o["assessment"].pk], only({"reviewer", "admin"})),
+    # Ratings by ticket in a round: judges list them, reviewers set them up, issue tickets, close and publish; the
+    # organization's secretary writes its report and reads the rating.
+    "assessments:ratings": (lambda o: [o["round"].pk], only({"reviewer", "assessor", "admin"})),
+    "assessments:rating_add": (lambda o: [o["round"].pk], only({"reviewer", "admin"})),
+    "assessments:rating": (lambda o: [o["rating"].pk], only(ALL_ROLES)),
+    "assessments:rating_edit": (lambda o: [o["rating"].pk], only({"reviewer", "admin"})),
+    "assessments:rating_tickets": (lambda o: [o["rating"].pk], only({"reviewer", "admin"})),
+    "assessments:rating_close": (lambda o: [o["rating"].pk], only({"reviewer", "admin"})),
+    "assessments:rating_publish": (lambda o: [o["rating"].pk], only({"reviewer", "admin"})),
+    "assessments:rating_report": (lambda o: [o["rating"].pk], only({"secretary", "admin"})),
     # The voter's pages (public, Chinese only): a valid ticket's ballot answers 200 to anyone, signed in or not.
     "vote:start": (None, {"anonymous": 200, **every(200)}),
     "vote:thanks": (None, {"anonymous": 200, **every(200)}),
@@ -229,6 +241,10 @@ WRITES = [
         "assessments:adjustments_approve",
         "assessments:surveys",
         "assessments:survey_import",
+        "assessments:rating_tickets",
+        "assessments:rating_close",
+        "assessments:rating_publish",
+        "assessments:rating_report",
     )
 ]
 
@@ -417,6 +433,8 @@ def test_no_write_reaches_another_branch(world, client, name):
         list(Assessment.objects.values_list("pk", "state", "version")),
         list(Score.objects.values_list("pk", "self_score", "assessor_score", "approved_by")),
         list(SurveyResult.objects.values_list("pk", "respondents")),
+        list(Rating.objects.values_list("pk", "title", "state", "report_text", "version")),
+        list(RatingTicket.objects.values_list("pk", "voided", "spent")),
     )
     for role in ROLES[1:]:
         client.force_login(users[role])
@@ -457,6 +475,8 @@ def test_no_write_reaches_another_branch(world, client, name):
         list(Assessment.objects.values_list("pk", "state", "version")),
         list(Score.objects.values_list("pk", "self_score", "assessor_score", "approved_by")),
         list(SurveyResult.objects.values_list("pk", "respondents")),
+        list(Rating.objects.values_list("pk", "title", "state", "report_text", "version")),
+        list(RatingTicket.objects.values_list("pk", "voided", "spent")),
     )
     assert before == after
     assert not any(o.name == "篡改" or o.code == "HACK" for o in type(outside["branch"]).objects.all())
