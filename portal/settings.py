@@ -341,7 +341,12 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
     # Sign-in attempts are kept in the database by django-axes; the console needs only warnings.
-    "loggers": {"axes": {"level": "WARNING"}},
+    # WeasyPrint (PDFs) says every step of every document at INFO; fontTools every font it subsets.
+    "loggers": {
+        "axes": {"level": "WARNING"},
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
+    },
 }
 
 
