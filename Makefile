@@ -33,7 +33,9 @@ $(INSTALLED): requirements.txt
 	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements.txt
 	@touch $@
 
+# PDFs (branches/pdf.py, WeasyPrint) need Pango and the Chinese fonts they embed.
 install: $(INSTALLED)
+	@scripts/ensure-debian-packages libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk
 
 # Translations are committed compiled; recompile when gettext is at hand.
 messages: install

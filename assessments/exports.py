@@ -225,3 +225,97 @@ def rollups_table(seen, by_indicator, fmt):
                     ]
                 )
     return table
+
+
+# ------------------------------------------------------------------------------------------ ratings by ticket
+
+
+def voter_url(code):
+    """The link a ticket's QR code holds."""
+    from django.conf import settings
+    from django.urls import reverse
+
+    return f"{settings.PORTAL_BASE_URL}{reverse('vote:ballot', args=[code])}"
+
+
+def _tickets(issue):
+    from assessments import ratings
+    from assessments.models import AudienceKind
+
+    return [
+        (index, str(AudienceKind(ticket.audience.kind).label), ratings.shown(ticket.code), voter_url(ticket.code))
+        for index, ticket in enumerate(issue.tickets, start=1)
+    ]
+
+
+def tickets_pdf(issue):
+    """The sheet of an issue's tickets: A4, eight to a page, each with its QR code (the voter's link) and its code
+    printed large. The plain codes are in this file and nowhere else."""
+    import segno
+    from django.conf import settings
+    from django.urls import reverse
+
+    from branches import pdf
+
+    rating = issue.rating
+    tickets = [
+        {
+            "number": number,
+            "audience": audience,
+            "code": code,
+            "qr": segno.make(url, error="m").svg_data_uri(scale=4, border=2),
+        }
+        for number, audience, code, url in _tickets(issue)
+    ]
+    content = pdf.render_pdf(
+        "assessments/rating_tickets_pdf.html",
+        {"rating": rating, "tickets": tickets, "start": f"{settings.PORTAL_BASE_URL}{reverse('vote:start')}"},
+        stylesheets=["portal/tickets.css"],
+    )
+    return pdf.pdf_response(content, _("tickets-%(id)s-%(batch)s.pdf") % {"id": rating.pk, "batch": issue.batch})
+
+
+def tickets_csv(issue):
+    """The same tickets as CSV for a mail merge: number, audience, code, link."""
+    header = [_("number"), _("audience"), _("ticket code"), _("voting link")]
+    response = respond(
+        [header, *[list(row) for row in _tickets(issue)]],
+        _("tickets-%(id)s-%(batch)s") % {"id": issue.rating.pk, "batch": issue.batch},
+        "csv",
+    )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def ratings_table(rows):
+    """The round's ratings and their results, one row a rating (exported with the round)."""
+    header = [
+        _("organization code"),
+        _("organization"),
+        _("kind"),
+        _("person rated"),
+        _("state"),
+        _("tickets"),
+        _("tickets used"),
+        _("weighted score"),
+        _("bottom-ranked (末位)"),
+        _("why"),
+    ]
+    table = [header]
+    for row in rows:
+        results = row.rating.results or {}
+        table.append(
+            [
+                row.rating.organization.code,
+                row.rating.organization.name,
+                row.rating.get_kind_display(),
+                row.rating.subject,
+                row.rating.get_state_display(),
+                row.tickets,
+                row.used,
+                Decimal(results["score"]) if results.get("score") else None,
+                _("yes") if row.bottom else "",
+                results.get("why", ""),
+            ]
+        )
+    return table

@@ -6,20 +6,24 @@ from django.utils.translation import gettext_lazy as _
 
 from assessments import rubrics
 from assessments.models import (
+    AudienceKind,
     BuildingArea,
     Finding,
+    Grade,
     GradeBand,
     Indicator,
     IndicatorKind,
     Inspection,
+    RatingKind,
     ResponsibilityTemplate,
     Rubric,
+    Scale,
     TemplateItem,
 )
-from branches.forms import ChosenFilesForm
+from branches.forms import ChosenFilesForm, MultipleFileField
 from branches.models import Cadre, Meeting, OrganizationKind, Sector
 from branches.validators import reject_markup
-from branches.widgets import DateInput
+from branches.widgets import ISO_DATETIME_LOCAL, DateInput, DateTimeInput
 
 
 class _LatestChoices(ModelChoiceIterator):
@@ -360,3 +364,128 @@ class StepForm(forms.Form):
     comment = forms.CharField(
         label=_("comment"), required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 3})
     )
+
+
+QUESTION_ROWS = 6  # question rows the set-up form offers (blank ones are ignored)
+
+
+class RatingForm(forms.Form):
+    """A rating's set-up: who is rated, the window, the questions (each graded or 1–5), the audiences with their
+    weights (adding up to 100%) and voters, and the points of each grade. The service checks it whole."""
+
+    code = forms.CharField(label=_("organization code"), max_length=40)
+    kind = forms.ChoiceField(label=_("kind"), choices=RatingKind.choices)
+    title = forms.CharField(label=_("title"), max_length=120, validators=[reject_markup])
+    subject = forms.CharField(
+        label=_("person rated"),
+        max_length=60,
+        required=False,
+        validators=[reject_markup],
+        help_text=_("The secretary who reports (述职评议); leave blank for a survey of the organization."),
+    )
+    opens_at = forms.DateTimeField(label=_("voting opens"), widget=DateTimeInput(), input_formats=[ISO_DATETIME_LOCAL])
+    closes_at = forms.DateTimeField(
+        label=_("voting closes"), widget=DateTimeInput(), input_formats=[ISO_DATETIME_LOCAL]
+    )
+    allow_comment = forms.BooleanField(label=_("voters may add a comment"), required=False, initial=True)
+
+    def __init__(self, *args, editing=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if editing:
+            del self.fields["code"]
+        for index in range(QUESTION_ROWS):
+            self.fields[f"question_{index}"] = forms.CharField(
+                label=_("Question %(number)d") % {"number": index + 1},
+                max_length=200,
+                required=False,
+                validators=[reject_markup],
+            )
+            self.fields[f"scale_{index}"] = forms.ChoiceField(
+                label=_("scale"), choices=Scale.choices, initial=Scale.GRADES, required=False
+            )
+        for kind, label in AudienceKind.choices:
+            self.fields[f"weight_{kind}"] = forms.DecimalField(
+                label=_("%(audience)s: weight (%%)") % {"audience": label},
+                min_value=0,
+                max_value=100,
+                decimal_places=2,
+                required=False,
+            )
+            self.fields[f"voters_{kind}"] = forms.IntegerField(
+                label=_("%(audience)s: voters") % {"audience": label}, min_value=1, max_value=5000, required=False
+            )
+        for value, label in Grade.choices:
+            self.fields[f"points_{value}"] = forms.IntegerField(
+                label=_("points of “%(grade)s”") % {"grade": label}, min_value=0, max_value=100
+            )
+
+    @property
+    def question_rows(self):
+        return [(self[f"question_{index}"], self[f"scale_{index}"]) for index in range(QUESTION_ROWS)]
+
+    @property
+    def audience_rows(self):
+        return [(label, self[f"weight_{kind}"], self[f"voters_{kind}"]) for kind, label in AudienceKind.choices]
+
+    @property
+    def grade_rows(self):
+        return [self[f"points_{value}"] for value in Grade.values]
+
+    def setup(self):
+        from assessments.ratings import Setup
+
+        data = self.cleaned_data
+        return Setup(
+            data={
+                "kind": data["kind"],
+                "title": data["title"],
+                "subject": data["subject"],
+                "opens_at": data["opens_at"],
+                "closes_at": data["closes_at"],
+                "allow_comment": data["allow_comment"],
+                "grade_points": {value: data[f"points_{value}"] for value in Grade.values},
+            },
+            questions=[
+                {"text": data[f"question_{index}"], "scale": data[f"scale_{index}"] or Scale.GRADES}
+                for index in range(QUESTION_ROWS)
+                if data.get(f"question_{index}")
+            ],
+            audiences=[
+                {"kind": kind, "weight": data[f"weight_{kind}"], "voters": data[f"voters_{kind}"]}
+                for kind in AudienceKind.values
+                if data.get(f"weight_{kind}") is not None or data.get(f"voters_{kind}") is not None
+            ],
+        )
+
+    @classmethod
+    def initial_for(cls, rating=None):
+        from assessments.models.ratings import DEFAULT_GRADE_POINTS
+
+        if rating is None:
+            return {
+                "kind": RatingKind.REPORT,
+                "allow_comment": True,
+                "question_0": _("Overall evaluation of the secretary's party-building work"),
+                **{f"points_{value}": points for value, points in DEFAULT_GRADE_POINTS.items()},
+            }
+        initial = {
+            "kind": rating.kind,
+            "title": rating.title,
+            "subject": rating.subject,
+            "opens_at": rating.opens_at,
+            "closes_at": rating.closes_at,
+            "allow_comment": rating.allow_comment,
+            **{f"points_{value}": points for value, points in (rating.grade_points or DEFAULT_GRADE_POINTS).items()},
+        }
+        for index, question in enumerate(rating.questions.all()):
+            initial[f"question_{index}"], initial[f"scale_{index}"] = question.text, question.scale
+        for audience in rating.audiences.all():
+            initial[f"weight_{audience.kind}"], initial[f"voters_{audience.kind}"] = audience.weight, audience.voters
+        return initial
+
+
+class RatingReportForm(ChosenFilesForm, forms.Form):
+    report_text = forms.CharField(
+        label=_("report"), widget=forms.Textarea(attrs={"rows": 12}), required=False, validators=[reject_markup]
+    )
+    files = MultipleFileField(label=_("files"), required=False)

@@ -666,22 +666,28 @@ def survey_satisfaction(organizations, period_start, period_end, *, min_responde
     else:
         rows = rows.filter(round__period_start=period_start, round__period_end__gte=period_end)
     results = {
-        org_id: (respondents, share)
-        for org_id, respondents, share in rows.values_list("organization_id", "respondents", "satisfied_share")
+        org_id: (respondents, share, note)
+        for org_id, respondents, share, note in rows.values_list(
+            "organization_id", "respondents", "satisfied_share", "note"
+        )
     }
 
     def inputs(org_id):
-        respondents, share = results.get(org_id, (0, None))
-        return {"respondents": respondents, "satisfied_share": _str(share)}
+        respondents, share, note = results.get(org_id, (0, None, ""))
+        found = {"respondents": respondents, "satisfied_share": _str(share)}
+        if note:  # where the figures came from (a rating by ticket: its tickets and answers)
+            found["note"] = note
+        return found
 
     def texts(org_id):
-        respondents, share = results.get(org_id, (0, None))
+        respondents, share, note = results.get(org_id, (0, None, ""))
         shown = "null" if share is None else ENCODE(str(share))
-        return f'{{"respondents":{respondents},"satisfied_share":{shown}}}'
+        noted = f',"note":{ENCODE(note)}' if note else ""
+        return f'{{"respondents":{respondents},"satisfied_share":{shown}{noted}}}'
 
     values = {
         org_id: share
-        for org_id, (respondents, share) in results.items()
+        for org_id, (respondents, share, _note) in results.items()
         if share is not None and respondents and respondents >= min_respondents
     }
     return PerOrganization(organizations.ids, values, inputs, texts=texts)

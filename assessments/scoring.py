@@ -1147,4 +1147,7 @@ def why(trace):
     shown_value = _("no data") if value is None else shown(Decimal(value) * 100) + "%"
     if metrics.get(name) and metrics.get(name).unit == "count":
         shown_value = _("no data") if value is None else str(int(Decimal(value)))
-    return _("%(metric)s: %(value)s → %(points)s") % {"metric": title, "value": shown_value, "points": points}
+    said = _("%(metric)s: %(value)s → %(points)s") % {"metric": title, "value": shown_value, "points": points}
+    if inputs.get("note"):  # where the input came from (a rating by ticket: its tickets and answers)
+        said += f"（{inputs['note']}）"
+    return said

@@ -3,7 +3,8 @@
 An assessor (or admin) of the organization enters them one by one, or imports a sheet: one row per organization,
 its code, the respondents and the satisfied share (0.95, 95% or 95). An import is read and checked whole and
 shown first (nothing written); applying it writes every row or none. The scoring engine reads the same table
-(metric `survey_satisfaction`), as a future online survey will write it.
+(metric `survey_satisfaction`), as a published rating by ticket writes it (`assessments.ratings`, with its "why"
+in `note`).
 """
 
 import io
@@ -32,6 +33,7 @@ class SurveyRow:
     respondents: int
     satisfied_share: Decimal
     replaces: bool = False  # a result is already there and will be replaced
+    note: str = ""  # where the figures came from, when not typed in (a closed rating's "why")
 
     def as_data(self):
         return {
@@ -151,17 +153,21 @@ def _write(assessment_round, rows, by):
                         respondents=row.respondents,
                         satisfied_share=row.satisfied_share,
                         entered_by=actor,
+                        note=row.note,
                     )
                 )
             else:
-                result.respondents, result.satisfied_share, result.entered_by = (
+                result.respondents, result.satisfied_share, result.entered_by, result.note = (
                     row.respondents,
                     row.satisfied_share,
                     actor,
+                    row.note,
                 )
                 changed.append(result)
         SurveyResult.objects.bulk_create(new, batch_size=2000)
-        SurveyResult.objects.bulk_update(changed, ["respondents", "satisfied_share", "entered_by"], batch_size=2000)
+        SurveyResult.objects.bulk_update(
+            changed, ["respondents", "satisfied_share", "entered_by", "note"], batch_size=2000
+        )
         audit.record_summary(
             assessment_round, AuditEntry.Action.UPDATE, {"survey_results": len(rows), "replaced": len(changed)}
         )

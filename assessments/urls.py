@@ -1,6 +1,6 @@
 from django.urls import path
 
-from assessments import views, views_rounds, views_rubrics
+from assessments import views, views_ratings, views_rounds, views_rubrics
 
 app_name = "assessments"
 
@@ -56,4 +56,15 @@ urlpatterns += [
     path("assessments/<int:pk>/scoring/", views_rounds.assessor_score, name="assessor_score"),
     path("assessments/<int:pk>/step/<slug:to>/", views_rounds.assessment_step, name="assessment_step"),
     path("assessments/<int:pk>/adjustments/", views_rounds.adjustments_approve, name="adjustments_approve"),
+]
+
+urlpatterns += [
+    path("rounds/<int:pk>/ratings/", views_ratings.rating_list, name="ratings"),
+    path("rounds/<int:pk>/ratings/new/", views_ratings.rating_add, name="rating_add"),
+    path("ratings/<int:pk>/", views_ratings.rating_detail, name="rating"),
+    path("ratings/<int:pk>/edit/", views_ratings.rating_edit, name="rating_edit"),
+    path("ratings/<int:pk>/tickets/", views_ratings.rating_tickets, name="rating_tickets"),
+    path("ratings/<int:pk>/close/", views_ratings.rating_close, name="rating_close"),
+    path("ratings/<int:pk>/publish/", views_ratings.rating_publish, name="rating_publish"),
+    path("ratings/<int:pk>/report/", views_ratings.rating_report, name="rating_report"),
 ]

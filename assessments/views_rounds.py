@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from assessments import exports, selectors, services, surveys, workflow
 from assessments.forms import RoundForm, StepForm, SurveyForm, SurveyImportConfirmForm, SurveyImportForm
-from assessments.models import AssessmentState, SurveyResult
+from assessments.models import AssessmentState, Rating, SurveyResult
 from assessments.models.rounds import MOVED_BY, SELF_ASSESSING
 from branches import access
 from branches.forms import show_service_errors
@@ -278,6 +278,7 @@ def assessment_detail(request, pk):
             "moves": _steps(user, assessment),
             "being_scored": workflow.figures_pending(assessment),
             "rollups": selectors.indicator_rollups(assessment),
+            "rating": Rating.objects.filter(round=assessment.round_id, organization=org).only("pk", "title").first(),
             "can_self_assess": access.can(user, access.EDIT, org)
             and assessment.state in SELF_ASSESSING
             and not assessment.round.first_scoring_pending,

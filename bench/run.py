@@ -940,6 +940,19 @@ def scoring_figures():
     ]
 
 
+def rating_figures(env, voters=400):
+    """The voter's page under a meeting's load (bench/ratings.py, its own gunicorn on loopback): its lines."""
+    done = subprocess.run(
+        [sys.executable, "bench/ratings.py", "--voters", str(voters)],
+        cwd=PROJECT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return [line for line in done.stdout.splitlines() if line.startswith("ratings_")]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orgs", type=int, default=10000, help="organizations to seed (default 10000)")
@@ -998,6 +1011,8 @@ def main():
         lines += summary_figures(args.repeat)
         lines += keeping_current(branch_of_shuji(), args.repeat)
         lines += scoring_figures()
+
+    lines += rating_figures(env)
 
     text = "\n".join(lines) + "\n"
     print(text, end="")

@@ -263,6 +263,10 @@ AUDITLOG_EXCLUDE_TRACKING_MODELS = (
     "branches.workbookimport",  # itself the record of an import; applying it writes one entry with its counts
     "portal.apitokenuse",  # itself a log of the calls made with each API token
     "django_celery_beat.periodictasks",  # beat's change counter, bumped on every schedule save
+    # Ratings by ticket: an entry per spend or per vote would keep its time, address and request id, which is
+    # exactly what links a vote to a voter. Issuing, closing and publishing are recorded against the rating.
+    "assessments.ratingticket",  # only hashes; a spend must leave no timed trace
+    "assessments.ratingballot",  # anonymous votes: no entry may tie one to a ticket, a time or an address
 )
 AUDITLOG_EXCLUDE_TRACKING_FIELDS = (
     "created_at",
@@ -337,7 +341,12 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
     # Sign-in attempts are kept in the database by django-axes; the console needs only warnings.
-    "loggers": {"axes": {"level": "WARNING"}},
+    # WeasyPrint (PDFs) says every step of every document at INFO; fontTools every font it subsets.
+    "loggers": {
+        "axes": {"level": "WARNING"},
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
+    },
 }
 
 
@@ -354,7 +363,21 @@ CACHES = {
         if REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "api-throttle"}
     ),
+    # The voter's page of a rating by ticket counts requests per address and per ticket, shared the same way.
+    "ratings_throttle": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "portal-ratings",
+        }
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "ratings-throttle"}
+    ),
 }
+# The voter's page (no sign-in): requests from one address (a meeting's voters may share one, behind the venue's
+# network: 400 voters in five minutes), and submits of one ticket.
+RATING_RATE_ADDRESS = rate_from_env("RATING_RATE_ADDRESS", "600/min")
+RATING_RATE_TICKET = rate_from_env("RATING_RATE_TICKET", "10/min")
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["portal.api.TokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

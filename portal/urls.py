@@ -49,5 +49,7 @@ urlpatterns = [
     path("api/docs/", views.api_docs, name="api_docs"),
     path("orgs/", include("branches.urls")),
     path("work/", include("assessments.urls")),
+    # The voter's pages of a rating by ticket: public, the ticket is the credential (assessments.views_vote).
+    path("r/", include("assessments.urls_vote")),
     path("admin/", admin.site.urls),
 ]

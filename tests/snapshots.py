@@ -42,6 +42,8 @@ def _fingerprint(connection):
     parts = []
     for model in _tables():
         table, pk = quote(model._meta.db_table), quote(model._meta.pk.column)
+        if isinstance(model._meta.pk, models.UUIDField):  # PostgreSQL has no MAX over uuid
+            pk = f"CAST({pk} AS text)"
         parts += [f"(SELECT COUNT(*) FROM {table})", f"(SELECT MAX({pk}) FROM {table})"]  # noqa: S608
     with connection.cursor() as cursor:
         cursor.execute("SELECT " + ", ".join(parts))

@@ -7,6 +7,18 @@ from assessments.models.duties import (
     TemplateItem,
 )
 from assessments.models.inspections import Finding, FindingState, FindingTransition, Inspection, Severity
+from assessments.models.ratings import (
+    AudienceKind,
+    Grade,
+    Rating,
+    RatingAudience,
+    RatingBallot,
+    RatingKind,
+    RatingQuestion,
+    RatingState,
+    RatingTicket,
+    Scale,
+)
 from assessments.models.rounds import (
     Assessment,
     AssessmentRound,
@@ -35,6 +47,16 @@ __all__ = [
     "RoundState",
     "Score",
     "SurveyResult",
+    "AudienceKind",
+    "Grade",
+    "Rating",
+    "RatingAudience",
+    "RatingBallot",
+    "RatingKind",
+    "RatingQuestion",
+    "RatingState",
+    "RatingTicket",
+    "Scale",
     "Aggregation",
     "GradeBand",
     "Indicator",

@@ -265,6 +265,9 @@ class SurveyResult(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     entered_at = models.DateTimeField(_("entered at"), auto_now=True)
+    # Where the figures came from, when not typed in: a closed rating's tickets and answers ("87 of 120 tickets
+    # used; 好 62%, 较好 30% …"), shown as the survey indicator's "why".
+    note = models.CharField(_("where it came from"), max_length=500, blank=True)
 
     class Meta:
         verbose_name = _("survey result")

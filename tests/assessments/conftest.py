@@ -74,3 +74,32 @@ def open_workflow_round(root, rubric=None, *, year=2026, self_assessment_due=Non
     )
     services.round_score(round=assessment_round, by=system())
     return assessment_round
+
+
+def open_rating(assessment_round, organization, *, audiences=None, questions=None, window=None, by=None, **data):
+    """A rating of `organization` in the round, set up by the system: by default 党员 60% (3 voters) and 群众 40%
+    (2 voters), one grades question, voting open from an hour ago for a day."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from assessments import ratings
+    from tests.conftest import system
+
+    now = timezone.now()
+    opens_at, closes_at = window or (now - timedelta(hours=1), now + timedelta(days=1))
+    setup = ratings.Setup(
+        data={
+            "kind": "report",
+            "title": f"{organization.name}书记抓基层党建工作述职评议",
+            "subject": "张一",
+            "opens_at": opens_at,
+            "closes_at": closes_at,
+            "allow_comment": True,
+            **data,
+        },
+        questions=questions or [{"text": "总体评价", "scale": "grades"}],
+        audiences=audiences
+        or [{"kind": "members", "weight": "60", "voters": 3}, {"kind": "public", "weight": "40", "voters": 2}],
+    )
+    return ratings.rating_save(round=assessment_round, organization=organization, setup=setup, by=by or system())

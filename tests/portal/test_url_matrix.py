@@ -15,6 +15,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
+from assessments import ratings
 from assessments.models import (
     Assessment,
     AssessmentRound,
@@ -22,6 +23,8 @@ from assessments.models import (
     GradeBand,
     Indicator,
     Inspection,
+    Rating,
+    RatingTicket,
     ResponsibilityItem,
     ResponsibilityList,
     ResponsibilityTemplate,
@@ -33,9 +36,14 @@ from assessments.scoring import definitions_of
 from branches.models import Attachment, Cadre, Employment, Meeting, Member, Post, Role, WorkbookImport
 from portal import services as portal_services
 from portal.models import Notification, NotificationKind
+from tests.assessments.conftest import open_rating
+from tests.conftest import system
 
-# The only doors open without signing in.
-PUBLIC = {"healthz", "login", "set_language", "favicon"}
+# The only doors open without signing in; the voter's pages of a rating by ticket (the ticket is the credential).
+PUBLIC = {"healthz", "login", "set_language", "favicon", "vote:start", "vote:ballot", "vote:thanks"}
+# A ticket's page answers for its own rating whoever asks: "outside" has no meaning there, and
+# `test_a_tickets_page_shows_its_own_rating_only` checks that it shows nothing of another.
+TICKET_DOORS = {"vote:ballot"}
 ROLES = ("anonymous", "nobody", "secretary", "reviewer", "assessor", "admin")
 SIGN_IN = 302  # anonymous users are sent to sign-in
 REFUSED = 401  # the API answers a caller without a token in JSON, never with a sign-in page
@@ -190,6 +198,20 @@ MATRIX = {
     "assessments:assessor_score": (lambda o: [o["assessment"].pk], only({"assessor", "admin"})),
     "assessments:assessment_step": (lambda o: [o["assessment"].pk, "submitted"], only({"secretary", "admin"})),
     "assessments:adjustments_approve": (lambda o: [o["assessment"].pk], only({"reviewer", "admin"})),
+    # Ratings by ticket in a round: judges list them, reviewers set them up, issue tickets, close and publish; the
+    # organization's secretary writes its report and reads the rating.
+    "assessments:ratings": (lambda o: [o["round"].pk], only({"reviewer", "assessor", "admin"})),
+    "assessments:rating_add": (lambda o: [o["round"].pk], only({"reviewer", "admin"})),
+    "assessments:rating": (lambda o: [o["rating"].pk], only(ALL_ROLES)),
+    "assessments:rating_edit": (lambda o: [o["rating"].pk], only({"reviewer", "admin"})),
+    "assessments:rating_tickets": (lambda o: [o["rating"].pk], only({"reviewer", "admin"})),
+    "assessments:rating_close": (lambda o: [o["rating"].pk], only({"reviewer", "admin"})),
+    "assessments:rating_publish": (lambda o: [o["rating"].pk], only({"reviewer", "admin"})),
+    "assessments:rating_report": (lambda o: [o["rating"].pk], only({"secretary", "admin"})),
+    # The voter's pages (public, Chinese only): a valid ticket's ballot answers 200 to anyone, signed in or not.
+    "vote:start": (None, {"anonymous": 200, **every(200)}),
+    "vote:thanks": (None, {"anonymous": 200, **every(200)}),
+    "vote:ballot": (lambda o: [o["ticket_code"]], {"anonymous": 200, **every(200)}),
     # Django admin: one row for its whole namespace; admins only (others are sent to its sign-in).
     "admin:*": (
         None,
@@ -223,6 +245,10 @@ WRITES = [
         "assessments:adjustments_approve",
         "assessments:surveys",
         "assessments:survey_import",
+        "assessments:rating_tickets",
+        "assessments:rating_close",
+        "assessments:rating_publish",
+        "assessments:rating_report",
     )
 ]
 
@@ -350,6 +376,9 @@ def world(county, make_user, settings, tmp_path):
             scored_at=timezone.now(),  # its first scoring has run (before it, the ranking's export answers 302)
         )
         objects["assessment"] = Assessment.objects.create(round=objects["round"], organization=objects["branch"])
+        objects["rating"] = open_rating(objects["round"], objects["branch"], title=f"{objects['branch'].name}述职评议")
+        issued = ratings.tickets_issue(rating=objects["rating"], by=system())
+        objects["ticket_code"] = issued.tickets[0].code
     return users, {"inside": inside, "outside": outside}
 
 
@@ -384,7 +413,7 @@ def test_the_matrix(world, client, name):
         assert inside.status_code == want, f"{name} as {role}, inside: {inside.status_code} != {want}"
         if role == "anonymous" and name not in PUBLIC and name != "admin:*" and want != REFUSED:
             assert inside.status_code == SIGN_IN and inside.url.startswith(reverse("login"))
-        if build is not None and role != "anonymous" and name not in POST_ONLY:
+        if build is not None and role != "anonymous" and name not in POST_ONLY | TICKET_DOORS:
             outside = caller.get(url_for(name, objects["outside"]))
             assert outside.status_code == 404, f"{name} as {role}, outside: {outside.status_code}"
 
@@ -408,6 +437,8 @@ def test_no_write_reaches_another_branch(world, client, name):
         list(Assessment.objects.values_list("pk", "state", "version")),
         list(Score.objects.values_list("pk", "self_score", "assessor_score", "approved_by")),
         list(SurveyResult.objects.values_list("pk", "respondents")),
+        list(Rating.objects.values_list("pk", "title", "state", "report_text", "version")),
+        list(RatingTicket.objects.values_list("pk", "voided", "spent")),
     )
     for role in ROLES[1:]:
         client.force_login(users[role])
@@ -448,6 +479,8 @@ def test_no_write_reaches_another_branch(world, client, name):
         list(Assessment.objects.values_list("pk", "state", "version")),
         list(Score.objects.values_list("pk", "self_score", "assessor_score", "approved_by")),
         list(SurveyResult.objects.values_list("pk", "respondents")),
+        list(Rating.objects.values_list("pk", "title", "state", "report_text", "version")),
+        list(RatingTicket.objects.values_list("pk", "voided", "spent")),
     )
     assert before == after
     assert not any(o.name == "篡改" or o.code == "HACK" for o in type(outside["branch"]).objects.all())
@@ -459,7 +492,16 @@ def test_only_sign_in_health_and_language_are_open_to_anonymous_visitors():
         for name, (_build, expected) in MATRIX.items()
         if expected.get("anonymous", SIGN_IN) not in (SIGN_IN, REFUSED)
     }
-    assert open_rows == {"healthz", "login"}  # set_language redirects, but does not sign anyone in
+    # set_language redirects, but does not sign anyone in; the voter's pages sign nobody in either
+    assert open_rows == {"healthz", "login", "vote:start", "vote:thanks", "vote:ballot"}
+
+
+def test_a_tickets_page_shows_its_own_rating_only(world, client):
+    _users, objects = world
+    for own, other in (("inside", "outside"), ("outside", "inside")):
+        text = client.get(url_for("vote:ballot", objects[own])).content.decode()
+        assert objects[own]["rating"].title in text
+        assert objects[other]["rating"].title not in text and objects[other]["branch"].name not in text
 
 
 API_WRITES = [
