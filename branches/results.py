@@ -579,9 +579,14 @@ class Ranking:
     carries `judged_bits`, the meeting types any candidate is judged on (`judged_types` of a slice: the table's
     columns), counted over every candidate in the same query."""
 
-    def __init__(self, organizations, span, today, reverse=False, few=False):
+    ORDERS = ("name", "code")  # the other orders a small subtree's table pages in (with its columns)
+
+    def __init__(self, organizations, span, today, reverse=False, few=False, order=None):
         self.organizations, self.span, self.today, self.reverse = organizations, span, today, reverse
         self.few = few  # few candidates (a small subtree): the planner reaches their standings through them
+        if order is not None and order not in self.ORDERS:
+            raise ValueError(order)
+        self.order = order  # by name or code (then tree order) instead of by standing
 
     def count(self):
         return self.organizations.count()
@@ -592,12 +597,16 @@ class Ranking:
         candidates_sql, candidates_params = self.organizations.order_by().query.sql_with_params()
         way, path_way = ("ASC", "DESC") if self.reverse else ("DESC", "ASC")
         judged = ", COALESCE(bit_or(s.judged) OVER (), 0) AS judged_bits" if self.few else ""
+        if self.order is None:
+            order = f"rules_not_met {way}, rules_in_progress {way}, c.path {path_way}"
+        else:
+            order = f"c.{self.order} {'DESC' if self.reverse else 'ASC'}, c.path ASC"
         sql = (
             "SELECT c.*, COALESCE(s.not_met, 0) AS rules_not_met, "  # noqa: S608 (compiled ORM SQL)
             f"COALESCE(s.in_progress, 0) AS rules_in_progress{judged} FROM ({candidates_sql}) AS c "
             f"LEFT JOIN {ComplianceStanding._meta.db_table} AS s "
             "ON s.organization_id = c.id AND s.start = %s AND s.period = %s AND s.day = %s "
-            f"ORDER BY rules_not_met {way}, rules_in_progress {way}, c.path {path_way} LIMIT %s OFFSET %s"
+            f"ORDER BY {order} LIMIT %s OFFSET %s"
         )
         day = standings.state_day(self.span, self.today)
         return sql, (*candidates_params, self.span.start, self.span.kind, day)

@@ -365,7 +365,12 @@ def _ranked_by_state(candidates, span, today, reverse, few):
 
 
 def _ordered_by(field):
-    return lambda candidates, span, today, reverse, few: candidates.order_by(f"-{field}" if reverse else field, "path")
+    def ordered(candidates, span, today, reverse, few):
+        if few:  # paged with the standings, which give a small subtree's columns
+            return results.Ranking(candidates, span, today, reverse, few, order=field)
+        return candidates.order_by(f"-{field}" if reverse else field, "path")
+
+    return ordered
 
 
 # Up to this many organizations, the table's columns come from their own standings (results.Ranking.judged_types).

@@ -655,3 +655,20 @@ def test_sqlites_bit_or_ors_the_types_as_postgresql_does_also_over_a_sliding_win
     assert db.execute("SELECT bit_or(bits) FROM t WHERE bits IS NULL").fetchone() == (None,)
     sliding = "SELECT bit_or(bits) OVER (ORDER BY n ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) FROM t ORDER BY n"
     assert [row[0] for row in db.execute(sliding)] == [1, 5, 4, 5, 7]
+
+
+@pytest.mark.parametrize("sort", ["name", "-name", "code", "-code"])
+def test_a_small_subtrees_table_sorted_by_name_or_code_keeps_its_columns_and_order(county, people, signed_in, sort):
+    """Sorted by name or code, a small subtree's table pages with its standings too: the same columns as sorted by
+    state, and the organizations in the order asked for."""
+    client = signed_in(people.reviewer)
+    url = reverse("branches:compliance", args=[county.root.pk])
+    by_state = client.get(url, {"period": str(timezone.localdate().year)})
+    response = client.get(url, {"period": str(timezone.localdate().year), "sort": sort})
+    assert response.status_code == 200
+    assert response.context["columns"] == by_state.context["columns"] != []
+    field = sort.lstrip("-")
+    expected = Organization.objects.filter(path__startswith=county.root.path, kind="branch").order_by(
+        f"-{field}" if sort.startswith("-") else field, "path"
+    )
+    assert [row.organization.pk for row in response.context["page"].object_list] == [o.pk for o in expected]
