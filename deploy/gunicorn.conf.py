@@ -11,6 +11,9 @@ exposed directly. Values can be tuned through the environment file
 
 import multiprocessing
 import os
+import re
+
+from gunicorn.glogging import Logger
 
 
 def _int_env(name: str, default: int) -> int:
@@ -44,6 +47,26 @@ accesslog = "-"
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 access_log_format = '%(h)s %({x-forwarded-for}i)s "%(r)s" %(s)s %(b)s %(M)sms "%(f)s" "%(a)s"'
+
+# A rating ticket's code is in the voter's link (/r/<code>/): it never reaches the logs, neither as the path nor as
+# the referrer of the vote (the codes are kept only on the printed sheet; a logged unspent code could be used).
+_TICKET = re.compile(r"/r/[^/?\s\"]+/")
+
+
+def without_ticket_codes(text):
+    return _TICKET.sub("/r/…/", text) if isinstance(text, str) else text
+
+
+class PortalLogger(Logger):
+    def atoms(self, resp, req, environ, request_time):
+        atoms = super().atoms(resp, req, environ, request_time)
+        for key in ("r", "U", "f", "{referer}i"):
+            if key in atoms:
+                atoms[key] = without_ticket_codes(atoms[key])
+        return atoms
+
+
+logger_class = PortalLogger
 
 proc_name = "portal-web"
 
