@@ -282,6 +282,14 @@ def dashboard_of(node, span, today, *, rows, sector="", kind="", live=False) -> 
     )
 
 
+SNAPSHOT_STALE_AFTER = timedelta(hours=1)  # a snapshot older than this is shown with its time and computed anew
+
+
+def dashboard_is_stale(figures, now=None) -> bool:
+    """Were the figures read from a snapshot computed more than SNAPSHOT_STALE_AFTER ago?"""
+    return figures.computed_at is not None and figures.computed_at < (now or timezone.now()) - SNAPSHOT_STALE_AFTER
+
+
 def dashboard_snapshot_rows(node, span):
     """The heatmap's rows a snapshot keeps: every sub-organization of the node that lived some day of the span (the
     page shows them a page at a time), or the node alone when it has none."""

@@ -624,7 +624,6 @@ def dashboard_setting_save(*, data, by) -> DashboardSetting:
 
 # The dashboards' snapshots (`DashboardSnapshot`): the figures of the large subtrees, kept by a job.
 
-SNAPSHOT_STALE_AFTER = timedelta(hours=1)  # a snapshot older than this is shown with its time and computed anew
 SNAPSHOT_REQUEST_GRACE = timedelta(minutes=10)  # a page asks again only when its last request is this old
 SNAPSHOT_RUN_GRACE = timedelta(minutes=30)  # a run this recent and unfinished is running: another one skips
 
@@ -671,10 +670,6 @@ def dashboard_snapshot_request(*, by, organization, span, sector="", kind="", no
             .update(requested_at=now)
         )
     return bool(asked)
-
-
-def dashboard_snapshot_is_stale(figures, now=None) -> bool:
-    return figures.computed_at is not None and figures.computed_at < (now or timezone.now()) - SNAPSHOT_STALE_AFTER
 
 
 def dashboards_refresh(*, by, today=None, min_orgs=None) -> DashboardSnapshotRun | None:

@@ -59,7 +59,7 @@ def dashboard(request, pk=None):
     page = Paginator(branch_figures.sub_organizations(node, span), ROWS_PER_PAGE).get_page(request.GET.get("page"))
     rows = list(page.object_list) or [node]  # a branch has no sub-organization to drill into: its own row
     figures = selectors.dashboard_of(node, span, today, rows=rows, sector=sector, kind=kind)
-    if figures is None or services.dashboard_snapshot_is_stale(figures):
+    if figures is None or selectors.dashboard_is_stale(figures):
         figures = _ask_for_snapshot(user, node, span, sector, kind, today, rows) or figures
     if figures is None:
         return render(request, "portal/dashboard.html", {**context, "figures": None, "pending": True})
@@ -69,7 +69,7 @@ def dashboard(request, pk=None):
         {
             **context,
             "figures": figures,
-            "stale": services.dashboard_snapshot_is_stale(figures),
+            "stale": selectors.dashboard_is_stale(figures),
             "page": page if page.paginator.num_pages > 1 else None,
             "heat_rows": _heat_rows(user, node, rows, figures.heatmap, sector, kind),
             "staffing": _staffing(figures),
