@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.db.models import Case, Count, DateField, F, Max, Q, Sum, Value, When
+from django.db.models import Case, Count, DateField, Exists, F, Max, Q, Sum, Value, When
 from django.db.models.functions import Substr
 
 from branches import access, periods, results, selectors, standings
@@ -69,14 +69,20 @@ def sub_organizations(node, span):
     )
 
 
+def reaches(node, size):
+    """A condition (for a query's filter or annotation): does the node's subtree (itself included, every
+    organization whatever its state) hold `size` organizations or more? It reads no more than `size` index entries."""
+    size = max(size, 1)
+    return Exists(Organization.objects.filter(path__startswith=node.path).order_by().values("pk")[size - 1 : size])
+
+
 def subtree_reaches(node, size) -> bool:
-    """Does the node's subtree (itself included, every organization whatever its state) hold `size` organizations
-    or more? One query, which reads no more than `size` index entries."""
-    return Organization.objects.filter(path__startswith=node.path).order_by()[:size].count() >= size
+    """`reaches` alone: one query."""
+    return Organization.objects.filter(pk=node.pk).filter(reaches(node, size)).exists()
 
 
 def subtrees_of_at_least(size) -> list:
-    """The organizations whose subtree (as `subtree_reaches` counts it) holds `size` organizations or more,
+    """The organizations whose subtree (as `reaches` counts it) holds `size` organizations or more,
     outermost first: the tree's depth (one query), then every organization's path cut at each depth and grouped
     (one query, a grouped count per depth joined by UNION ALL), then those organizations (one query)."""
     deepest = Organization.objects.aggregate(deepest=Max("depth"))["deepest"] or 0

@@ -13,6 +13,7 @@ from django.db.models import (
     DateField,
     Exists,
     IntegerField,
+    JSONField,
     Max,
     OuterRef,
     Q,
@@ -254,19 +255,14 @@ def dashboard_of(node, span, today, *, rows, sector="", kind="", live=False) -> 
     filters (one query): the figures as they were at their `computed_at`, or None when that snapshot is not
     computed yet (the caller asks for it: `services.dashboard_snapshot_request`). Any other subtree, or any when
     `live`, is counted now (`computed_at` None), in a fixed number of queries whatever its size: one or two per
-    figure group. A snapshot is read first, so a large subtree costs one query; a small one two more (the
-    snapshot not found, and its size counted up to the threshold)."""
+    figure group. Whether the subtree is that large and its snapshot are read together, in one query."""
     if not live:
-        kept = (
-            DashboardSnapshot.objects.filter(organization=node, period=span.key, sector=sector, kind=kind)
-            .values_list("figures", "computed_at")
-            .first()
-        )
-        if kept is not None and kept[0] is not None:
-            figures = dashboard_codec.from_json(kept[0], rows=rows, computed_at=kept[1])
+        large, kept, computed_at = _kept_figures(node, span, sector, kind)
+        if kept is not None:
+            figures = dashboard_codec.from_json(kept, rows=rows, computed_at=computed_at)
             if figures is not None:
                 return figures
-        if kept is not None or branch_figures.subtree_reaches(node, settings.DASHBOARD_SNAPSHOT_MIN_ORGS):
+        if large or computed_at is not None:
             return None
     setting = DashboardSetting.current()
     of = {"sector": sector, "kind": kind}
@@ -283,6 +279,22 @@ def dashboard_of(node, span, today, *, rows, sector="", kind="", live=False) -> 
 
 
 SNAPSHOT_STALE_AFTER = timedelta(hours=1)  # a snapshot older than this is shown with its time and computed anew
+
+
+def _kept_figures(node, span, sector, kind):
+    """(whether the subtree holds DASHBOARD_SNAPSHOT_MIN_ORGS organizations or more, the figures of its snapshot,
+    when they were computed): one query. A snapshot asked for and not computed yet gives (…, None, None)."""
+    kept = DashboardSnapshot.objects.filter(organization=node, period=span.key, sector=sector, kind=kind)
+    return (
+        Organization.objects.filter(pk=node.pk)
+        .annotate(
+            large=branch_figures.reaches(node, settings.DASHBOARD_SNAPSHOT_MIN_ORGS),
+            kept=Subquery(kept.values("figures")[:1], output_field=JSONField()),
+            kept_at=Subquery(kept.values("computed_at")[:1]),
+        )
+        .values_list("large", "kept", "kept_at")
+        .get()
+    )
 
 
 def dashboard_is_stale(figures, now=None) -> bool:
