@@ -4,11 +4,13 @@ a job while the page says so and refreshes itself, an old one is shown with its 
 crosses a scope or a filter. The county of `test_dashboard` serves, its threshold lowered so that it counts as large.
 """
 
+import io
 import json
 from datetime import datetime, time, timedelta
 
 import pytest
 from django.core.exceptions import PermissionDenied
+from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
@@ -361,3 +363,15 @@ def test_the_job_runs_every_15_minutes_and_the_jobs_page_lists_its_runs(tree, la
     assert rows and "3" in rows[0][1]
     schedule = next(row for row in portal_selectors.schedule_rows() if row.task.pk == task.pk)
     assert schedule.runs == 1 and schedule.last_run == DashboardSnapshotRun.objects.get().started_at
+
+
+def test_the_command_runs_the_same_job(tree, large):
+    out = io.StringIO()
+    call_command("refresh_dashboards", "--today", f"{tree.year}-06-30", "--min-orgs", "3", stdout=out)
+    assert "6" in out.getvalue() and "2" in out.getvalue()
+    assert set(DashboardSnapshot.objects.values_list("period", flat=True)) == {
+        str(tree.year),
+        f"{tree.year}-Q2",
+        f"{tree.year}-06",
+    }
+    assert DashboardSnapshotRun.objects.get().snapshots == 6
