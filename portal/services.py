@@ -32,7 +32,7 @@ from assessments import selectors as duty_selectors
 from branches import access, audit, periods
 from branches import dashboard as branch_figures
 from branches import selectors as branch_selectors
-from branches.models import Period
+from branches.models import OrganizationKind, Period, Sector
 from portal import dashboard_codec, notices, reminders, selectors
 from portal.models import (
     ApiToken,
@@ -633,6 +633,7 @@ def dashboard_snapshot_compute(*, by, organization, span, sector="", kind="", to
     `selectors.dashboard_of` the page uses, with every sub-organization as a heatmap row, and keep them (an upsert,
     so running it twice, or on two workers at once, leaves one row)."""
     access.require(by, access.OVERSEE, organization)
+    _snapshot_filters_check(sector, kind)
     today = today or timezone.localdate()
     rows = selectors.dashboard_snapshot_rows(organization, span)
     figures = selectors.dashboard_of(organization, span, today, rows=rows, sector=sector, kind=kind, live=True)
@@ -653,11 +654,19 @@ def dashboard_snapshot_compute(*, by, organization, span, sector="", kind="", to
     return snapshot
 
 
+def _snapshot_filters_check(sector, kind):
+    if sector and sector not in Sector.values:
+        raise ValidationError({"sector": _("Choose a sector from the list.")})
+    if kind and kind not in OrganizationKind.values:
+        raise ValidationError({"kind": _("Choose a kind of organization from the list.")})
+
+
 def dashboard_snapshot_request(*, by, organization, span, sector="", kind="", now=None) -> bool:
     """A page of the organization's dashboard found its snapshot missing or old: mark it asked for. True when the
     caller should queue its computation (`tasks.refresh_dashboard`), False when a request less than
     SNAPSHOT_REQUEST_GRACE old is already on its way (so a page refreshing itself queues it once)."""
     access.require(by, access.OVERSEE, organization)
+    _snapshot_filters_check(sector, kind)
     now = now or timezone.now()
     key = {"organization": organization, "period": span.key, "sector": sector, "kind": kind}
     with transaction.atomic():
@@ -683,7 +692,9 @@ def dashboards_refresh(*, by, today=None, min_orgs=None) -> DashboardSnapshotRun
     today = today or timezone.localdate()
     min_orgs = settings.DASHBOARD_SNAPSHOT_MIN_ORGS if min_orgs is None else min_orgs
     now = timezone.now()
-    if DashboardSnapshotRun.objects.filter(finished_at=None, error="", started_at__gte=now - SNAPSHOT_RUN_GRACE):
+    if DashboardSnapshotRun.objects.filter(
+        finished_at=None, error="", started_at__gte=now - SNAPSHOT_RUN_GRACE
+    ).exists():
         return None
     run = DashboardSnapshotRun.objects.create()
     try:

@@ -9,7 +9,7 @@ import json
 from datetime import datetime, time, timedelta
 
 import pytest
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
@@ -375,3 +375,14 @@ def test_the_command_runs_the_same_job(tree, large):
         f"{tree.year}-06",
     }
     assert DashboardSnapshotRun.objects.get().snapshots == 6
+
+
+def test_a_snapshot_of_an_unknown_sector_or_kind_is_refused_and_nothing_written(tree, users):
+    for filters in ({"sector": "nowhere"}, {"kind": "club"}):
+        with pytest.raises(ValidationError):
+            portal_services.dashboard_snapshot_request(
+                by=users["reviewer"], organization=tree.root, span=year_of(tree), **filters
+            )
+        with pytest.raises(ValidationError):
+            snapshot(tree, **filters)
+    assert not DashboardSnapshot.objects.exists()
