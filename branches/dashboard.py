@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.db.models import Case, Count, DateField, F, Q, Sum, Value, When
+from django.db.models import Case, Count, DateField, Exists, F, Max, Q, Sum, Value, When
 from django.db.models.functions import Substr
 
 from branches import access, periods, results, selectors, standings
@@ -67,6 +67,40 @@ def sub_organizations(node, span):
         .only("pk", "path", "depth", "name", "code", "kind", "sector", "status")
         .order_by("path")
     )
+
+
+def reaches(node, size):
+    """A condition (for a query's filter or annotation): does the node's subtree (itself included, every
+    organization whatever its state) hold `size` organizations or more? It reads no more than `size` index entries."""
+    size = max(size, 1)
+    return Exists(Organization.objects.filter(path__startswith=node.path).order_by().values("pk")[size - 1 : size])
+
+
+def subtree_reaches(node, size) -> bool:
+    """`reaches` alone: one query."""
+    return Organization.objects.filter(pk=node.pk).filter(reaches(node, size)).exists()
+
+
+def subtrees_of_at_least(size) -> list:
+    """The organizations whose subtree (as `reaches` counts it) holds `size` organizations or more,
+    outermost first: the tree's depth (one query), then every organization's path cut at each depth and grouped
+    (one query, a grouped count per depth joined by UNION ALL), then those organizations (one query)."""
+    deepest = Organization.objects.aggregate(deepest=Max("depth"))["deepest"] or 0
+    step = Organization.steplen
+    counts = [
+        Organization.objects.filter(depth__gte=depth)
+        .annotate(prefix=Substr("path", 1, depth * step))
+        .values("prefix")
+        .annotate(n=Count("pk"))
+        .filter(n__gte=size)
+        .values_list("prefix", flat=True)
+        .order_by()
+        for depth in range(1, deepest + 1)
+    ]
+    if not counts:
+        return []
+    prefixes = list(counts[0].union(*counts[1:], all=True))
+    return list(Organization.objects.filter(path__in=prefixes).order_by("depth", "path"))
 
 
 @dataclass
@@ -204,7 +238,7 @@ def compliance_heatmap(node, rows, span, today, *, sector="", kind="") -> Heatma
         for month in months:
             item = counts.get((row.pk, month.start)) or {"judged": 0, "not_met": 0}
             cell = HeatCell(month, item["judged"], item["not_met"])
-            cell.state = _cell_state(cell, today)
+            cell.state = cell_state(cell, today)
             cells.append(cell)
         heatmap.cells[row.pk] = cells
     return heatmap
@@ -214,7 +248,8 @@ def _as_date(value):
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
-def _cell_state(cell, today):
+def cell_state(cell, today):
+    """A heatmap cell's state on `today` (see `compliance_heatmap`)."""
     if cell.month.start > today:
         return NOT_YET
     if not cell.judged:

@@ -358,3 +358,58 @@ class DashboardSetting(models.Model):
     @classmethod
     def current(cls):
         return cls.objects.order_by("pk").first() or cls()
+
+
+class DashboardSnapshot(models.Model):
+    """The figures of one organization's dashboard over one period, for one sector and kind ("": every one), as
+    `portal.selectors.dashboard_of` computed them at `computed_at` (`portal.dashboard_snapshots` writes and reads
+    them as JSON). Kept by a job for the subtrees large enough (`DASHBOARD_SNAPSHOT_MIN_ORGS` organizations or
+    more): the running year, quarter and month without a filter every 15 minutes, any other when a page asks for it.
+
+    `requested_at` is when a page last asked for it to be (re)computed; `figures` stays empty until the first
+    computation is done."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="+", verbose_name=_("organization")
+    )
+    period = models.CharField(_("period"), max_length=10)  # the span's key: 2026, 2026-Q4, 2026-11
+    sector = models.CharField(_("sector"), max_length=24, blank=True)
+    kind = models.CharField(_("kind"), max_length=24, blank=True)
+    figures = models.JSONField(_("figures"), null=True, blank=True)
+    computed_at = models.DateTimeField(_("computed at"), null=True, blank=True)
+    requested_at = models.DateTimeField(_("requested at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("dashboard snapshot")
+        verbose_name_plural = _("dashboard snapshots")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "period", "sector", "kind"], name="dashboard_snapshot_unique"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.organization_id} · {self.period} · {self.sector or '*'} · {self.kind or '*'}"
+
+
+class DashboardSnapshotRun(models.Model):
+    """One run of the job keeping the dashboards' snapshots: how many subtrees and snapshots, how long, or why it
+    failed (the jobs page lists them)."""
+
+    started_at = models.DateTimeField(_("started at"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    organizations = models.PositiveIntegerField(_("organizations"), default=0)
+    snapshots = models.PositiveIntegerField(_("snapshots"), default=0)
+    error = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        verbose_name = _("dashboard snapshot run")
+        verbose_name_plural = _("dashboard snapshot runs")
+        ordering = ["-started_at", "-pk"]
+
+    def __str__(self):
+        return f"{self.started_at:%Y-%m-%d %H:%M} · {self.snapshots}"
+
+    @property
+    def seconds(self):
+        return (self.finished_at - self.started_at).total_seconds() if self.finished_at else None

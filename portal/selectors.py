@@ -4,6 +4,7 @@ import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import (
     BooleanField,
@@ -12,6 +13,7 @@ from django.db.models import (
     DateField,
     Exists,
     IntegerField,
+    JSONField,
     Max,
     OuterRef,
     Q,
@@ -30,11 +32,14 @@ from branches import access
 from branches import dashboard as branch_figures
 from branches import selectors as branch_selectors
 from branches.models import Organization, RoleAssignment, SummaryRun
-from portal import tasks
+from portal import dashboard_codec, tasks
+from portal.dashboard_codec import Dashboard
 from portal.models import (
     ApiToken,
     ApiTokenUse,
     DashboardSetting,
+    DashboardSnapshot,
+    DashboardSnapshotRun,
     EmailState,
     Notification,
     NotificationKind,
@@ -155,12 +160,15 @@ def schedule_rows() -> list[ScheduleRow]:
     rebuilds = SummaryRun.objects.filter(source=SummaryRun.Source.NIGHTLY).aggregate(
         last_run=Max("started_at"), runs=Count("pk")
     )
+    snapshot_runs = DashboardSnapshotRun.objects.aggregate(last_run=Max("started_at"), runs=Count("pk"))
     rows = []
     for task in PeriodicTask.objects.select_related("crontab", "interval").order_by("name"):
         if task.task == tasks.send_reminders.name:
             rows.append(ScheduleRow(task, reminders["last_run"], reminders["runs"]))
         elif task.task == tasks.rebuild_summaries.name:
             rows.append(ScheduleRow(task, rebuilds["last_run"], rebuilds["runs"]))
+        elif task.task == tasks.refresh_dashboards.name:
+            rows.append(ScheduleRow(task, snapshot_runs["last_run"], snapshot_runs["runs"]))
         else:
             rows.append(ScheduleRow(task, task.last_run_at, task.total_run_count))
     return rows
@@ -174,6 +182,7 @@ def jobs_overview(days=7):
         "rules": list(ReminderRule.objects.all()),
         "runs": list(ReminderRun.objects.select_related("requested_by")[:10]),
         "rebuilds": list(SummaryRun.objects.select_related("organization")[:10]),
+        "snapshot_runs": list(DashboardSnapshotRun.objects.all()[:10]),
         "email_states": [
             (EmailState(state).label, n)
             for state, n in Notification.objects.filter(created_at__gte=since)
@@ -234,25 +243,27 @@ def api_token_uses_administered(user, limit=TOKEN_USES_SHOWN):
     )
 
 
-# The organization department's dashboard: every figure from its own selector in the app that keeps it.
+# The organization department's dashboard: every figure from its own selector in the app that keeps it; for a large
+# subtree, from the snapshot a job keeps of them (`portal.dashboard_codec`).
 
 
-@dataclass
-class Dashboard:
-    setting: DashboardSetting
-    organizations: branch_figures.OrganizationCounts
-    compliance: list | None  # [TypeCompliance]; None when the period's year is not kept
-    heatmap: branch_figures.Heatmap | None
-    terms: branch_figures.TermsDue
-    staffing: branch_figures.Staffing
-    duties: assessment_figures.DutyFigures
-    round: assessment_figures.RoundFigures | None
-
-
-def dashboard_of(node, span, today, *, rows, sector="", kind="") -> Dashboard:
+def dashboard_of(node, span, today, *, rows, sector="", kind="", live=False) -> Dashboard | None:
     """The figures of a subtree's dashboard over a period: the organizations counted are the subtree's of `sector`
-    and `kind` (when given); `rows` are the heatmap's rows (the node's sub-organizations, or the node alone). A fixed
-    number of queries whatever the subtree's size: one or two per figure group."""
+    and `kind` (when given); `rows` are the heatmap's rows (the node's sub-organizations, or the node alone).
+
+    A subtree of `DASHBOARD_SNAPSHOT_MIN_ORGS` organizations or more is read from its snapshot of the period and
+    filters (one query): the figures as they were at their `computed_at`, or None when that snapshot is not
+    computed yet (the caller asks for it: `services.dashboard_snapshot_request`). Any other subtree, or any when
+    `live`, is counted now (`computed_at` None), in a fixed number of queries whatever its size: one or two per
+    figure group. Whether the subtree is that large and its snapshot are read together, in one query."""
+    if not live:
+        large, kept, computed_at = _kept_figures(node, span, sector, kind)
+        if kept is not None:
+            figures = dashboard_codec.from_json(kept, rows=rows, computed_at=computed_at)
+            if figures is not None:
+                return figures
+        if large or computed_at is not None:
+            return None
     setting = DashboardSetting.current()
     of = {"sector": sector, "kind": kind}
     return Dashboard(
@@ -265,3 +276,33 @@ def dashboard_of(node, span, today, *, rows, sector="", kind="") -> Dashboard:
         duties=assessment_figures.duty_figures(node, span, today, **of),
         round=assessment_figures.latest_round(node, span, **of),
     )
+
+
+SNAPSHOT_STALE_AFTER = timedelta(hours=1)  # a snapshot older than this is shown with its time and computed anew
+
+
+def _kept_figures(node, span, sector, kind):
+    """(whether the subtree holds DASHBOARD_SNAPSHOT_MIN_ORGS organizations or more, the figures of its snapshot,
+    when they were computed): one query. A snapshot asked for and not computed yet gives (…, None, None)."""
+    kept = DashboardSnapshot.objects.filter(organization=node, period=span.key, sector=sector, kind=kind)
+    return (
+        Organization.objects.filter(pk=node.pk)
+        .annotate(
+            large=branch_figures.reaches(node, settings.DASHBOARD_SNAPSHOT_MIN_ORGS),
+            kept=Subquery(kept.values("figures")[:1], output_field=JSONField()),
+            kept_at=Subquery(kept.values("computed_at")[:1]),
+        )
+        .values_list("large", "kept", "kept_at")
+        .get()
+    )
+
+
+def dashboard_is_stale(figures, now=None) -> bool:
+    """Were the figures read from a snapshot computed more than SNAPSHOT_STALE_AFTER ago?"""
+    return figures.computed_at is not None and figures.computed_at < (now or timezone.now()) - SNAPSHOT_STALE_AFTER
+
+
+def dashboard_snapshot_rows(node, span):
+    """The heatmap's rows a snapshot keeps: every sub-organization of the node that lived some day of the span (the
+    page shows them a page at a time), or the node alone when it has none."""
+    return list(branch_figures.sub_organizations(node, span)) or [node]

@@ -29,13 +29,17 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from assessments import selectors as duty_selectors
-from branches import access, audit
+from branches import access, audit, periods
+from branches import dashboard as branch_figures
 from branches import selectors as branch_selectors
-from portal import notices, reminders, selectors
+from branches.models import OrganizationKind, Period, Sector
+from portal import dashboard_codec, notices, reminders, selectors
 from portal.models import (
     ApiToken,
     ApiTokenUse,
     DashboardSetting,
+    DashboardSnapshot,
+    DashboardSnapshotRun,
     EmailState,
     Notification,
     NotificationKind,
@@ -616,3 +620,97 @@ def dashboard_setting_save(*, data, by) -> DashboardSetting:
     setting.full_clean()
     setting.save()
     return setting
+
+
+# The dashboards' snapshots (`DashboardSnapshot`): the figures of the large subtrees, kept by a job.
+
+SNAPSHOT_REQUEST_GRACE = timedelta(minutes=10)  # a page asks again only when its last request is this old
+SNAPSHOT_RUN_GRACE = timedelta(minutes=30)  # a run this recent and unfinished is running: another one skips
+
+
+def dashboard_snapshot_compute(*, by, organization, span, sector="", kind="", today=None) -> DashboardSnapshot:
+    """Count the figures of the organization's dashboard over `span` for `sector` and `kind` now, through the same
+    `selectors.dashboard_of` the page uses, with every sub-organization as a heatmap row, and keep them (an upsert,
+    so running it twice, or on two workers at once, leaves one row)."""
+    access.require(by, access.OVERSEE, organization)
+    _snapshot_filters_check(sector, kind)
+    today = today or timezone.localdate()
+    rows = selectors.dashboard_snapshot_rows(organization, span)
+    figures = selectors.dashboard_of(organization, span, today, rows=rows, sector=sector, kind=kind, live=True)
+    snapshot = DashboardSnapshot(
+        organization=organization,
+        period=span.key,
+        sector=sector,
+        kind=kind,
+        figures=dashboard_codec.to_json(figures),
+        computed_at=timezone.now(),
+    )
+    DashboardSnapshot.objects.bulk_create(
+        [snapshot],
+        update_conflicts=True,
+        unique_fields=["organization", "period", "sector", "kind"],
+        update_fields=["figures", "computed_at"],
+    )
+    return snapshot
+
+
+def _snapshot_filters_check(sector, kind):
+    if sector and sector not in Sector.values:
+        raise ValidationError({"sector": _("Choose a sector from the list.")})
+    if kind and kind not in OrganizationKind.values:
+        raise ValidationError({"kind": _("Choose a kind of organization from the list.")})
+
+
+def dashboard_snapshot_request(*, by, organization, span, sector="", kind="", now=None) -> bool:
+    """A page of the organization's dashboard found its snapshot missing or old: mark it asked for. True when the
+    caller should queue its computation (`tasks.refresh_dashboard`), False when a request less than
+    SNAPSHOT_REQUEST_GRACE old is already on its way (so a page refreshing itself queues it once)."""
+    access.require(by, access.OVERSEE, organization)
+    _snapshot_filters_check(sector, kind)
+    now = now or timezone.now()
+    key = {"organization": organization, "period": span.key, "sector": sector, "kind": kind}
+    with transaction.atomic():
+        snapshot, created = DashboardSnapshot.objects.get_or_create(**key, defaults={"requested_at": now})
+        if created:
+            return True
+        asked = (
+            DashboardSnapshot.objects.filter(pk=snapshot.pk)
+            .filter(Q(requested_at=None) | Q(requested_at__lt=now - SNAPSHOT_REQUEST_GRACE))
+            .update(requested_at=now)
+        )
+    return bool(asked)
+
+
+def dashboards_refresh(*, by, today=None, min_orgs=None) -> DashboardSnapshotRun | None:
+    """The job kept every 15 minutes: for every organization whose subtree holds `min_orgs` organizations or more
+    (DASHBOARD_SNAPSHOT_MIN_ORGS by default), the snapshots of its dashboard over the running year, quarter and
+    month without a filter (`dashboard_snapshot_compute`, each in its own transaction, so a page reads every one
+    as soon as it is done). The snapshots of organizations no longer that large are dropped (their pages count
+    live again). Recorded as a run the jobs page lists; None when another run is still going."""
+    if not access.is_everywhere(by):
+        raise PermissionDenied
+    today = today or timezone.localdate()
+    min_orgs = settings.DASHBOARD_SNAPSHOT_MIN_ORGS if min_orgs is None else min_orgs
+    now = timezone.now()
+    if DashboardSnapshotRun.objects.filter(
+        finished_at=None, error="", started_at__gte=now - SNAPSHOT_RUN_GRACE
+    ).exists():
+        return None
+    run = DashboardSnapshotRun.objects.create()
+    try:
+        nodes = branch_figures.subtrees_of_at_least(min_orgs)
+        spans = [periods.span_of(kind, today) for kind in (Period.YEAR, Period.QUARTER, Period.MONTH)]
+        for node in nodes:
+            for span in spans:
+                with transaction.atomic():
+                    dashboard_snapshot_compute(by=by, organization=node, span=span, today=today)
+                run.snapshots += 1
+        DashboardSnapshot.objects.exclude(organization__in=[node.pk for node in nodes]).delete()
+    except Exception:
+        DashboardSnapshotRun.objects.filter(pk=run.pk).update(
+            finished_at=timezone.now(), snapshots=run.snapshots, error=traceback.format_exc()[-4000:]
+        )
+        raise
+    run.organizations, run.finished_at = len(nodes), timezone.now()
+    run.save(update_fields=["organizations", "snapshots", "finished_at"])
+    return run

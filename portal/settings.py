@@ -224,6 +224,10 @@ PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("/"
 REMINDER_EMAIL_ATTEMPTS = env_int("REMINDER_EMAIL_ATTEMPTS", 5)
 REMINDER_RETRY_MINUTES = env_int("REMINDER_RETRY_MINUTES", 5)
 
+# The dashboard of a subtree of at least this many organizations is served from snapshots a job keeps (every 15
+# minutes) rather than counted live; smaller subtrees are counted as the page is asked for.
+DASHBOARD_SNAPSHOT_MIN_ORGS = env_int("DASHBOARD_SNAPSHOT_MIN_ORGS", 1000)
+
 # Sign-in throttling (django-axes): after AXES_FAILURE_LIMIT wrong passwords for one user
 # from one address, that pair is locked for AXES_COOLOFF_MINUTES; each failure is recorded.
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)

@@ -11,7 +11,8 @@ from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from assessments import services as assessment_services
-from branches import access, summaries
+from branches import access, periods, summaries
+from branches.models import Organization
 from portal import services
 from portal.models import ReminderRun
 
@@ -60,3 +61,23 @@ def score_rounds(today=None):
 def prune_api_token_uses():
     """Nightly: forget the calls made with API tokens older than API_TOKEN_USE_DAYS."""
     return {"deleted": services.api_token_uses_prune(now=timezone.now())}
+
+
+@shared_task(name="portal.refresh_dashboards", **RETRY)
+def refresh_dashboards(today=None):
+    """Every 15 minutes: the snapshots of the large subtrees' dashboards over the running year, quarter and month."""
+    day = date.fromisoformat(today) if today else None
+    run = services.dashboards_refresh(by=access.system_user(), today=day)
+    return None if run is None else {"organizations": run.organizations, "snapshots": run.snapshots}
+
+
+@shared_task(name="portal.refresh_dashboard", **RETRY)
+def refresh_dashboard(organization_id, period, sector="", kind=""):
+    """One snapshot a dashboard page asked for (another period or filter, or one grown old)."""
+    organization = Organization.objects.filter(pk=organization_id).first()
+    if organization is None:
+        return None
+    services.dashboard_snapshot_compute(
+        by=access.system_user(), organization=organization, span=periods.parse(period), sector=sector, kind=kind
+    )
+    return {"organization": organization_id, "period": period, "sector": sector, "kind": kind}

@@ -17,7 +17,7 @@ from branches import dashboard as branch_figures
 from branches import selectors as branch_selectors
 from branches.compliance import IN_PROGRESS, MET, NOT_MET, STATE_LABELS
 from branches.models import Organization, OrganizationKind, Period
-from portal import selectors
+from portal import jobs, selectors, services, tasks
 from portal.forms import DashboardFilterForm
 
 ROWS_PER_PAGE = 50  # heatmap rows (sub-organizations) per page
@@ -59,12 +59,17 @@ def dashboard(request, pk=None):
     page = Paginator(branch_figures.sub_organizations(node, span), ROWS_PER_PAGE).get_page(request.GET.get("page"))
     rows = list(page.object_list) or [node]  # a branch has no sub-organization to drill into: its own row
     figures = selectors.dashboard_of(node, span, today, rows=rows, sector=sector, kind=kind)
+    if figures is None or selectors.dashboard_is_stale(figures):
+        figures = _ask_for_snapshot(user, node, span, sector, kind, today, rows) or figures
+    if figures is None:
+        return render(request, "portal/dashboard.html", {**context, "figures": None, "pending": True})
     return render(
         request,
         "portal/dashboard.html",
         {
             **context,
             "figures": figures,
+            "stale": selectors.dashboard_is_stale(figures),
             "page": page if page.paginator.num_pages > 1 else None,
             "heat_rows": _heat_rows(user, node, rows, figures.heatmap, sector, kind),
             "staffing": _staffing(figures),
@@ -72,6 +77,17 @@ def dashboard(request, pk=None):
             "charts": _charts(figures),
         },
     )
+
+
+def _ask_for_snapshot(user, node, span, sector, kind, today, rows):
+    """A large subtree's snapshot is missing or old: queue its computation (once; the page refreshes itself until
+    it is there). When the queue is away, compute it now and return the figures."""
+    if not services.dashboard_snapshot_request(by=user, organization=node, span=span, sector=sector, kind=kind):
+        return None
+    if jobs.enqueue(tasks.refresh_dashboard, organization_id=node.pk, period=span.key, sector=sector, kind=kind):
+        return None
+    services.dashboard_snapshot_compute(by=user, organization=node, span=span, sector=sector, kind=kind, today=today)
+    return selectors.dashboard_of(node, span, today, rows=rows, sector=sector, kind=kind)
 
 
 def _heat_rows(user, node, rows, heatmap, sector, kind):
