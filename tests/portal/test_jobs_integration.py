@@ -33,6 +33,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
+from kombu import pools as kombu_pools
 
 from assessments import services as duty_services
 from portal import jobs, services, tasks
@@ -421,7 +422,7 @@ def redis_down(settings, monkeypatch):
     settings.CELERY_BROKER_URL = configured.CELERY_BROKER_URL
     settings.CELERY_BROKER_TRANSPORT_OPTIONS = configured.CELERY_BROKER_TRANSPORT_OPTIONS
     # The app copied its settings when first configured, and caches its connection and producer pools.
-    saved = (app.conf.broker_url, app.conf.broker_transport_options, app._pool, app.amqp._producer_pool)
+    saved = (app.conf.broker_url, app.conf.broker_transport_options)
     app.conf.broker_url = configured.CELERY_BROKER_URL
     app.conf.broker_transport_options = configured.CELERY_BROKER_TRANSPORT_OPTIONS
     app._pool = app.amqp._producer_pool = None
@@ -431,7 +432,12 @@ def redis_down(settings, monkeypatch):
         for pool in (app.amqp._producer_pool, app._pool):
             if pool is not None:
                 pool.force_close_all()
-        app.conf.broker_url, app.conf.broker_transport_options, app._pool, app.amqp._producer_pool = saved
+        # kombu also keeps producer pools in a registry of its own, keyed by connection: the closed one would be
+        # handed out again to the next test that enqueues ("Acquire on closed pool"). Empty it; the app makes
+        # fresh pools on demand.
+        kombu_pools.reset()
+        app.conf.broker_url, app.conf.broker_transport_options = saved[:2]
+        app._pool = app.amqp._producer_pool = None
 
 
 def test_a_page_that_enqueues_still_answers_when_redis_is_down(redis_down, people, signed_in, caplog, monkeypatch):
