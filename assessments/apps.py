@@ -23,3 +23,9 @@ class AssessmentsConfig(AppConfig):
         from branches import backup
 
         backup.also_export(*assessment_backup.PARTS)  # a subtree's export carries its lists and findings
+
+        from assessments import evidence
+        from branches import services
+
+        if evidence.kept_for not in services.EVIDENCE_CHECKS:
+            services.EVIDENCE_CHECKS.append(evidence.kept_for)  # evidence of a closed record cannot be deleted

@@ -1042,7 +1042,7 @@ def workbook(tree):
     from openpyxl import Workbook  # noqa: PLC0415
     from openpyxl.styles import Alignment, Font  # noqa: PLC0415
 
-    from branches.exports import _safe  # noqa: PLC0415
+    from branches.exports import safe_cell as _safe  # noqa: PLC0415
 
     book = Workbook()
     sheet = book.active

@@ -76,9 +76,9 @@ def respond(table, name, fmt, *, sheet_title=None, more_sheets=()):
     else:
         buffer = io.StringIO()
         buffer.write("\ufeff")  # so that Excel on Chinese Windows reads UTF-8
-        writer = csv.writer(buffer)
+        writer = csv.writer(buffer, quoting=csv.QUOTE_ALL)  # see safe_cell
         for row in table:
-            writer.writerow([_safe(cell) for cell in row])
+            writer.writerow([safe_cell(cell) for cell in row])
         response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
         filename = f"{name}.csv"
     response["Content-Disposition"] = content_disposition_header(True, filename)
@@ -88,15 +88,22 @@ def respond(table, name, fmt, *, sheet_title=None, more_sheets=()):
 def _fill(sheet, title, table):
     sheet.title = str(title)[:31]
     for row in table:
-        sheet.append([_safe(cell) for cell in row])
+        sheet.append([safe_cell(cell) for cell in row])
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     sheet.freeze_panes = "C2"
 
 
-def _safe(value):
-    """Text starting with = + - @ is a formula to a spreadsheet: quote it (CSV injection). Numbers and dates
-    are left as they are (a negative number is not a formula)."""
-    if not isinstance(value, str):
-        return value
-    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
+# What a spreadsheet may read as the start of a formula (OWASP's list, with the full-width forms a Chinese input
+# method types).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠")
+
+
+def safe_cell(value):
+    """Text starting with a formula character is quoted with a leading apostrophe (CSV injection). Numbers and dates
+    are left as they are (a negative number is not a formula). A formula after a list separator (`a;=4+4` where `;`
+    separates lists) cannot start a cell either: every CSV cell is written in double quotes, which keep it one cell
+    whatever separator the spreadsheet uses."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value

@@ -504,12 +504,35 @@ def meeting_attachment_add(*, meeting, upload, by, title="") -> Attachment:
         return _store_attachment(organization, title, upload, by, meeting=meeting)
 
 
+# Records of other apps that keep an attachment as evidence register a check here (assessments does, in its
+# AppConfig): `check(attachment)` gives the Chinese reason the file must stay, or None. Branches cannot import them.
+EVIDENCE_CHECKS = []
+
+
+def evidence_kept_for(attachment):
+    """Why `attachment` cannot be deleted (the evidence of a submitted, verified or completed record), or None."""
+    for check in EVIDENCE_CHECKS:
+        reason = check(attachment)
+        if reason:
+            return reason
+    return None
+
+
 @transaction.atomic
 def attachment_delete(*, attachment, by):
-    """Remove an attachment; the audit trail keeps who removed what, and when."""
+    """Remove an attachment; the audit trail keeps who removed what, when, and the file's name and SHA-256.
+
+    Refused while the file is the evidence of a record that has been submitted, verified or completed: the record
+    would stand on nothing. Sending the record back (or reopening it) frees the file.
+    """
     access.require(by, access.EDIT, attachment.organization)
+    attachment = Attachment.objects.select_for_update().select_related("organization").get(pk=attachment.pk)
+    reason = evidence_kept_for(attachment)
+    if reason:
+        raise ValidationError(reason)
     stored = attachment.file.name
     storage = attachment.file.storage
+    attachment.deleted_file_digest = uploads.stored_digest(attachment)
     attachment.delete()
     transaction.on_commit(lambda: storage.delete(stored))
 

@@ -1,7 +1,10 @@
+import ipaddress
+import re
 import uuid
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from django.http import QueryDict
 from django.utils import timezone, translation
 from django.utils.cache import patch_cache_control
 
@@ -35,26 +38,77 @@ class ChosenLanguageMiddleware:
 
 
 class RequestIdMiddleware:
-    """Give every request an id (kept from a trusted proxy's X-Request-ID), echoed in the response."""
+    """Give every request an id, echoed in the response.
+
+    The id is taken only from the proxy (nginx sets X-Request-ID from its own `$request_id`, see deploy/), and only in
+    a plain form; a client's own header, or anything reaching the portal from elsewhere, gets a fresh id: the audit
+    trail's ids must not be chosen by the people it records.
+    """
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        given = request.headers.get("X-Request-ID", "") if settings.BEHIND_PROXY else ""
-        request.id = given[:64] if given and given.replace("-", "").isalnum() else uuid.uuid4().hex
+        given = request.headers.get("X-Request-ID", "") if from_proxy(request) else ""
+        request.id = given if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
         response = self.get_response(request)
         response.headers["X-Request-ID"] = request.id
         return response
 
 
+class CleanQueryMiddleware:
+    """Query parameters reach filters and the database without NUL or other control characters.
+
+    PostgreSQL refuses a NUL in text (a search for `a%00b` was an HTTP 500), and no filter, search box or page
+    number means anything by a control character: they are dropped from every name and value, before any view.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.META.get("QUERY_STRING") and any(
+            CONTROL.search(key) or any(CONTROL.search(value) for value in values) for key, values in request.GET.lists()
+        ):
+            cleaned = QueryDict(mutable=True)
+            for key, values in request.GET.lists():
+                cleaned.setlist(CONTROL.sub("", key), [CONTROL.sub("", value) for value in values])
+            cleaned._mutable = False
+            request.GET = cleaned
+        return self.get_response(request)
+
+
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+REQUEST_ID = re.compile(r"[0-9A-Za-z-]{8,64}")
+
+
+def from_proxy(request):
+    """Whether the request came through the portal's own proxy, whose forwarded headers can be believed."""
+    return settings.BEHIND_PROXY and request.META.get("REMOTE_ADDR", "") in settings.PROXY_ADDRESSES
+
+
+def _ip(text):
+    """`text` as a normalised IP address, or None when it is not one (a forged header, a port, a host name)."""
+    try:
+        return str(ipaddress.ip_address(text.strip()))
+    except ValueError:
+        return None
+
+
 def client_address(request):
-    """The client's address: nginx's X-Forwarded-For behind the proxy, the socket's otherwise."""
-    if settings.BEHIND_PROXY:
-        forwarded = request.headers.get("X-Forwarded-For", "").split(",")[0].strip()
-        if forwarded:
-            return forwarded
-    return request.META.get("REMOTE_ADDR")
+    """The client's address: behind the proxy the first X-Forwarded-For entry (nginx replaces the header with the
+    address it saw), else the socket's. Always a valid IP address or None, so that it can be stored (inet columns)
+    and keyed on (the sign-in lockout, see AXES_CLIENT_IP_CALLABLE). Kept on the request once worked out."""
+    cached = getattr(request, "_client_address", False)
+    if cached is not False:
+        return cached
+    address = None
+    if from_proxy(request):
+        address = _ip(request.headers.get("X-Forwarded-For", "").split(",")[0])
+    if address is None:
+        address = _ip(request.META.get("REMOTE_ADDR", ""))
+    request._client_address = address
+    return address
 
 
 class AuditContextMiddleware:

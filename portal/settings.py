@@ -75,6 +75,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "portal.middleware.RequestIdMiddleware",
+    "portal.middleware.CleanQueryMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -228,18 +229,23 @@ REMINDER_RETRY_MINUTES = env_int("REMINDER_RETRY_MINUTES", 5)
 # minutes) rather than counted live; smaller subtrees are counted as the page is asked for.
 DASHBOARD_SNAPSHOT_MIN_ORGS = env_int("DASHBOARD_SNAPSHOT_MIN_ORGS", 1000)
 
-# Sign-in throttling (django-axes): after AXES_FAILURE_LIMIT wrong passwords for one user
-# from one address, that pair is locked for AXES_COOLOFF_MINUTES; each failure is recorded.
+# Sign-in throttling (django-axes): after AXES_FAILURE_LIMIT wrong passwords for one user from one address, that
+# pair is locked for AXES_COOLOFF_MINUTES; each failure is recorded. Keyed on the pair, never the name alone: a
+# stranger who knows a name cannot lock its owner out (README, "Sign-in lockout").
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "portal.views.locked_out"
 AXES_VERBOSE = False
-# Behind nginx the client address is the first X-Forwarded-For entry (nginx sets it, see deploy/).
+# Behind nginx the client address is the first X-Forwarded-For entry (nginx replaces the header, see deploy/),
+# believed only from PROXY_ADDRESSES; the lockout keys on the same address as the audit trail.
 BEHIND_PROXY = env_bool("BEHIND_PROXY", PRODUCTION)
-AXES_IPWARE_PROXY_COUNT = 1 if BEHIND_PROXY else None
-AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if BEHIND_PROXY else ("REMOTE_ADDR",)
+PROXY_ADDRESSES = tuple(env_list("PROXY_ADDRESSES", ("127.0.0.1", "::1")))
+AXES_CLIENT_IP_CALLABLE = "portal.middleware.client_address"
+# A name that collects this many failed sign-ins within the cool-off, from any addresses, is reported once to the
+# security log as targeted (its owner is not locked out by it).
+TARGETED_NAME_FAILURES = env_int("TARGETED_NAME_FAILURES", 20)
 
 # Audit trail (django-auditlog, with our own entry model that knows the organization).
 # Every model is audited unless listed here, with the reason.

@@ -90,6 +90,7 @@ class SecurityEventKind(models.TextChoices):
     UPLOAD_REFUSED = "upload_refused", _("Upload refused")
     MARKUP_REFUSED = "markup_refused", _("HTML or script in a text field refused")
     LOCKED_OUT = "locked_out", _("Sign-in locked after repeated failures")
+    TARGETED_NAME = "targeted_name", _("A user name guessed at from several addresses")
 
 
 class SecurityEvent(models.Model):

@@ -48,3 +48,10 @@ class Attachment(models.Model):
 
     def __str__(self):
         return self.title
+
+    def get_additional_data(self):
+        """Kept with the audit entry of a deletion (django-auditlog asks): the file's name and hash outlive it."""
+        digest = getattr(self, "deleted_file_digest", None)
+        if digest is None:
+            return None
+        return {"file": self.original_name, "stored_as": self.file.name, "sha256": digest}

@@ -7,6 +7,7 @@ from openpyxl.comments import Comment
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 
+from branches.exports import safe_cell
 from branches.models import Cadre, Member, Organization
 from branches.workbook.sheets import (
     CADRES,
@@ -17,13 +18,6 @@ from branches.workbook.sheets import (
     _display,
     _in_file_language,
 )
-
-
-def _safe(value):
-    """Text starting with = + - @ is a formula to a spreadsheet: quote it, as the other exports do."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
-    return value
 
 
 def _new_book():
@@ -63,7 +57,7 @@ def _add_sheet(book, sheet, rows, *, example=False):
     for row in rows:
         cells = []
         for column, value in zip(sheet.columns, row, strict=True):
-            cell = WriteOnlyCell(ws, value=_safe(_display(column, value)))
+            cell = WriteOnlyCell(ws, value=safe_cell(_display(column, value)))
             if column.kind == "date" and value:
                 cell.number_format = "yyyy-mm-dd"
             cells.append(cell)

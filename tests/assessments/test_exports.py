@@ -10,7 +10,7 @@ from openpyxl import load_workbook
 
 from assessments import services
 from assessments.models import Finding, Inspection
-from branches.exports import _safe
+from branches.exports import safe_cell
 from tests.conftest import system
 
 
@@ -67,4 +67,4 @@ def test_text_like_a_formula_is_still_quoted_but_numbers_are_not(county, people,
     sheet = workbook(signed_in(people.reviewer), county.root, "duties").active
     [row] = list(sheet.iter_rows(min_row=2, values_only=True))
     assert row[3].startswith("'=")
-    assert _safe(-3) == -3 and _safe("-3") == "'-3"
+    assert safe_cell(-3) == -3 and safe_cell("-3") == "'-3"
