@@ -65,14 +65,17 @@ def three_list(rows, which, root, fmt, today):
     return respond(table, f"{root.name}-{what}-{today.isoformat()}", fmt, sheet_title=what)
 
 
-RANKING, ROLLUPS = "ranking", "rollups"  # the tables of the ranking's export: a workbook holds both
+# The tables of the round's export: a workbook holds all three, a CSV file the one asked for.
+RANKING, ROLLUPS, RATINGS = "ranking", "rollups", "ratings"
+TABLES = (RANKING, ROLLUPS, RATINGS)
 
 
-def ranking(rows, assessment_round, fmt, *, table=RANKING, rollups_of=None):
-    """The ranking of a round: rank, total (2 decimals shown, exact kept to 6 in the workbook), grade, 末位; and the
-    committees' roll-ups of their sub-organizations (`rollups_table`). A workbook holds the two as two sheets; a CSV
-    file holds the one `table` names. `rollups_of([(assessment id, organization path)])` gives each committee's
-    roll-ups per indicator (selectors.ranking_rollups)."""
+def ranking(rows, assessment_round, fmt, *, table=RANKING, rollups_of=None, ratings_of=None):
+    """The ranking of a round: rank, total (2 decimals shown, exact kept to 6 in the workbook), grade, 末位; the
+    committees' roll-ups of their sub-organizations (`rollups_table`); and the round's ratings with their results
+    (`ratings_table`). A workbook holds the three as three sheets; a CSV file holds the one `table` names.
+    `rollups_of([(assessment id, organization path)])` gives each committee's roll-ups per indicator
+    (selectors.ranking_rollups); `ratings_of()` the round's ratings the user judges (ratings.round_ratings)."""
     from assessments.scoring import shown
 
     header = [
@@ -109,14 +112,16 @@ def ranking(rows, assessment_round, fmt, *, table=RANKING, rollups_of=None):
                     row.get_state_display(),
                 ]
             )
-    what, rolled_up = _("ranking"), _("roll-ups")
-    if not with_rollups:
-        return respond(ranked, f"{assessment_round}-{what}", fmt, sheet_title=what)
-    by_indicator = rollups_of([(pk, path) for pk, path, *_rest in seen]) if rollups_of else {}
-    rolled = rollups_table(seen, by_indicator, fmt)
-    if not with_ranking:
-        return respond(rolled, f"{assessment_round}-{rolled_up}", fmt, sheet_title=rolled_up)
-    return respond(ranked, f"{assessment_round}-{what}", fmt, sheet_title=what, more_sheets=[(rolled_up, rolled)])
+    sheets = []
+    if with_ranking:
+        sheets.append((_("ranking"), ranked))
+    if with_rollups:
+        by_indicator = rollups_of([(pk, path) for pk, path, *_rest in seen]) if rollups_of else {}
+        sheets.append((_("roll-ups"), rollups_table(seen, by_indicator, fmt)))
+    if fmt == "xlsx" or table == RATINGS:
+        sheets.append((_("ratings"), ratings_table(ratings_of() if ratings_of else [])))
+    (title, first), more = sheets[0], sheets[1:]
+    return respond(first, f"{assessment_round}-{title}", fmt, sheet_title=title, more_sheets=more)
 
 
 def rollups_table(seen, by_indicator, fmt):

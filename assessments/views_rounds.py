@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_http_methods
 
-from assessments import exports, selectors, services, surveys, workflow
+from assessments import exports, ratings, selectors, services, surveys, workflow
 from assessments.forms import RoundForm, StepForm, SurveyForm, SurveyImportConfirmForm, SurveyImportForm
 from assessments.models import AssessmentState, Rating, SurveyResult
 from assessments.models.rounds import MOVED_BY, SELF_ASSESSING
@@ -168,8 +168,9 @@ def ranking(request, pk):
 
 @require_GET
 def ranking_export(request, pk):
-    """The ranking as a workbook (the ranking and the committees' roll-ups, two sheets) or as CSV (one of the two:
-    `table=rollups` for the roll-ups). Nothing to export before the round's first scoring: back to the ranking."""
+    """The ranking as a workbook (the ranking, the committees' roll-ups and the round's ratings: three sheets) or as
+    CSV (one of the three: `table=rollups` or `table=ratings`). Nothing to export before the round's first scoring:
+    back to the ranking."""
     assessment_round, kind, _kinds = _ranking_round(request, pk)
     if assessment_round.first_scoring_pending:
         messages.info(
@@ -179,13 +180,14 @@ def ranking_export(request, pk):
         return redirect(reverse("assessments:ranking", args=[pk]) + (f"?kind={kind}" if kind else ""))
     rows = selectors.ranking(request.user, assessment_round, kind=kind)
     fmt = "xlsx" if request.GET.get("format") == "xlsx" else "csv"
-    table = exports.ROLLUPS if request.GET.get("table") == exports.ROLLUPS else exports.RANKING
+    table = request.GET.get("table") if request.GET.get("table") in exports.TABLES else exports.RANKING
     return exports.ranking(
         rows.iterator(chunk_size=5000),
         assessment_round,
         fmt,
         table=table,
         rollups_of=lambda committees: selectors.ranking_rollups(request.user, assessment_round, committees),
+        ratings_of=lambda: ratings.round_ratings(request.user, assessment_round),
     )
 
 

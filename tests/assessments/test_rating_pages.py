@@ -200,3 +200,36 @@ def test_the_assessment_links_to_its_rating(rating, people, signed_in, county):
     assessment = Assessment.objects.get(round=rating.round, organization=county.east)
     page = signed_in(people.secretary).get(reverse("assessments:assessment", args=[assessment.pk])).content.decode()
     assert reverse("assessments:rating", args=[rating.pk]) in page
+
+
+def test_the_rounds_workbook_carries_its_ratings_and_their_results(assessment_round, county, people, signed_in):
+    """Results are exported with the round: a third sheet of the ranking's workbook, or `table=ratings` as CSV."""
+    from openpyxl import load_workbook
+
+    rating = open_rating(assessment_round, county.east, audiences=[{"kind": "members", "weight": "100", "voters": 2}])
+    codes = [ticket.code for ticket in ratings.tickets_issue(rating=rating, by=system()).tickets]
+    ratings.ballot_cast(code=codes[0], answers={str(rating.questions.get().pk): "good"})
+    ratings.rating_close(rating=rating, by=system())
+    open_rating(assessment_round, county.south)  # still collecting votes: listed, no score yet
+    client = signed_in(people.town_reviewer)
+    url = reverse("assessments:ranking_export", args=[assessment_round.pk])
+    book = load_workbook(io.BytesIO(client.get(url, {"format": "xlsx"}).content))
+    assert book.sheetnames == ["排名", "下级组织汇总", "评议测评"]
+    rows = list(book["评议测评"].iter_rows(values_only=True))
+    assert rows[0][:2] == ("组织代码", "党组织")
+    by_name = {row[1]: row for row in rows[1:]}
+    assert set(by_name) == {"东村支部", "南村支部"}
+    east = by_name["东村支部"]
+    assert (east[5], east[6]) == (2, 1)  # two tickets, one used
+    assert east[7] == 100  # a number a spreadsheet can sum
+    assert "收回1张" in east[9] and "好 100%" in east[9]
+    assert by_name["南村支部"][7] in (None, "")
+    text = client.get(url, {"format": "csv", "table": "ratings"}).content.decode("utf-8-sig")
+    table = list(csv.reader(io.StringIO(text)))
+    assert [row[1] for row in table[1:]] == ["东村支部", "南村支部"]
+    # the town's reviewer sees the ratings of the town only; another subtree's reviewer of the same round none
+    client.force_login(people.reviewer)
+    others = list(
+        csv.reader(io.StringIO(client.get(url, {"format": "csv", "table": "ratings"}).content.decode("utf-8-sig")))
+    )
+    assert len(others) == 3  # the county reviewer oversees the town: both ratings

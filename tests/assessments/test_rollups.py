@@ -211,7 +211,7 @@ def test_the_ranking_workbook_holds_the_roll_ups_on_a_second_sheet_as_numbers(
     client.force_login(make_user("reviewer", Role.REVIEWER, tree.root))
     response, _queries = export(client, committee_round, format="xlsx")
     book = load_workbook(io.BytesIO(response.content))
-    assert book.sheetnames == ["排名", "下级组织汇总"]
+    assert book.sheetnames == ["排名", "下级组织汇总", "评议测评"]
     assert [row[3] for row in book["排名"].iter_rows(min_row=2, values_only=True)] == [
         "甲村支部",
         "乙村支部",
