@@ -291,23 +291,28 @@ class Issue:
 
 
 def tickets_issue(*, rating, by, now=None):
-    """Issue the rating's tickets: for each audience, as many as it has voters not yet voted. The unspent tickets
-    of earlier batches are voided (a sheet lost or printed twice is replaced whole). Returns the plain codes, which
-    are not kept anywhere: make the sheet from them at once."""
+    """Issue the rating's tickets: for each audience, as many as it has voters not yet voted and not holding a ticket
+    in their inbox. The unspent printed tickets of earlier batches are voided (a sheet lost or printed twice is
+    replaced whole). Returns the plain codes, which are not kept anywhere: make the sheet from them at once."""
     access.require(by, access.REVIEW, rating.organization)
     now = now or timezone.now()
     with transaction.atomic():
-        locked = Rating.objects.select_for_update().get(pk=rating.pk)
-        if locked.state != RatingState.OPEN:
-            raise ValidationError(_("The rating is closed: no more tickets can be issued."))
-        if locked.closes_at <= now:
-            raise ValidationError(_("Voting has ended: no more tickets can be issued."))
-        audiences = list(locked.audiences.annotate(used=Count("tickets", filter=Q(tickets__spent=True))).order_by("pk"))
+        locked = _lock_for_issuing(rating, now)
+        audiences = list(
+            locked.audiences.annotate(
+                used=Count("tickets", filter=Q(tickets__spent=True)),
+                in_inboxes=Count(
+                    "tickets", filter=Q(tickets__by_inbox=True, tickets__spent=False, tickets__voided=False)
+                ),
+            ).order_by("pk")
+        )
         batch = (locked.tickets.order_by("-batch").values_list("batch", flat=True).first() or 0) + 1
-        voided = RatingTicket.objects.filter(rating=locked, spent=False, voided=False).update(voided=True)
+        voided = RatingTicket.objects.filter(rating=locked, spent=False, voided=False, by_inbox=False).update(
+            voided=True
+        )
         issued, rows = [], []
         for audience in audiences:
-            for _index in range(max(0, audience.voters - audience.used)):
+            for _index in range(max(0, audience.voters - audience.used - audience.in_inboxes)):
                 code = new_code()
                 issued.append(IssuedTicket(audience, code))
                 rows.append(RatingTicket(rating=locked, audience=audience, code_hash=code_hash(code), batch=batch))
@@ -319,11 +324,84 @@ def tickets_issue(*, rating, by, now=None):
     return Issue(locked, batch, issued, voided)
 
 
+def _lock_for_issuing(rating, now):
+    locked = Rating.objects.select_for_update().get(pk=rating.pk)
+    if locked.state != RatingState.OPEN:
+        raise ValidationError(_("The rating is closed: no more tickets can be issued."))
+    if locked.closes_at <= now:
+        raise ValidationError(_("Voting has ended: no more tickets can be issued."))
+    return locked
+
+
+# The audiences who are portal users, whose tickets can go to their inboxes: the superior committee's people and the
+# secretaries of the peer organizations. Members and the public are not users: their tickets are printed.
+INBOX_AUDIENCES = (AudienceKind.SUPERIOR, AudienceKind.PEERS)
+
+
+def inbox_recipients(rating, audience):
+    """The portal users of an audience: for the superior committee, everyone holding a role on the rated
+    organization's parent; for the peers, the secretaries of its active sister organizations. Nobody for the
+    others."""
+    from django.contrib.auth import get_user_model
+
+    from branches.models import Organization, OrganizationStatus, Role
+
+    organization = rating.organization
+    users = get_user_model().objects.filter(is_active=True)
+    parent_path = organization.path[: -Organization.steplen]
+    if audience.kind == AudienceKind.SUPERIOR and parent_path:
+        users = users.filter(role_assignments__organization__path=parent_path)
+    elif audience.kind == AudienceKind.PEERS and parent_path:
+        users = users.filter(
+            role_assignments__role=Role.SECRETARY,
+            role_assignments__organization__path__startswith=parent_path,
+            role_assignments__organization__depth=organization.depth,
+            role_assignments__organization__status=OrganizationStatus.ACTIVE,
+        ).exclude(role_assignments__organization=organization)
+    else:
+        return users.none()
+    return users.distinct().order_by("pk")
+
+
+def inbox_tickets_issue(*, rating, audience, count, by, now=None):
+    """`count` tickets of an inbox audience, for the caller to put into as many inboxes at once (in its own
+    transaction). They count against the audience's voters with its printed tickets still valid. Returns the plain
+    codes, shuffled."""
+    access.require(by, access.REVIEW, rating.organization)
+    now = now or timezone.now()
+    if audience.rating_id != rating.pk or audience.kind not in INBOX_AUDIENCES:
+        raise ValidationError(_("Only the tickets of the superior committee and of peer organizations go to inboxes."))
+    with transaction.atomic():
+        locked = _lock_for_issuing(rating, now)
+        valid = audience.tickets.filter(Q(spent=True) | Q(voided=False)).count()
+        room = audience.voters - valid
+        if count > room:
+            raise ValidationError(
+                _(
+                    "This audience has %(voters)d voters and %(valid)d tickets already; %(count)d more do not fit. "
+                    "Raise its number of voters first."
+                )
+                % {"voters": audience.voters, "valid": valid, "count": count}
+            )
+        codes = [new_code() for _index in range(count)]
+        rows = [
+            RatingTicket(rating=locked, audience=audience, code_hash=code_hash(code), batch=0, by_inbox=True)
+            for code in codes
+        ]
+        random.SystemRandom().shuffle(rows)
+        RatingTicket.objects.bulk_create(rows)
+        audit.record_summary(locked, AuditEntry.Action.UPDATE, {"tickets_to_inboxes": count, "audience": audience.kind})
+    random.SystemRandom().shuffle(codes)
+    return codes
+
+
 @dataclass
 class Turnout:
     audience: RatingAudience
     tickets: int  # valid: spent, or unspent and not voided
     used: int
+    in_inboxes: int = 0  # sent to portal users' inboxes, not used yet
+    users: int | None = None  # for an inbox audience, its people who use the portal
 
     @property
     def share(self):
@@ -331,17 +409,28 @@ class Turnout:
 
     @property
     def to_issue(self):
-        """Tickets an issue would make now: the voters who have not voted."""
-        return max(0, self.audience.voters - self.used)
+        """Tickets an issue would print now: the voters who have not voted and hold no ticket in their inbox."""
+        return max(0, self.audience.voters - self.used - self.in_inboxes)
 
 
-def turnout(rating):
-    """Per audience, the tickets that count (spent, or unspent and not voided) and those used: one query."""
+def turnout(rating, *, with_users=False):
+    """Per audience, the tickets that count (spent, or unspent and not voided) and those used: one query; with
+    `with_users`, one more per inbox audience, counting its portal users."""
     rows = rating.audiences.annotate(
         valid=Count("tickets", filter=Q(tickets__spent=True) | Q(tickets__voided=False)),
         used=Count("tickets", filter=Q(tickets__spent=True)),
+        in_inboxes=Count("tickets", filter=Q(tickets__by_inbox=True, tickets__spent=False, tickets__voided=False)),
     ).order_by("pk")
-    return [Turnout(row, row.valid, row.used) for row in rows]
+    return [
+        Turnout(
+            row,
+            row.valid,
+            row.used,
+            row.in_inboxes,
+            inbox_recipients(rating, row).count() if with_users and row.kind in INBOX_AUDIENCES else None,
+        )
+        for row in rows
+    ]
 
 
 # ------------------------------------------------------------------------------------------------- votes

@@ -155,7 +155,12 @@ def rating_tickets(request, pk):
     return render(
         request,
         "assessments/rating_tickets.html",
-        {"rating": rating, "round": rating.round, "turnout": ratings.turnout(rating), "errors": errors},
+        {
+            "rating": rating,
+            "round": rating.round,
+            "turnout": ratings.turnout(rating, with_users=True),
+            "errors": errors,
+        },
     )
 
 

@@ -92,6 +92,7 @@ class NotificationKind(models.TextChoices):
     OVERDUE_DIGEST = "overdue_digest", _("Daily overdue digest")
     SELF_ASSESSMENT_DUE = "self_assessment_due", _("Self-assessment due soon")
     REVIEW_DUE = "review_due", _("Assessment review due soon")
+    RATING_TICKET = "rating_ticket", _("Ballot ticket of a rating")
 
 
 class EmailState(models.TextChoices):

@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
+from assessments.models import AudienceKind
 from branches import periods
 from branches.models import MeetingType
 from portal.models import NotificationKind, Topic
@@ -87,7 +88,19 @@ def title(notification):
             **p,
             "left": _left(p["days"]),
         }
+    if kind == NotificationKind.RATING_TICKET:
+        return _("Your ballot for “%(title)s” (%(audience)s): vote by %(closes)s") % {
+            **p,
+            "audience": _audience(p["audience"]),
+        }
     return notification.get_kind_display()
+
+
+def _audience(code):
+    try:
+        return AudienceKind(code).label
+    except ValueError:
+        return code
 
 
 TOPIC_WORDS = {

@@ -25,9 +25,11 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import EmailMessage, get_connection
 from django.db import connection, transaction
 from django.db.models import Case, Count, Exists, F, Max, OuterRef, Q, Value, When
+from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from assessments import ratings
 from assessments import selectors as duty_selectors
 from branches import access, audit, periods
 from branches import dashboard as branch_figures
@@ -503,6 +505,45 @@ def preference_language(*, by, language):
 # --- personal API tokens ----------------------------------------------------------------
 
 API_TOKEN_TOUCH_SECONDS = 60  # last_used_at is refreshed at most once a minute
+
+
+def rating_tickets_send(*, rating, audience, by, now=None) -> int:
+    """Put one ticket of an audience of portal users (the superior committee, the peer organizations) into the inbox
+    of each of its people who has none yet, and email it as the other notifications are. Returns how many were sent.
+
+    The inbox holds the ticket's link as a printed sheet holds its code: the ballot cast with it is stored with no
+    link to the ticket (assessments.ratings), so nobody can tell from the portal what a person voted.
+    """
+    access.require(by, access.REVIEW, rating.organization)
+    if audience.kind not in ratings.INBOX_AUDIENCES:
+        raise ValidationError(_("Only the tickets of the superior committee and of peer organizations go to inboxes."))
+    subject = f"rating:{rating.pk}:{audience.pk}"
+    already = Notification.objects.filter(kind=NotificationKind.RATING_TICKET, subject=subject).values("recipient")
+    recipients = list(ratings.inbox_recipients(rating, audience).exclude(pk__in=already))
+    if not recipients:
+        raise ValidationError(_("Everyone of this audience who uses the portal has a ticket in their inbox already."))
+    with transaction.atomic():
+        codes = ratings.inbox_tickets_issue(rating=rating, audience=audience, count=len(recipients), by=by, now=now)
+        closes = timezone.localtime(rating.closes_at)
+        Notification.objects.bulk_create(
+            Notification(
+                recipient=user,
+                kind=NotificationKind.RATING_TICKET,
+                subject=subject,
+                window="ticket",
+                organization=rating.organization,
+                object_id=rating.pk,
+                due_on=closes.date(),
+                params={
+                    "title": rating.title,
+                    "audience": audience.kind,
+                    "closes": closes.strftime("%Y-%m-%d %H:%M"),
+                },
+                link=reverse("vote:ballot", args=[code]),
+            )
+            for user, code in zip(recipients, codes, strict=True)
+        )
+    return len(recipients)
 
 
 def _token_hash(plain):

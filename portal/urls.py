@@ -48,6 +48,12 @@ urlpatterns = [
     path("api/schema/", login_not_required(SpectacularAPIView.as_view()), name="api_schema"),
     path("api/docs/", views.api_docs, name="api_docs"),
     path("orgs/", include("branches.urls")),
+    # Ratings' tickets into portal users' inboxes: a portal service (notifications), on the assessments' tickets page.
+    path(
+        "work/ratings/<int:pk>/audiences/<int:audience>/inbox/",
+        views.rating_tickets_send,
+        name="rating_tickets_send",
+    ),
     path("work/", include("assessments.urls")),
     # The voter's pages of a rating by ticket: public, the ticket is the credential (assessments.views_vote).
     path("r/", include("assessments.urls_vote")),

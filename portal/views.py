@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.defaults import page_not_found
 from django.views.i18n import set_language
 
+from assessments.models import Rating
 from branches import access, audit
 from branches.forms import show_service_errors
 from branches.models import Role, SecurityEventKind
@@ -126,6 +127,25 @@ def notification_open(request, pk):
     if not link or not url_has_allowed_host_and_scheme(link, allowed_hosts=None):
         return redirect("inbox")
     return redirect(link)
+
+
+@require_POST
+def rating_tickets_send(request, pk, audience):
+    """Put the tickets of an audience of portal users into their inboxes, and go back to the tickets page."""
+    rating = access.get_scoped_or_404(request.user, Rating.objects.select_related("organization"), access.REVIEW, pk=pk)
+    audience = get_object_or_404(rating.audiences, pk=audience)
+    try:
+        sent = services.rating_tickets_send(rating=rating, audience=audience, by=request.user)
+    except ValidationError as error:
+        for message in error.messages:
+            messages.error(request, message)
+    else:
+        messages.success(
+            request,
+            ngettext("%(n)d ticket is in its holder's inbox.", "%(n)d tickets are in their holders' inboxes.", sent)
+            % {"n": sent},
+        )
+    return redirect("assessments:rating_tickets", pk)
 
 
 @require_POST

@@ -163,7 +163,8 @@ class RatingAudience(models.Model):
 
 class RatingTicket(models.Model):
     """One voter's right to vote once: the keyed hash of its code, never the code. Spending it is a flag with no time;
-    reissuing the audience's tickets voids the unspent ones of the earlier batch."""
+    reissuing the audience's tickets voids the unspent ones of the earlier batch. A ticket sent to a portal user's
+    inbox (`by_inbox`) is not part of a printed batch and is never voided by reprinting."""
 
     rating = models.ForeignKey(Rating, on_delete=models.CASCADE, related_name="tickets")
     audience = models.ForeignKey(RatingAudience, on_delete=models.CASCADE, related_name="tickets")
@@ -171,6 +172,7 @@ class RatingTicket(models.Model):
     batch = models.PositiveIntegerField(default=1)
     spent = models.BooleanField(default=False)
     voided = models.BooleanField(default=False)
+    by_inbox = models.BooleanField(default=False)
 
     class Meta:
         verbose_name = _("rating ticket")

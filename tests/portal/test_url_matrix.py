@@ -62,7 +62,7 @@ ALL_ROLES = {"secretary", "reviewer", "assessor", "admin"}
 # Rubrics are rules of the whole tree: reviewers, assessors and admins read the published versions; drafts and every
 # change are for admins of a root, which no matrix user is (tests/assessments/test_rubric_pages.py has one).
 RUBRIC_READERS = {"reviewer", "assessor", "admin"}
-POST_ONLY = {"api:duty-complete", "branches:workbook_import_apply"}
+POST_ONLY = {"api:duty-complete", "branches:workbook_import_apply", "rating_tickets_send"}
 
 
 # url name: (how to build its arguments from a branch's objects, or None; expected GET status inside the subtree)
@@ -205,6 +205,8 @@ MATRIX = {
     "assessments:rating": (lambda o: [o["rating"].pk], only(ALL_ROLES)),
     "assessments:rating_edit": (lambda o: [o["rating"].pk], only({"reviewer", "admin"})),
     "assessments:rating_tickets": (lambda o: [o["rating"].pk], only({"reviewer", "admin"})),
+    # Tickets into inboxes: a POST only (405 to a GET, whoever asks); a POST outside the subtree answers 404.
+    "rating_tickets_send": (lambda o: [o["rating"].pk, o["rating"].audiences.first().pk], every(405)),
     "assessments:rating_close": (lambda o: [o["rating"].pk], only({"reviewer", "admin"})),
     "assessments:rating_publish": (lambda o: [o["rating"].pk], only({"reviewer", "admin"})),
     "assessments:rating_report": (lambda o: [o["rating"].pk], only({"secretary", "admin"})),
@@ -246,6 +248,7 @@ WRITES = [
         "assessments:surveys",
         "assessments:survey_import",
         "assessments:rating_tickets",
+        "rating_tickets_send",
         "assessments:rating_close",
         "assessments:rating_publish",
         "assessments:rating_report",
