@@ -355,6 +355,10 @@ def attachment_delete(request, pk):
     attachment = access.get_scoped_or_404(
         request.user, Attachment.objects.select_related("organization"), access.EDIT, pk=pk
     )
+    if request.method == "GET":  # say at once why the file must stay, rather than after the confirmation
+        kept = services.evidence_kept_for(attachment)
+        if kept:
+            messages.warning(request, kept)
     return form_page(
         request,
         organization=attachment.organization,

@@ -203,6 +203,8 @@ def delete_page(client, attachment):
 def test_the_evidence_of_a_submitted_or_verified_rectification_cannot_be_deleted(submitted_finding, people, signed_in):
     evidence = submitted_finding.evidence_file
     client = signed_in(people.secretary)
+    asked = client.get(reverse("branches:attachment_delete", args=[evidence.pk]))
+    assert "不能删除" in asked.content.decode()  # said before the confirmation, not only after it
     response = delete_page(client, evidence)
     assert response.status_code == 200
     assert "不能删除" in response.content.decode()
