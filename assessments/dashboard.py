@@ -8,9 +8,10 @@ them.
 """
 
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Avg, Count, Q, Sum
 
 from assessments import summaries
 from assessments.models import (
@@ -142,3 +143,28 @@ def latest_round(node, span, *, sector="", kind="", shown=10) -> RoundFigures | 
         bottom_total=sum(row["marked"] for row in by_grade.values()),
         bottom=list(bottom),
     )
+
+
+@dataclass
+class RoundPoint:
+    round_id: int
+    title: str
+    period_end: date
+    assessed: int
+    average: Decimal | None
+
+
+def rounds_trend(node, *, shown=6) -> list[RoundPoint]:
+    """The node's subtree across its latest assessment rounds (over a subtree holding the node), oldest first: how
+    many assessed and their average total. One query."""
+    paths = [*node.ancestor_paths(), node.path]
+    rows = (
+        Assessment.objects.filter(round__root__path__in=paths, organization__path__startswith=node.path)
+        .values("round", "round__title", "round__period_end")
+        .annotate(assessed=Count("pk"), average=Avg("total"))
+        .order_by("-round__period_end", "-round")[:shown]
+    )
+    return [
+        RoundPoint(row["round"], row["round__title"], row["round__period_end"], row["assessed"], row["average"])
+        for row in reversed(list(rows))
+    ]

@@ -196,6 +196,11 @@ def open_duties():
     return ResponsibilityItem.objects.filter(status=ItemStatus.OPEN)
 
 
+def findings_overdue(today):
+    """Findings not verified and past their deadline today: the dashboard's 整改逾期."""
+    return Finding.objects.filter(deadline__lt=today).exclude(state=FindingState.VERIFIED)
+
+
 def findings_awaiting_organization():
     """Findings whose rectification waits on their organization (open, under way or sent back); one submitted
     waits on the inspectors, so nobody reminds the organization of it."""

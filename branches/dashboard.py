@@ -338,3 +338,30 @@ def staffing(node, today, *, sector="", kind="") -> Staffing:
         .count()
     )
     return Staffing(full_time, totals["headcount"] or 0, totals["organizations"])
+
+
+# The kinds a dashboard is read for, whose subtrees the daily figures follow (a branch's own page shows its records).
+COMMITTEE_KINDS = (OrganizationKind.COMMITTEE, OrganizationKind.PRIMARY_COMMITTEE, OrganizationKind.GENERAL_BRANCH)
+
+
+def per_ancestor(rows, *, path="organization__path", depth="organization__depth"):
+    """{ancestor's path: how many of `rows` lie in its subtree}, for every ancestor of every row (the row's own
+    organization included): one grouped query per level of the tree, each row counted once at each level."""
+    deepest = rows.aggregate(deepest=Max(depth))["deepest"] or 0
+    counts = {}
+    for level in range(1, deepest + 1):
+        prefixes = (
+            rows.filter(**{f"{depth}__gte": level})
+            .annotate(ancestor=Substr(path, 1, level * Organization.steplen))
+            .values("ancestor")
+            .annotate(n=Count("pk"))
+            .values_list("ancestor", "n")
+        )
+        counts.update(prefixes)
+    return counts
+
+
+def committees_by_path():
+    """{path: id} of the active committees (COMMITTEE_KINDS): one query."""
+    rows = Organization.objects.filter(kind__in=COMMITTEE_KINDS, status=OrganizationStatus.ACTIVE)
+    return dict(rows.values_list("path", "pk"))

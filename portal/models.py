@@ -414,3 +414,26 @@ class DashboardSnapshotRun(models.Model):
     @property
     def seconds(self):
         return (self.finished_at - self.started_at).total_seconds() if self.finished_at else None
+
+
+class DailyFigures(models.Model):
+    """What a committee's subtree had overdue on one day, taken by the daily job: the figures the month summaries do
+    not keep as of each day, so that the dashboard's trend lines cost one indexed read and stay as they were whatever
+    is edited later. One row per committee (党委, 党总支: the nodes a dashboard is read for) per day."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="+", verbose_name=_("organization")
+    )
+    day = models.DateField(_("day"))
+    duties_overdue = models.PositiveIntegerField(_("duties overdue"), default=0)
+    rectifications_overdue = models.PositiveIntegerField(_("rectifications overdue"), default=0)
+    terms_overdue = models.PositiveIntegerField(_("committees past their election"), default=0)
+    taken_at = models.DateTimeField(_("taken at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("daily figures")
+        verbose_name_plural = _("daily figures")
+        constraints = [models.UniqueConstraint(fields=["organization", "day"], name="daily_figures_unique")]
+
+    def __str__(self):
+        return f"{self.organization_id} · {self.day}"

@@ -37,6 +37,7 @@ from portal.dashboard_codec import Dashboard
 from portal.models import (
     ApiToken,
     ApiTokenUse,
+    DailyFigures,
     DashboardSetting,
     DashboardSnapshot,
     DashboardSnapshotRun,
@@ -306,3 +307,16 @@ def dashboard_snapshot_rows(node, span):
     """The heatmap's rows a snapshot keeps: every sub-organization of the node that lived some day of the span (the
     page shows them a page at a time), or the node alone when it has none."""
     return list(branch_figures.sub_organizations(node, span)) or [node]
+
+
+TREND_DAYS = 90
+
+
+def trend_of(node, today, *, days=TREND_DAYS):
+    """The node's daily figures over the last `days` days, oldest first (one query on the daily rows' key); empty
+    for a node the daily job does not follow (a branch) or before its first run."""
+    return list(
+        DailyFigures.objects.filter(organization=node, day__gt=today - timedelta(days=days), day__lte=today)
+        .order_by("day")
+        .values("day", "duties_overdue", "rectifications_overdue", "terms_overdue")
+    )

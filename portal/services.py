@@ -39,6 +39,7 @@ from portal import dashboard_codec, notices, reminders, selectors
 from portal.models import (
     ApiToken,
     ApiTokenUse,
+    DailyFigures,
     DashboardSetting,
     DashboardSnapshot,
     DashboardSnapshotRun,
@@ -544,6 +545,30 @@ def rating_tickets_send(*, rating, audience, by, now=None) -> int:
             for user, code in zip(recipients, codes, strict=True)
         )
     return len(recipients)
+
+
+def daily_figures_take(*, by, today=None) -> int:
+    """Keep what each committee's subtree has overdue today (duties, rectifications, committees past their election)
+    as today's row of `DailyFigures`, replacing one taken earlier the same day. Set-based: a few grouped queries per
+    level of the tree, whatever its size. Returns the committees written."""
+    if not access.is_everywhere(by):
+        raise PermissionDenied
+    today = today or timezone.localdate()
+    figures = {
+        "duties_overdue": duty_selectors.open_duties().filter(due_on__lt=today),
+        "rectifications_overdue": duty_selectors.findings_overdue(today),
+        "terms_overdue": branch_selectors.open_terms().filter(expected_election_on__lt=today),
+    }
+    counts = {name: branch_figures.per_ancestor(rows) for name, rows in figures.items()}
+    committees = branch_figures.committees_by_path()
+    rows = [
+        DailyFigures(organization_id=pk, day=today, **{name: counts[name].get(path, 0) for name in figures})
+        for path, pk in committees.items()
+    ]
+    with transaction.atomic():
+        DailyFigures.objects.filter(day=today).delete()
+        DailyFigures.objects.bulk_create(rows, batch_size=5000)
+    return len(rows)
 
 
 def _token_hash(plain):

@@ -81,3 +81,10 @@ def refresh_dashboard(organization_id, period, sector="", kind=""):
         by=access.system_user(), organization=organization, span=periods.parse(period), sector=sector, kind=kind
     )
     return {"organization": organization_id, "period": period, "sector": sector, "kind": kind}
+
+
+@shared_task(name="portal.take_daily_figures", **RETRY)
+def take_daily_figures(today=None):
+    """Daily, late in the evening: each committee's overdue figures as of today, for the dashboard's trend lines."""
+    day = date.fromisoformat(today) if today else None
+    return {"committees": services.daily_figures_take(by=access.system_user(), today=day)}

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
+from assessments import dashboard as assessment_figures
 from branches import access, periods
 from branches import dashboard as branch_figures
 from branches import selectors as branch_selectors
@@ -63,6 +64,7 @@ def dashboard(request, pk=None):
         figures = _ask_for_snapshot(user, node, span, sector, kind, today, rows) or figures
     if figures is None:
         return render(request, "portal/dashboard.html", {**context, "figures": None, "pending": True})
+    trend, rounds = selectors.trend_of(node, today), assessment_figures.rounds_trend(node)
     return render(
         request,
         "portal/dashboard.html",
@@ -74,7 +76,10 @@ def dashboard(request, pk=None):
             "heat_rows": _heat_rows(user, node, rows, figures.heatmap, sector, kind),
             "staffing": _staffing(figures),
             "links": _links(user, node, keep),
-            "charts": _charts(figures),
+            "charts": {**_charts(figures), **_trend_charts(trend, rounds)},
+            "trend": trend,
+            "trend_days": selectors.TREND_DAYS,
+            "rounds_trend": rounds,
         },
     )
 
@@ -180,5 +185,29 @@ def _charts(figures):
             "names": [name for name, _n in figures.round.grades],
             "counts": [n for _name, n in figures.round.grades],
             "label": _("organizations"),
+        }
+    return data
+
+
+def _trend_charts(trend, rounds):
+    """The trend lines static/portal/dashboard.js draws: the daily figures, and the average over the rounds."""
+    data = {}
+    if trend:
+        data["trend"] = {
+            "days": [row["day"].isoformat() for row in trend],
+            "series": [
+                {"name": str(label), "data": [row[key] for row in trend]}
+                for key, label in (
+                    ("duties_overdue", _("duties overdue")),
+                    ("rectifications_overdue", _("rectifications overdue")),
+                    ("terms_overdue", _("committees past their election")),
+                )
+            ],
+        }
+    if len(rounds) > 1:
+        data["rounds"] = {
+            "names": [point.title for point in rounds],
+            "averages": [None if point.average is None else float(round(point.average, 2)) for point in rounds],
+            "label": _("average points"),
         }
     return data

@@ -48,6 +48,29 @@
     });
   }
 
+  if (data.trend) {
+    draw("trend", {
+      tooltip: { trigger: "axis" },
+      legend: { top: 0 },
+      grid: { left: 8, right: 16, top: 32, bottom: 8, containLabel: true },
+      xAxis: { type: "category", data: data.trend.days },
+      yAxis: { type: "value", minInterval: 1 },
+      series: data.trend.series.map(function (series) {
+        return { type: "line", name: series.name, data: series.data, showSymbol: data.trend.days.length < 2 };
+      }),
+    });
+  }
+
+  if (data.rounds) {
+    draw("rounds", {
+      tooltip: { trigger: "axis" },
+      grid: { left: 8, right: 16, top: 16, bottom: 8, containLabel: true },
+      xAxis: { type: "category", data: data.rounds.names },
+      yAxis: { type: "value", name: data.rounds.label },
+      series: [{ type: "line", name: data.rounds.label, data: data.rounds.averages, itemStyle: { color: "#a61b1b" } }],
+    });
+  }
+
   var pending = null;
   window.addEventListener("resize", function () {
     if (pending) window.clearTimeout(pending);

@@ -43,8 +43,8 @@ from branches.models import (
     Sector,
     SecurityEvent,
 )
-from portal.models import DashboardSetting
-from portal.services import dashboard_setting_save
+from portal.models import DailyFigures, DashboardSetting
+from portal.services import daily_figures_take, dashboard_setting_save
 from tests import snapshots
 from tests.conftest import PASSWORD, add_member, system
 
@@ -640,7 +640,63 @@ def test_the_dashboard_costs_the_same_queries_whatever_the_size_of_the_tree(
     assert len(rows) == 2 and len(elements(response.content.decode(), data_month=None)) == 24
 
 
-QUERIES = 25  # one of them asks whether the subtree is large enough to be read from a snapshot (it is not)
+QUERIES = 27  # one asks whether the subtree is large enough to be read from a snapshot (it is not); two read trends
+
+
+# ----------------------------------------------------------------------------------------------- trends
+
+
+def overdue_rows(day):
+    return {
+        row.organization_id: (row.duties_overdue, row.rectifications_overdue, row.terms_overdue)
+        for row in DailyFigures.objects.filter(day=day)
+    }
+
+
+def test_the_daily_figures_keep_each_committees_overdue_as_of_the_day_and_survive_later_edits(tree):
+    today = timezone.localdate()
+    yesterday = today - timedelta(days=1)
+    assert daily_figures_take(by=system(), today=yesterday) == 3  # the county and its two general branches
+    # 一支部: a duty due Y-03-31 open, a finding past Y-06-30, an election 10 days overdue; 三支部: a duty due Y-09-30
+    expected = {tree.root.pk: (2, 1, 1), tree.organs.pk: (1, 1, 1), tree.schools.pk: (1, 0, 0)}
+    assert overdue_rows(yesterday) == expected
+    # the same as counted directly over the county today
+    assert expected[tree.root.pk] == (
+        under(tree.root)
+        .filter(responsibility_items__status=ItemStatus.OPEN, responsibility_items__due_on__lt=today)
+        .count(),
+        Finding.objects.filter(deadline__lt=today).exclude(state=FindingState.VERIFIED).count(),
+        CommitteeTerm.objects.filter(ended_on=None, expected_election_on__lt=today).count(),
+    )
+
+    ResponsibilityItem.objects.filter(organization=tree.one, status=ItemStatus.OPEN).update(status=ItemStatus.DONE)
+    daily_figures_take(by=system(), today=today)
+    daily_figures_take(by=system(), today=today)  # taken again the same day: replaced, not doubled
+    assert DailyFigures.objects.filter(day=today).count() == 3
+    assert overdue_rows(today)[tree.root.pk] == (1, 1, 1)
+    assert overdue_rows(yesterday) == expected  # the day before stays as it was
+
+
+def test_only_the_job_takes_the_daily_figures(tree, users):
+    from django.core.exceptions import PermissionDenied
+
+    with pytest.raises(PermissionDenied):
+        daily_figures_take(by=users["admin"])
+    assert not DailyFigures.objects.exists()
+
+
+def test_the_dashboard_draws_the_days_and_the_rounds_with_their_numbers(tree, users, client):
+    today = timezone.localdate()
+    for days_ago in (2, 1, 0):
+        daily_figures_take(by=system(), today=today - timedelta(days=days_ago))
+    page = get(client, users["reviewer"], url_of(tree.root, period=tree.year))
+    days = [attrs["data-day"] for attrs, _text in elements(page, data_day=None)]
+    assert days == [(today - timedelta(days=n)).isoformat() for n in (2, 1, 0)]
+    assert 'data-chart="trend"' in page and '"trend":' in page
+    rounds = elements(page, data_round_trend=None)
+    assert len(rounds) == 1 and "82.60" in rounds[0][1] and "5" in rounds[0][1]  # (95+85+70+88+75)/5
+    branch = get(client, users["reviewer"], url_of(tree.one, period=tree.year))
+    assert elements(branch, data_empty="trend")  # a branch's dashboard has no daily figures: it says so
 
 
 # ----------------------------------------------------------------------------------------------- landing
