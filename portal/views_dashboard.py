@@ -4,9 +4,10 @@ level. Thin: the figures come from `selectors.dashboard_of`, which reads each fr
 from decimal import Decimal
 from urllib.parse import urlencode
 
+from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -18,7 +19,7 @@ from branches import dashboard as branch_figures
 from branches import selectors as branch_selectors
 from branches.compliance import IN_PROGRESS, MET, NOT_MET, STATE_LABELS
 from branches.models import Organization, OrganizationKind, Period
-from portal import jobs, selectors, services, tasks
+from portal import jobs, reports, selectors, services, tasks
 from portal.forms import DashboardFilterForm
 
 ROWS_PER_PAGE = 50  # heatmap rows (sub-organizations) per page
@@ -211,3 +212,37 @@ def _trend_charts(trend, rounds):
             "label": _("average points"),
         }
     return data
+
+
+@require_GET
+def dashboard_report(request, pk):
+    """The report of the dashboard's subtree, period and filters: an Excel workbook (one sheet a table), or a PDF to
+    print with `format=pdf`. Every sub-organization's row, not a page of them. While a large subtree's figures are
+    being calculated, or with a period not understood, back to the dashboard, which says so."""
+    node = access.get_scoped_or_404(request.user, Organization.objects.all(), action=access.OVERSEE, pk=pk)
+    back = reverse("dashboard_organization", args=[node.pk]) + ("?" + request.GET.urlencode() if request.GET else "")
+    filters = DashboardFilterForm(request.GET)
+    filters.is_valid()
+    if "period" in filters.errors:
+        return redirect(back)
+    today = timezone.localdate()
+    chosen = filters.cleaned_data
+    span = chosen.get("period") or periods.span_of(Period.YEAR, today)
+    sector, kind = chosen.get("sector") or "", chosen.get("kind") or ""
+    rows = list(branch_figures.sub_organizations(node, span)) or [node]
+    figures = selectors.dashboard_of(node, span, today, rows=rows, sector=sector, kind=kind)
+    if figures is None:
+        figures = _ask_for_snapshot(request.user, node, span, sector, kind, today, rows)
+    if figures is None:
+        messages.info(request, _("The figures of this period are being calculated; the report follows once they show."))
+        return redirect(back)
+    report_tables = reports.tables(
+        figures,
+        staffing=_staffing(figures),
+        rows=rows,
+        trend=selectors.trend_of(node, today),
+        rounds=assessment_figures.rounds_trend(node),
+    )
+    if request.GET.get("format") == "pdf":
+        return reports.pdf_response(report_tables, node=node, span=span, figures=figures)
+    return reports.workbook_response(report_tables, reports.filename(node, span))

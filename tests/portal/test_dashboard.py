@@ -699,6 +699,70 @@ def test_the_dashboard_draws_the_days_and_the_rounds_with_their_numbers(tree, us
     assert elements(branch, data_empty="trend")  # a branch's dashboard has no daily figures: it says so
 
 
+# ----------------------------------------------------------------------------------------------- the report
+
+
+def report(client, user, organization, **query):
+    client.force_login(user)
+    response = client.get(reverse("dashboard_report", args=[organization.pk]), query)
+    assert response.status_code == 200, response.status_code
+    return b"".join(response.streaming_content) if response.streaming else response.content
+
+
+def test_the_report_workbook_holds_every_table_of_the_page_with_numbers_as_numbers(tree, users, client):
+    import io
+
+    from openpyxl import load_workbook
+
+    page = get(client, users["reviewer"], url_of(tree.root, period=tree.year))
+    book = load_workbook(io.BytesIO(report(client, users["reviewer"], tree.root, period=tree.year)))
+    assert len(book.sheetnames) == 7
+    glance = {row[0]: row[1] for row in book.worksheets[0].iter_rows(min_row=2, values_only=True) if row[0]}
+    assert glance["党组织（现有）"] == number(page, data_count="organizations")
+    assert glance["党员"] == number(page, data_count="members")
+    compliance = list(book.worksheets[1].iter_rows(min_row=2, values_only=True))
+    by_page = {
+        attrs["data-type"]: text for attrs, text in elements(page, data_type=None) if attrs.get("data-type") in RULES
+    }
+    assert len(compliance) == len(by_page) == 2
+    for row in compliance:
+        assert all(isinstance(n, int) for n in row[1:5])  # a spreadsheet can sum them
+        assert row[4] == row[1] + row[2] + row[3]
+    heat = list(book.worksheets[2].iter_rows(values_only=True))
+    assert [row[1] for row in heat[1 : 1 + 2]] == [tree.organs.name, tree.schools.name]  # every sub-organization
+    assert len(heat[0]) == 2 + 12  # code, name and the year's months
+    duties = {row[0]: row[1] for row in book.worksheets[4].iter_rows(min_row=2, values_only=True)}
+    assert duties["未完成且已逾期"] == number(page, data_count="duties-overdue") == 2
+    grades = {row[0]: row[1] for row in book.worksheets[5].iter_rows(min_row=2, values_only=True)}
+    assert (grades["好"], grades["较好"], grades["一般"]) == (1, 2, 2)
+
+
+def test_the_report_prints_as_an_a4_pdf_with_the_figures(tree, users, client):
+    import io
+
+    from pypdf import PdfReader
+
+    content = report(client, users["reviewer"], tree.root, period=tree.year, format="pdf")
+    reader = PdfReader(io.BytesIO(content))
+    page = reader.pages[0]
+    assert round(float(page.mediabox.width)) == 595  # A4 portrait, in points
+    text = "".join(p.extract_text() for p in reader.pages).replace("\n", "").replace(" ", "")  # columns wrap
+    assert tree.root.name in text and tree.organs.name in text and tree.schools.name in text
+    assert "换届" in text and "考核" in text
+
+
+def test_the_report_keeps_to_the_readers_subtree_and_explains_a_bad_period(tree, users, client):
+    client.force_login(users["organs_reviewer"])
+    assert client.get(reverse("dashboard_report", args=[tree.schools.pk])).status_code == 404
+    assert client.get(reverse("dashboard_report", args=[tree.organs.pk])).status_code == 200
+    client.force_login(users["secretary"])
+    assert client.get(reverse("dashboard_report", args=[tree.one.pk])).status_code == 404
+    client.force_login(users["reviewer"])
+    bad = client.get(reverse("dashboard_report", args=[tree.root.pk]), {"period": "2026年第5季度"})
+    assert bad.status_code == 302 and bad.url.startswith(reverse("dashboard_organization", args=[tree.root.pk]))
+    assert "季度" in client.get(bad.url).content.decode()
+
+
 # ----------------------------------------------------------------------------------------------- landing
 
 

@@ -136,6 +136,7 @@ MATRIX = {
     # or any organization in it).
     "dashboard": (None, {**every(404), "reviewer": 200, "assessor": 200, "admin": 200}),
     "dashboard_organization": (lambda o: [o["branch"].pk], only({"reviewer", "assessor", "admin"})),
+    "dashboard_report": (lambda o: [o["branch"].pk], only({"reviewer", "assessor", "admin"})),
     # API tokens: each person's own; the reference page and schema for everyone signed in.
     "api_tokens": (None, every(200)),
     # one's own token, or one of a person whose roles all lie in the admin's subtree (the secretary of 东村)
