@@ -2,11 +2,13 @@
 
 import csv
 import io
+import tempfile
 
 from django.http import HttpResponse
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -65,13 +67,16 @@ def respond(table, name, fmt, *, sheet_title=None, more_sheets=()):
     numbers and dates in the workbook, so that a spreadsheet can sum and sort them. A workbook may hold more
     sheets after the first, `more_sheets` [(title, table)]; a CSV file holds one table."""
     if fmt == "xlsx":
-        book = Workbook()
-        _fill(book.active, sheet_title or _("compliance"), table)
+        # Write-only: rows go to a temporary file as they are added, so a 100,000-row table does not hold a
+        # hundred thousand cell objects in memory at once.
+        book = Workbook(write_only=True)
+        _fill(book.create_sheet(), sheet_title or _("compliance"), table)
         for title, more in more_sheets:
             _fill(book.create_sheet(), title, more)
-        buffer = io.BytesIO()
-        book.save(buffer)
-        response = HttpResponse(buffer.getvalue(), content_type=XLSX)
+        with tempfile.TemporaryFile() as stored:
+            book.save(stored)
+            stored.seek(0)
+            response = HttpResponse(stored.read(), content_type=XLSX)
         filename = f"{name}.xlsx"
     else:
         buffer = io.StringIO()
@@ -87,11 +92,18 @@ def respond(table, name, fmt, *, sheet_title=None, more_sheets=()):
 
 def _fill(sheet, title, table):
     sheet.title = str(title)[:31]
-    for row in table:
-        sheet.append([safe_cell(cell) for cell in row])
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
     sheet.freeze_panes = "C2"
+    bold = Font(bold=True)
+    for number, row in enumerate(table):
+        if number == 0:
+            cells = []
+            for value in row:
+                cell = WriteOnlyCell(sheet, value=safe_cell(value))
+                cell.font = bold
+                cells.append(cell)
+            sheet.append(cells)
+        else:
+            sheet.append([safe_cell(cell) for cell in row])
 
 
 # What a spreadsheet may read as the start of a formula (OWASP's list, with the full-width forms a Chinese input
