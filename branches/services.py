@@ -10,6 +10,7 @@ A refused call writes nothing, stored files included. Jobs and the demo seeding 
 
 import contextlib
 import copy
+import logging
 from contextvars import ContextVar
 from datetime import date, timedelta
 
@@ -44,6 +45,8 @@ from branches.models import (
     WorkbookImport,
     held_on_of,
 )
+
+logger = logging.getLogger(__name__)
 
 
 def _check_parent_kind(kind, parent):
@@ -452,6 +455,21 @@ def atomic_with_files():
         outer.extend(stored)
 
 
+def _write_file(field_file, name, upload):
+    """Write an upload to the storage. A full or read-only disk is a refusal the person can read (the caller's
+    transaction then writes nothing), not a server error."""
+    try:
+        field_file.save(name, upload, save=False)
+    except OSError as error:
+        logger.error("could not store an upload: %s", error)
+        raise ValidationError(
+            _(
+                "The file could not be stored: the server's disk is full or cannot be written. Nothing was saved. "
+                "Please tell the portal's administrator, and submit again later."
+            )
+        ) from None
+
+
 def _store_attachment(organization, title, upload, by, meeting=None):
     """Store a checked upload; inside atomic_with_files, so that a rollback removes the file too."""
     content_type, extension = uploads.inspect(upload)
@@ -466,7 +484,7 @@ def _store_attachment(organization, title, upload, by, meeting=None):
         uploaded_by=by,
     )
     attachment.full_clean(exclude=["file", "meeting"])
-    attachment.file.save(f"upload.{extension}", upload, save=False)
+    _write_file(attachment.file, f"upload.{extension}", upload)
     stored = _stored_files.get()
     if stored is not None:
         stored.append((attachment.file.storage, attachment.file.name))
@@ -792,7 +810,7 @@ def workbook_upload(*, organization, upload, by) -> WorkbookImport:
         raise ValidationError({"file": error.messages}) from None
     record = WorkbookImport(organization=organization, original_name=name, size=upload.size, uploaded_by=by)
     with atomic_with_files():
-        record.file.save("upload.xlsx", upload, save=False)
+        _write_file(record.file, "upload.xlsx", upload)
         stored = _stored_files.get()
         if stored is not None:
             stored.append((record.file.storage, record.file.name))
