@@ -16,7 +16,7 @@ from datetime import date, timedelta
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, OperationalError, connections, transaction
 from django.db.models import Count, F, Max, Q
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -883,17 +883,31 @@ class _PlanChanged(Exception):
         self.outcome = outcome
 
 
+def _apply_cut_off(record):
+    """An import left "being applied" by a run that died with its worker (or its connection): a live apply holds
+    the tree's lock to its end, so a free lock means the run is gone, and its transaction with it."""
+    if record.state != ImportState.APPLYING or not record.plan_digest:
+        return False
+    try:
+        with transaction.atomic():
+            Organization.objects.select_for_update(nowait=True).filter(pk=record.organization_id).first()
+    except OperationalError:  # the lock is taken: that apply is still running
+        return False
+    return True
+
+
 def workbook_apply(*, record, by) -> WorkbookImport:
     """Write what the preview showed, all or nothing, in one transaction, with one audit entry for the import.
 
     The file is read again and every row decided again; if the result differs from the preview (the tree or
     the people changed since), nothing is written and the import goes back to be checked again. Applying a
-    second time, or a file that is already in, changes nothing: rows are matched by their keys.
+    second time, or a file that is already in, changes nothing: rows are matched by their keys. An apply cut off
+    (its worker killed) is run again by the next call: the task delivered again, or the button.
     """
     access.require(by, access.ADMINISTER, record.organization)
     with transaction.atomic():
         record = WorkbookImport.objects.select_for_update().select_related("organization").get(pk=record.pk)
-        if not record.can_apply:
+        if not (record.can_apply or _apply_cut_off(record)):
             raise ValidationError(
                 _("This import is not waiting to be applied (%(state)s).") % {"state": record.get_state_display()}
             )
@@ -906,6 +920,8 @@ def workbook_apply(*, record, by) -> WorkbookImport:
         with transaction.atomic():
             # One import at a time in a tree: new organizations' paths are counted from the parents' last child.
             Organization.objects.select_for_update().filter(pk=root.pk).first()
+            if WorkbookImport.objects.filter(pk=record.pk, state=ImportState.APPLIED).exists():
+                return WorkbookImport.objects.get(pk=record.pk)  # a second click waited for the first apply
             with record.file.open("rb") as stored:
                 outcome = workbook.plan(stored, root=root, user=by, write=True, progress=progress)
             if outcome.refused or outcome.digest != record.plan_digest:
