@@ -45,8 +45,10 @@ def wait_for(url, seconds=60, process=None):
     return False
 
 
-def serve(port, workers, env, extra=()):
-    """gunicorn with deploy/gunicorn.conf.py on 127.0.0.1:`port`, answering /healthz/; its process."""
+def serve(port, workers, env, extra=(), log=subprocess.DEVNULL):
+    """gunicorn with deploy/gunicorn.conf.py on 127.0.0.1:`port`, answering /healthz/; its process.
+
+    Its error log goes to `log` (a file): a pipe nobody reads fills up and stops gunicorn when errors pour in."""
     command = [
         str(BIN / "gunicorn"),
         "-c",
@@ -62,7 +64,7 @@ def serve(port, workers, env, extra=()):
         *extra,
     ]
     env = dict(env, PYTHONPATH=str(ROOT))
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
     if not wait_for(f"http://127.0.0.1:{port}/healthz/", process=process):
         stop(process)
         raise SystemExit("gunicorn did not answer within 60 s")
@@ -141,6 +143,7 @@ class Tally:
         self.lock = threading.Lock()
         self.times = {}
         self.errors = []
+        self.failed_at = []  # time.monotonic() of each error
 
     def time(self, name, ms):
         with self.lock:
@@ -149,6 +152,7 @@ class Tally:
     def error(self, text):
         with self.lock:
             self.errors.append(text)
+            self.failed_at.append(time.monotonic())
 
     def all_times(self):
         return [ms for values in self.times.values() for ms in values]

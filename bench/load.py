@@ -64,6 +64,7 @@ class Cast:
     root: int
     secretaries: list  # (session cookie, branch pk)
     reviewers: list  # session cookies
+    admin: str = ""  # an administrator of the whole county, for the fault scenarios
 
 
 @dataclass
@@ -107,7 +108,7 @@ def seed(database_url, orgs, env, recreate=True):
     manage("seed_demo", "--orgs", str(orgs), "--seed", "1", "--quiet-logins", "-v0", env=env)
 
 
-def cast(secretaries, reviewers):
+def cast(secretaries, reviewers, admin=False):
     """Users of their own, signed in: a secretary on each of `secretaries` branches, reviewers at the root."""
     import django
 
@@ -146,6 +147,7 @@ def cast(secretaries, reviewers):
         root=root.pk,
         secretaries=[(signed_in(f"load-s{i}", b, Role.SECRETARY), b.pk) for i, b in enumerate(branches)],
         reviewers=[signed_in(f"load-r{i}", root, Role.REVIEWER) for i in range(reviewers)],
+        admin=signed_in("load-admin", root, Role.ADMIN) if admin else "",
     )
 
 
@@ -325,8 +327,17 @@ def check(run, media):
 
 
 def error_page_ok(body):
-    """A server error as a person should see it: a message in Chinese, no traceback."""
-    return bool(CHINESE.search(body)) and "Traceback" not in body and 'File "' not in body
+    """A server error as a person should see it: a heading in Chinese, no traceback."""
+    heading = re.search(r"<h1[^>]*>(.*?)</h1>", body, re.S)
+    return bool(heading and CHINESE.search(heading.group(1))) and "Traceback" not in body and 'File "' not in body
+
+
+def first_message(body):
+    """What a person reads first on an answer: the form's first error, else the page's heading (tags removed)."""
+    found = re.search(r"data-error-summary>.*?<li>(.*?)</li>", body, re.S) or re.search(
+        r"<h1[^>]*>(.*?)</h1>", body, re.S
+    )
+    return re.sub(r"<[^>]+>|\s+", " ", found.group(1)).strip()[:120] if found else body.strip()[:80]
 
 
 class Stack:
@@ -338,11 +349,12 @@ class Stack:
         self.base = f"http://127.0.0.1:{self.port}"
         self.web = self.worker = self.beat = None
         self.log = open(Path(logs) / "celery.log", "ab")  # noqa: SIM115 (open for the stack's life)
+        self.web_log = open(Path(logs) / "gunicorn.log", "ab")  # noqa: SIM115
 
     def start(self, web_extra=()):
         self.worker = self.start_worker()
         self.beat = live.celery("beat", self.env, self.log, ["--schedule", str(Path(self.logs) / "beat-schedule")])
-        self.web = live.serve(self.port, self.workers, self.env, web_extra)
+        self.web = live.serve(self.port, self.workers, self.env, web_extra, log=self.web_log)
         return self
 
     def start_worker(self):
@@ -352,6 +364,7 @@ class Stack:
         for process in (self.web, self.beat, self.worker):
             live.stop(process)
         self.log.close()
+        self.web_log.close()
 
 
 def lines(prefix, args, workers, floor, run, elapsed, counts):
