@@ -35,6 +35,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -194,6 +195,7 @@ class Faults:
         counts = bench_load.check(run, self.media)
         late = [t for t in run.tally.failed_at if t > up_at + 5]
         late_kinds = [e for t, e in zip(run.tally.failed_at, run.tally.errors, strict=True) if t > up_at + 5]
+        kinds = "; ".join(f"{kind} ×{n}" for kind, n in Counter(run.tally.errors).most_common(8))
         during = [t for t in run.tally.failed_at if down_at <= t <= up_at + 5]
         pages = run.error_pages
         clear = [body for _status, body in pages if bench_load.error_page_ok(body)]
@@ -207,6 +209,7 @@ class Faults:
             f"fault_pg_restart_p95_ms: {live.percentile(times, 0.95):.1f}",
             f"fault_pg_restart_errors_during_outage: {len(during)}",
             f"fault_pg_restart_errors_after_recovery: {len(late)} {'; '.join(sorted(set(late_kinds))[:3])}".rstrip(),
+            f"fault_pg_restart_error_kinds: {kinds}",
             f"fault_pg_restart_error_pages: {len(pages)} ({len(clear)} in Chinese without a traceback)",
             f"fault_pg_restart_error_page_ok: {yes(len(clear) == len(pages))}",
             f"fault_pg_restart_processes_alive: {yes(alive)} (the same gunicorn, worker and beat)",

@@ -232,7 +232,7 @@ def secretary(base, cookie, branch, run, until, think, rng):
             run.tally.error(f"meeting_post: {answer.status_code} not saved")
         if saved:
             detail = timed(run, session, "meeting_detail", "GET", f"{base}{answer.headers['Location']}")
-            if detail is not None and detail.status_code != 200:
+            if detail is not None and detail.status_code != 200 and detail.status_code < 500:  # 5xx: counted
                 run.tally.error(f"meeting_detail: {detail.status_code}")
         time.sleep(think * rng.uniform(0.5, 1.5))
 
