@@ -273,16 +273,13 @@ class Faults:
         # And the worker takes new jobs: a reminder run asked for now starts at once.
         from portal import tasks
 
-        before = ReminderRun.objects.count()
+        last = ReminderRun.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
         tasks.send_reminders.apply_async()
         fresh = False
         while time.monotonic() < caught_up + 60 and not fresh:
             time.sleep(1)
             self.fresh_db()
-            fresh = ReminderRun.objects.filter(pk__gt=0, state=ReminderRunState.DONE).count() > 0 and (
-                ReminderRun.objects.count() > before
-                and ReminderRun.objects.order_by("-pk").first().state == ReminderRunState.DONE
-            )
+            fresh = ReminderRun.objects.filter(pk__gt=last, state=ReminderRunState.DONE).exists()
         from branches.models import Meeting
 
         self.fresh_db()
