@@ -21,10 +21,6 @@ address budget is raised for the run (RATING_RATE_ADDRESS).
 import argparse
 import os
 import random
-import re
-import socket
-import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -35,13 +31,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
-TOKEN = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from bench import live  # noqa: E402 (after the project is on the path)
+from bench.live import TOKEN, free_port, percentile  # noqa: E402
 
 
 def setup(voters):
@@ -121,38 +113,9 @@ def setup(voters):
 
 
 def serve(port, workers):
-    env = dict(os.environ, RATING_RATE_ADDRESS="100000/min", LOG_LEVEL="WARNING", PYTHONPATH=str(ROOT))
+    env = dict(os.environ, RATING_RATE_ADDRESS="100000/min", LOG_LEVEL="WARNING")
     env.pop("REDIS_URL", None)  # the throttle's cache in each worker's memory: no Redis needed for the bench
-    command = [
-        str(ROOT / ".venv" / "bin" / "gunicorn"),
-        "-c",
-        str(ROOT / "deploy" / "gunicorn.conf.py"),
-        "-b",
-        f"127.0.0.1:{port}",
-        "-w",
-        str(workers),
-        "--access-logfile",
-        "/dev/null",
-        "--max-requests",
-        "0",
-    ]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    import requests
-
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/healthz/", timeout=2).status_code == 200:
-                return process
-        except requests.RequestException:
-            time.sleep(0.3)
-    process.terminate()
-    raise SystemExit("gunicorn did not answer within 60 s")
-
-
-def percentile(values, share):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))] if ordered else float("nan")
+    return live.serve(port, workers, env)
 
 
 class Tally:
@@ -208,16 +171,10 @@ def floor_ms(base, workers, repeat=30):
 
     from assessments.ratings import new_code
 
-    session = requests.Session()
     for _ in range(workers * 4):
         requests.get(f"{base}/r/", timeout=10)
         requests.get(f"{base}/r/{new_code()}/", timeout=10)
-    times = []
-    for _ in range(repeat + 3):
-        started = time.perf_counter()
-        session.get(f"{base}/healthz/", timeout=10)
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times[3:])
+    return live.healthz_ms(base, repeat)
 
 
 def main():

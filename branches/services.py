@@ -10,12 +10,13 @@ A refused call writes nothing, stored files included. Jobs and the demo seeding 
 
 import contextlib
 import copy
+import logging
 from contextvars import ContextVar
 from datetime import date, timedelta
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, OperationalError, connections, transaction
 from django.db.models import Count, F, Max, Q
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -44,6 +45,8 @@ from branches.models import (
     WorkbookImport,
     held_on_of,
 )
+
+logger = logging.getLogger(__name__)
 
 
 def _check_parent_kind(kind, parent):
@@ -452,6 +455,21 @@ def atomic_with_files():
         outer.extend(stored)
 
 
+def _write_file(field_file, name, upload):
+    """Write an upload to the storage. A full or read-only disk is a refusal the person can read (the caller's
+    transaction then writes nothing), not a server error."""
+    try:
+        field_file.save(name, upload, save=False)
+    except OSError as error:
+        logger.error("could not store an upload: %s", error)
+        raise ValidationError(
+            _(
+                "The file could not be stored: the server's disk is full or cannot be written. Nothing was saved. "
+                "Please tell the portal's administrator, and submit again later."
+            )
+        ) from None
+
+
 def _store_attachment(organization, title, upload, by, meeting=None):
     """Store a checked upload; inside atomic_with_files, so that a rollback removes the file too."""
     content_type, extension = uploads.inspect(upload)
@@ -466,7 +484,7 @@ def _store_attachment(organization, title, upload, by, meeting=None):
         uploaded_by=by,
     )
     attachment.full_clean(exclude=["file", "meeting"])
-    attachment.file.save(f"upload.{extension}", upload, save=False)
+    _write_file(attachment.file, f"upload.{extension}", upload)
     stored = _stored_files.get()
     if stored is not None:
         stored.append((attachment.file.storage, attachment.file.name))
@@ -815,7 +833,7 @@ def workbook_upload(*, organization, upload, by) -> WorkbookImport:
         raise ValidationError({"file": error.messages}) from None
     record = WorkbookImport(organization=organization, original_name=name, size=upload.size, uploaded_by=by)
     with atomic_with_files():
-        record.file.save("upload.xlsx", upload, save=False)
+        _write_file(record.file, "upload.xlsx", upload)
         stored = _stored_files.get()
         if stored is not None:
             stored.append((record.file.storage, record.file.name))
@@ -888,17 +906,31 @@ class _PlanChanged(Exception):
         self.outcome = outcome
 
 
+def _apply_cut_off(record):
+    """An import left "being applied" by a run that died with its worker (or its connection): a live apply holds
+    the tree's lock to its end, so a free lock means the run is gone, and its transaction with it."""
+    if record.state != ImportState.APPLYING or not record.plan_digest:
+        return False
+    try:
+        with transaction.atomic():
+            Organization.objects.select_for_update(nowait=True).filter(pk=record.organization_id).first()
+    except OperationalError:  # the lock is taken: that apply is still running
+        return False
+    return True
+
+
 def workbook_apply(*, record, by) -> WorkbookImport:
     """Write what the preview showed, all or nothing, in one transaction, with one audit entry for the import.
 
     The file is read again and every row decided again; if the result differs from the preview (the tree or
     the people changed since), nothing is written and the import goes back to be checked again. Applying a
-    second time, or a file that is already in, changes nothing: rows are matched by their keys.
+    second time, or a file that is already in, changes nothing: rows are matched by their keys. An apply cut off
+    (its worker killed) is run again by the next call: the task delivered again, or the button.
     """
     access.require(by, access.ADMINISTER, record.organization)
     with transaction.atomic():
         record = WorkbookImport.objects.select_for_update().select_related("organization").get(pk=record.pk)
-        if not record.can_apply:
+        if not (record.can_apply or _apply_cut_off(record)):
             raise ValidationError(
                 _("This import is not waiting to be applied (%(state)s).") % {"state": record.get_state_display()}
             )
@@ -911,6 +943,8 @@ def workbook_apply(*, record, by) -> WorkbookImport:
         with transaction.atomic():
             # One import at a time in a tree: new organizations' paths are counted from the parents' last child.
             Organization.objects.select_for_update().filter(pk=root.pk).first()
+            if WorkbookImport.objects.filter(pk=record.pk, state=ImportState.APPLIED).exists():
+                return WorkbookImport.objects.get(pk=record.pk)  # a second click waited for the first apply
             with record.file.open("rb") as stored:
                 outcome = workbook.plan(stored, root=root, user=by, write=True, progress=progress)
             if outcome.refused or outcome.digest != record.plan_digest:

@@ -1,9 +1,12 @@
 """A secretary logs a meeting; bad input is refused beside the field with everything typed kept."""
 
+import errno
 from datetime import date, timedelta
+from unittest import mock
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.core.files.storage import FileSystemStorage
 from django.urls import reverse
 from django.utils import timezone
 
@@ -358,3 +361,17 @@ def test_the_form_lists_only_the_committee_for_a_committee_meeting(county, peopl
     assert f"present_{zhang_yi.pk}" in page and "张二" not in page
     page = client.get(url, {"meeting_type": "theme_day"}).content.decode()
     assert "张二" in page
+
+
+def test_a_full_or_read_only_disk_is_said_plainly_and_nothing_is_saved(
+    committee, people, signed_in, settings, tmp_path
+):
+    settings.MEDIA_ROOT = tmp_path
+    data = form_data(committee.east)
+    data["files"] = [upload("签到表.png", PNG)]
+    full = OSError(errno.ENOSPC, "No space left on device")
+    with mock.patch.object(FileSystemStorage, "_save", side_effect=full):
+        response = signed_in(people.secretary).post(reverse("branches:meeting_add", args=[committee.east.pk]), data)
+    assert response.status_code == 200
+    assert "文件未能保存：服务器磁盘已满或无法写入" in response.content.decode()
+    assert not Meeting.objects.exists() and not Attachment.objects.exists()

@@ -255,6 +255,21 @@ def test_an_import_is_applied_once(county, people):
         services.workbook_apply(record=record, by=people.admin)
 
 
+def test_an_apply_cut_off_with_its_worker_is_completed_by_the_next_run_once(county, people):
+    record = upload_and_check(county.root, edited_county(county), people.admin)
+    before = Organization.objects.count()
+    # What a worker killed during the apply leaves: the import shown as being applied, nothing of it written
+    # (its transaction went with its connection).
+    WorkbookImport.objects.filter(pk=record.pk).update(state=ImportState.APPLYING, progress=45)
+
+    services.workbook_apply(record=record, by=people.admin)  # the task delivered again, or the admin's button
+
+    record.refresh_from_db()
+    assert record.state == ImportState.APPLIED and record.progress == 100
+    assert Organization.objects.count() == before + 3
+    assert Member.objects.filter(number="W001").count() == 1
+
+
 def test_a_change_after_the_check_stops_the_apply_and_nothing_is_written(county, people):
     record = upload_and_check(county.root, edited_county(county), people.admin)
     services.organization_create(
