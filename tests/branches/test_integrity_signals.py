@@ -16,10 +16,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management import call_command
+from django.urls import reverse
 
 from branches import services
-from branches.models import Attendance, IntegritySignal, Meeting, OrganizationKind, Sector
+from branches.models import Attendance, IntegritySignal, Meeting, OrganizationKind, Role, Sector
+from branches.views.meetings import SIGNALS_PER_PAGE
 from tests.conftest import add_member, system
+from tests.portal.test_dashboard import elements, text_of
 
 YEAR = 2025
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -190,3 +193,91 @@ def test_only_a_reviewer_of_the_subtree_or_an_admin_of_the_tree_refreshes_and_a_
 def test_the_command_recomputes_a_year(planted):
     call_command("refresh_integrity_signals", "--year", str(YEAR), stdout=open("/dev/null", "w"))  # noqa: SIM115
     assert IntegritySignal.objects.filter(year=YEAR).count() == 6
+
+
+# ----------------------------------------------------------------------------------------------- the page and tile
+
+
+def page_of(client, user, organization, **query):
+    client.force_login(user)
+    return client.get(reverse("branches:integrity_signals", args=[organization.pk]), query)
+
+
+def test_the_page_lists_the_subtrees_signals_with_their_records_and_says_they_are_no_penalty(planted, people, client):
+    services.integrity_signals_refresh(by=system(), year=YEAR)
+
+    response = page_of(client, people.town_reviewer, planted.county.town, year=YEAR)
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    county = planted.county
+    assert {(int(attrs["data-org"]), attrs["data-kind"]) for attrs, _text in elements(page, data_signal=None)} == {
+        (county.east.pk, "same_attendance"),
+        (county.south.pk, "late_logging"),
+        (planted.west.pk, "similar_minutes"),
+    }  # 县财政局 and 县审计局 lie outside the town
+    assert "不作扣分依据" in text_of(page, data_note=None)
+    east = elements(page, data_meeting=None, data_of=str(county.east.pk))
+    assert [int(attrs["data-meeting"]) for attrs, _text in east] == ids(planted.copied_lists)
+    assert east[0][0]["href"] == reverse("branches:meeting", args=[planted.copied_lists[0].pk])
+    # 西村's copies of each other are linked; the one in 县审计局 is named, not linked (outside the town).
+    others = elements(page, data_other=None, data_of=str(planted.west.pk))
+    assert {int(attrs["data-other"]) for attrs, _text in others} == set(ids(planted.west_copies))
+    section = text_of(page, data_signal=None, data_org=str(planted.west.pk))
+    assert "县审计局支部" in section and "不在您的管辖范围内" in section
+
+    late_only = page_of(client, people.town_reviewer, county.town, year=YEAR, kind="late_logging").content.decode()
+    assert [attrs["data-kind"] for attrs, _text in elements(late_only, data_signal=None)] == ["late_logging"]
+
+
+def test_another_subtrees_reviewer_and_a_secretary_get_not_found(planted, people, client, make_user):
+    services.integrity_signals_refresh(by=system(), year=YEAR)
+    organs_reviewer = make_user("organs_reviewer", Role.REVIEWER, planted.county.organs)
+    assert page_of(client, organs_reviewer, planted.county.town, year=YEAR).status_code == 404
+    assert page_of(client, organs_reviewer, planted.county.east, year=YEAR).status_code == 404
+    assert page_of(client, people.secretary, planted.county.east, year=YEAR).status_code == 404
+    assert page_of(client, organs_reviewer, planted.county.organs, year=YEAR).status_code == 200
+
+
+def test_a_year_or_kind_not_understood_shows_this_years_signals_of_every_kind(planted, people, client):
+    for query in ({"year": "二〇二五"}, {"year": "99999999999999999999"}, {"kind": "<script>"}):
+        assert page_of(client, people.town_reviewer, planted.county.town, **query).status_code == 200
+
+
+def test_the_dashboard_tile_counts_the_subtrees_signals_and_opens_their_page(planted, people, client):
+    services.integrity_signals_refresh(by=system(), year=YEAR)
+    client.force_login(people.reviewer)
+
+    response = client.get(reverse("dashboard_organization", args=[planted.county.root.pk]), {"period": YEAR})
+
+    page = response.content.decode()
+    counts = {attrs["data-signal-count"]: int(text) for attrs, text in elements(page, data_signal_count=None)}
+    assert counts == {"late_logging": 2, "cramming": 1, "similar_minutes": 2, "same_attendance": 1}
+    link = elements(page, data_signal_count="cramming")[0][0]["href"]
+    assert link == reverse("branches:integrity_signals", args=[planted.county.root.pk]) + f"?year={YEAR}&kind=cramming"
+
+
+@pytest.mark.parametrize("copies", [2, 12])
+def test_the_page_costs_the_same_queries_whatever_the_number_of_signals(
+    county, people, client, django_assert_num_queries, copies
+):
+    """`copies` branches each with the same long minutes twice and a late habit: 2 signals each, every meeting
+    listed; the page reads them in the same queries."""
+    for n in range(copies):
+        added = branch(county.town, f"T-E-C{n}", f"抄写{n}村支部")
+        for month in (1, 2, 3):
+            meeting(added, month, minutes=STOCK, logged=datetime(YEAR, month + 2, 1, tzinfo=BEIJING))
+    services.integrity_signals_refresh(by=system(), year=YEAR)
+    assert IntegritySignal.objects.count() == 2 * copies
+    client.force_login(people.town_reviewer)
+    url = reverse("branches:integrity_signals", args=[county.town.pk])
+
+    with django_assert_num_queries(PAGE_QUERIES):
+        response = client.get(url, {"year": YEAR})
+
+    assert len(elements(response.content.decode(), data_signal=None)) == min(2 * copies, SIGNALS_PER_PAGE)
+
+
+# session, user, grants, the organization, breadcrumb, counts per kind, the page's count and rows, every record behind
+# them (with their organizations), the late-logging setting, the inbox bell
+PAGE_QUERIES = 11

@@ -640,7 +640,8 @@ def test_the_dashboard_costs_the_same_queries_whatever_the_size_of_the_tree(
     assert len(rows) == 2 and len(elements(response.content.decode(), data_month=None)) == 24
 
 
-QUERIES = 25  # one of them asks whether the subtree is large enough to be read from a snapshot (it is not)
+QUERIES = 26  # one of them asks whether the subtree is large enough to be read from a snapshot (it is not); one
+# counts the integrity signals tile
 
 
 # ----------------------------------------------------------------------------------------------- landing
