@@ -17,10 +17,12 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management import call_command
 from django.urls import reverse
+from django_celery_beat.models import PeriodicTask
 
 from branches import services
 from branches.models import Attendance, IntegritySignal, Meeting, OrganizationKind, Role, Sector
 from branches.views.meetings import SIGNALS_PER_PAGE
+from portal import tasks
 from tests.conftest import add_member, system
 from tests.portal.test_dashboard import elements, text_of
 
@@ -188,6 +190,17 @@ def test_only_a_reviewer_of_the_subtree_or_an_admin_of_the_tree_refreshes_and_a_
     with pytest.raises(ValidationError):
         services.integrity_signals_refresh(by=system(), year=1800)
     assert not IntegritySignal.objects.exists()
+
+
+def test_the_nightly_job_is_scheduled_and_in_january_recomputes_the_year_just_ended_too(planted):
+    schedule = PeriodicTask.objects.get(task=tasks.refresh_integrity_signals.name)
+    assert schedule.enabled and (schedule.crontab.hour, schedule.crontab.minute) == ("4", "0")
+
+    done = tasks.refresh_integrity_signals.apply(kwargs={"today": f"{YEAR + 1}-01-05"}).get()
+
+    assert done[str(YEAR)] == {"late_logging": 2, "cramming": 1, "similar_minutes": 2, "same_attendance": 1}
+    assert sum(done[str(YEAR + 1)].values()) == 0
+    assert IntegritySignal.objects.filter(year=YEAR).count() == 6
 
 
 def test_the_command_recomputes_a_year(planted):
