@@ -230,7 +230,7 @@ def similar_minutes(year, root=None):
                 by_org.setdefault(owner[mine], []).append([mine, other, owner[other], str(score)])
     found = []
     for org, pairs in sorted(by_org.items()):
-        pairs.sort(key=lambda pair: (pair[0], -Decimal(pair[3]), pair[1]))
+        pairs.sort(key=lambda pair: (-Decimal(pair[3]), pair[0], pair[1]))  # the closest copies first
         meetings = sorted({pair[0] for pair in pairs})
         best = max(Decimal(pair[3]) for pair in pairs)
         found.append(Found(org, IntegritySignalKind.SIMILAR_MINUTES, best, meetings, pairs))
