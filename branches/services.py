@@ -983,7 +983,14 @@ def integrity_signals_refresh(*, by, year, root=None) -> dict[str, int]:
         if root is not None:
             stale = stale.filter(organization__path__startswith=root.path)
         stale.delete()
-        IntegritySignal.objects.bulk_create(rows, batch_size=1000)
+        # Two runs at once (the nightly job and a command) count the same rows: the later one's are kept.
+        IntegritySignal.objects.bulk_create(
+            rows,
+            batch_size=1000,
+            update_conflicts=True,
+            unique_fields=["organization", "year", "kind"],
+            update_fields=["figure", "meeting_count", "meetings", "others", "computed_at"],
+        )
     counts = dict.fromkeys(IntegritySignalKind.values, 0)
     for each in found:
         counts[each.kind] += 1
