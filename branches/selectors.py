@@ -37,6 +37,8 @@ from branches.models import (
     AuditEntry,
     Cadre,
     CommitteeTerm,
+    IntegritySignal,
+    IntegritySignalKind,
     Meeting,
     MeetingType,
     Member,
@@ -582,3 +584,59 @@ def subtree_rollup(*, node, first_month, last_month):
         .order_by()
     )
     return {row.pop("meeting_type"): row for row in rows}
+
+
+# ----------------------------------------------------------------------------------------------- integrity signals
+
+
+def integrity_signal_counts(node, year) -> list[tuple[IntegritySignalKind, int]]:
+    """[(kind, organizations of the subtree flagged)] for the year, every kind (0 included), in one query."""
+    counts = dict(
+        IntegritySignal.objects.filter(year=year, organization__path__startswith=node.path)
+        .values_list("kind")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    return [(kind, counts.get(kind.value, 0)) for kind in IntegritySignalKind]
+
+
+def integrity_signals_of(node, year, kind=""):
+    """The signals of the subtree's organizations for the year (of one kind, when given), kind by kind in the tree's
+    order, each with its organization."""
+    rows = IntegritySignal.objects.filter(year=year, organization__path__startswith=node.path)
+    if kind:
+        rows = rows.filter(kind=kind)
+    return rows.select_related("organization").order_by("kind", "organization__path", "pk")
+
+
+@dataclass(frozen=True)
+class SignalPair:
+    meeting: Meeting
+    other: Meeting | None  # None: deleted since the signal was computed
+    similarity: Decimal
+
+
+def integrity_signal_records(user, signals):
+    """For each of a page of signals, the records behind it: [(signal, [meeting], [SignalPair])], every meeting
+    (and, for similar minutes, the other one and its organization) read in one query. A meeting deleted since the
+    job ran is left out; `other.visible` says whether the user may open the other meeting."""
+    wanted = set()
+    for signal in signals:
+        wanted.update(signal.meetings)
+        wanted.update(other for _mine, other, _org, _score in signal.others)
+    found = {
+        meeting.pk: meeting
+        for meeting in Meeting.objects.filter(pk__in=wanted).select_related("organization").order_by()
+    }
+    for meeting in found.values():
+        meeting.visible = access.can(user, access.VIEW, meeting.organization)
+    listed = []
+    for signal in signals:
+        meetings = [found[pk] for pk in signal.meetings if pk in found]
+        pairs = [
+            SignalPair(found[mine], found.get(other), Decimal(score))
+            for mine, other, _org, score in signal.others
+            if mine in found
+        ]
+        listed.append((signal, meetings, pairs))
+    return listed

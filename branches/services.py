@@ -23,7 +23,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from branches import access, audit, periods, results, selectors, summaries, uploads, workbook
+from branches import access, audit, periods, quality, results, selectors, summaries, uploads, workbook
 from branches.models import (
     ALLOWED_PARENT_KINDS,
     Attachment,
@@ -33,6 +33,8 @@ from branches.models import (
     CommitteeTerm,
     ComplianceSetting,
     ImportState,
+    IntegritySignal,
+    IntegritySignalKind,
     Meeting,
     MeetingRequirement,
     MeetingType,
@@ -977,3 +979,53 @@ def workbook_apply(*, record, by) -> WorkbookImport:
     finally:
         progress.close()
     return record
+
+
+def integrity_signals_refresh(*, by, year, root=None) -> dict[str, int]:
+    """Recompute the integrity signals (台账质量提示) of one year, of the subtree under `root` or of the whole tree
+    (a reviewer of the subtree, or an admin of a root for the whole tree; the nightly job as the system user).
+
+    The year's rows in scope are replaced in one transaction: a signal that no longer holds disappears. Minutes are
+    compared with the whole tree's either way, so a refreshed subtree finds the same copies the nightly run does.
+    Returns how many organizations each kind flags."""
+    access.require(by, (access.REVIEW, access.ADMINISTER), root)
+    if not isinstance(year, int) or not periods.FIRST_YEAR <= year <= periods.LAST_YEAR:
+        raise ValidationError(
+            {
+                "year": _("The year must lie between %(first)d and %(last)d.")
+                % {"first": periods.FIRST_YEAR, "last": periods.LAST_YEAR}
+            }
+        )
+    found = quality.find(year, root)
+    now = timezone.now()
+    kept = IntegritySignal.MEETINGS_KEPT
+    rows = [
+        IntegritySignal(
+            organization_id=each.organization_id,
+            year=year,
+            kind=each.kind,
+            figure=each.figure,
+            meeting_count=len(each.meetings),
+            meetings=each.meetings[:kept],
+            others=each.others[:kept],
+            computed_at=now,
+        )
+        for each in found
+    ]
+    with transaction.atomic():
+        stale = IntegritySignal.objects.filter(year=year)
+        if root is not None:
+            stale = stale.filter(organization__path__startswith=root.path)
+        stale.delete()
+        # Two runs at once (the nightly job and a command) count the same rows: the later one's are kept.
+        IntegritySignal.objects.bulk_create(
+            rows,
+            batch_size=1000,
+            update_conflicts=True,
+            unique_fields=["organization", "year", "kind"],
+            update_fields=["figure", "meeting_count", "meetings", "others", "computed_at"],
+        )
+    counts = dict.fromkeys(IntegritySignalKind.values, 0)
+    for each in found:
+        counts[each.kind] += 1
+    return counts

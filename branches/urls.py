@@ -24,6 +24,7 @@ urlpatterns = [
     path("meetings/<int:pk>/edit/", views.meeting_edit, name="meeting_edit"),
     path("meetings/<int:pk>/delete/", views.meeting_delete, name="meeting_delete"),
     path("<int:pk>/compliance/", views.compliance_table, name="compliance"),
+    path("<int:pk>/signals/", views.integrity_signals, name="integrity_signals"),
     path("<int:pk>/election/", views.committee_election, name="committee_election"),
     path("<int:pk>/history/", views.organization_history, name="organization_history"),
     path("<int:pk>/security/", views.security_events, name="security_events"),

@@ -42,7 +42,7 @@ def tables(figures, *, staffing, rows, trend, rounds):
     """The report's tables, in the dashboard's order: at a glance, meeting compliance by type, month by month (every
     sub-organization), committee elections due, duties and rectifications, the latest assessment, the trends."""
     counts, duties = figures.organizations, figures.duties
-    glance = Table(_("At a glance"), [_("figure"), _("value")])
+    glance = Table(_("At a glance"), [_("measure"), _("value")])
     glance.rows += [[_("Organizations (active today)"), counts.organizations]]
     glance.rows += [[kind.label, n] for kind, n in counts.by_kind]
     glance.rows += [
@@ -96,7 +96,7 @@ def tables(figures, *, staffing, rows, trend, rounds):
     found.append(
         Table(
             _("Duties and rectifications"),
-            [_("figure"), _("value")],
+            [_("measure"), _("value")],
             [
                 [_("duties due in the period"), duties.duties_due],
                 [_("done on time"), duties.duties_on_time],

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from assessments import services as assessment_services
 from branches import access, periods, summaries
+from branches import services as branch_services
 from branches.models import Organization
 from portal import services
 from portal.models import ReminderRun
@@ -69,6 +70,15 @@ def refresh_dashboards(today=None):
     day = date.fromisoformat(today) if today else None
     run = services.dashboards_refresh(by=access.system_user(), today=day)
     return None if run is None else {"organizations": run.organizations, "snapshots": run.snapshots}
+
+
+@shared_task(name="portal.refresh_integrity_signals", **RETRY)
+def refresh_integrity_signals(year=None, today=None):
+    """Nightly: the integrity signals of the running year (in January, of the year just ended too: its last
+    records are often logged then). `year` alone recomputes that year."""
+    day = date.fromisoformat(today) if today else timezone.localdate()
+    years = [year] if year else [day.year - 1, day.year] if day.month == 1 else [day.year]
+    return {str(each): branch_services.integrity_signals_refresh(by=access.system_user(), year=each) for each in years}
 
 
 @shared_task(name="portal.refresh_dashboard", **RETRY)

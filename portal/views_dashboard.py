@@ -77,6 +77,7 @@ def dashboard(request, pk=None):
             "heat_rows": _heat_rows(user, node, rows, figures.heatmap, sector, kind),
             "staffing": _staffing(figures),
             "links": _links(user, node, keep),
+            "signals": _signals(node, span),
             "charts": {**_charts(figures), **_trend_charts(trend, rounds)},
             "trend": trend,
             "trend_days": selectors.TREND_DAYS,
@@ -159,6 +160,17 @@ def _links(user, node, keep):
         "duties_overdue": f"{lists}?list=duties&overdue=1" if reviews else "",
         "findings_overdue": f"{lists}?list=problems&overdue=1" if reviews else "",
     }
+
+
+def _signals(node, span):
+    """The integrity signals tile: per kind, how many of the subtree's organizations are flagged over the period's
+    year (read as the nightly job left them, so never from a snapshot), each opening the page that lists them."""
+    year = span.start.year
+    page = reverse("branches:integrity_signals", args=[node.pk])
+    return [
+        {"kind": kind, "count": n, "link": f"{page}?{urlencode({'year': year, 'kind': kind.value})}"}
+        for kind, n in branch_selectors.integrity_signal_counts(node, year)
+    ]
 
 
 def _charts(figures):

@@ -1,6 +1,7 @@
 from branches.models.audit import AuditEntry, SecurityEvent, SecurityEventKind, audit_organization_id
 from branches.models.files import Attachment
 from branches.models.imports import ImportState, WorkbookImport
+from branches.models.integrity import IntegritySignal, IntegritySignalKind
 from branches.models.meetings import (
     AbsenceReason,
     Attendance,
@@ -60,6 +61,8 @@ __all__ = [
     "Period",
     "Attachment",
     "ImportState",
+    "IntegritySignal",
+    "IntegritySignalKind",
     "WorkbookImport",
     "AuditEntry",
     "SecurityEvent",

@@ -18,12 +18,22 @@ from branches.forms import (
     MeetingWhenForm,
     show_service_errors,
 )
-from branches.models import Meeting, MeetingType, Member, OrganizationKind, Period, held_on_of
+from branches.models import (
+    ComplianceSetting,
+    IntegritySignalKind,
+    Meeting,
+    MeetingType,
+    Member,
+    OrganizationKind,
+    Period,
+    held_on_of,
+)
 from branches.pages import form_page, history_url, home_sections
 from branches.views.organizations import _organization
 
 __all__ = [
     "compliance_table",
+    "integrity_signals",
     "meeting_add",
     "meeting_delete",
     "meeting_detail",
@@ -384,3 +394,44 @@ def _column_span(rows, meeting_type):
     """What a column is judged over, when all its cells agree (they do unless a sector's rule differs)."""
     spans = {row.statuses[meeting_type].judged_over for row in rows if meeting_type in row.statuses}
     return spans.pop() if len(spans) == 1 else ""
+
+
+SIGNALS_PER_PAGE = 20
+
+
+def _year_of(text, default):
+    """The year asked for in the query string, or `default` when it is missing or not a year the portal knows."""
+    try:
+        year = int(text)
+    except (TypeError, ValueError):
+        return default
+    return year if periods.FIRST_YEAR <= year <= periods.LAST_YEAR else default
+
+
+@require_GET
+def integrity_signals(request, pk):
+    """台账质量提示: the signals of a subtree over a year, each with the records behind it; for those who oversee
+    the subtree (the dashboard's users), since a similar minute names another branch's meeting."""
+    organization = _organization(request, pk, access.OVERSEE)
+    year = _year_of(request.GET.get("year"), timezone.localdate().year)
+    kind = request.GET.get("kind", "")
+    kind = kind if kind in IntegritySignalKind.values else ""
+    page = Paginator(selectors.integrity_signals_of(organization, year, kind), SIGNALS_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    query = f"year={year}" + (f"&kind={kind}" if kind else "")
+    return render(
+        request,
+        "branches/integrity_signals.html",
+        {
+            "organization": organization,
+            "ancestors": selectors.visible_ancestors(request.user, organization, access.OVERSEE),
+            "year": year,
+            "kind": kind,
+            "counts": selectors.integrity_signal_counts(organization, year),
+            "page": page,
+            "signals": selectors.integrity_signal_records(request.user, page.object_list),
+            "query": query,
+            "late_days": ComplianceSetting.current().late_log_days,
+        },
+    )

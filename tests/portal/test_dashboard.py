@@ -640,7 +640,8 @@ def test_the_dashboard_costs_the_same_queries_whatever_the_size_of_the_tree(
     assert len(rows) == 2 and len(elements(response.content.decode(), data_month=None)) == 24
 
 
-QUERIES = 27  # one asks whether the subtree is large enough to be read from a snapshot (it is not); two read trends
+QUERIES = 28  # one asks whether the subtree is large enough to be read from a snapshot (it is not); two read the
+# trends; one counts the integrity signals tile
 
 
 # ----------------------------------------------------------------------------------------------- trends

@@ -331,6 +331,7 @@ def test_the_schedules_are_data_created_with_the_database(db):
         "portal.prune_api_token_uses": True,
         "portal.refresh_dashboards": True,
         "portal.take_daily_figures": True,
+        "portal.refresh_integrity_signals": True,
     }
     daily = PeriodicTask.objects.get(task="portal.send_reminders").crontab
     assert (daily.hour, daily.minute, str(daily.timezone)) == ("7", "0", "Asia/Shanghai")

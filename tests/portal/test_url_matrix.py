@@ -94,6 +94,8 @@ MATRIX = {
     "branches:meeting_edit": (lambda o: [o["meeting"].pk], only({"secretary", "admin"})),
     "branches:meeting_delete": (lambda o: [o["meeting"].pk], only({"secretary", "admin"})),
     "branches:compliance": (lambda o: [o["branch"].pk], only({"reviewer", "admin"})),
+    # Integrity signals: the dashboard's users (a similar minute names another branch's meeting); secretaries 404.
+    "branches:integrity_signals": (lambda o: [o["branch"].pk], only({"reviewer", "assessor", "admin"})),
     "assessments:todo": (lambda o: [o["branch"].pk], only({"secretary", "reviewer", "assessor", "admin"})),
     "assessments:item_add": (lambda o: [o["branch"].pk], only({"secretary", "admin"})),
     "assessments:item": (lambda o: [o["item"].pk], only({"secretary", "reviewer", "assessor", "admin"})),
