@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import Case, Count, DateField, Exists, F, Max, Q, Sum, Value, When
-from django.db.models.functions import Substr
+from django.db.models.functions import Collate, Substr
 
 from branches import access, periods, results, selectors, standings
 from branches.compliance import IN_PROGRESS, MET, NOT_MET
@@ -65,8 +66,17 @@ def sub_organizations(node, span):
         .filter(Q(founded_on__isnull=True) | Q(founded_on__lte=span.end))
         .filter(Q(dissolved_on__isnull=True) | Q(dissolved_on__gte=span.start))
         .only("pk", "path", "depth", "name", "code", "kind", "sector", "status")
-        .order_by("path")
+        .order_by(_children_order())
     )
+
+
+def _children_order():
+    """Tree order, compared byte by byte on PostgreSQL (the path's alphabet is ASCII, so the order is the same): the
+    planner then finds the children through the (depth, path) index and sorts the few it found, instead of walking
+    the path index through the whole subtree to pick them out (3 ms against 20–27 ms for the root at 100,000)."""
+    if connection.vendor == "postgresql":
+        return Collate("path", "C").asc()
+    return F("path").asc()
 
 
 def reaches(node, size):

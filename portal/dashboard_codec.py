@@ -6,7 +6,7 @@ Dates are written as ISO text, Decimals as text, choices by their value, model r
 the heatmap's cells are read back only for the rows the page shows.
 """
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -20,7 +20,7 @@ from branches import selectors as branch_selectors
 from branches.models import MeetingType, Organization, OrganizationKind
 from portal.models import DashboardSetting
 
-VERSION = 1  # a snapshot of another version is not read (it is computed anew)
+VERSION = 2  # a snapshot of another version is not read (it is computed anew)
 
 
 @dataclass
@@ -34,6 +34,7 @@ class Dashboard:
     duties: assessment_figures.DutyFigures
     round: assessment_figures.RoundFigures | None
     computed_at: datetime | None = None  # when read from a snapshot: when it was computed; None: counted now
+    rounds: list = field(default_factory=list)  # [RoundPoint]: the subtree across its latest rounds, oldest first
 
 
 def _decimal(value):
@@ -96,6 +97,10 @@ def to_json(figures: Dashboard) -> dict:
         "staffing": asdict(figures.staffing),
         "duties": asdict(figures.duties),
         "round": None if result is None else _round_to_json(result),
+        "rounds": [
+            [point.round_id, point.title, point.period_end.isoformat(), point.assessed, _decimal(point.average)]
+            for point in figures.rounds
+        ],
     }
 
 
@@ -170,6 +175,10 @@ def from_json(data: dict, *, rows=None, computed_at=None) -> Dashboard | None:
         duties=assessment_figures.DutyFigures(**data["duties"]),
         round=None if data["round"] is None else _round(data["round"]),
         computed_at=computed_at,
+        rounds=[
+            assessment_figures.RoundPoint(pk, title, date.fromisoformat(end), assessed, _undecimal(average))
+            for pk, title, end, assessed, average in data["rounds"]
+        ],
     )
 
 

@@ -276,6 +276,7 @@ def dashboard_of(node, span, today, *, rows, sector="", kind="", live=False) -> 
         staffing=branch_figures.staffing(node, today, **of),
         duties=assessment_figures.duty_figures(node, span, today, **of),
         round=assessment_figures.latest_round(node, span, **of),
+        rounds=assessment_figures.rounds_trend(node),
     )
 
 

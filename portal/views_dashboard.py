@@ -13,7 +13,6 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
-from assessments import dashboard as assessment_figures
 from branches import access, periods
 from branches import dashboard as branch_figures
 from branches import selectors as branch_selectors
@@ -65,7 +64,7 @@ def dashboard(request, pk=None):
         figures = _ask_for_snapshot(user, node, span, sector, kind, today, rows) or figures
     if figures is None:
         return render(request, "portal/dashboard.html", {**context, "figures": None, "pending": True})
-    trend, rounds = selectors.trend_of(node, today), assessment_figures.rounds_trend(node)
+    trend, rounds = selectors.trend_of(node, today), figures.rounds
     return render(
         request,
         "portal/dashboard.html",
@@ -253,7 +252,7 @@ def dashboard_report(request, pk):
         staffing=_staffing(figures),
         rows=rows,
         trend=selectors.trend_of(node, today),
-        rounds=assessment_figures.rounds_trend(node),
+        rounds=figures.rounds,
     )
     if request.GET.get("format") == "pdf":
         return reports.pdf_response(report_tables, node=node, span=span, figures=figures)

@@ -159,8 +159,9 @@ def test_a_snapshot_is_read_in_fewer_queries_whatever_the_size_of_the_tree(
     assert SNAPSHOT_QUERIES < QUERIES
 
 
-SNAPSHOT_QUERIES = 12  # the page's own (session, user, scope, breadcrumb, the rows' page), the snapshot: one, the
-# trends: two, and the integrity signals tile (the nightly job's rows, never kept in a snapshot): one
+SNAPSHOT_QUERIES = 11  # the page's own (session, user, scope, breadcrumb, the rows' page), the snapshot (with the
+# rounds' trend): one, the daily trend: one, and the integrity signals tile (the nightly job's rows, never kept in a
+# snapshot): one
 
 
 def test_a_snapshot_serves_the_page_of_the_heatmap_rows_shown(db, make_user, client, settings):
