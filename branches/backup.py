@@ -71,6 +71,7 @@ from branches.models import (
     TrainingRecord,
     WorkbookImport,
 )
+from branches.validators import UNSTORABLE
 
 FORMAT = "branch-portal-subtree"
 FORMAT_VERSION = 1
@@ -352,10 +353,29 @@ def _manifest(archive):
         )
     # The manifest steers the import (which models, files and people): a damaged one is refused before it is used.
     problem = next(iter(jsonschema.Draft202012Validator(_manifest_schema()).iter_errors(manifest)), None)
-    if problem is not None:
-        where = "/".join(str(step) for step in problem.absolute_path) or "manifest.json"
+    where = (
+        "/".join(str(step) for step in problem.absolute_path) or "manifest.json"
+        if problem is not None
+        else _unstorable_at(manifest)
+    )
+    if where is not None:
         _refuse(_("The manifest of this export is damaged at %(where)s.") % {"where": where})
     return manifest
+
+
+def _unstorable_at(node, path=()):
+    """Where the manifest holds text no database keeps (a NUL byte, a lone surrogate), or None."""
+    here = "/".join(map(str, path)) or "manifest.json"
+    if isinstance(node, str):
+        return here if UNSTORABLE.search(node) else None
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, child in items:
+        if isinstance(key, str) and UNSTORABLE.search(key):
+            return here
+        found = _unstorable_at(child, (*path, key))
+        if found is not None:
+            return found
+    return None
 
 
 def _manifest_schema():
@@ -600,10 +620,10 @@ def import_subtree(*, source) -> ImportResult:
                 _("The records of the export cannot be read (%(error)s).") % {"error": str(error).splitlines()[0]},
                 code="refused",
             ) from None
-        except DatabaseError as error:  # a key taken, a value this database cannot hold
+        except (DatabaseError, ValueError) as error:  # a key taken, a value this database cannot hold (a NUL byte)
             raise ValidationError(
                 _("The records of the export do not fit this database (%(error)s): import into an empty database.")
-                % {"error": str(error).strip().splitlines()[0]},
+                % {"error": (str(error).strip().splitlines() or [type(error).__name__])[0]},
                 code="refused",
             ) from None
     return result

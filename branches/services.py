@@ -170,6 +170,7 @@ def organization_move(*, organization, new_parent, by) -> Organization:
 def organization_dissolve(*, organization, on, reason, by) -> Organization:
     """Mark an organization dissolved. Nothing is deleted: its records stay for history."""
     access.require(by, access.ADMINISTER, organization)
+    check_days(on=on)  # written by an update, past the model's validators
     organization = Organization.objects.select_for_update().get(pk=organization.pk)
     organization.dissolution_reason = reason
     organization.full_clean(exclude=TREE_FIELDS, validate_unique=False)

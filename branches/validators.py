@@ -103,11 +103,17 @@ def typed(model, values):
     cleaned, errors = {}, {}
     for name, value in values.items():
         try:
-            cleaned[name] = model._meta.get_field(name).clean(value, None)
+            field = model._meta.get_field(name)
         except FieldDoesNotExist:
             errors[name] = [_("There is no such field.")]
+            continue
+        try:
+            cleaned[name] = field.clean(value, None)
         except ValidationError as error:
             errors[name] = error.messages
+        except (OverflowError, ValueError, TypeError, ArithmeticError):  # int(Decimal("Infinity")), and the like
+            message = field.error_messages.get("invalid") or field.error_messages["invalid_choice"]
+            errors[name] = ValidationError(message, params={"value": value}).messages
     if errors:
         raise ValidationError(errors)
     return cleaned

@@ -62,11 +62,14 @@ class Attempts:
     audit trail) as it was; any exception but a refusal is a defect (a server error in a page)."""
 
     def __init__(self, target, *models):
-        self.target, self.models = target, (AuditEntry, *models)
+        self.target, self.models = target, models
         self.tried = self.server_errors = self.partial_saves = 0
 
     def rows(self):
-        return {model.__name__: list(model._base_manager.order_by("pk").values()) for model in self.models}
+        """The watched tables row by row, and the audit trail by its size (it only grows)."""
+        rows = {model.__name__: list(model._base_manager.order_by("pk").values()) for model in self.models}
+        rows["AuditEntry"] = AuditEntry.objects.count()
+        return rows
 
     def call(self, service, **kwargs):
         """The service's result, or None when it refused."""
@@ -145,7 +148,11 @@ def test_organization_update_refuses_what_it_cannot_keep(county, people, field, 
 def test_organization_dissolve_refuses_what_it_cannot_keep(county, people, on, reason):
     Member.objects.filter(organization=county.south).update(status="left", left_on=date(2020, 1, 1))
     attempts = Attempts("service organization_dissolve", Organization)
-    attempts.call(services.organization_dissolve, organization=county.south, on=on, reason=reason, by=people.admin)
+    dissolved = attempts.call(
+        services.organization_dissolve, organization=county.south, on=on, reason=reason, by=people.admin
+    )
+    if dissolved is not None:
+        assert 1921 <= Organization.objects.get(pk=county.south.pk).dissolved_on.year <= 2100
     attempts.done()
 
 
@@ -339,9 +346,10 @@ def test_a_workbook_with_any_one_cell_changed_is_imported_or_refused(county, peo
     and applied, or refused, and a refusal changes nothing."""
     settings.MEDIA_ROOT = tmp_path
     book = load_workbook(io.BytesIO(workbook.export(county.root)))
-    sheet = data.draw(st.sampled_from(book.worksheets), label="sheet")
-    row = data.draw(st.integers(min_value=1, max_value=sheet.max_row + 1), label="row")
-    column = data.draw(st.integers(min_value=1, max_value=sheet.max_column + 1), label="column")
+    # Fixed bounds: the export grows as examples import rows, and what is drawn must not depend on it.
+    sheet = book.worksheets[data.draw(st.integers(min_value=0, max_value=len(book.worksheets) - 1), label="sheet")]
+    row = data.draw(st.integers(min_value=1, max_value=8), label="row")
+    column = data.draw(st.integers(min_value=1, max_value=12), label="column")
     sheet.cell(row=row, column=column, value=data.draw(CELL, label="value"))
     buffer = io.BytesIO()
     book.save(buffer)
