@@ -415,6 +415,17 @@ def round_open(*, rubric, root, period_start, period_end, self_assessment_due, r
     say that the computed indicators are being calculated, and the workflow refuses every step."""
     access.require(by, access.REVIEW, root)
     errors = []
+    given = {  # the round is created in one insert, past the model's validators: its own values checked here
+        "title": title,
+        "period_start": period_start,
+        "period_end": period_end,
+        "self_assessment_due": self_assessment_due,
+        "review_due": review_due,
+    }
+    try:
+        typed(AssessmentRound, {name: value for name, value in given.items() if value is not None})
+    except ValidationError as error:
+        errors += [message for messages in error.message_dict.values() for message in messages]
     if rubric.state != RubricState.PUBLISHED:
         errors.append(_("Only a published rubric can be used for an assessment round."))
     if period_start is None or period_end is None or not _half_year_or_year(period_start, period_end):

@@ -86,11 +86,13 @@ class Attempts:
                     after = self.rows()
                     if after != before:
                         self.partial_saves += 1
+                        self.done()  # the report counts the failing example too
                         changed = [name for name in before if before[name] != after[name]]
                         pytest.fail(f"{service.__name__} refused ({refusal}) but changed {changed}")
                     return None
         except Exception as error:
             self.server_errors += 1
+            self.done()
             raise AssertionError(
                 f"{service.__name__}({_short(kwargs)}) raised {type(error).__name__}: {error}"
             ) from error
