@@ -7,6 +7,10 @@ class AssessmentsConfig(AppConfig):
     verbose_name = _("Assessments")
 
     def ready(self):
+        from branches import validators
+
+        validators.guard_fields(self.get_models())  # as branches' own: text a database can keep, dates in range
+
         from assessments.views import home_section
         from branches import pages
 

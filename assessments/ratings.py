@@ -60,7 +60,7 @@ from assessments.models.ratings import DEFAULT_GRADE_POINTS
 from branches import access, audit
 from branches import services as branch_services
 from branches.models import AuditEntry, SecurityEventKind
-from branches.validators import MARKUP
+from branches.validators import MARKUP, UNSTORABLE
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford's base 32: no I, L, O, U
 CODE_LENGTH = 13  # 65 bits
@@ -493,6 +493,8 @@ def _check_answers(rating, questions, answers, comment):
         comment = ""
     if len(comment) > MAX_COMMENT:
         errors["comment"] = [_("At most %(count)d characters.") % {"count": MAX_COMMENT}]
+    elif UNSTORABLE.search(comment):  # the ballot is created without the model's validators, which would log the text
+        errors["comment"] = [_("This text holds a character that cannot be stored (a NUL byte or a broken character).")]
     elif comment and MARKUP.search(comment):
         # Recorded without the text, the code or the page: a refusal must not tell who wrote what.
         audit.record_refusal(SecurityEventKind.MARKUP_REFUSED, organization_id=rating.organization_id, detail="rating")

@@ -43,6 +43,7 @@ from assessments.models.inspections import BY_INSPECTOR, BY_ORGANIZATION, TRANSI
 from branches import access, audit, jobs
 from branches import services as branch_services
 from branches.models import AuditEntry, Organization, OrganizationKind, OrganizationStatus
+from branches.validators import typed
 
 
 @dataclass
@@ -312,6 +313,8 @@ def finding_move(*, finding, to_state, by, version, note="", upload=None) -> Fin
 
     Evidence is stored only once the finding is known to be unchanged, and removed again on a refusal.
     """
+    if to_state not in FindingState.values:
+        raise ValidationError(_("There is no such state of a finding."))
     to_state = FindingState(to_state)
     if to_state not in TRANSITIONS[FindingState(finding.state)]:  # refused for everyone, whatever the role
         raise ValidationError(
@@ -412,6 +415,17 @@ def round_open(*, rubric, root, period_start, period_end, self_assessment_due, r
     say that the computed indicators are being calculated, and the workflow refuses every step."""
     access.require(by, access.REVIEW, root)
     errors = []
+    given = {  # the round is created in one insert, past the model's validators: its own values checked here
+        "title": title,
+        "period_start": period_start,
+        "period_end": period_end,
+        "self_assessment_due": self_assessment_due,
+        "review_due": review_due,
+    }
+    try:
+        typed(AssessmentRound, {name: value for name, value in given.items() if value is not None})
+    except ValidationError as error:
+        errors += [message for messages in error.message_dict.values() for message in messages]
     if rubric.state != RubricState.PUBLISHED:
         errors.append(_("Only a published rubric can be used for an assessment round."))
     if period_start is None or period_end is None or not _half_year_or_year(period_start, period_end):
@@ -623,6 +637,15 @@ def _next_version(code, year):
     return (latest or 0) + 1
 
 
+def _rubric_data(data, keep=()):
+    """A rubric's own fields from a form's data, typed; `keep` names fields that cannot change here."""
+    values = {k: v for k, v in data.items() if k in rubrics.RUBRIC_FIELDS and k not in keep}
+    for name in ("sectors", "levels"):
+        if name in values and values[name] is None:
+            values[name] = []  # none chosen: every sector, every level
+    return typed(Rubric, values)
+
+
 def _rubric_values(rubric, data):
     for name in ("code", "title", "year", "sectors", "levels", "total_points", "bonus_may_exceed", "description"):
         if name in data:
@@ -676,7 +699,7 @@ def rubric_create(*, data, by) -> Rubric:
     """A new, empty rubric (draft, version 1). A code already used in the year is refused: copy that one instead."""
     access.require(by, access.ADMINISTER, None)
     rubric = Rubric(state=RubricState.DRAFT, version=1)
-    _rubric_values(rubric, data)
+    _rubric_values(rubric, _rubric_data(data))
     rubric.full_clean(exclude=["based_on", "published_by"])
     if Rubric.objects.filter(code=rubric.code, year=rubric.year).exists():
         raise ValidationError(
@@ -697,7 +720,7 @@ def rubric_edit(*, rubric, data, by) -> Rubric:
     Its code and year name the rubric across versions and stay."""
     access.require(by, access.ADMINISTER, None)
     rubric = _draft(rubric)
-    data = {k: v for k, v in data.items() if k not in ("code", "year")}
+    data = _rubric_data(data, keep=("code", "year"))
     tree = rubrics.snapshot(rubric)
     tree.update({k: v for k, v in data.items() if k in rubrics.RUBRIC_FIELDS})
     _check(tree)
@@ -787,7 +810,7 @@ def _indicator_values(data):
     for name in ("guidance", "formula", "metric", "rule", "aggregation"):
         if name in values and values[name] is None:
             values[name] = ""
-    return values
+    return typed(Indicator, values)
 
 
 def _save_indicator(indicator):
@@ -923,7 +946,7 @@ def indicator_delete(*, indicator, by):
 
 
 def _band_values(data):
-    return {name: data[name] for name in rubrics.BAND_FIELDS if name in data}
+    return typed(GradeBand, {name: data[name] for name in rubrics.BAND_FIELDS if name in data})
 
 
 @transaction.atomic

@@ -226,16 +226,25 @@ def read_sheet(file):
     return found
 
 
+def _confirmed(row):
+    """A row of a preview's confirmation, which went through the browser: the shape the preview gave it, or a
+    refusal (its values are checked like the sheet's)."""
+    keys = ("line", "code", "respondents", "satisfied_share")
+    if not isinstance(row, dict) or not set(keys) <= set(row):
+        raise ValidationError(_("The confirmation could not be read: upload the file again."))
+    line = row["line"]
+    if isinstance(line, bool) or not isinstance(line, int) or not 0 < line <= 10**7:
+        raise ValidationError(_("The confirmation could not be read: upload the file again."))
+    return tuple(row[key] for key in keys)
+
+
 def survey_import(*, round, by, file=None, rows=None, preview=True):  # noqa: A002
     """An Excel sheet (organization code | respondents | satisfied share) read and checked whole. With `preview`
     nothing is written; otherwise every row is written, or none. `rows` (from a preview's confirmation) are
     checked again exactly like the sheet's."""
     if not (access.has_any(by, access.ASSESS) and _assessments(round, by)):
         raise PermissionDenied
-    if file is not None:
-        raw_rows = read_sheet(file)
-    else:
-        raw_rows = [(row["line"], row["code"], row["respondents"], row["satisfied_share"]) for row in rows or []]
+    raw_rows = read_sheet(file) if file is not None else [_confirmed(row) for row in rows or []]
     checked = _check(round, by, raw_rows)
     result = SurveyImport(rows=checked)
     if not preview:

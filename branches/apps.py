@@ -45,3 +45,7 @@ class BranchesConfig(AppConfig):
 
     def ready(self):
         connection_created.connect(_sqlite_functions, dispatch_uid="branches.sqlite_functions")
+
+        from branches import validators
+
+        validators.guard_fields(self.get_models())  # no NUL byte, no lone surrogate, no date outside the calendar

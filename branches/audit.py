@@ -15,6 +15,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.utils.encoding import smart_str
 
 from branches.models import AuditEntry, SecurityEvent, audit_organization_id
+from branches.validators import storable
 
 
 @dataclass(frozen=True)
@@ -123,12 +124,12 @@ def record_refusal(kind, *, organization_id=None, detail="", username=""):
     return SecurityEvent.objects.create(
         kind=kind,
         user=user,
-        username=username or (user.get_username() if user else ""),
+        username=storable(username or (user.get_username() if user else "")),
         remote_addr=context.remote_addr,
         request_id=context.request_id[:64],
         path=context.path[:300],
         organization_id=organization_id,
-        detail=str(detail)[:300],
+        detail=storable(detail)[:300],
     )
 
 

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, time
 from pathlib import Path
 
+import jsonschema
 from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
@@ -48,7 +49,7 @@ from django.core.files import File
 from django.core.management.color import no_style
 from django.core.serializers.base import DeserializationError
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, connection, models, transaction
+from django.db import DatabaseError, connection, models, transaction
 from django.db.migrations.recorder import MigrationRecorder
 from django.db.models import Q
 from django.utils import timezone
@@ -70,6 +71,7 @@ from branches.models import (
     TrainingRecord,
     WorkbookImport,
 )
+from branches.validators import UNSTORABLE
 
 FORMAT = "branch-portal-subtree"
 FORMAT_VERSION = 1
@@ -349,7 +351,96 @@ def _manifest(archive):
             _("This export has format version %(version)s; this portal reads version %(ours)d.")
             % {"version": manifest.get("format_version"), "ours": FORMAT_VERSION}
         )
+    # The manifest steers the import (which models, files and people): a damaged one is refused before it is used.
+    problem = next(iter(jsonschema.Draft202012Validator(_manifest_schema()).iter_errors(manifest)), None)
+    where = (
+        "/".join(str(step) for step in problem.absolute_path) or "manifest.json"
+        if problem is not None
+        else _unstorable_at(manifest)
+    )
+    if where is not None:
+        _refuse(_("The manifest of this export is damaged at %(where)s.") % {"where": where})
     return manifest
+
+
+def _unstorable_at(node, path=()):
+    """Where the manifest holds text no database keeps (a NUL byte, a lone surrogate), or None."""
+    here = "/".join(map(str, path)) or "manifest.json"
+    if isinstance(node, str):
+        return here if UNSTORABLE.search(node) else None
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, child in items:
+        if isinstance(key, str) and UNSTORABLE.search(key):
+            return here
+        found = _unstorable_at(child, (*path, key))
+        if found is not None:
+            return found
+    return None
+
+
+def _manifest_schema():
+    """The shape `_manifest` accepts: what the export writes, with the models and fields this portal exports."""
+    text = {"type": "string"}
+    key = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
+    labels = {"enum": [part.label for part in PARTS]}
+    file_fields = sorted({f.name for part in PARTS for f in _file_fields(part.model)})
+    User = get_user_model()
+    user_fields = {
+        f.name: {"type": ["string", "boolean", "null"]}
+        for f in User._meta.concrete_fields
+        if not f.is_relation and f.name not in ("password", "id")
+    }
+    return {
+        "type": "object",
+        "required": ["root", "migrations", "records", "users", "content_types", "files", "years_kept", "exported_at"],
+        "properties": {
+            "root": {
+                "type": "object",
+                "required": ["pk", "code", "path"],
+                "properties": {"pk": key, "code": text, "path": {"type": "string", "minLength": 1}},
+            },
+            "exported_at": text,
+            "migrations": {"type": "object", "additionalProperties": {"type": "array", "items": text}},
+            "records": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["model", "file"],
+                    "properties": {"model": labels, "file": {"type": "string", "pattern": r"^records/[\w.\-]+$"}},
+                },
+            },
+            "users": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["pk", User.USERNAME_FIELD],
+                    "properties": {
+                        **user_fields,
+                        "pk": key,
+                        User.USERNAME_FIELD: {"type": "string", "minLength": 1, "maxLength": 150},
+                    },
+                    "additionalProperties": False,
+                },
+            },
+            "content_types": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["pk", "app_label", "model"],
+                    "properties": {"pk": key, "app_label": text, "model": text},
+                },
+            },
+            "files": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["name", "sha256", "model", "field"],
+                    "properties": {"name": text, "sha256": text, "model": labels, "field": {"enum": file_fields}},
+                },
+            },
+            "years_kept": {"type": "array", "items": {"type": "integer", "minimum": 1921, "maximum": 2100}},
+        },
+    }
 
 
 def _check_migrations(manifest):
@@ -529,10 +620,10 @@ def import_subtree(*, source) -> ImportResult:
                 _("The records of the export cannot be read (%(error)s).") % {"error": str(error).splitlines()[0]},
                 code="refused",
             ) from None
-        except IntegrityError as error:
+        except (DatabaseError, ValueError) as error:  # a key taken, a value this database cannot hold (a NUL byte)
             raise ValidationError(
                 _("The records of the export do not fit this database (%(error)s): import into an empty database.")
-                % {"error": str(error).strip().splitlines()[0]},
+                % {"error": (str(error).strip().splitlines() or [type(error).__name__])[0]},
                 code="refused",
             ) from None
     return result

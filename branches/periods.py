@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
 from branches.models import Period
+from branches.validators import FIRST_YEAR, LAST_YEAR  # the calendar every date field keeps
 
 
 @dataclass(frozen=True, order=True)
@@ -54,7 +55,6 @@ def span_of(kind, day):
     return Span(Period.YEAR, date(day.year, 1, 1), date(day.year, 12, 31))
 
 
-FIRST_YEAR, LAST_YEAR = 1921, 2100
 _CHINESE_DIGITS = str.maketrans("一二三四五六七八九", "123456789")
 _YEAR = re.compile(r"(\d{4})年?")
 _MONTH = re.compile(r"(\d{4})(?:[-–/.]|年)(\d{1,2})月?")

@@ -26,6 +26,7 @@ from django.utils.translation import ngettext
 from branches import access, audit, periods, quality, results, selectors, summaries, uploads, workbook
 from branches.models import (
     ALLOWED_PARENT_KINDS,
+    AbsenceReason,
     Attachment,
     Attendance,
     AuditEntry,
@@ -47,6 +48,7 @@ from branches.models import (
     WorkbookImport,
     held_on_of,
 )
+from branches.validators import check_days, typed
 
 logger = logging.getLogger(__name__)
 
@@ -173,6 +175,7 @@ def organization_move(*, organization, new_parent, by) -> Organization:
 def organization_dissolve(*, organization, on, reason, by) -> Organization:
     """Mark an organization dissolved. Nothing is deleted: its records stay for history."""
     access.require(by, access.ADMINISTER, organization)
+    check_days(on=on)  # written by an update, past the model's validators
     organization = Organization.objects.select_for_update().get(pk=organization.pk)
     organization.dissolution_reason = reason
     organization.full_clean(exclude=TREE_FIELDS, validate_unique=False)
@@ -372,6 +375,7 @@ def term_length_for(organization):
 def committee_term_start(*, organization, started_on, by) -> CommitteeTerm:
     """Record an election: close the open term and open a new one of the rule's length."""
     access.require(by, access.EDIT, organization)
+    check_days(started_on=started_on)  # the term's end is counted from it
     if started_on > date.today():
         raise ValidationError({"started_on": _("The election date cannot be in the future.")})
     if organization.founded_on and started_on < organization.founded_on:
@@ -562,6 +566,7 @@ def attachment_delete(*, attachment, by):
 
 def meeting_date_check(organization, held_at):
     """The day a meeting was held, or a ValidationError on `held_at` (future, before founding, after dissolution)."""
+    check_days(held_at=held_at)  # before the day is taken in Beijing time, which the far ends of time overflow
     held_on = held_on_of(held_at)
     if held_at > timezone.now():
         raise ValidationError({"held_at": _("A meeting cannot be logged before it is held.")})
@@ -631,6 +636,13 @@ def meeting_save(*, organization, data, attendance, meeting=None, by, files=()):
         if not present and not reason:
             raise ValidationError(
                 {"attendance": _("Give a reason for %(name)s's absence.") % {"name": expected[member_id].name}}
+            )
+        if not present and reason not in AbsenceReason.values:  # rows are written in bulk, past the model's checks
+            raise ValidationError(
+                {
+                    "attendance": _("Choose a reason from the list for %(name)s's absence.")
+                    % {"name": expected[member_id].name}
+                }
             )
     for upload in files:  # every file is judged before anything is saved
         upload_check(organization, upload, field="files")
@@ -727,6 +739,7 @@ def requirement_change(*, requirement, data, today, by) -> MeetingRequirement:
     Rules hold for the whole tree: only an admin of a root changes them.
     """
     access.require(by, access.ADMINISTER, None)
+    data = typed(MeetingRequirement, data)  # the new period is counted from before the rule is validated
     if requirement.effective_from > today:
         for name, value in data.items():
             setattr(requirement, name, value)
@@ -806,6 +819,7 @@ def compliance_setting_save(*, data, by) -> ComplianceSetting:
     """Change how records are judged (the days after which a meeting counts as logged late). The summaries'
     late counts are recomputed in the same transaction, so no table shows figures of the old setting."""
     access.require(by, access.ADMINISTER, None)
+    data = typed(ComplianceSetting, data)
     setting = ComplianceSetting.objects.select_for_update().order_by("pk").first() or ComplianceSetting()
     for name, value in data.items():
         setattr(setting, name, value)

@@ -11,6 +11,8 @@ from django.template.defaultfilters import filesizeformat
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 
+from branches.validators import storable
+
 # What a branch files: scans and photos, PDFs, Word and Excel documents.
 ALLOWED = {
     "jpg": ("image/jpeg", {"jpg", "jpeg"}),
@@ -58,8 +60,9 @@ def inspect(upload):
 
 
 def safe_original_name(name):
-    """The file name as the user knows it, without any folder part, for the download dialog."""
-    base = os.path.basename((name or "").replace("\\", "/")).strip() or "file"
+    """The file name as the user knows it, without any folder part, for the download dialog (a NUL byte or a broken
+    character, which no database keeps, shown as �)."""
+    base = os.path.basename(storable(name or "").replace("\\", "/")).strip() or "file"
     return base[:200]
 
 

@@ -155,6 +155,8 @@ class Book:
                         element.clear()
             except (ParseError, DefusedXmlException) as error:
                 raise Unreadable(str(error)) from error
+            except (ValueError, IndexError) as error:  # a cell or row written by no spreadsheet program
+                raise Unreadable(str(error)) from error
 
     def _value(self, element):
         kind = element.get("t", "n")
@@ -180,9 +182,15 @@ class Book:
         if kind == "b":
             return text == "1", formula
         if kind == "d":
-            return datetime.fromisoformat(text), formula
+            try:
+                return datetime.fromisoformat(text), formula
+            except ValueError:
+                return text, formula  # not a date: judged as the text it is
         number = float(text)
         style = element.get("s")
         if style is not None and int(style) in self.date_styles:
-            return from_excel(number, self.epoch), formula
+            try:
+                return from_excel(number, self.epoch), formula
+            except (OverflowError, ValueError):
+                return number, formula  # a serial beyond the last day a date can hold: judged as the number
         return (int(number) if number.is_integer() else number), formula

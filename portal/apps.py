@@ -18,7 +18,10 @@ class PortalConfig(AppConfig):
     def ready(self):
         # Connect the receivers, and register the tasks so that the admin lists them for schedules.
         from branches import jobs as branch_jobs
+        from branches import validators
         from portal import jobs, signals, tasks  # noqa: F401
+
+        validators.guard_fields(self.get_models())  # as branches' own: text a database can keep, dates in range
 
         # The ground floor's long jobs (a large workbook import) go through the same queue.
         if not branch_jobs.ENQUEUE:

@@ -35,6 +35,7 @@ from branches import access, audit, periods
 from branches import dashboard as branch_figures
 from branches import selectors as branch_selectors
 from branches.models import OrganizationKind, Period, Sector
+from branches.validators import typed
 from portal import dashboard_codec, notices, reminders, selectors
 from portal.models import (
     ApiToken,
@@ -588,7 +589,12 @@ def api_token_create(*, by, name, expires_on) -> tuple[ApiToken, str]:
         errors["expires_on"] = [_("The last day of use cannot lie in the past.")]
     elif expires_on > today + timedelta(days=settings.API_TOKEN_MAX_DAYS):
         errors["expires_on"] = [_("A token lasts at most %(days)d days.") % {"days": settings.API_TOKEN_MAX_DAYS}]
-    expires_at = timezone.make_aware(datetime.combine(expires_on + timedelta(days=1), time.min)) if expires_on else None
+    # Counted only from a day within bounds: the day after the last day of the calendar does not exist.
+    expires_at = (
+        timezone.make_aware(datetime.combine(expires_on + timedelta(days=1), time.min))
+        if expires_on and "expires_on" not in errors
+        else None
+    )
     token = ApiToken(user=by, name=(name or "").strip(), expires_at=expires_at, prefix=secrets.token_hex(6))
     plain = f"{token.prefix}.{secrets.token_urlsafe(32)}"
     token.secret_hash = _token_hash(plain)
@@ -680,6 +686,7 @@ def dashboard_setting_save(*, data, by) -> DashboardSetting:
     """Change the norms the dashboards measure against (the staffing norm, how far ahead elections are flagged): a
     rule of the whole tree, for an admin of a root."""
     access.require(by, access.ADMINISTER, None)
+    data = typed(DashboardSetting, data)  # the bounds are compared before they are saved
     setting = DashboardSetting.objects.select_for_update().order_by("pk").first() or DashboardSetting()
     for name, value in data.items():
         setattr(setting, name, value)

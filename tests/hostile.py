@@ -9,7 +9,8 @@ that the figures can be printed and kept (bench/README.md).
 import json
 import os
 import urllib.parse
-from datetime import date
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -121,3 +122,30 @@ def record(target, *, tried, server_errors=0, partial_saves=0):
     line = {"target": target, "tried": tried, "server_errors": server_errors, "partial_saves": partial_saves}
     with open(REPORT, "a", encoding="utf-8") as handle:
         handle.write(json.dumps(line, ensure_ascii=False) + "\n")
+
+
+# --- values as services receive them (already typed by a form, an API serializer or a script) ---------------------
+
+# Dates from the first day of the calendar to its last, the limits themselves more often than chance would give.
+DATES = st.one_of(
+    st.sampled_from([date(1, 1, 1), date(1900, 1, 1), date(1920, 12, 31), date(2101, 1, 1), date(9999, 12, 31)]),
+    st.dates(min_value=date(1, 1, 1), max_value=date(9999, 12, 31)),
+)
+# Moments in any time zone, from the first to the last a datetime can hold.
+MOMENTS = st.one_of(
+    st.sampled_from([datetime.min, datetime.max]).map(lambda moment: moment.replace(tzinfo=UTC)),
+    st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(hours=14)), timezone(-timedelta(hours=12))])),
+)
+INTEGERS = st.one_of(
+    st.sampled_from([-(2**63) - 1, -(2**63), -(2**31) - 1, -1, 0, 2**31 - 1, 2**31, 2**63 - 1, 2**63, 2**64, 10**30]),
+    st.integers(min_value=-(2**70), max_value=2**70),
+)
+DECIMALS = st.one_of(
+    st.sampled_from([Decimal("NaN"), Decimal("sNaN"), Decimal("Infinity"), Decimal("-Infinity"), Decimal("1E+999")]),
+    st.decimals(allow_nan=True, allow_infinity=True),
+)
+# What a file may hold: nothing, garbage, a valid header over garbage, or far too much of one byte.
+CONTENTS = st.one_of(
+    st.sampled_from([b"", b"\x00", b"%PDF-1.4\n" + b"\x00" * 64, b"\x89PNG\r\n\x1a\n" + b"\xff" * 64, b"PK\x03\x04"]),
+    st.binary(max_size=256),
+)

@@ -9,7 +9,7 @@ from datetime import date
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from branches import access
+from branches import access, xlsx_reader
 from branches.models import Organization
 from branches.workbook.apply import Writes
 from branches.workbook.cadres import CadreRows
@@ -242,4 +242,7 @@ def plan(fileobj, *, root, user, write=False, progress=None) -> Outcome:
         return planner.run(fileobj)
     except SheetError as error:
         planner.outcome.error = error.messages[0]
+        return planner.outcome
+    except xlsx_reader.Unreadable:  # damaged past the first look, in a sheet's cells
+        planner.outcome.error = _("This file is not an Excel workbook (.xlsx). Save it as .xlsx and try again.")
         return planner.outcome

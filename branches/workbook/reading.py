@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from openpyxl.utils import get_column_letter
 
 from branches import xlsx_reader
-from branches.validators import MARKUP
+from branches.validators import MARKUP, within_calendar
 from branches.workbook.sheets import CODE, Sheet, _example_row, _headers, _in_file_language
 
 
@@ -99,6 +99,14 @@ def _text(value):
     return str(value).strip()
 
 
+def _header(value):
+    """A header cell as text, whatever it holds (a date or a number is a header that matches no column)."""
+    try:
+        return _text(value)
+    except CellError:
+        return str(value)
+
+
 def _cell_value(column, value):
     """The cell's value as the model wants it, or CellError with the reason."""
     if column.kind in ("code", "text"):
@@ -114,13 +122,13 @@ def _cell_value(column, value):
         return False if column.kind == "bool" else None
     if column.kind == "date":
         if isinstance(value, datetime):
-            return value.date()
+            return _within_calendar(value.date())
         if isinstance(value, date):
-            return value
+            return _within_calendar(value)
         match = DATE_TEXT.match(str(value).strip())
         if match:
             try:
-                return date(*map(int, match.groups()))
+                return _within_calendar(date(*map(int, match.groups())))
             except ValueError:
                 pass
         raise CellError(_("not a date (write it as 2024-07-01)"))
@@ -133,6 +141,8 @@ def _cell_value(column, value):
             value = int(value.strip())
         if not isinstance(value, int) or value < 0:
             raise CellError(_("not a whole number"))
+        if value > LARGEST_COUNT:
+            raise CellError(_("at most %(n)d") % {"n": LARGEST_COUNT})
         return value
     if column.kind == "bool":
         text = _text(value).lower()
@@ -151,6 +161,18 @@ def _cell_value(column, value):
             % {"choices": "、".join(_in_file_language(choice.label) for choice in column.choices)}
         )
     return found
+
+
+# The largest number a count column keeps (a positive integer field).
+LARGEST_COUNT = 2**31 - 1
+
+
+def _within_calendar(day):
+    try:
+        within_calendar(day)
+    except ValidationError as error:
+        raise CellError(error.messages[0]) from None
+    return day
 
 
 @dataclass(eq=False)
@@ -185,7 +207,7 @@ def _rows(book, title, sheet, allow_example):
     """Rows of one worksheet as `Row`s, headers checked; blank rows and the template's example skipped."""
     cells = book.rows(title)
     first = next(cells, (1, {}))[1]
-    headers = [_text(first.get(index, (None, False))[0]) for index in range(max(first, default=-1) + 1)]
+    headers = [_header(first.get(index, (None, False))[0]) for index in range(max(first, default=-1) + 1)]
     while headers and not headers[-1]:
         headers.pop()
     expected = _headers(sheet)

@@ -3,10 +3,11 @@ from django.utils.translation import gettext as _
 
 from branches import integrity
 from branches.models import Organization
+from portal.management import arguments
 
 
 def organization_by_code(code):
-    found = Organization.objects.filter(code=code).first()
+    found = Organization.objects.filter(code=code).first() if arguments.organization_code(code) else None
     if found is None:
         raise CommandError(_("There is no organization with the code %(code)s.") % {"code": code})
     return found

@@ -5,6 +5,7 @@ from django.utils.translation import gettext as _
 
 from branches import backup
 from branches.models import Organization
+from portal.management import arguments
 
 
 class Command(BaseCommand):
@@ -19,13 +20,18 @@ class Command(BaseCommand):
         parser.add_argument("--out", required=True, help="the zip file to write")
 
     def handle(self, *args, org, out, **options):
-        root = Organization.objects.filter(code=org).first()
+        out = arguments.file_path("--out", out)
+        root = Organization.objects.filter(code=org).first() if arguments.organization_code(org) else None
         if root is None:
             raise CommandError(_("There is no organization with the code %(code)s.") % {"code": org})
         try:
             result = backup.export_subtree(root=root, out=out)
         except ValidationError as error:
             raise CommandError(" ".join(error.messages)) from None
+        except OSError as error:  # a folder, a folder that is not there, no permission, a name too long
+            raise CommandError(
+                _("%(file)s cannot be written: %(error)s") % {"file": out, "error": error.strerror or error}
+            ) from None
         self.stdout.write(
             _(
                 "%(name)s (%(code)s) and its subtree written to %(file)s: %(organizations)d organizations, "

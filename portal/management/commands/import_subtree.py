@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
 from branches import backup
+from portal.management import arguments
 
 
 class Command(BaseCommand):
@@ -18,6 +19,7 @@ class Command(BaseCommand):
         parser.add_argument("file", help="the zip file written by export_subtree")
 
     def handle(self, *args, file, **options):
+        file = arguments.file_path("file", file)
         try:
             result = backup.import_subtree(source=file)
         except ValidationError as error:

@@ -3,6 +3,7 @@ from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from branches import audit
+from portal.management import arguments
 
 
 class Command(BaseCommand):
@@ -12,7 +13,8 @@ class Command(BaseCommand):
         parser.add_argument("--days", type=int, default=None, help="override AUDIT_RETENTION_DAYS")
 
     def handle(self, *args, days, **options):
-        days = settings.AUDIT_RETENTION_DAYS if days is None else days
+        # A century at most: a longer span reaches before any date the trail can hold.
+        days = settings.AUDIT_RETENTION_DAYS if days is None else arguments.number("--days", days, 0, 36_500)
         deleted = audit.prune(now=timezone.now(), retention_days=days)
         self.stdout.write(
             f"{deleted} audit entries older than {days} days deleted."

@@ -3,6 +3,7 @@ from django.utils.translation import gettext as _
 
 from branches import summaries
 from branches.models import Organization, SummaryRun
+from portal.management import arguments
 
 
 class Command(BaseCommand):
@@ -17,6 +18,8 @@ class Command(BaseCommand):
         parser.add_argument("--year", type=int, default=None, help="the year to rebuild (default: every year)")
 
     def handle(self, *args, org, year, **options):
+        arguments.row_id("--org", org)
+        arguments.year("--year", year)
         within = None
         if org is not None:
             within = Organization.objects.filter(pk=org).first()

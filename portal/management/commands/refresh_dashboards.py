@@ -5,6 +5,7 @@ from django.utils.translation import gettext as _
 
 from branches import access
 from portal import services
+from portal.management import arguments
 
 
 class Command(BaseCommand):
@@ -23,6 +24,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, today, min_orgs, **options):
+        arguments.day("--today", today)
+        arguments.number("--min-orgs", min_orgs, 1, arguments.LARGEST_ID)
         run = services.dashboards_refresh(by=access.system_user(), today=today, min_orgs=min_orgs)
         if run is None:
             self.stdout.write(_("Another run is still counting the dashboards' snapshots."))

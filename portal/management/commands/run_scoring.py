@@ -4,6 +4,7 @@ from django.utils.translation import gettext as _
 from assessments import services
 from assessments.models import AssessmentRound
 from branches import access
+from portal.management import arguments
 
 
 class Command(BaseCommand):
@@ -18,6 +19,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, round, **options):  # noqa: A002 (the option's name)
+        arguments.row_id("--round", round)
         system = access.system_user()
         if round is not None:
             found = AssessmentRound.objects.select_related("root").filter(pk=round).first()

@@ -2,7 +2,7 @@ import time
 from datetime import date
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 from django.db import connection
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -11,6 +11,10 @@ from assessments import demo as assessments_demo
 from branches import audit, demo
 from branches.models import Organization
 from portal import demo as portal_demo
+from portal.management import arguments
+
+# Twice the county the portal is designed and measured for (DESIGN.md): a larger one is a typing slip.
+MAX_ORGS = 200_000
 
 
 class Command(BaseCommand):
@@ -31,8 +35,9 @@ class Command(BaseCommand):
         parser.add_argument("--quiet-logins", action="store_true", help="do not print the demo logins")
 
     def handle(self, *args, orgs, seed, today, quiet_logins, no_meetings, **options):
-        if orgs < 12:
-            raise CommandError(_("--orgs must be at least 12."))
+        arguments.number("--orgs", orgs, 12, MAX_ORGS)
+        arguments.number("--seed", seed, 0, arguments.LARGEST_ID)
+        arguments.day("--today", today)
         today = today or timezone.localdate()
         started = time.monotonic()
 

@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand
 from django.utils.translation import gettext as _
 
 from portal import services
+from portal.management import arguments
 from portal.models import NotificationKind
 
 
@@ -17,6 +18,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, today, dry_run, **options):
+        arguments.day("--today", today)
         summary = services.reminders_send(today=today, dry_run=dry_run)
         head = _("Dry run for %(day)s: nothing was written or sent.") if dry_run else _("Reminders for %(day)s:")
         self.stdout.write(head % {"day": summary.today.isoformat()})
