@@ -43,5 +43,5 @@ def test_the_round_page_refreshes_itself_once_its_first_scoring_is_done(
     expect(first.nth(2)).to_have_text(re.compile(r"^\d+\.\d\d$"))  # its total
     expect(first.nth(4)).to_have_text(re.compile(r"^[12]$"))  # its rank
     page.goto(f"{live_server.url}{reverse('assessments:ranking', args=[opened.pk])}")
-    expect(page.locator("[data-exports] a")).to_have_count(3)
+    expect(page.locator("[data-exports] a")).to_have_count(4)  # Excel, CSV, the roll-ups' and the ratings' CSV
     assert not [e for e in errors if "Content Security Policy" in e], errors

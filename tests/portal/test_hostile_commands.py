@@ -61,6 +61,7 @@ PORTAL_COMMANDS = {
     "prune_audit_trail",
     "rebuild_summaries",
     "refresh_dashboards",
+    "refresh_integrity_signals",
     "run_scoring",
     "seed_demo",
     "send_reminders",
@@ -275,12 +276,21 @@ def test_rebuild_summaries_takes_any_organization_and_year(county, org, year):
     tally.done()
 
 
+@pytest.mark.parametrize("command", ["rebuild_summaries", "refresh_integrity_signals"])
 @pytest.mark.parametrize("year", ["0", "-1", "10000", "9223372036854775808", "1"])
-def test_rebuild_summaries_refuses_years_outside_the_calendar_it_keeps(county, year):
+def test_years_outside_the_calendar_the_portal_keeps_are_refused(county, command, year):
     before = counts()
     with pytest.raises(CommandError, match="--year"):
-        call_command("rebuild_summaries", f"--year={year}", stdout=StringIO())
+        call_command(command, f"--year={year}", stdout=StringIO())
     assert counts() == before
+
+
+@given(year=ARGUMENT)
+@HOSTILE_SETTINGS
+def test_refresh_integrity_signals_takes_any_year(county, year):
+    tally = Tally("command refresh_integrity_signals")
+    tally.run("refresh_integrity_signals", f"--year={year}")
+    tally.done()
 
 
 @given(round_id=ARGUMENT)

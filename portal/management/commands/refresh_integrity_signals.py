@@ -4,6 +4,7 @@ from django.utils.translation import gettext as _
 
 from branches import access, services
 from branches.models import IntegritySignalKind
+from portal.management import arguments
 
 
 class Command(BaseCommand):
@@ -16,7 +17,7 @@ class Command(BaseCommand):
         parser.add_argument("--year", type=int, default=None, help="the year (default: this year)")
 
     def handle(self, *args, year, **options):
-        year = year or timezone.localdate().year
+        year = arguments.year("--year", year) or timezone.localdate().year
         counts = services.integrity_signals_refresh(by=access.system_user(), year=year)
         for kind, n in counts.items():
             self.stdout.write(f"{IntegritySignalKind(kind).label}: {n}")
