@@ -98,31 +98,33 @@ def _ask_for_snapshot(user, node, span, sector, kind, today, rows):
 
 def _heat_rows(user, node, rows, heatmap, sector, kind):
     """Each heatmap row: the organization, where clicking it leads (its dashboard, one level down), and its cells,
-    a cell not met with the page showing the records behind it."""
+    a cell not met with the page showing the records behind it (one URL reversed per row, not per cell: a root's
+    page has hundreds of red cells)."""
     if heatmap is None:
         return []
     reviews = access.can(user, access.REVIEW, node)
     found = []
     for row in rows:
         drill = None if row.pk == node.pk else reverse("dashboard_organization", args=[row.pk])
+        records = _records_of(row, reviews, sector, kind)
         cells = []
         for cell in heatmap.cells.get(row.pk, []):
-            link = None
-            if cell.state == NOT_MET:
-                link = _records_of(row, cell.month, reviews, sector, kind)
+            link = records(cell.month) if cell.state == NOT_MET and records else None
             cells.append({"cell": cell, "link": link, "label": STATE_LABELS.get(cell.state, "")})
         found.append({"organization": row, "drill": drill, "cells": cells})
     return found
 
 
-def _records_of(row, month, reviews, sector, kind):
-    """The page behind a red cell: the reviewer's compliance table of the row's subtree over that month; for an
-    assessor (who has no table), a branch's meetings of the month."""
+def _records_of(row, reviews, sector, kind):
+    """The page behind a red cell of the row, for a month: the reviewer's compliance table of the row's subtree over
+    that month; for an assessor (who has no table), a branch's meetings of the month. None when there is none."""
     if reviews:
-        query = {"period": month.key, **({"sector": sector} if sector else {}), **({"kind": kind} if kind else {})}
-        return reverse("branches:compliance", args=[row.pk]) + "?" + urlencode(query)
+        base = reverse("branches:compliance", args=[row.pk])
+        filters = {**({"sector": sector} if sector else {}), **({"kind": kind} if kind else {})}
+        return lambda month: base + "?" + urlencode({"period": month.key, **filters})
     if row.kind == OrganizationKind.BRANCH:
-        return reverse("branches:meetings", args=[row.pk]) + "?" + urlencode({"period": month.key})
+        base = reverse("branches:meetings", args=[row.pk])
+        return lambda month: base + "?" + urlencode({"period": month.key})
     return None
 
 
