@@ -68,6 +68,15 @@ def main():
     print(f"hostile_seconds: {seconds:.0f}")
     for line in failed:
         print(f"  {line}")
+    # Per target (each form, page, command, service): what was tried, server errors, partial saves.
+    per_target = collections.defaultdict(collections.Counter)
+    for line in lines:
+        for figure in ("tried", "server_errors", "partial_saves"):
+            per_target[line["target"]][figure] += line.get(figure, 0)
+    for target in sorted(per_target):
+        name = "".join(c if c.isalnum() else "_" for c in target)
+        tried, errors, partial = (per_target[target][key] for key in ("tried", "server_errors", "partial_saves"))
+        print(f"hostile_{name}: {tried} tried, {errors} 5xx, {partial} partial")
     if run.returncode not in (0, 1):
         print(run.stdout[-3000:], run.stderr[-3000:], sep="\n")
     return 0 if run.returncode == 0 else 1
