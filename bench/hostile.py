@@ -49,17 +49,17 @@ def main():
         text = report.read_text(encoding="utf-8") if report.exists() else ""
         lines = [json.loads(line) for line in text.splitlines()]
     failed = [line for line in run.stdout.splitlines() if line.startswith(("FAILED", "ERROR"))]
-    targets, tried = collections.Counter(), collections.Counter()
+    targets, tried = collections.defaultdict(set), collections.Counter()
     totals = collections.Counter()
     for line in lines:
         kind = line["target"].split()[0]
-        targets[kind] += 1
+        targets[kind].add(line["target"])  # a target reports once per test that fuzzes it
         tried[kind] += line["tried"]
         for figure in ("tried", "server_errors", "partial_saves"):
             totals[figure] += line.get(figure, 0)
     print(f"hostile_examples_per_target: {options.examples}")
     for kind in sorted(targets):
-        print(f"hostile_{kind}_targets: {targets[kind]}")
+        print(f"hostile_{kind}_targets: {len(targets[kind])}")
         print(f"hostile_{kind}_tried: {tried[kind]}")
     print(f"hostile_tried: {totals['tried']}")
     print(f"hostile_server_errors: {totals['server_errors']}")
