@@ -402,6 +402,7 @@ class Turnout:
     used: int
     in_inboxes: int = 0  # sent to portal users' inboxes, not used yet
     users: int | None = None  # for an inbox audience, its people who use the portal
+    sent: int = 0  # sent to inboxes ever, used or not (one per person: the send skips those who have one)
 
     @property
     def share(self):
@@ -412,6 +413,12 @@ class Turnout:
         """Tickets an issue would print now: the voters who have not voted and hold no ticket in their inbox."""
         return max(0, self.audience.voters - self.used - self.in_inboxes)
 
+    @property
+    def to_send(self):
+        """The audience's portal users still without a ticket in their inbox, as far as the tickets tell: a ticket
+        names nobody, so this is the users less the tickets sent. None for an audience of no portal users."""
+        return None if self.users is None else max(0, self.users - self.sent)
+
 
 def turnout(rating, *, with_users=False):
     """Per audience, the tickets that count (spent, or unspent and not voided) and those used: one query; with
@@ -420,6 +427,7 @@ def turnout(rating, *, with_users=False):
         valid=Count("tickets", filter=Q(tickets__spent=True) | Q(tickets__voided=False)),
         used=Count("tickets", filter=Q(tickets__spent=True)),
         in_inboxes=Count("tickets", filter=Q(tickets__by_inbox=True, tickets__spent=False, tickets__voided=False)),
+        sent=Count("tickets", filter=Q(tickets__by_inbox=True)),
     ).order_by("pk")
     return [
         Turnout(
@@ -428,6 +436,7 @@ def turnout(rating, *, with_users=False):
             row.used,
             row.in_inboxes,
             inbox_recipients(rating, row).count() if with_users and row.kind in INBOX_AUDIENCES else None,
+            row.sent,
         )
         for row in rows
     ]

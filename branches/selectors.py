@@ -2,7 +2,7 @@
 
 import posixpath
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, timedelta
 from decimal import Decimal
 
 from auditlog.registry import auditlog
@@ -39,6 +39,7 @@ from branches.models import (
     CommitteeTerm,
     IntegritySignal,
     IntegritySignalKind,
+    IntegritySignalRun,
     Meeting,
     MeetingType,
     Member,
@@ -598,6 +599,54 @@ def integrity_signal_counts(node, year) -> list[tuple[IntegritySignalKind, int]]
         .order_by()
     )
     return [(kind, counts.get(kind.value, 0)) for kind in IntegritySignalKind]
+
+
+# A run still "running" after this long was cut short (the worker stopped): it is shown as not finished.
+SIGNAL_RUN_GRACE = timedelta(hours=6)
+
+
+@dataclass(frozen=True)
+class SignalRuns:
+    latest: IntegritySignalRun | None  # the last run of the year covering the node; None: never computed
+    done: IntegritySignalRun | None  # the last one that finished, which the rows shown come from
+
+    @property
+    def state(self):
+        """One of pending (never computed), ok, running, or failed (failed, or cut short)."""
+        if self.latest is None:
+            return "pending"
+        if self.latest.state == IntegritySignalRun.State.RUNNING:
+            cut_short = self.latest.started_at < timezone.now() - SIGNAL_RUN_GRACE
+            return "failed" if cut_short else "running"
+        return self.latest.state
+
+
+def integrity_signal_runs_of(node, year) -> SignalRuns:
+    """The runs behind the node's signals of the year: those of the whole tree or of a subtree holding the node. One
+    query when the last run finished well (or there is none), two otherwise."""
+    covering = IntegritySignalRun.objects.filter(year=year).filter(
+        Q(organization=None) | Q(organization__path__in=[*node.ancestor_paths(), node.path])
+    )
+    latest = covering.order_by("-started_at", "-pk").first()
+    if latest is None or latest.state == IntegritySignalRun.State.OK:
+        return SignalRuns(latest, latest)
+    done = covering.filter(state=IntegritySignalRun.State.OK).order_by("-started_at", "-pk").first()
+    return SignalRuns(latest, done)
+
+
+def integrity_signal_runs_recent(limit=10):
+    """The last runs, newest first, for the jobs page."""
+    return list(IntegritySignalRun.objects.select_related("organization").order_by("-started_at", "-pk")[:limit])
+
+
+def integrity_signals_computed(year) -> bool:
+    """Whether the whole tree's signals of the year were computed, or are being computed."""
+    running = Q(state=IntegritySignalRun.State.RUNNING, started_at__gte=timezone.now() - SIGNAL_RUN_GRACE)
+    return (
+        IntegritySignalRun.objects.filter(year=year, organization=None)
+        .filter(Q(state=IntegritySignalRun.State.OK) | running)
+        .exists()
+    )
 
 
 def integrity_signals_of(node, year, kind=""):

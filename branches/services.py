@@ -11,6 +11,7 @@ A refused call writes nothing, stored files included. Jobs and the demo seeding 
 import contextlib
 import copy
 import logging
+import traceback
 from contextvars import ContextVar
 from datetime import date, timedelta
 
@@ -36,6 +37,7 @@ from branches.models import (
     ImportState,
     IntegritySignal,
     IntegritySignalKind,
+    IntegritySignalRun,
     Meeting,
     MeetingRequirement,
     MeetingType,
@@ -1001,7 +1003,8 @@ def integrity_signals_refresh(*, by, year, root=None) -> dict[str, int]:
 
     The year's rows in scope are replaced in one transaction: a signal that no longer holds disappears. Minutes are
     compared with the whole tree's either way, so a refreshed subtree finds the same copies the nightly run does.
-    Returns how many organizations each kind flags."""
+    Returns how many organizations each kind flags. Each run is recorded (`IntegritySignalRun`), a failed one with
+    its error, so that pages tell "none found" from "not computed yet" and from "failed"."""
     access.require(by, (access.REVIEW, access.ADMINISTER), root)
     if not isinstance(year, int) or not periods.FIRST_YEAR <= year <= periods.LAST_YEAR:
         raise ValidationError(
@@ -1010,6 +1013,23 @@ def integrity_signals_refresh(*, by, year, root=None) -> dict[str, int]:
                 % {"first": periods.FIRST_YEAR, "last": periods.LAST_YEAR}
             }
         )
+    run = IntegritySignalRun.objects.create(year=year, organization=root)
+    try:
+        counts = _integrity_signals_replace(year, root)
+    except Exception:
+        # Recorded outside the failed transaction, so the failure is seen; the year's earlier rows stay as they were.
+        IntegritySignalRun.objects.filter(pk=run.pk).update(
+            state=IntegritySignalRun.State.FAILED, finished_at=timezone.now(), error=traceback.format_exc()[-4000:]
+        )
+        raise
+    scope = Organization.objects.all() if root is None else Organization.objects.filter(path__startswith=root.path)
+    run.state, run.finished_at = IntegritySignalRun.State.OK, timezone.now()
+    run.counts, run.found, run.organizations = counts, sum(counts.values()), scope.count()
+    run.save(update_fields=["state", "finished_at", "counts", "found", "organizations"])
+    return counts
+
+
+def _integrity_signals_replace(year, root):
     found = quality.find(year, root)
     now = timezone.now()
     kept = IntegritySignal.MEETINGS_KEPT

@@ -31,7 +31,7 @@ from assessments import selectors as duty_selectors
 from branches import access
 from branches import dashboard as branch_figures
 from branches import selectors as branch_selectors
-from branches.models import Organization, RoleAssignment, SummaryRun
+from branches.models import IntegritySignalRun, Organization, RoleAssignment, SummaryRun
 from portal import dashboard_codec, tasks
 from portal.dashboard_codec import Dashboard
 from portal.models import (
@@ -162,6 +162,9 @@ def schedule_rows() -> list[ScheduleRow]:
         last_run=Max("started_at"), runs=Count("pk")
     )
     snapshot_runs = DashboardSnapshotRun.objects.aggregate(last_run=Max("started_at"), runs=Count("pk"))
+    signal_runs = IntegritySignalRun.objects.filter(organization=None).aggregate(
+        last_run=Max("started_at"), runs=Count("pk")
+    )
     rows = []
     for task in PeriodicTask.objects.select_related("crontab", "interval").order_by("name"):
         if task.task == tasks.send_reminders.name:
@@ -170,6 +173,8 @@ def schedule_rows() -> list[ScheduleRow]:
             rows.append(ScheduleRow(task, rebuilds["last_run"], rebuilds["runs"]))
         elif task.task == tasks.refresh_dashboards.name:
             rows.append(ScheduleRow(task, snapshot_runs["last_run"], snapshot_runs["runs"]))
+        elif task.task == tasks.refresh_integrity_signals.name:
+            rows.append(ScheduleRow(task, signal_runs["last_run"], signal_runs["runs"]))
         else:
             rows.append(ScheduleRow(task, task.last_run_at, task.total_run_count))
     return rows
@@ -184,6 +189,7 @@ def jobs_overview(days=7):
         "runs": list(ReminderRun.objects.select_related("requested_by")[:10]),
         "rebuilds": list(SummaryRun.objects.select_related("organization")[:10]),
         "snapshot_runs": list(DashboardSnapshotRun.objects.all()[:10]),
+        "signal_runs": branch_selectors.integrity_signal_runs_recent(),
         "email_states": [
             (EmailState(state).label, n)
             for state, n in Notification.objects.filter(created_at__gte=since)
@@ -321,3 +327,8 @@ def trend_of(node, today, *, days=TREND_DAYS):
         .order_by("day")
         .values("day", "duties_overdue", "rectifications_overdue", "terms_overdue")
     )
+
+
+def daily_figures_taken(day) -> bool:
+    """Whether the daily job has taken the day's figures."""
+    return DailyFigures.objects.filter(day=day).exists()

@@ -165,13 +165,23 @@ def _links(user, node, keep):
 
 def _signals(node, span):
     """The integrity signals tile: per kind, how many of the subtree's organizations are flagged over the period's
-    year (read as the nightly job left them, so never from a snapshot), each opening the page that lists them."""
+    year (read as the nightly job left them, so never from a snapshot), each opening the page that lists them; and
+    the run they come from, so that "none found" is told from "not computed yet" and from a failed run. The counts
+    are read only when a run has finished."""
     year = span.start.year
+    runs = branch_selectors.integrity_signal_runs_of(node, year)
     page = reverse("branches:integrity_signals", args=[node.pk])
-    return [
-        {"kind": kind, "count": n, "link": f"{page}?{urlencode({'year': year, 'kind': kind.value})}"}
-        for kind, n in branch_selectors.integrity_signal_counts(node, year)
-    ]
+    counts = [] if runs.done is None else branch_selectors.integrity_signal_counts(node, year)
+    return {
+        "state": runs.state,
+        "latest": runs.latest,
+        "done": runs.done,
+        "found": sum(n for _kind, n in counts),
+        "kinds": [
+            {"kind": kind, "count": n, "link": f"{page}?{urlencode({'year': year, 'kind': kind.value})}"}
+            for kind, n in counts
+        ],
+    }
 
 
 def _charts(figures):

@@ -1,7 +1,7 @@
 from branches.models.audit import AuditEntry, SecurityEvent, SecurityEventKind, audit_organization_id
 from branches.models.files import Attachment
 from branches.models.imports import ImportState, WorkbookImport
-from branches.models.integrity import IntegritySignal, IntegritySignalKind
+from branches.models.integrity import IntegritySignal, IntegritySignalKind, IntegritySignalRun
 from branches.models.meetings import (
     AbsenceReason,
     Attendance,
@@ -63,6 +63,7 @@ __all__ = [
     "ImportState",
     "IntegritySignal",
     "IntegritySignalKind",
+    "IntegritySignalRun",
     "WorkbookImport",
     "AuditEntry",
     "SecurityEvent",

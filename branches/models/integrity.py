@@ -53,3 +53,49 @@ class IntegritySignal(models.Model):
 
     def __str__(self):
         return f"{self.organization_id} {self.year} {self.kind}"
+
+
+class IntegritySignalRun(models.Model):
+    """One recomputation of a year's integrity signals (the nightly job or `manage.py refresh_integrity_signals`,
+    both through `services.integrity_signals_refresh`): so that the dashboard tells "none found" from "not computed
+    yet" and a failed run from an empty one, and the jobs page lists them. `organization` is the subtree refreshed
+    (None: the whole tree)."""
+
+    class State(models.TextChoices):
+        RUNNING = "running", _("running")
+        OK = "ok", _("done")
+        FAILED = "failed", _("failed")
+
+    year = models.PositiveSmallIntegerField(_("year"))
+    organization = models.ForeignKey(
+        Organization,
+        on_delete=models.CASCADE,  # a subtree's run says nothing once the subtree is gone
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("subtree"),
+    )
+    state = models.CharField(_("state"), max_length=8, choices=State.choices, default=State.RUNNING)
+    started_at = models.DateTimeField(_("started at"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    organizations = models.PositiveIntegerField(_("organizations scanned"), default=0)
+    found = models.PositiveIntegerField(_("signals found"), default=0)
+    counts = models.JSONField(_("signals found per kind"), default=dict, blank=True)  # {kind: organizations}
+    error = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        verbose_name = _("integrity signal run")
+        verbose_name_plural = _("integrity signal runs")
+        ordering = ["-started_at", "-pk"]
+        indexes = [models.Index(fields=["year", "-started_at"], name="integrity_signal_run_year")]
+
+    def __str__(self):
+        return f"{self.year} · {self.started_at:%Y-%m-%d %H:%M} · {self.get_state_display()}"
+
+    @property
+    def seconds(self):
+        return (self.finished_at - self.started_at).total_seconds() if self.finished_at else None
+
+    def kind_counts(self):
+        """[(kind, organizations flagged)], every kind in order."""
+        return [(kind, self.counts.get(kind.value, 0)) for kind in IntegritySignalKind]

@@ -17,10 +17,20 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management import call_command
 from django.urls import reverse
+from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
-from branches import services
-from branches.models import Attendance, IntegritySignal, Meeting, OrganizationKind, Role, Sector
+from branches import quality, services
+from branches.models import (
+    Attendance,
+    IntegritySignal,
+    IntegritySignalRun,
+    Meeting,
+    Organization,
+    OrganizationKind,
+    Role,
+    Sector,
+)
 from branches.views.meetings import SIGNALS_PER_PAGE
 from portal import tasks
 from tests.conftest import add_member, system
@@ -190,6 +200,7 @@ def test_only_a_reviewer_of_the_subtree_or_an_admin_of_the_tree_refreshes_and_a_
     with pytest.raises(ValidationError):
         services.integrity_signals_refresh(by=system(), year=1800)
     assert not IntegritySignal.objects.exists()
+    assert not IntegritySignalRun.objects.exists()  # a refusal is no run
 
 
 def test_the_nightly_job_is_scheduled_and_in_january_recomputes_the_year_just_ended_too(planted):
@@ -206,6 +217,44 @@ def test_the_nightly_job_is_scheduled_and_in_january_recomputes_the_year_just_en
 def test_the_command_recomputes_a_year(planted):
     call_command("refresh_integrity_signals", "--year", str(YEAR), stdout=open("/dev/null", "w"))  # noqa: SIM115
     assert IntegritySignal.objects.filter(year=YEAR).count() == 6
+    assert IntegritySignalRun.objects.get().state == IntegritySignalRun.State.OK
+
+
+# ----------------------------------------------------------------------------------------------- the runs
+
+
+def test_each_refresh_is_recorded_with_what_it_scanned_and_found(planted, people):
+    tasks.refresh_integrity_signals.apply(kwargs={"today": f"{YEAR + 1}-01-05"}).get()
+
+    runs = {run.year: run for run in IntegritySignalRun.objects.all()}
+    assert set(runs) == {YEAR, YEAR + 1}
+    run = runs[YEAR]
+    assert run.state == IntegritySignalRun.State.OK and run.organization is None and not run.error
+    assert run.started_at <= run.finished_at
+    assert run.counts == {"late_logging": 2, "cramming": 1, "similar_minutes": 2, "same_attendance": 1}
+    assert run.found == 6 and run.organizations == Organization.objects.count()
+    assert (runs[YEAR + 1].state, runs[YEAR + 1].found) == (IntegritySignalRun.State.OK, 0)
+
+    services.integrity_signals_refresh(by=people.town_reviewer, year=YEAR, root=planted.county.town)
+    town = IntegritySignalRun.objects.filter(organization=planted.county.town).get()
+    assert town.organizations == Organization.objects.filter(path__startswith=planted.county.town.path).count()
+    assert town.found == 3  # 东村, 南村, 西村
+
+
+def test_a_failed_refresh_is_recorded_as_failed_with_its_error_and_keeps_the_years_signals(planted, monkeypatch):
+    services.integrity_signals_refresh(by=system(), year=YEAR)
+
+    def broken(year, root=None):
+        raise RuntimeError("the minutes could not be read")
+
+    monkeypatch.setattr(quality, "find", broken)
+    with pytest.raises(RuntimeError):
+        services.integrity_signals_refresh(by=system(), year=YEAR)
+
+    failed = IntegritySignalRun.objects.order_by("-pk").first()
+    assert failed.state == IntegritySignalRun.State.FAILED and failed.finished_at is not None
+    assert "the minutes could not be read" in failed.error and failed.found == 0
+    assert IntegritySignal.objects.filter(year=YEAR).count() == 6  # the run before it still holds
 
 
 # ----------------------------------------------------------------------------------------------- the page and tile
@@ -259,6 +308,7 @@ def test_a_year_or_kind_not_understood_shows_this_years_signals_of_every_kind(pl
 
 def test_the_dashboard_tile_counts_the_subtrees_signals_and_opens_their_page(planted, people, client):
     services.integrity_signals_refresh(by=system(), year=YEAR)
+    run = IntegritySignalRun.objects.get()
     client.force_login(people.reviewer)
 
     response = client.get(reverse("dashboard_organization", args=[planted.county.root.pk]), {"period": YEAR})
@@ -268,6 +318,85 @@ def test_the_dashboard_tile_counts_the_subtrees_signals_and_opens_their_page(pla
     assert counts == {"late_logging": 2, "cramming": 1, "similar_minutes": 2, "same_attendance": 1}
     link = elements(page, data_signal_count="cramming")[0][0]["href"]
     assert link == reverse("branches:integrity_signals", args=[planted.county.root.pk]) + f"?year={YEAR}&kind=cramming"
+    assert text_of(page, data_signals_computed=None) == f"计算于 {minute(run.finished_at)}"
+
+
+def tile(client, user, organization, year=YEAR):
+    """The dashboard's integrity signals tile: (its state, its text, the page)."""
+    client.force_login(user)
+    page = client.get(reverse("dashboard_organization", args=[organization.pk]), {"period": year}).content.decode()
+    attrs, text = elements(page, data_tile="signals")[0]
+    return attrs["data-signals-state"], text, page
+
+
+def minute(moment):
+    return f"{timezone.localtime(moment):%Y-%m-%d %H:%M}"
+
+
+def test_before_the_first_run_the_tile_says_not_computed_yet_and_when_the_job_runs(planted, people, client):
+    state, text, page = tile(client, people.reviewer, planted.county.root)
+
+    assert state == "pending"
+    assert "尚未计算" in text and "4:00" in text
+    assert "未发现" not in text and not elements(page, data_signal_count=None)  # no zero that reads as "none found"
+
+
+def test_a_year_computed_with_nothing_found_says_so_with_the_time(county, people, client):
+    services.integrity_signals_refresh(by=system(), year=YEAR)
+    run = IntegritySignalRun.objects.get()
+    assert run.found == 0
+
+    state, text, page = tile(client, people.reviewer, county.root)
+
+    assert state == "ok"
+    assert text_of(page, data_signals_none=None) == f"已于 {minute(run.finished_at)} 计算：未发现"
+    assert "尚未计算" not in text
+
+
+def test_a_failed_run_shows_as_failed_never_as_none_found(county, planted, people, client, monkeypatch):
+    monkeypatch.setattr(quality, "find", lambda year, root=None: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        services.integrity_signals_refresh(by=system(), year=YEAR)
+    failed = IntegritySignalRun.objects.get()
+
+    state, text, page = tile(client, people.reviewer, county.root)
+
+    assert state == "failed"
+    assert text_of(page, data_signals_status=None) == f"{minute(failed.started_at)} 开始的计算失败"
+    assert "未发现" not in text and not elements(page, data_signal_count=None)
+
+
+def test_after_a_failed_run_the_tile_says_so_and_still_shows_the_last_runs_counts_with_their_time(
+    planted, people, client, monkeypatch
+):
+    services.integrity_signals_refresh(by=system(), year=YEAR)
+    done = IntegritySignalRun.objects.get()
+    monkeypatch.setattr(quality, "find", lambda year, root=None: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        services.integrity_signals_refresh(by=system(), year=YEAR)
+
+    state, text, page = tile(client, people.reviewer, planted.county.root)
+
+    assert state == "failed" and "计算失败" in text_of(page, data_signals_status=None)
+    counts = {attrs["data-signal-count"]: int(text) for attrs, text in elements(page, data_signal_count=None)}
+    assert counts == {"late_logging": 2, "cramming": 1, "similar_minutes": 2, "same_attendance": 1}
+    assert text_of(page, data_signals_computed=None) == f"计算于 {minute(done.finished_at)}"
+
+
+def test_a_run_going_on_says_so_and_one_cut_short_long_ago_shows_as_failed(county, people, client):
+    running = IntegritySignalRun.objects.create(year=YEAR)
+    state, text, _page = tile(client, people.reviewer, county.root)
+    assert state == "running" and f"正在计算（{minute(running.started_at)} 开始）" in text
+
+    IntegritySignalRun.objects.filter(pk=running.pk).update(started_at=timezone.now() - timedelta(hours=7))
+    assert tile(client, people.reviewer, county.root)[0] == "failed"
+
+
+def test_a_subtrees_run_counts_for_the_subtree_only(planted, people, client):
+    services.integrity_signals_refresh(by=people.town_reviewer, year=YEAR, root=planted.county.town)
+
+    assert tile(client, people.town_reviewer, planted.county.town)[0] == "ok"
+    assert tile(client, people.reviewer, planted.county.root)[0] == "pending"  # the rest of the tree was not looked at
 
 
 @pytest.mark.parametrize("copies", [2, 12])

@@ -30,6 +30,7 @@ from branches.models import (
     Cadre,
     CommitteeTerm,
     Employment,
+    IntegritySignalRun,
     Meeting,
     MeetingRequirement,
     Member,
@@ -625,23 +626,28 @@ def test_only_an_admin_of_a_root_changes_the_norms(tree, users):
 # ----------------------------------------------------------------------------------------------- queries
 
 
+@pytest.mark.parametrize("signals", ["pending", "ok"], ids=["signals not computed", "signals computed"])
 @pytest.mark.parametrize("extra", [0, 34], ids=["6 organizations", "40 organizations"])
 def test_the_dashboard_costs_the_same_queries_whatever_the_size_of_the_tree(
-    db, make_user, client, django_assert_num_queries, extra
+    db, make_user, client, django_assert_num_queries, extra, signals
 ):
     built = build_tree(extra_branches=extra)
     assert under(built.root).count() == 6 + extra
+    if signals == "ok":
+        IntegritySignalRun.objects.create(year=built.year, state=signals, finished_at=timezone.now())
     client.force_login(make_user("reviewer", Role.REVIEWER, built.root))
     url = url_of(built.root, period=built.year)
-    with django_assert_num_queries(QUERIES):
+    with django_assert_num_queries(QUERIES + (signals == "ok")):
         response = client.get(url)
     assert response.status_code == 200
-    rows = elements(response.content.decode(), data_row=None)
-    assert len(rows) == 2 and len(elements(response.content.decode(), data_month=None)) == 24
+    page = response.content.decode()
+    rows = elements(page, data_row=None)
+    assert len(rows) == 2 and len(elements(page, data_month=None)) == 24
+    assert elements(page, data_signals_state=signals)
 
 
 QUERIES = 28  # one asks whether the subtree is large enough to be read from a snapshot (it is not); two read the
-# trends; one counts the integrity signals tile
+# trends; one reads the integrity signals' last run, and once a run has finished one more counts the tile's signals
 
 
 # ----------------------------------------------------------------------------------------------- trends

@@ -161,7 +161,7 @@ def test_a_snapshot_is_read_in_fewer_queries_whatever_the_size_of_the_tree(
 
 SNAPSHOT_QUERIES = 11  # the page's own (session, user, scope, breadcrumb, the rows' page), the snapshot (with the
 # rounds' trend): one, the daily trend: one, and the integrity signals tile (the nightly job's rows, never kept in a
-# snapshot): one
+# snapshot): its last run, one (not computed yet here; once computed, one more counts the signals)
 
 
 def test_a_snapshot_serves_the_page_of_the_heatmap_rows_shown(db, make_user, client, settings):

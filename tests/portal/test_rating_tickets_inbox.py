@@ -2,6 +2,8 @@
 secretaries of the peer organizations. One each, never twice, never voided by a reprint, and the vote cast with one
 is as anonymous as a printed ticket's."""
 
+import re
+
 import pytest
 from django.core.cache import caches
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -137,3 +139,32 @@ def test_the_notification_reads_in_chinese_with_the_deadline(rating, people):
     assert rating.title in title and "上级党组织" in title and notification.params["closes"] in title
     subject, body = notices.email_one(notification, people.town_reviewer)
     assert "/r/" in body
+
+
+def send_button(client, rating, kind):
+    """The send button of an audience's row on the tickets page: (its count, disabled, its text)."""
+    page = client.get(reverse("assessments:rating_tickets", args=[rating.pk])).content.decode()
+    row = page[page.index(f'data-audience="{kind}"') :]
+    row = row[: row.index("</tr>")]
+    button = re.search(r"<button([^>]*)>(.*?)</button>", row, re.S)
+    count = re.search(r'data-send="(\d+)"', button[1])[1]
+    return int(count), "disabled" in button[1], " ".join(button[2].split())
+
+
+def test_the_send_button_counts_those_still_without_a_ticket_and_says_when_all_have_one(
+    rating, people, signed_in, make_user, county
+):
+    make_user("town_admin", Role.ADMIN, county.town)
+    client = signed_in(people.town_reviewer)
+    assert send_button(client, rating, "superior") == (2, False, "发送到 2 名用户的收件箱")
+
+    client.post(reverse("rating_tickets_send", args=[rating.pk, audience(rating, "superior").pk]))
+
+    assert send_button(client, rating, "superior") == (0, True, "已全部发送（2 人）")
+    # one of them votes with it: still theirs, nobody new to send to
+    code = Notification.objects.filter(kind=NotificationKind.RATING_TICKET).first().link.split("/")[2]
+    ratings.ballot_cast(code=code, answers={str(rating.questions.get().pk): "good"})
+    assert send_button(client, rating, "superior")[:2] == (0, True)
+    # someone joins the town committee: one to send
+    make_user("town_assessor", Role.ASSESSOR, county.town)
+    assert send_button(client, rating, "superior") == (1, False, "发送到 1 名用户的收件箱")

@@ -15,9 +15,11 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.core.management.commands.runserver import naiveip_re
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from portal import jobs, tasks
+from branches import selectors as branch_selectors
+from portal import jobs, selectors, tasks
 from portal.celery import ensure_broker_folders
 
 MANAGE = str(Path(settings.BASE_DIR) / "manage.py")
@@ -53,6 +55,18 @@ def child_environment(addrport):
     return env
 
 
+def catch_up_tasks(today):
+    """The jobs started at once rather than at their hour, so that a fresh `make run` shows their results: the
+    reminders (the run is idempotent, and a new user sees them without waiting for 7:00), and the integrity signals
+    and the day's figures when none are there yet (a second start queues neither again)."""
+    due = [tasks.send_reminders]
+    if not branch_selectors.integrity_signals_computed(today.year):
+        due.append(tasks.refresh_integrity_signals)
+    if not selectors.daily_figures_taken(today):
+        due.append(tasks.take_daily_figures)
+    return due
+
+
 class Command(BaseCommand):
     help = "Serve the portal with its scheduled jobs (web server, Celery worker and beat); Ctrl-C stops all three."
 
@@ -83,8 +97,8 @@ class Command(BaseCommand):
         try:
             processes = [subprocess.Popen(command, env=env) for command in commands]
             if not no_jobs:
-                # Catch up at once: the run is idempotent, and a new user sees reminders without waiting for 7:00.
-                jobs.enqueue(tasks.send_reminders)
+                for task in catch_up_tasks(timezone.localdate()):
+                    jobs.enqueue(task)
             while not stopping and ended is None:
                 ended = next((p for p in processes if p.poll() is not None), None)
                 time.sleep(0.5)
