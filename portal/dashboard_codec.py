@@ -20,7 +20,7 @@ from branches import selectors as branch_selectors
 from branches.models import MeetingType, Organization, OrganizationKind
 from portal.models import DashboardSetting
 
-VERSION = 2  # a snapshot of another version is not read (it is computed anew)
+VERSION = 3  # a snapshot of another version is not read (it is computed anew); 3: the cells kept apart
 
 
 @dataclass
@@ -136,12 +136,22 @@ def _round_to_json(result):
     }
 
 
-def from_json(data: dict, *, rows=None, computed_at=None) -> Dashboard | None:
+def cells_apart(data: dict) -> dict | None:
+    """Take the heatmap's cells out of `to_json`'s data, to be kept apart (`DashboardSnapshot.cells`) and read back a
+    page of rows at a time: {organization id as text: cells}. None when there is no heatmap."""
+    heatmap = data.get("heatmap")
+    return None if heatmap is None else heatmap.pop("cells")
+
+
+def from_json(data: dict, *, rows=None, computed_at=None, cells=None) -> Dashboard | None:
     """The figures back from `to_json`, their heatmap's cells for `rows` only (organizations or ids; every row's
-    when None; a row the snapshot does not hold, such as one founded since, gets empty cells). None when the data
-    is of another version."""
+    when None; a row the snapshot does not hold, such as one founded since, gets empty cells), taken from `cells`
+    when the cells were kept apart (`cells_apart`: at least the rows'). None when the data is of another
+    version."""
     if not data or data.get("version") != VERSION:
         return None
+    if cells is not None and data["heatmap"] is not None:
+        data = {**data, "heatmap": {**data["heatmap"], "cells": cells}}
     setting = data["setting"]
     counts = data["organizations"]
     terms = data["terms"]

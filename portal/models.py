@@ -377,6 +377,9 @@ class DashboardSnapshot(models.Model):
     sector = models.CharField(_("sector"), max_length=24, blank=True)
     kind = models.CharField(_("kind"), max_length=24, blank=True)
     figures = models.JSONField(_("figures"), null=True, blank=True)
+    # The heatmap's cells, {organization id: cells}, apart from the other figures: a page reads only its own rows'
+    # (a root's snapshot holds every child's, hundreds of kilobytes, that decoding whole would cost each page).
+    cells = models.JSONField(_("heatmap cells"), null=True, blank=True)
     computed_at = models.DateTimeField(_("computed at"), null=True, blank=True)
     requested_at = models.DateTimeField(_("requested at"), null=True, blank=True)
 

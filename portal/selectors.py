@@ -12,6 +12,8 @@ from django.db.models import (
     Count,
     DateField,
     Exists,
+    F,
+    Func,
     IntegerField,
     JSONField,
     Max,
@@ -264,9 +266,9 @@ def dashboard_of(node, span, today, *, rows, sector="", kind="", live=False) -> 
     `live`, is counted now (`computed_at` None), in a fixed number of queries whatever its size: one or two per
     figure group. Whether the subtree is that large and its snapshot are read together, in one query."""
     if not live:
-        large, kept, computed_at = _kept_figures(node, span, sector, kind)
+        large, kept, cells, computed_at = _kept_figures(node, span, sector, kind, rows)
         if kept is not None:
-            figures = dashboard_codec.from_json(kept, rows=rows, computed_at=computed_at)
+            figures = dashboard_codec.from_json(kept, rows=rows, computed_at=computed_at, cells=cells or {})
             if figures is not None:
                 return figures
         if large or computed_at is not None:
@@ -289,18 +291,42 @@ def dashboard_of(node, span, today, *, rows, sector="", kind="", live=False) -> 
 SNAPSHOT_STALE_AFTER = timedelta(hours=1)  # a snapshot older than this is shown with its time and computed anew
 
 
-def _kept_figures(node, span, sector, kind):
+class _RowsCells(Func):
+    """The heatmap cells of the given rows out of a snapshot's `cells`: on PostgreSQL only theirs leave the server,
+    the column read once (`->` per row would decompress it once per row); elsewhere the whole column (the codec
+    picks the rows)."""
+
+    output_field = JSONField()
+
+    def __init__(self, cells, keys):
+        super().__init__(cells)
+        self.keys = keys
+
+    def as_sql(self, compiler, connection, **extra):
+        return compiler.compile(self.source_expressions[0])
+
+    def as_postgresql(self, compiler, connection, **extra):
+        cells_sql, params = compiler.compile(self.source_expressions[0])
+        sql = f"(SELECT jsonb_object_agg(e.key, e.value) FROM jsonb_each({cells_sql}) AS e WHERE e.key = ANY(%s))"  # noqa: S608 (a compiled column)
+        return sql, (*params, self.keys)
+
+
+def _kept_figures(node, span, sector, kind, rows=None):
     """(whether the subtree holds DASHBOARD_SNAPSHOT_MIN_ORGS organizations or more, the figures of its snapshot,
-    when they were computed): one query. A snapshot asked for and not computed yet gives (…, None, None)."""
+    the heatmap cells of `rows` (every row's when None), when they were computed): one query. A snapshot asked for
+    and not computed yet gives (…, None, None, None)."""
     kept = DashboardSnapshot.objects.filter(organization=node, period=span.key, sector=sector, kind=kind)
+    keys = None if rows is None else [str(getattr(row, "pk", row)) for row in rows]
+    cells = F("cells") if keys is None else _RowsCells(F("cells"), keys)
     return (
         Organization.objects.filter(pk=node.pk)
         .annotate(
             large=branch_figures.reaches(node, settings.DASHBOARD_SNAPSHOT_MIN_ORGS),
             kept=Subquery(kept.values("figures")[:1], output_field=JSONField()),
+            kept_cells=Subquery(kept.annotate(wanted=cells).values("wanted")[:1], output_field=JSONField()),
             kept_at=Subquery(kept.values("computed_at")[:1]),
         )
-        .values_list("large", "kept", "kept_at")
+        .values_list("large", "kept", "kept_cells", "kept_at")
         .get()
     )
 

@@ -710,19 +710,22 @@ def dashboard_snapshot_compute(*, by, organization, span, sector="", kind="", to
     today = today or timezone.localdate()
     rows = selectors.dashboard_snapshot_rows(organization, span)
     figures = selectors.dashboard_of(organization, span, today, rows=rows, sector=sector, kind=kind, live=True)
+    data = dashboard_codec.to_json(figures)
+    cells = dashboard_codec.cells_apart(data)
     snapshot = DashboardSnapshot(
         organization=organization,
         period=span.key,
         sector=sector,
         kind=kind,
-        figures=dashboard_codec.to_json(figures),
+        figures=data,
+        cells=cells,
         computed_at=timezone.now(),
     )
     DashboardSnapshot.objects.bulk_create(
         [snapshot],
         update_conflicts=True,
         unique_fields=["organization", "period", "sector", "kind"],
-        update_fields=["figures", "computed_at"],
+        update_fields=["figures", "cells", "computed_at"],
     )
     return snapshot
 

@@ -110,8 +110,11 @@ def test_a_snapshot_of_the_county_holds_its_live_figures(tree, large, filters):
     kept = DashboardSnapshot.objects.get(organization=tree.root, period=str(tree.year), **filters)
     live = live_figures(tree.root, span, **filters)
 
-    assert json.loads(json.dumps(kept.figures)) == kept.figures == dashboard_codec.to_json(live)
-    read = dashboard_codec.from_json(json.loads(json.dumps(kept.figures)), computed_at=kept.computed_at)
+    whole = dashboard_codec.to_json(live)
+    cells = dashboard_codec.cells_apart(whole)
+    assert json.loads(json.dumps(kept.figures)) == kept.figures == whole  # the other figures, the cells kept apart
+    assert kept.cells == cells and set(cells) == {str(tree.organs.pk), str(tree.schools.pk)}
+    read = dashboard_codec.from_json(kept.figures, computed_at=kept.computed_at, cells=kept.cells)
     for group in ("organizations", "compliance", "heatmap", "terms", "staffing", "duties", "round"):
         assert getattr(read, group) == getattr(live, group), group
     assert read.heatmap.cells.keys() == {tree.organs.pk, tree.schools.pk}
@@ -183,6 +186,24 @@ def test_a_snapshot_serves_the_page_of_the_heatmap_rows_shown(db, make_user, cli
         late.pk,
     ]
     assert {a["data-state"] for a, _t in _heat_cells(page, late)} == {"not_owed"}
+
+
+@pytest.mark.postgres
+def test_a_page_of_a_snapshot_takes_only_its_own_rows_cells_from_the_server(db, settings):
+    """A root's snapshot keeps every child's cells (hundreds of kilobytes at a province's root): a page asks for its
+    rows' cells only, and gets each row's cells as the snapshot counted them."""
+    settings.DASHBOARD_SNAPSHOT_MIN_ORGS = LARGE
+    built = build_tree()
+    snapshot(built)
+    span = year_of(built)
+    kept = DashboardSnapshot.objects.get(organization=built.root, period=str(built.year), sector="", kind="")
+    assert set(kept.cells) == {str(built.organs.pk), str(built.schools.pk)}
+
+    _large, figures, cells, _at = portal_selectors._kept_figures(built.root, span, "", "", rows=[built.schools])
+    assert "cells" not in figures["heatmap"] and cells == {str(built.schools.pk): kept.cells[str(built.schools.pk)]}
+    read = portal_selectors.dashboard_of(built.root, span, timezone.localdate(), rows=[built.schools])
+    assert list(read.heatmap.cells) == [built.schools.pk]
+    assert read.heatmap.cells[built.schools.pk] == live_figures(built.root, span).heatmap.cells[built.schools.pk]
 
 
 # ----------------------------------------------------------------------------------------------- missing or old
