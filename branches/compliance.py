@@ -190,16 +190,16 @@ class RequirementStatus(Shown):
 
 class FiguresStatus(Shown):
     """One organization and one rule over the spans of a view, as figures alone (read from the kept results): what
-    a table cell, an export and the API show of a `RequirementStatus`, without its spans. `first` and `last` are
-    the first and last spans counted, for the badge."""
+    a table cell, an export and the API show of a `RequirementStatus`, without its spans. `judged_over` is the badge
+    of the spans counted (`judged_over`), worked out by whoever reads the figures."""
 
-    __slots__ = ("state", "held", "required", "first", "last")
+    __slots__ = ("state", "held", "required", "judged_over")
 
-    def __init__(self, state, held, required, first, last):
-        self.state, self.held, self.required, self.first, self.last = state, held, required, first, last
+    def __init__(self, state, held, required, judged_over):
+        self.state, self.held, self.required, self.judged_over = state, held, required, judged_over
 
     def __repr__(self):
-        return f"FiguresStatus({self.state}, {self.held}/{self.required}, {self.first.key}–{self.last.key})"
+        return f"FiguresStatus({self.state}, {self.held}/{self.required}, {self.judged_over})"
 
     @property
     def numerator(self):
@@ -216,10 +216,6 @@ class FiguresStatus(Shown):
     @property
     def fulfilled(self):
         return self.state == MET
-
-    @property
-    def judged_over(self):
-        return _badge(self.first, self.last, translation.get_language())
 
 
 @dataclass

@@ -23,6 +23,7 @@ from datetime import date
 
 from django.db import connection, transaction
 from django.db.models import Exists, Q
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
 from branches import compliance, copying, periods, standings
@@ -567,7 +568,7 @@ def statuses(organization_ids, span, today, within=None):
             (*row[:9], _begun(row[9], counted_by) if row[8] > counted_by else (None,))
             for row in rows.values_list(*_READ, "spans")
         ]
-    result = defaultdict(dict)
+    result, badges, language = defaultdict(dict), {}, translation.get_language()
     for org_id, meeting_type, rule_period, first, unmet_start, unmet_end, counted, required, last, begun in found:
         if wanted is not None and org_id not in wanted:
             continue
@@ -577,9 +578,11 @@ def statuses(organization_ids, span, today, within=None):
             state = compliance.MET
         else:
             state = compliance.NOT_MET if unmet_end < today else compliance.IN_PROGRESS
-        result[org_id][meeting_type] = compliance.FiguresStatus(
-            state, counted, required, _rule_span(rule_period, first), _rule_span(rule_period, last)
-        )
+        badge = badges.get((rule_period, first, last))
+        if badge is None:  # a page's hundreds of cells have a handful of badges
+            spans = (_rule_span(rule_period, first), _rule_span(rule_period, last))
+            badge = badges[(rule_period, first, last)] = compliance._badge(*spans, language)
+        result[org_id][meeting_type] = compliance.FiguresStatus(state, counted, required, badge)
     return result
 
 
