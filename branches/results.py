@@ -523,14 +523,10 @@ def _begun(spans, counted_by):
     return counted, required, last
 
 
-# On PostgreSQL, the figures of the spans begun, worked out from `spans` in SQL only for the rows of a view some
-# of whose spans have not begun (a running view's months to come): the others' figures are their plain columns.
-_BEGUN = (
-    "SELECT {}, b.counted, b.required, b.last_start FROM ({}) AS r({}) LEFT JOIN LATERAL ("  # noqa: S608 (compiled ORM SQL)
-    "SELECT sum(LEAST((e.v->>1)::int, (e.v->>2)::int)) AS counted, sum((e.v->>2)::int) AS required, "
-    "max((e.v->>0)::date) AS last_start FROM jsonb_array_elements(r.spans) AS e(v) "
-    "WHERE r.last_start > %s AND (e.v->>0)::date <= %s) AS b ON true"
-)
+# On PostgreSQL, one statement written out (the ORM took a good part of a page's time building it): the rows of a
+# view's parts for some organizations (by id, or under a path), and the figures of the spans begun worked out from
+# `spans` only for the rows some of whose spans have not begun (a running view's months to come); the others'
+# figures are their plain columns.
 _READ = (
     "organization_id",
     "meeting_type",
@@ -544,26 +540,54 @@ _READ = (
 )
 
 
+@functools.lru_cache(maxsize=16)
+def _statuses_sql(parts, by_path):
+    """The statement for a view of `parts` groups (`view_groups`), its organizations by path or by id."""
+    table, organizations = ComplianceResult._meta.db_table, Organization._meta.db_table
+    read = ", ".join(f"r.{name}" for name in _READ)
+    under = f"JOIN {organizations} o ON o.id = r.organization_id AND o.path LIKE %s" if by_path else ""
+    whose = "TRUE" if by_path else "r.organization_id = ANY(%s::bigint[])"
+    views = " OR ".join(["(r.period = %s AND r.start = %s AND r.rule_period = ANY(%s::varchar[]))"] * parts)
+    return (
+        f"SELECT {read}, b.counted, b.required, b.last_start FROM {table} r {under} LEFT JOIN LATERAL ("  # noqa: S608 (fixed identifiers; values are parameters)
+        "SELECT sum(LEAST((e.v->>1)::int, (e.v->>2)::int)) AS counted, sum((e.v->>2)::int) AS required, "
+        "max((e.v->>0)::date) AS last_start FROM jsonb_array_elements(r.spans) AS e(v) "
+        "WHERE r.last_start > %s AND (e.v->>0)::date <= %s) AS b ON TRUE "
+        f"WHERE {whose} AND r.first_judged <= %s AND ({views})"
+    )
+
+
+def _read_in_sql(organization_ids, span, counted_by, path):
+    """`statuses`' rows on PostgreSQL: [(row values in `_READ` order, (figures of the spans begun, or Nones))]."""
+    groups = view_groups(span)
+    params = [path.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"] if path else []
+    params += [counted_by, counted_by]
+    params += [] if path else [list(organization_ids)]
+    params.append(counted_by)
+    for (period, start), rule_periods in groups.items():
+        params += [period, start, list(rule_periods)]
+    with connection.cursor() as cursor:
+        cursor.execute(_statuses_sql(len(groups), bool(path)), params)
+        return [(*row[:9], row[9:]) for row in cursor.fetchall()]
+
+
 def statuses(organization_ids, span, today, within=None):
     """{organization id: {meeting type: FiguresStatus}} over the view, from the kept rows (one query). Read as
     plain tuples and plain columns, no span list decoded when every span of the view has begun (a page reads
     hundreds of rows). A type is judged once its first span has begun."""
+    if not organization_ids:
+        return {}
     counted_by = _counted_by(span, today)
-    rows = ComplianceResult.objects.filter(view_condition(span), first_judged__lte=counted_by)
-    if within is not None and len(organization_ids) > 500:  # many under one: the path, not thousands of ids
-        wanted = set(organization_ids)
-        rows = rows.filter(organization__path__startswith=within.path)
+    by_path = within is not None and len(organization_ids) > 500  # many under one: the path, not thousands of ids
+    wanted = set(organization_ids) if by_path else None
+    if connection.vendor == "postgresql":
+        found = _read_in_sql(organization_ids, span, counted_by, within.path if by_path else None)
     else:
-        wanted = None
-        rows = rows.filter(organization_id__in=organization_ids)
-    in_sql = connection.vendor == "postgresql"
-    if in_sql:
-        sql, params = rows.values_list(*_READ, "spans").order_by().query.sql_with_params()
-        with connection.cursor() as cursor:
-            outer = ", ".join(f"r.{name}" for name in _READ)
-            cursor.execute(_BEGUN.format(outer, sql, ", ".join((*_READ, "spans"))), (*params, counted_by, counted_by))
-            found = [(*row[:9], row[9:]) for row in cursor.fetchall()]
-    else:
+        rows = ComplianceResult.objects.filter(view_condition(span), first_judged__lte=counted_by)
+        if by_path:
+            rows = rows.filter(organization__path__startswith=within.path)
+        else:
+            rows = rows.filter(organization_id__in=organization_ids)
         found = [
             (*row[:9], _begun(row[9], counted_by) if row[8] > counted_by else (None,))
             for row in rows.values_list(*_READ, "spans")
