@@ -540,19 +540,23 @@ _READ = (
 )
 
 
-@functools.lru_cache(maxsize=16)
-def _statuses_sql(parts, by_path):
-    """The statement for a view of `parts` groups (`view_groups`), its organizations by path or by id."""
+@functools.lru_cache(maxsize=32)
+def _statuses_sql(parts, by_path, all_begun):
+    """The statement for a view of `parts` groups (`view_groups`), its organizations by path or by id; none of its
+    rows has a span not begun when `all_begun` (a view read once its last day has come)."""
     table, organizations = ComplianceResult._meta.db_table, Organization._meta.db_table
     read = ", ".join(f"r.{name}" for name in _READ)
     under = f"JOIN {organizations} o ON o.id = r.organization_id AND o.path LIKE %s" if by_path else ""
     whose = "TRUE" if by_path else "r.organization_id = ANY(%s::bigint[])"
     views = " OR ".join(["(r.period = %s AND r.start = %s AND r.rule_period = ANY(%s::varchar[]))"] * parts)
+    begun = (
+        "LEFT JOIN LATERAL (SELECT sum(LEAST((e.v->>1)::int, (e.v->>2)::int)) AS counted, "
+        "sum((e.v->>2)::int) AS required, max((e.v->>0)::date) AS last_start "
+        "FROM jsonb_array_elements(r.spans) AS e(v) WHERE r.last_start > %s AND (e.v->>0)::date <= %s) AS b ON TRUE"
+    )
     return (
-        f"SELECT {read}, b.counted, b.required, b.last_start FROM {table} r {under} LEFT JOIN LATERAL ("  # noqa: S608 (fixed identifiers; values are parameters)
-        "SELECT sum(LEAST((e.v->>1)::int, (e.v->>2)::int)) AS counted, sum((e.v->>2)::int) AS required, "
-        "max((e.v->>0)::date) AS last_start FROM jsonb_array_elements(r.spans) AS e(v) "
-        "WHERE r.last_start > %s AND (e.v->>0)::date <= %s) AS b ON TRUE "
+        f"SELECT {read}, {'NULL, NULL, NULL' if all_begun else 'b.counted, b.required, b.last_start'} "  # noqa: S608 (fixed identifiers; values are parameters)
+        f"FROM {table} r {under} {'' if all_begun else begun} "
         f"WHERE {whose} AND r.first_judged <= %s AND ({views})"
     )
 
@@ -561,13 +565,14 @@ def _read_in_sql(organization_ids, span, counted_by, path):
     """`statuses`' rows on PostgreSQL: [(row values in `_READ` order, (figures of the spans begun, or Nones))]."""
     groups = view_groups(span)
     params = [path.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"] if path else []
-    params += [counted_by, counted_by]
+    all_begun = counted_by >= span.end
+    params += [] if all_begun else [counted_by, counted_by]
     params += [] if path else [list(organization_ids)]
     params.append(counted_by)
     for (period, start), rule_periods in groups.items():
         params += [period, start, list(rule_periods)]
     with connection.cursor() as cursor:
-        cursor.execute(_statuses_sql(len(groups), bool(path)), params)
+        cursor.execute(_statuses_sql(len(groups), bool(path), all_begun), params)
         return [(*row[:9], row[9:]) for row in cursor.fetchall()]
 
 
