@@ -79,6 +79,8 @@ def _worst(states):
 class Shown:
     """What a table cell, a card and an export show for a status (`state`, `figure` and `judged_over`)."""
 
+    __slots__ = ()
+
     @property
     def state_label(self):
         return str(STATE_LABELS[self.state])
@@ -184,6 +186,36 @@ class RequirementStatus(Shown):
     @property
     def current(self):
         return self.counts[-1] if self.counts else None
+
+
+class FiguresStatus(Shown):
+    """One organization and one rule over the spans of a view, as figures alone (read from the kept results): what
+    a table cell, an export and the API show of a `RequirementStatus`, without its spans. `judged_over` is the badge
+    of the spans counted (`judged_over`), worked out by whoever reads the figures."""
+
+    __slots__ = ("state", "held", "required", "judged_over")
+
+    def __init__(self, state, held, required, judged_over):
+        self.state, self.held, self.required, self.judged_over = state, held, required, judged_over
+
+    def __repr__(self):
+        return f"FiguresStatus({self.state}, {self.held}/{self.required}, {self.judged_over})"
+
+    @property
+    def numerator(self):
+        return self.held
+
+    @property
+    def denominator(self):
+        return self.required
+
+    @property
+    def figure(self):
+        return f"{self.held}/{self.required}"
+
+    @property
+    def fulfilled(self):
+        return self.state == MET
 
 
 @dataclass

@@ -23,6 +23,7 @@ from datetime import date
 
 from django.db import connection, transaction
 from django.db.models import Exists, Q
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
 from branches import compliance, copying, periods, standings
@@ -30,7 +31,6 @@ from branches.models import (
     CommitteeTerm,
     ComplianceResult,
     ComplianceStanding,
-    MeetingRequirement,
     MonthFact,
     MonthSummary,
     Organization,
@@ -81,6 +81,9 @@ def _folded(judged):
         unmet.end if unmet else None,
         [[span.start.isoformat(), held, required, rule] for span, held, required, rule, _needs in judged],
         [needs or [] for *_item, needs in judged] if per_group else None,
+        sum(min(held, required) for _span, held, required, *_rest in judged),
+        sum(item[2] for item in judged),
+        judged[-1][0].start,
     )
 
 
@@ -319,11 +322,11 @@ _FOLLOW = (
     "AND h.month >= el.first AND h.month < el.after) AS held "
     "FROM jsonb_array_elements(el.needs) AS n(v)) AS g) END AS held FROM element el), "
     "folded AS (SELECT id, jsonb_agg(jsonb_build_array(v->0, held, v->2, v->3) ORDER BY i) AS spans, "
-    "min(first) FILTER (WHERE held < required) AS unmet_start, "
+    "sum(LEAST(held, required)) AS counted_total, min(first) FILTER (WHERE held < required) AS unmet_start, "
     "(array_agg(after ORDER BY first) FILTER (WHERE held < required))[1] AS unmet_after "
     "FROM counted GROUP BY id), "
     f"changed AS (UPDATE {ComplianceResult._meta.db_table} AS r SET spans = f.spans, unmet_start = f.unmet_start, "
-    "unmet_end = f.unmet_after - 1 FROM folded f WHERE r.id = f.id "
+    "unmet_end = f.unmet_after - 1, counted = f.counted_total FROM folded f WHERE r.id = f.id "
     "AND (r.spans, r.unmet_start) IS DISTINCT FROM (f.spans, f.unmet_start) "
     "RETURNING r.id, r.organization_id, r.meeting_type, r.rule_period, r.period, r.start, r.first_judged, "
     "r.unmet_start, r.unmet_end), "
@@ -504,67 +507,151 @@ def view_condition(span, prefix=""):
 
 @functools.lru_cache(maxsize=4096)  # a page reads hundreds of rows over the same few dozen spans
 def _rule_span(rule_period, start):
-    """The rule's span beginning on `start` (its ISO text, as the rows keep it)."""
-    return periods.span_of(rule_period, date.fromisoformat(start))
+    """The rule's span beginning on `start`."""
+    return periods.span_of(rule_period, start)
 
 
-def _status(rule_period, spans, span, today, rules):
-    counted_by = _counted_by(span, today)
-    counts, rule = [], None
-    for start, held, required, rule_id in spans:
-        one = _rule_span(rule_period, start)
-        if one.start > counted_by:
+def _begun(spans, counted_by):
+    """(meetings counted, required, first day of the last span) of the spans begun by `counted_by`."""
+    counted = required = 0
+    last = None
+    for start, held, needed, _rule in spans:
+        start = date.fromisoformat(start)
+        if start > counted_by:
             break
-        counts.append(compliance.SpanCount(one, held, required, one.end < today))
-        rule = rules.get(rule_id)
-    return compliance.RequirementStatus(rule, counts) if counts else None
+        counted, required, last = counted + min(held, needed), required + needed, start
+    return counted, required, last
 
 
-def statuses(organization_ids, span, today, rules=None, within=None):
-    """{organization id: {meeting type: RequirementStatus}} over the view, from the kept rows (two queries; one
-    when the rule versions are given by id). Read as plain tuples: a page reads hundreds."""
-    rows = ComplianceResult.objects.filter(view_condition(span))
-    if within is not None and len(organization_ids) > 500:  # many under one: the path, not thousands of ids
-        wanted = set(organization_ids)
-        rows = rows.filter(organization__path__startswith=within.path)
+# On PostgreSQL, one statement written out (the ORM took a good part of a page's time building it): the rows of a
+# view's parts for some organizations (by id, or under a path), and the figures of the spans begun worked out from
+# `spans` only for the rows some of whose spans have not begun (a running view's months to come); the others'
+# figures are their plain columns.
+_READ = (
+    "organization_id",
+    "meeting_type",
+    "rule_period",
+    "first_judged",
+    "unmet_start",
+    "unmet_end",
+    "counted",
+    "required",
+    "last_start",
+)
+
+
+@functools.lru_cache(maxsize=32)
+def _statuses_sql(parts, by_path, all_begun):
+    """The statement for a view of `parts` groups (`view_groups`), its organizations by path or by id; none of its
+    rows has a span not begun when `all_begun` (a view read once its last day has come)."""
+    table, organizations = ComplianceResult._meta.db_table, Organization._meta.db_table
+    read = ", ".join(f"r.{name}" for name in _READ)
+    under = f"JOIN {organizations} o ON o.id = r.organization_id AND o.path LIKE %s" if by_path else ""
+    whose = "TRUE" if by_path else "r.organization_id = ANY(%s::bigint[])"
+    views = " OR ".join(["(r.period = %s AND r.start = %s AND r.rule_period = ANY(%s::varchar[]))"] * parts)
+    begun = (
+        "LEFT JOIN LATERAL (SELECT sum(LEAST((e.v->>1)::int, (e.v->>2)::int)) AS counted, "
+        "sum((e.v->>2)::int) AS required, max((e.v->>0)::date) AS last_start "
+        "FROM jsonb_array_elements(r.spans) AS e(v) WHERE r.last_start > %s AND (e.v->>0)::date <= %s) AS b ON TRUE"
+    )
+    return (
+        f"SELECT {read}, {'NULL, NULL, NULL' if all_begun else 'b.counted, b.required, b.last_start'} "  # noqa: S608 (fixed identifiers; values are parameters)
+        f"FROM {table} r {under} {'' if all_begun else begun} "
+        f"WHERE {whose} AND r.first_judged <= %s AND ({views})"
+    )
+
+
+def _read_in_sql(organization_ids, span, counted_by, path):
+    """`statuses`' rows on PostgreSQL: [(row values in `_READ` order, (figures of the spans begun, or Nones))]."""
+    groups = view_groups(span)
+    params = [path.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"] if path else []
+    all_begun = counted_by >= span.end
+    params += [] if all_begun else [counted_by, counted_by]
+    params += [] if path else [list(organization_ids)]
+    params.append(counted_by)
+    for (period, start), rule_periods in groups.items():
+        params += [period, start, list(rule_periods)]
+    with connection.cursor() as cursor:
+        cursor.execute(_statuses_sql(len(groups), bool(path), all_begun), params)
+        return [(*row[:9], row[9:]) for row in cursor.fetchall()]
+
+
+def statuses(organization_ids, span, today, within=None):
+    """{organization id: {meeting type: FiguresStatus}} over the view, from the kept rows (one query). Read as
+    plain tuples and plain columns, no span list decoded when every span of the view has begun (a page reads
+    hundreds of rows). A type is judged once its first span has begun."""
+    if not organization_ids:
+        return {}
+    counted_by = _counted_by(span, today)
+    by_path = within is not None and len(organization_ids) > 500  # many under one: the path, not thousands of ids
+    wanted = set(organization_ids) if by_path else None
+    if connection.vendor == "postgresql":
+        found = _read_in_sql(organization_ids, span, counted_by, within.path if by_path else None)
     else:
-        wanted = None
-        rows = rows.filter(organization_id__in=organization_ids)
-    rows = [
-        row
-        for row in rows.values_list("organization_id", "meeting_type", "rule_period", "spans")
-        if wanted is None or row[0] in wanted
-    ]
-    if rules is None:
-        rules = MeetingRequirement.objects.in_bulk({item[3] for row in rows for item in row[3]})
-    result = defaultdict(dict)
-    for organization_id, meeting_type, rule_period, spans in rows:
-        status = _status(rule_period, spans, span, today, rules)
-        if status is not None:
-            result[organization_id][meeting_type] = status
+        rows = ComplianceResult.objects.filter(view_condition(span), first_judged__lte=counted_by)
+        if by_path:
+            rows = rows.filter(organization__path__startswith=within.path)
+        else:
+            rows = rows.filter(organization_id__in=organization_ids)
+        found = [
+            (*row[:9], _begun(row[9], counted_by) if row[8] > counted_by else (None,))
+            for row in rows.values_list(*_READ, "spans")
+        ]
+    result, badges, language = defaultdict(dict), {}, translation.get_language()
+    for org_id, meeting_type, rule_period, first, unmet_start, unmet_end, counted, required, last, begun in found:
+        if wanted is not None and org_id not in wanted:
+            continue
+        if begun[0] is not None:  # some spans not begun: the figures of those begun
+            counted, required, last = begun
+        if unmet_start is None or unmet_start > counted_by:
+            state = compliance.MET
+        else:
+            state = compliance.NOT_MET if unmet_end < today else compliance.IN_PROGRESS
+        badge = badges.get((rule_period, first, last))
+        if badge is None:  # a page's hundreds of cells have a handful of badges
+            spans = (_rule_span(rule_period, first), _rule_span(rule_period, last))
+            badge = badges[(rule_period, first, last)] = compliance._badge(*spans, language)
+        result[org_id][meeting_type] = compliance.FiguresStatus(state, counted, required, badge)
     return result
 
 
-def for_span(organizations, span, today, within=None, covered=None, rules=None):
-    """`compliance.for_span` from the kept rows when the span's year is kept: the same rows, read, not judged."""
+def for_span(organizations, span, today, within=None, covered=None):
+    """`compliance.for_span` from the kept rows when the span's year is kept: the same rows, read, not judged; each
+    status as its figures (`compliance.FiguresStatus`: state, figure, badge), all a table, an export or the API
+    shows."""
     if not organizations:
         return []
     if not (covered or covers(span)):
         return compliance.for_span(organizations, span, today, within=within)
     ids = [org.pk for org in organizations]
-    found = statuses(ids, span, today, rules, within=within)
-    attendance = compliance._attendance(compliance._of_orgs(organizations, within), span, False)
+    found = statuses(ids, span, today, within=within)
+    if within is None and connection.vendor == "postgresql":  # a page's organizations: the sums written out
+        with connection.cursor() as cursor:
+            cursor.execute(_ATTENDANCE, [ids, span.start, span.end])
+            attendance = {org_id: figures for org_id, *figures in cursor.fetchall()}
+    else:
+        attendance = {
+            org_id: (sums["present"], sums["expected"], sums["meetings"])
+            for org_id, sums in compliance._attendance(compliance._of_orgs(organizations, within), span, False).items()
+        }
     rows, types = [], compliance.MeetingType.values
     for org in organizations:
         row = compliance.ComplianceRow(org)
         if org.pk in attendance:
-            row.present = attendance[org.pk]["present"] or 0
-            row.expected = attendance[org.pk]["expected"] or 0
-            row.meetings = attendance[org.pk]["meetings"]
+            present, expected, row.meetings = attendance[org.pk]
+            row.present, row.expected = present or 0, expected or 0
         by_type = found.get(org.pk, {})
         row.statuses = {t: by_type[t] for t in types if t in by_type}
         rows.append(row)
     return rows
+
+
+# The attendance of some organizations over a view's months (`compliance._attendance`, from the month summaries).
+_ATTENDANCE = (
+    "SELECT organization_id, sum(present), sum(expected), sum(held) "  # noqa: S608 (fixed identifiers)
+    f"FROM {MonthSummary._meta.db_table} WHERE organization_id = ANY(%s::bigint[]) AND month BETWEEN %s AND %s "
+    "GROUP BY organization_id"
+)
 
 
 class Ranking:
@@ -627,10 +714,9 @@ class Ranking:
 
 def types_judged(root, span, today, kind, sector=""):
     """The meeting types on which some organization of `kind` (and `sector`) under `root` is judged over the view
-    (the table's columns), and every rule version by id (what `for_span` needs to name them). One query: the
-    rules, each with an EXISTS per type that walks the view's index for that type and stops at its first row.
-    A small subtree's columns come with its ranking instead (`Ranking.judged_types`): walking the view's index
-    would read every row of a type none of its organizations is judged on."""
+    (the table's columns). One query: an EXISTS per type that walks the view's index for that type and stops at its
+    first row. A small subtree's columns come with its ranking instead (`Ranking.judged_types`): walking the view's
+    index would read every row of a type none of its organizations is judged on."""
     rows = ComplianceResult.objects.filter(
         view_condition(span),
         first_judged__lte=_counted_by(span, today),
@@ -641,9 +727,10 @@ def types_judged(root, span, today, kind, sector=""):
         rows = rows.filter(organization__sector=sector)
     types = compliance.MeetingType.values
     found = {f"judged_{t}": Exists(rows.filter(meeting_type=t)) for t in types}
-    rules = list(MeetingRequirement.objects.annotate(**found))
-    judged = {t for t in types if rules and getattr(rules[0], f"judged_{t}")}
-    return judged, {rule.pk: rule for rule in rules}
+    # Any one row to carry the EXISTS: the year's own (kept, as the view reads its results).
+    carried = ResultYear.objects.filter(year=span.start.year).annotate(**found).values_list(*found)[:1]
+    judged = next(iter(carried), ())
+    return {t for t, here in zip(types, judged, strict=False) if here}
 
 
 def around_spans(today):

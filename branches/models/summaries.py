@@ -120,7 +120,8 @@ class ComplianceResult(models.Model):
 
     Nothing here depends on the day of reading: a span is over once its last day has passed, and a view counts
     only the spans begun by then, so the state is derived at read time from `first_judged`, `unmet_start` and
-    `unmet_end` (the first span not met), in SQL for ranking and in Python for the cells.
+    `unmet_end` (the first span not met), in SQL for ranking and in Python for the cells; a cell's figure comes from
+    `counted` and `required` (every span) or, while a view has spans not yet begun, from the spans begun.
     """
 
     organization = models.ForeignKey(
@@ -141,6 +142,11 @@ class ComplianceResult(models.Model):
     # For a rule per party group, per span: [[group id, meetings required of it], ...]. A meeting then changes a
     # span's count by the group's capped share, which SQL can recount from the month summaries alone.
     group_needs = models.JSONField(_("required of each party group"), null=True, blank=True)
+    # The figures of all its spans as plain columns: a view that counts every span (any view once its last span
+    # has begun) shows the cell from these without decoding `spans`.
+    counted = models.PositiveIntegerField(_("meetings counted"), default=0)  # each span's up to its minimum
+    required = models.PositiveIntegerField(_("meetings required"), default=0)
+    last_start = models.DateField(_("last span from"))
 
     class Meta:
         verbose_name = _("compliance result")
@@ -174,7 +180,7 @@ class ComplianceResult(models.Model):
         return f"{self.organization_id} {self.meeting_type} {self.period} {self.start}"
 
     KEY = ("organization_id", "meeting_type", "rule_period", "period", "start")
-    VALUES = ("first_judged", "unmet_start", "unmet_end", "spans", "group_needs")
+    VALUES = ("first_judged", "unmet_start", "unmet_end", "spans", "group_needs", "counted", "required", "last_start")
 
     def key(self):
         return tuple(getattr(self, name) for name in self.KEY)

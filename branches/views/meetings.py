@@ -338,10 +338,10 @@ def compliance_table(request, pk):
         paginator.count = count
         page = paginator.get_page(request.GET.get("page"))
         if few:  # the columns came with the page: the types any candidate is judged on
-            judged, rules = results.Ranking.judged_types(page.object_list), None
+            judged = results.Ranking.judged_types(page.object_list)
         else:
-            judged, rules = results.types_judged(organization, span, today, kind, sector)
-        page.object_list = results.for_span(list(page.object_list), span, today, covered=True, rules=rules)
+            judged = results.types_judged(organization, span, today, kind, sector)
+        page.object_list = results.for_span(list(page.object_list), span, today, covered=True)
         types = [t for t in MeetingType if t.value in judged]
         columns = [(t, _column_span(page.object_list, t.value)) for t in types]
         return _compliance_page(request, context, page, columns, paginator.count)

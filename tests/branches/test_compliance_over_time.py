@@ -412,8 +412,14 @@ def test_the_year_table_over_changing_facts_takes_a_fixed_number_of_queries(
         log(branch, "theme_day", date(2026, 7, 3))
     client = signed_in(people.reviewer)
     url = reverse("branches:compliance", args=[county.root.pk])
-    for query in ({"period": "2026"}, {"period": "2026-Q3"}, {"period": "2026", "kind": "primary_committee"}):
-        with django_assert_max_num_queries(12):
+    # A branch table is ranked and paged in SQL, its cells read in one query (no rule version read); a committee
+    # table sums up its branches.
+    for query, most in (
+        ({"period": "2026"}, 10),
+        ({"period": "2026-Q3"}, 10),
+        ({"period": "2026", "kind": "primary_committee"}, 12),
+    ):
+        with django_assert_max_num_queries(most):
             assert client.get(url, query).status_code == 200
 
 

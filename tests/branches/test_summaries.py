@@ -17,7 +17,7 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from branches import compliance, periods, results, selectors, services, summaries
+from branches import compliance, periods, results, selectors, services, standings, summaries
 from branches.models import (
     ComplianceResult,
     ComplianceSetting,
@@ -426,6 +426,19 @@ def _judged(rows):
     }
 
 
+def _shown(rows):
+    """What a table shows of the rows: per organization its attendance and each cell's state, figure and badge."""
+    return {
+        row.organization.pk: (
+            row.present,
+            row.expected,
+            row.meetings,
+            {t: (s.state, s.figure, str(s.judged_over)) for t, s in row.statuses.items()},
+        )
+        for row in rows
+    }
+
+
 @settings(
     max_examples=25,
     deadline=None,
@@ -458,7 +471,7 @@ def test_after_any_sequence_of_changes_the_summaries_equal_a_rebuild_from_the_re
                 assert _judged(via_summaries) == _judged(via_records)
                 # the kept results read back as the same rows, and the table's ranking agrees with them
                 via_results = results.for_span(branches, span, today)
-                assert _judged(via_results) == _judged(via_records)
+                assert _shown(via_results) == _shown(via_records)
                 candidates = Organization.objects.filter(pk__in=[b.pk for b in branches])
                 ranked = results.Ranking(candidates, span, today)[:]
                 few = results.Ranking(candidates, span, today, few=True)[:]  # a small subtree's way, same order
@@ -520,6 +533,30 @@ def test_kept_results_changed_behind_the_services_back_are_found_as_drift_and_fi
     assert results.rebuild(year=year) == 2
     assert results.rebuild(year=year) == 0
     assert results.stored(year) == before
+
+
+def test_the_kept_cells_show_what_judging_shows_on_any_day_before_during_and_after_each_view(county, today):
+    """Every view of the kept years read on days before it, in it (spans still to begin) and after it: the cells
+    from the kept rows (their plain figures, or those of the spans begun) are the cells judged from the records."""
+    year = today.year - 1
+    for month, meeting_type in ((1, "theme_day"), (2, "theme_day"), (2, "committee_meeting"), (5, "general_meeting")):
+        log(county.east, date(year, month, 10), meeting_type)
+    log(county.finance, date(year, 4, 3), "party_lecture")
+    Organization.objects.filter(pk=county.south.pk).update(founded_on=date(year, 3, 20))  # a partial first month
+    results.rebuild(year=year)
+    branches = list(Organization.objects.filter(kind="branch", path__startswith=county.root.path))
+    some_running = 0
+    for view in standings.views_of(year):
+        for day in (
+            view.start - timedelta(days=1),
+            view.start,
+            view.start + timedelta(days=40),
+            view.end + timedelta(1),
+        ):
+            kept = results.for_span(branches, view, day)
+            assert _shown(kept) == _shown(compliance.for_span(branches, view, day)), (view, day)
+            some_running += view.start <= day <= view.end and view.kind != "month"
+    assert some_running and any(row.statuses for row in kept)
 
 
 def test_a_year_whose_results_are_not_kept_is_judged_from_the_summaries(county, today):
@@ -638,7 +675,7 @@ def test_a_small_subtrees_columns_are_the_types_judged_in_the_view_from_its_stan
         candidates = Organization.objects.filter(pk=county.east.pk)
         few = results.Ranking(candidates, span, today, few=True)[:]
         assert results.Ranking.judged_types(few) == columns
-        assert results.types_judged(county.east, span, today, "branch")[0] == columns
+        assert results.types_judged(county.east, span, today, "branch") == columns
 
 
 def test_sqlites_bit_or_ors_the_types_as_postgresql_does_also_over_a_sliding_window():
