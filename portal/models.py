@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from branches.models import Organization
 from branches.validators import reject_markup
@@ -457,7 +458,7 @@ class ReportState(models.TextChoices):
     QUEUED = "queued", _("Queued")
     RUNNING = "running", _("Running")
     DONE = "done", _("Done")
-    FAILED = "failed", _("Failed")
+    FAILED = "failed", pgettext_lazy("dashboard report", "Failed")
 
 
 class ReportStage(models.TextChoices):
@@ -503,8 +504,8 @@ class DashboardReport(models.Model):
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
 
     class Meta:
-        verbose_name = _("dashboard report")
-        verbose_name_plural = _("dashboard reports")
+        verbose_name = _("dashboard report made by a job")
+        verbose_name_plural = _("dashboard reports made by a job")
         ordering = ["-created_at", "-pk"]
         indexes = [
             models.Index(fields=["organization", "period", "sector", "kind", "format"], name="dashboard_report_key"),
