@@ -334,3 +334,15 @@ def test_old_reports_and_their_files_are_removed_nightly(tree, users, client, la
     assert files_in(media) == [recent.file.name.rsplit("/", 1)[-1]]
     schedule = PeriodicTask.objects.get(task="portal.prune_dashboard_reports")
     assert schedule.enabled and schedule.crontab.hour == "3"
+
+
+def test_in_production_the_file_is_sent_by_nginx_from_the_private_folder(
+    tree, users, client, large, jobs, media, settings
+):
+    jobs.away = True
+    report = report_of(ask(client, users["reviewer"], tree.root, period=tree.year))
+    settings.PROTECTED_MEDIA_REDIRECT = "/protected-media/"
+    response = client.get(reverse("dashboard_report_download", args=[report.pk]))
+    assert response["X-Accel-Redirect"] == f"/protected-media/{report.file.name}"
+    assert report.file.name.startswith(f"reports/{tree.root.pk}/") and response.content == b""
+    assert response["Content-Disposition"].startswith("attachment")
