@@ -295,4 +295,7 @@ def dashboard_report_download(request, pk):
     if not report.is_ready:
         raise Http404
     name = f"{reports.filename(report.organization, periods.parse(report.period))}.{report.format}"
-    return uploads.download_file(report.file, content_type=reports.CONTENT_TYPES[report.format], name=name)
+    try:
+        return uploads.download_file(report.file, content_type=reports.CONTENT_TYPES[report.format], name=name)
+    except FileNotFoundError:  # removed from the folder by hand: as if it had been pruned
+        raise Http404 from None

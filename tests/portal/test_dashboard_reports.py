@@ -296,6 +296,14 @@ def test_only_a_reader_who_oversees_the_organization_asks_for_its_report(tree, u
                 by=users["reviewer"], organization=tree.root, span=year_of(tree), **refused
             )
     assert not DashboardReport.objects.exists()
+    report, new = services.dashboard_report_request(
+        by=users["reviewer"], organization=tree.root, span=year_of(tree), format="xlsx"
+    )
+    assert new and report.state == "queued"
+    with pytest.raises(PermissionDenied):
+        services.dashboard_report_build(by=users["organs_reviewer"], report=report)
+    report.refresh_from_db()
+    assert (report.state, report.progress, report.file.name) == ("queued", 0, "")
 
 
 # ----------------------------------------------------------------------------------------------- small, no queue
@@ -332,6 +340,9 @@ def test_old_reports_and_their_files_are_removed_nightly(tree, users, client, la
     assert tasks.prune_dashboard_reports() == {"deleted": 1}
     assert list(DashboardReport.objects.values_list("pk", flat=True)) == [recent.pk]
     assert files_in(media) == [recent.file.name.rsplit("/", 1)[-1]]
+    assert client.get(reverse("dashboard_report_download", args=[old.pk])).status_code == 404
+    (media / recent.file.name).unlink()  # a file gone from the folder by hand: no server error either
+    assert client.get(reverse("dashboard_report_download", args=[recent.pk])).status_code == 404
     schedule = PeriodicTask.objects.get(task="portal.prune_dashboard_reports")
     assert schedule.enabled and schedule.crontab.hour == "3"
 
