@@ -68,12 +68,18 @@ def safe_original_name(name):
 
 def download(attachment):
     """A stored file as a download, never rendered by the browser (the caller has checked the scope)."""
+    return download_file(attachment.file, content_type=attachment.content_type, name=attachment.original_name)
+
+
+def download_file(stored, *, content_type, name):
+    """A file of the private media folder (a FieldFile) as a download named `name`: sent by nginx in production
+    (X-Accel-Redirect), by Django otherwise; the caller has checked the scope."""
     if settings.PROTECTED_MEDIA_REDIRECT:
-        response = HttpResponse(content_type=attachment.content_type)
-        response["X-Accel-Redirect"] = settings.PROTECTED_MEDIA_REDIRECT + attachment.file.name
+        response = HttpResponse(content_type=content_type)
+        response["X-Accel-Redirect"] = settings.PROTECTED_MEDIA_REDIRECT + stored.name
     else:
-        response = FileResponse(attachment.file.open("rb"), content_type=attachment.content_type)
-    response["Content-Disposition"] = content_disposition_header(True, attachment.original_name)
+        response = FileResponse(stored.open("rb"), content_type=content_type)
+    response["Content-Disposition"] = content_disposition_header(True, name)
     response["X-Content-Type-Options"] = "nosniff"
     return response
 

@@ -1,5 +1,6 @@
 """Reminders and notifications: the rules (lead times as data), each notification sent, each run of the job."""
 
+import uuid
 from decimal import Decimal
 
 from django.conf import settings
@@ -7,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from branches.models import Organization
 from branches.validators import reject_markup
@@ -440,3 +442,88 @@ class DailyFigures(models.Model):
 
     def __str__(self):
         return f"{self.organization_id} · {self.day}"
+
+
+def report_path(instance, filename):
+    # A random name under the private media folder (never served but through the download view, which checks scope).
+    return f"reports/{instance.organization_id}/{uuid.uuid4().hex}.{instance.format}"
+
+
+class ReportFormat(models.TextChoices):
+    XLSX = "xlsx", _("Excel workbook")
+    PDF = "pdf", _("PDF")
+
+
+class ReportState(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    FAILED = "failed", pgettext_lazy("dashboard report", "Failed")
+
+
+class ReportStage(models.TextChoices):
+    QUEUED = "queued", _("waiting for the job")
+    STARTED = "started", _("reading the figures")
+    FIGURES = "figures", _("figures read, making the tables")
+    TABLES = "tables", _("tables made, writing the file")
+    WRITTEN = "written", _("file written, saving it")
+    SAVED = "saved", _("saved")
+
+
+class DashboardReport(models.Model):
+    """A dashboard report (一键生成报告) of a large subtree, built by a job rather than in the request: what was
+    asked (organization, period, filters, format), how far the job is, and the file once done. The file lies in the
+    private media folder; only the download view, which checks the reader's scope, hands it out. Old ones are
+    removed nightly (`DASHBOARD_REPORT_DAYS`)."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="+", verbose_name=_("organization")
+    )
+    period = models.CharField(_("period"), max_length=10)  # the span's key: 2026, 2026-Q4, 2026-11
+    sector = models.CharField(_("sector"), max_length=24, blank=True)
+    kind = models.CharField(_("kind"), max_length=24, blank=True)
+    format = models.CharField(_("format"), max_length=4, choices=ReportFormat.choices)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("requested by"),
+    )
+    state = models.CharField(_("state"), max_length=8, choices=ReportState.choices, default=ReportState.QUEUED)
+    progress = models.PositiveSmallIntegerField(_("progress (%)"), default=0)
+    stage = models.CharField(_("stage"), max_length=8, choices=ReportStage.choices, default=ReportStage.QUEUED)
+    # When the snapshot the figures were read from was computed: an identical request over the same snapshot
+    # takes this file rather than building another.
+    snapshot_at = models.DateTimeField(_("figures as of"), null=True, blank=True)
+    file = models.FileField(_("file"), upload_to=report_path, max_length=200, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("dashboard report made by a job")
+        verbose_name_plural = _("dashboard reports made by a job")
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(fields=["organization", "period", "sector", "kind", "format"], name="dashboard_report_key"),
+            models.Index(fields=["created_at"], name="dashboard_report_created"),  # the nightly prune
+        ]
+
+    def __str__(self):
+        return f"{self.organization_id} · {self.period} · {self.format} · {self.get_state_display()}"
+
+    @property
+    def is_busy(self):
+        return self.state in (ReportState.QUEUED, ReportState.RUNNING)
+
+    @property
+    def is_ready(self):
+        return self.state == ReportState.DONE and bool(self.file)
+
+    @property
+    def progress_step(self):
+        """The progress rounded down to 5%, the bar's width (a class of static/portal/portal.css)."""
+        return min(self.progress, 100) // 5 * 5

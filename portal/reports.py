@@ -154,9 +154,22 @@ def filename(node, span):
     return f"{node.name}-{_('dashboard report')}-{span.key}"
 
 
-def workbook_response(report_tables, name):
-    """The tables as an .xlsx download, one sheet a table, written row by row (openpyxl's write-only mode) into a
-    temporary file, so memory stays bounded whatever the number of rows."""
+def tables_of(node, span, figures, *, rows, today):
+    """The report's tables of the node's dashboard over `span`, from its figures (`rows`: every sub-organization)."""
+    from portal import selectors
+
+    return tables(
+        figures,
+        staffing=selectors.staffing_of(figures),
+        rows=rows,
+        trend=selectors.trend_of(node, today),
+        rounds=figures.rounds,
+    )
+
+
+def write_workbook(report_tables, target):
+    """The tables into `target` (a file open for writing bytes) as an .xlsx workbook, one sheet a table, written row
+    by row (openpyxl's write-only mode), so memory stays bounded whatever the number of rows."""
     book = Workbook(write_only=True)
     bold = Font(bold=True)
     for table in report_tables:
@@ -173,25 +186,43 @@ def workbook_response(report_tables, name):
         if table.note:
             sheet.append([])
             sheet.append([safe_cell(str(table.note))])
-    spooled = tempfile.TemporaryFile()  # noqa: SIM115 (the response closes it once sent)
-    book.save(spooled)
-    spooled.seek(0)
-    response = FileResponse(spooled, content_type=XLSX)
-    response["Content-Disposition"] = content_disposition_header(True, f"{name}.xlsx")
-    response["Cache-Control"] = "no-store"
-    return response
+    book.save(target)
 
 
-def pdf_response(report_tables, *, node, span, figures):
-    content = pdf.render_pdf(
-        "portal/dashboard_report_pdf.html",
-        {
-            "organization": node,
-            "span": span,
-            "tables": report_tables,
-            "computed_at": figures.computed_at,
-            "printed_at": timezone.localtime(),
-        },
-        stylesheets=("portal/report_pdf.css",),
+def write_pdf(report_tables, target, *, node, span, figures):
+    """The tables into `target` as a printable A4 PDF."""
+    target.write(
+        pdf.render_pdf(
+            "portal/dashboard_report_pdf.html",
+            {
+                "organization": node,
+                "span": span,
+                "tables": report_tables,
+                "computed_at": figures.computed_at,
+                "printed_at": timezone.localtime(),
+            },
+            stylesheets=("portal/report_pdf.css",),
+        )
     )
-    return pdf.pdf_response(content, f"{filename(node, span)}.pdf")
+
+
+CONTENT_TYPES = {"xlsx": XLSX, "pdf": "application/pdf"}
+
+
+def write(report_tables, target, fmt, *, node, span, figures):
+    """The one path of a report into a file, whether it is sent at once or kept by the job: `fmt` xlsx or pdf."""
+    if fmt == "pdf":
+        write_pdf(report_tables, target, node=node, span=span, figures=figures)
+    else:
+        write_workbook(report_tables, target)
+
+
+def response(report_tables, fmt, *, node, span, figures):
+    """A small subtree's report, written into a temporary file and sent as a download no cache keeps."""
+    spooled = tempfile.TemporaryFile()  # noqa: SIM115 (the response closes it once sent)
+    write(report_tables, spooled, fmt, node=node, span=span, figures=figures)
+    spooled.seek(0)
+    sent = FileResponse(spooled, content_type=CONTENT_TYPES[fmt])
+    sent["Content-Disposition"] = content_disposition_header(True, f"{filename(node, span)}.{fmt}")
+    sent["Cache-Control"] = "no-store"
+    return sent

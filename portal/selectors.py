@@ -3,6 +3,7 @@
 import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection
@@ -343,6 +344,32 @@ def dashboard_snapshot_rows(node, span):
 
 
 TREND_DAYS = 90
+
+
+def staffing_of(figures):
+    """The staffing tile: the share of full-time party-affairs staff as a percentage, and where it lies against the
+    norm (below, within, above; None when the unit has no staff headcount)."""
+    staffing, setting = figures.staffing, figures.setting
+    share = staffing.share
+    if share is None:
+        state = None
+    elif share < setting.staffing_min_share:
+        state = "below"
+    elif share > setting.staffing_max_share:
+        state = "above"
+    else:
+        state = "within"
+    return {
+        "figures": staffing,
+        "percent": (share * 100).quantize(Decimal("0.01")) if share is not None else None,
+        "min_percent": _percent(setting.staffing_min_share),
+        "max_percent": _percent(setting.staffing_max_share),
+        "state": state,
+    }
+
+
+def _percent(share):
+    return (share * 100).quantize(Decimal("0.01")).normalize()
 
 
 def trend_of(node, today, *, days=TREND_DAYS):

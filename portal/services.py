@@ -13,6 +13,7 @@ import io
 import json
 import logging
 import secrets
+import tempfile
 import traceback
 import uuid
 from collections import defaultdict
@@ -22,6 +23,7 @@ from datetime import datetime, time, timedelta
 from django.conf import settings
 from django.core.cache import caches
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files import File
 from django.core.mail import EmailMessage, get_connection
 from django.db import connection, transaction
 from django.db.models import Case, Count, Exists, F, Max, OuterRef, Q, Value, When
@@ -36,11 +38,12 @@ from branches import dashboard as branch_figures
 from branches import selectors as branch_selectors
 from branches.models import OrganizationKind, Period, Sector
 from branches.validators import typed
-from portal import dashboard_codec, notices, reminders, selectors
+from portal import dashboard_codec, notices, reminders, reports, selectors
 from portal.models import (
     ApiToken,
     ApiTokenUse,
     DailyFigures,
+    DashboardReport,
     DashboardSetting,
     DashboardSnapshot,
     DashboardSnapshotRun,
@@ -50,6 +53,9 @@ from portal.models import (
     NotificationPreference,
     ReminderRun,
     ReminderRunState,
+    ReportFormat,
+    ReportStage,
+    ReportState,
 )
 
 logger = logging.getLogger(__name__)
@@ -790,3 +796,120 @@ def dashboards_refresh(*, by, today=None, min_orgs=None) -> DashboardSnapshotRun
     run.organizations, run.finished_at = len(nodes), timezone.now()
     run.save(update_fields=["organizations", "snapshots", "finished_at"])
     return run
+
+
+# The dashboard's report of a large subtree (`DashboardReport`): built by a job, its file kept a few days.
+
+REPORT_BUSY_GRACE = timedelta(minutes=30)  # a report queued or running longer than this is taken for lost
+
+
+def dashboard_report_request(*, by, organization, span, sector="", kind="", format) -> tuple[DashboardReport, bool]:
+    """A report of a large subtree's dashboard over `span` (`format` xlsx or pdf), asked for from the dashboard.
+    (the report recorded, True) when the caller should have it built (`tasks.build_dashboard_report`, or
+    `dashboard_report_build` at once when the queue is away); (an earlier one, False) when an identical report is
+    still being built, or was built from the snapshot the dashboard shows now, so it is not built twice."""
+    access.require(by, access.OVERSEE, organization)
+    _snapshot_filters_check(sector, kind)
+    if format not in ReportFormat.values:
+        raise ValidationError({"format": _("Choose Excel or PDF.")})
+    key = {"organization": organization, "period": span.key, "sector": sector, "kind": kind}
+    now = timezone.now()
+    with transaction.atomic():
+        # The snapshot's row, locked: two identical requests at once make one report.
+        snapshot_at = (
+            DashboardSnapshot.objects.select_for_update().filter(**key).values_list("computed_at", flat=True).first()
+        )
+        same = Q(state__in=(ReportState.QUEUED, ReportState.RUNNING), created_at__gte=now - REPORT_BUSY_GRACE)
+        if snapshot_at is not None:
+            same |= Q(state=ReportState.DONE, snapshot_at=snapshot_at)
+        earlier = DashboardReport.objects.filter(**key, format=format).filter(same).order_by("-created_at").first()
+        if earlier is not None:
+            return earlier, False
+        report = DashboardReport(**key, format=format, requested_by=by)
+        report.full_clean()
+        report.save()
+    return report, True
+
+
+def _report_stage(report, progress, stage):
+    """Say how far the job is (its own short write, so the report's page shows it while the job goes on)."""
+    DashboardReport.objects.filter(pk=report.pk).update(progress=progress, stage=stage)
+    return stage
+
+
+def dashboard_report_build(*, by, report, today=None) -> DashboardReport:
+    """Build a queued report: its figures read as the dashboard reads them (a large subtree's from its snapshot,
+    computed first if it is missing), its tables made and written to a file by the same code as a small subtree's
+    report sent at once (`portal.reports`), the file kept in the private media folder. The progress is written
+    stage by stage. On any failure the report is marked failed with the stage it failed at and no file is left.
+    A report already running (another worker, a retry) or finished is left as it is."""
+    access.require(by, access.OVERSEE, report.organization)
+    now = timezone.now()
+    claimed = (
+        DashboardReport.objects.filter(pk=report.pk)
+        .filter(Q(state=ReportState.QUEUED) | Q(state=ReportState.RUNNING, started_at__lt=now - REPORT_BUSY_GRACE))
+        .update(state=ReportState.RUNNING, started_at=now, progress=5, stage=ReportStage.STARTED, error="")
+    )
+    if not claimed:
+        report.refresh_from_db()
+        return report
+    stage, saved, storage = ReportStage.STARTED, "", report.file.storage
+    try:
+        node, span = report.organization, periods.parse(report.period)
+        today = today or timezone.localdate()
+        filters = {"sector": report.sector, "kind": report.kind}
+        rows = list(branch_figures.sub_organizations(node, span)) or [node]
+        figures = selectors.dashboard_of(node, span, today, rows=rows, **filters)
+        if figures is None:  # the snapshot is not there (yet, or any more): compute it first
+            dashboard_snapshot_compute(by=by, organization=node, span=span, today=today, **filters)
+            figures = selectors.dashboard_of(node, span, today, rows=rows, **filters)
+        stage = _report_stage(report, 30, ReportStage.FIGURES)
+        report_tables = reports.tables_of(node, span, figures, rows=rows, today=today)
+        stage = _report_stage(report, 45, ReportStage.TABLES)
+        with tempfile.TemporaryFile() as target:
+            reports.write(report_tables, target, report.format, node=node, span=span, figures=figures)
+            stage = _report_stage(report, 90, ReportStage.WRITTEN)
+            target.seek(0)
+            saved = storage.save(report.file.field.generate_filename(report, ""), File(target))
+        finished = DashboardReport.objects.filter(pk=report.pk, state=ReportState.RUNNING).update(
+            state=ReportState.DONE,
+            progress=100,
+            stage=ReportStage.SAVED,
+            file=saved,
+            snapshot_at=figures.computed_at,
+            finished_at=timezone.now(),
+        )
+        if not finished:  # removed (or taken over) meanwhile: keep no file nobody points at
+            storage.delete(saved)
+    except Exception:
+        logger.exception("dashboard report %s failed at %s", report.pk, stage)
+        if saved:
+            storage.delete(saved)
+        with translation.override(settings.LANGUAGE_CODE):
+            error = _(
+                "The report could not be made (%(stage)s). Ask for it again; if it fails again, tell the administrator."
+            ) % {"stage": ReportStage(stage).label}
+        DashboardReport.objects.filter(pk=report.pk).update(
+            state=ReportState.FAILED, file="", error=error, finished_at=timezone.now()
+        )
+    report.refresh_from_db()
+    return report
+
+
+def dashboard_reports_prune(*, now, days=None) -> int:
+    """Remove the reports older than `days` (default DASHBOARD_REPORT_DAYS) and their files; returns how many went.
+    The files first: a file that cannot be removed keeps its row, tried again the next night."""
+    days = settings.DASHBOARD_REPORT_DAYS if days is None else days
+    old = DashboardReport.objects.filter(created_at__lt=now - timedelta(days=days))
+    storage = DashboardReport._meta.get_field("file").storage
+    gone = []
+    for pk, name in old.values_list("pk", "file"):
+        try:
+            if name:
+                storage.delete(name)
+        except OSError:
+            logger.warning("could not remove the report file %s", name, exc_info=True)
+            continue
+        gone.append(pk)
+    deleted, _by_model = DashboardReport.objects.filter(pk__in=gone).delete()
+    return deleted

@@ -232,6 +232,8 @@ REMINDER_RETRY_MINUTES = env_int("REMINDER_RETRY_MINUTES", 5)
 # The dashboard of a subtree of at least this many organizations is served from snapshots a job keeps (every 15
 # minutes) rather than counted live; smaller subtrees are counted as the page is asked for.
 DASHBOARD_SNAPSHOT_MIN_ORGS = env_int("DASHBOARD_SNAPSHOT_MIN_ORGS", 1000)
+# Such a subtree's report (Excel, PDF) is built by a job too; its file is kept this many days, then removed nightly.
+DASHBOARD_REPORT_DAYS = env_int("DASHBOARD_REPORT_DAYS", 7)
 
 # Sign-in throttling (django-axes): after AXES_FAILURE_LIMIT wrong passwords for one user from one address, that
 # pair is locked for AXES_COOLOFF_MINUTES; each failure is recorded. Keyed on the pair, never the name alone: a
@@ -276,6 +278,7 @@ AUDITLOG_EXCLUDE_TRACKING_MODELS = (
     "branches.resultyear",  # which years are kept: bookkeeping of the rebuilds
     "branches.workbookimport",  # itself the record of an import; applying it writes one entry with its counts
     "portal.apitokenuse",  # itself a log of the calls made with each API token
+    "portal.dashboardreport",  # a generated file and its job's progress, derived from the figures, pruned nightly
     "django_celery_beat.periodictasks",  # beat's change counter, bumped on every schedule save
     # Ratings by ticket: an entry per spend or per vote would keep its time, address and request id, which is
     # exactly what links a vote to a voter. Issuing, closing and publishing are recorded against the rating.

@@ -15,7 +15,7 @@ from branches import access, periods, summaries
 from branches import services as branch_services
 from branches.models import Organization
 from portal import services
-from portal.models import ReminderRun
+from portal.models import DashboardReport, ReminderRun
 
 RETRY = {
     "autoretry_for": (OperationalError, InterfaceError),
@@ -98,3 +98,19 @@ def take_daily_figures(today=None):
     """Daily, late in the evening: each committee's overdue figures as of today, for the dashboard's trend lines."""
     day = date.fromisoformat(today) if today else None
     return {"committees": services.daily_figures_take(by=access.system_user(), today=day)}
+
+
+@shared_task(name="portal.build_dashboard_report", **RETRY)
+def build_dashboard_report(report_id):
+    """One report of a large subtree's dashboard a reader asked for (its page shows the progress)."""
+    report = DashboardReport.objects.select_related("organization").filter(pk=report_id).first()
+    if report is None:
+        return None
+    report = services.dashboard_report_build(by=access.system_user(), report=report)
+    return {"report": report.pk, "state": report.state}
+
+
+@shared_task(name="portal.prune_dashboard_reports", **RETRY)
+def prune_dashboard_reports():
+    """Nightly: remove the dashboard reports older than DASHBOARD_REPORT_DAYS, with their files."""
+    return {"deleted": services.dashboard_reports_prune(now=timezone.now())}

@@ -42,6 +42,12 @@ urlpatterns = [
     path("dashboard/", views_dashboard.dashboard, name="dashboard"),
     path("dashboard/<int:pk>/", views_dashboard.dashboard, name="dashboard_organization"),
     path("dashboard/<int:pk>/report/", views_dashboard.dashboard_report, name="dashboard_report"),
+    path("dashboard/reports/<int:pk>/", views_dashboard.dashboard_report_job, name="dashboard_report_job"),
+    path(
+        "dashboard/reports/<int:pk>/download/",
+        views_dashboard.dashboard_report_download,
+        name="dashboard_report_download",
+    ),
     path("accounts/api-tokens/", views.api_tokens, name="api_tokens"),
     path("accounts/api-tokens/<int:pk>/revoke/", views.api_token_revoke, name="api_token_revoke"),
     path("accounts/api-tokens/administered/", views.api_tokens_administered, name="api_tokens_administered"),

@@ -1,9 +1,9 @@
 """The organization department's dashboard (组织部看板): a subtree over a period, at a glance, drilled down level by
 level. Thin: the figures come from `selectors.dashboard_of`, which reads each from its app's selectors."""
 
-from decimal import Decimal
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404
@@ -13,13 +13,14 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
-from branches import access, periods
+from branches import access, periods, uploads
 from branches import dashboard as branch_figures
 from branches import selectors as branch_selectors
 from branches.compliance import IN_PROGRESS, MET, NOT_MET, STATE_LABELS
 from branches.models import Organization, OrganizationKind, Period
 from portal import jobs, reports, selectors, services, tasks
 from portal.forms import DashboardFilterForm
+from portal.models import DashboardReport, ReportFormat
 
 ROWS_PER_PAGE = 50  # heatmap rows (sub-organizations) per page
 
@@ -74,7 +75,7 @@ def dashboard(request, pk=None):
             "stale": selectors.dashboard_is_stale(figures),
             "page": page if page.paginator.num_pages > 1 else None,
             "heat_rows": _heat_rows(user, node, rows, figures.heatmap, sector, kind),
-            "staffing": _staffing(figures),
+            "staffing": selectors.staffing_of(figures),
             "links": _links(user, node, keep),
             "signals": _signals(node, span),
             "charts": {**_charts(figures), **_trend_charts(trend, rounds)},
@@ -126,30 +127,6 @@ def _records_of(row, reviews, sector, kind):
         base = reverse("branches:meetings", args=[row.pk])
         return lambda month: base + "?" + urlencode({"period": month.key})
     return None
-
-
-def _staffing(figures):
-    staffing, setting = figures.staffing, figures.setting
-    share = staffing.share
-    if share is None:
-        state = None
-    elif share < setting.staffing_min_share:
-        state = "below"
-    elif share > setting.staffing_max_share:
-        state = "above"
-    else:
-        state = "within"
-    return {
-        "figures": staffing,
-        "percent": (share * 100).quantize(Decimal("0.01")) if share is not None else None,
-        "min_percent": _percent(setting.staffing_min_share),
-        "max_percent": _percent(setting.staffing_max_share),
-        "state": state,
-    }
-
-
-def _percent(share):
-    return (share * 100).quantize(Decimal("0.01")).normalize()
 
 
 def _links(user, node, keep):
@@ -240,8 +217,10 @@ def _trend_charts(trend, rounds):
 @require_GET
 def dashboard_report(request, pk):
     """The report of the dashboard's subtree, period and filters: an Excel workbook (one sheet a table), or a PDF to
-    print with `format=pdf`. Every sub-organization's row, not a page of them. While a large subtree's figures are
-    being calculated, or with a period not understood, back to the dashboard, which says so."""
+    print with `format=pdf`. Every sub-organization's row, not a page of them. A large subtree's (as many
+    organizations as DASHBOARD_SNAPSHOT_MIN_ORGS or more) is built by a job: on to its page, which shows the
+    progress and then the download; a smaller one is sent at once. With a period not understood, back to the
+    dashboard, which says so."""
     node = access.get_scoped_or_404(request.user, Organization.objects.all(), action=access.OVERSEE, pk=pk)
     back = reverse("dashboard_organization", args=[node.pk]) + ("?" + request.GET.urlencode() if request.GET else "")
     filters = DashboardFilterForm(request.GET)
@@ -252,20 +231,71 @@ def dashboard_report(request, pk):
     chosen = filters.cleaned_data
     span = chosen.get("period") or periods.span_of(Period.YEAR, today)
     sector, kind = chosen.get("sector") or "", chosen.get("kind") or ""
+    fmt = ReportFormat.PDF if request.GET.get("format") == "pdf" else ReportFormat.XLSX
+    if branch_figures.subtree_reaches(node, settings.DASHBOARD_SNAPSHOT_MIN_ORGS):
+        report = _build_in_background(request.user, node, span, sector, kind, fmt)
+        return redirect("dashboard_report_job", pk=report.pk)
     rows = list(branch_figures.sub_organizations(node, span)) or [node]
     figures = selectors.dashboard_of(node, span, today, rows=rows, sector=sector, kind=kind)
-    if figures is None:
+    if figures is None:  # a subtree grown smaller, its old snapshot not yet dropped by the job
         figures = _ask_for_snapshot(request.user, node, span, sector, kind, today, rows)
     if figures is None:
         messages.info(request, _("The figures of this period are being calculated; the report follows once they show."))
         return redirect(back)
-    report_tables = reports.tables(
-        figures,
-        staffing=_staffing(figures),
-        rows=rows,
-        trend=selectors.trend_of(node, today),
-        rounds=figures.rounds,
+    report_tables = reports.tables_of(node, span, figures, rows=rows, today=today)
+    return reports.response(report_tables, fmt, node=node, span=span, figures=figures)
+
+
+def _build_in_background(user, node, span, sector, kind, fmt):
+    """A large subtree's report: recorded and queued (once: an identical one being built, or built from the same
+    snapshot, is taken instead). When the queue is away, built now, as the dashboard computes its snapshot then."""
+    report, new = services.dashboard_report_request(
+        by=user, organization=node, span=span, sector=sector, kind=kind, format=fmt
     )
-    if request.GET.get("format") == "pdf":
-        return reports.pdf_response(report_tables, node=node, span=span, figures=figures)
-    return reports.workbook_response(report_tables, reports.filename(node, span))
+    if new and not jobs.enqueue(tasks.build_dashboard_report, report_id=report.pk):
+        report = services.dashboard_report_build(by=user, report=report)
+    return report
+
+
+def _report_of(request, pk):
+    """A report, for a reader who oversees its organization; 404 to anyone else (an id tells nothing)."""
+    return access.get_scoped_or_404(
+        request.user, DashboardReport.objects.select_related("organization"), access.OVERSEE, pk=pk
+    )
+
+
+@require_GET
+def dashboard_report_job(request, pk):
+    """A report being built by a job: its state and progress (the page refreshes itself meanwhile), then the download,
+    or why it failed."""
+    report = _report_of(request, pk)
+    span = periods.parse(report.period)
+    back = reverse("dashboard_organization", args=[report.organization_id])
+    keep = urlencode(
+        {k: v for k, v in (("period", report.period), ("sector", report.sector), ("kind", report.kind)) if v}
+    )
+    return render(
+        request,
+        "portal/dashboard_report.html",
+        {
+            "report": report,
+            "organization": report.organization,
+            "span": span,
+            "back": f"{back}?{keep}",
+            "filename": f"{reports.filename(report.organization, span)}.{report.format}",
+        },
+    )
+
+
+@require_GET
+def dashboard_report_download(request, pk):
+    """The file of a report done, for a reader who oversees its organization (checked again: the link may be
+    passed on); 404 to anyone else, and while it is not done."""
+    report = _report_of(request, pk)
+    if not report.is_ready:
+        raise Http404
+    name = f"{reports.filename(report.organization, periods.parse(report.period))}.{report.format}"
+    try:
+        return uploads.download_file(report.file, content_type=reports.CONTENT_TYPES[report.format], name=name)
+    except FileNotFoundError:  # removed from the folder by hand: as if it had been pruned
+        raise Http404 from None

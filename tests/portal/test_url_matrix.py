@@ -35,7 +35,7 @@ from assessments.models import (
 from assessments.scoring import definitions_of
 from branches.models import Attachment, Cadre, Employment, Meeting, Member, Post, Role, WorkbookImport
 from portal import services as portal_services
-from portal.models import Notification, NotificationKind
+from portal.models import DashboardReport, Notification, NotificationKind
 from tests.assessments.conftest import open_rating
 from tests.conftest import system
 
@@ -139,6 +139,9 @@ MATRIX = {
     "dashboard": (None, {**every(404), "reviewer": 200, "assessor": 200, "admin": 200}),
     "dashboard_organization": (lambda o: [o["branch"].pk], only({"reviewer", "assessor", "admin"})),
     "dashboard_report": (lambda o: [o["branch"].pk], only({"reviewer", "assessor", "admin"})),
+    # A report built by a job, its page and its file: for whoever oversees its organization; an id guessed is a 404.
+    "dashboard_report_job": (lambda o: [o["report"].pk], only({"reviewer", "assessor", "admin"})),
+    "dashboard_report_download": (lambda o: [o["report"].pk], only({"reviewer", "assessor", "admin"})),
     # API tokens: each person's own; the reference page and schema for everyone signed in.
     "api_tokens": (None, every(200)),
     # one's own token, or one of a person whose roles all lie in the admin's subtree (the secretary of 东村)
@@ -332,8 +335,11 @@ def world(county, make_user, settings, tmp_path):
         )
         upload = WorkbookImport(organization=branch, original_name="组织.xlsx", size=3)
         upload.file.save("import.xlsx", ContentFile(b"zip"), save=True)
+        report = DashboardReport(organization=branch, period="2026", format="xlsx", state="done", progress=100)
+        report.file.save("report.xlsx", ContentFile(b"zip"), save=True)
         return {
             "import": upload,
+            "report": report,
             "token": portal_services.api_token_create(
                 by=recipient, name="对接系统", expires_on=timezone.localdate() + timedelta(days=30)
             )[0],
