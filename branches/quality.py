@@ -25,7 +25,14 @@ from django.db.models import Count, DateField, ExpressionWrapper, F, Q
 from django.db.models.functions import Length, TruncDate
 from django.utils import timezone
 
-from branches.models import Attendance, ComplianceSetting, IntegritySignalKind, Meeting, Organization
+from branches.models import (
+    Attendance,
+    ComplianceSetting,
+    IntegritySignal,
+    IntegritySignalKind,
+    Meeting,
+    Organization,
+)
 
 # Late logging: a record logged more than ComplianceSetting.late_log_days after the meeting. One or two late records
 # happen to any branch; three or more making up 30% of its year is a way of working worth a look.
@@ -232,31 +239,44 @@ def _sketches(meetings):
     return found
 
 
-def _similar_pairs(meetings):
-    """[(meeting, organization, other meeting, other organization, similarity)] of the candidates (meetings sharing
-    a band, each compared with the next WINDOW of its bucket) whose shingles are at least SIMILAR alike.
+@dataclass
+class _Pairs:
+    """The similar pairs found, by position in the sketches (compact: at a province most minutes have copies)."""
+
+    sketches: _Sketches
+    first: array.array = field(default_factory=lambda: array.array("q"))
+    second: array.array = field(default_factory=lambda: array.array("q"))
+    score: array.array = field(default_factory=lambda: array.array("H"))  # the similarity in ten-thousandths
+
+    def __len__(self):
+        return len(self.first)
+
+
+def _similar_pairs(meetings) -> _Pairs:
+    """The candidates (meetings sharing a band, each compared with the next WINDOW of its bucket) whose shingles are
+    at least SIMILAR alike.
 
     Band by band, the meetings are sorted by their key there, so a bucket is a run of equal keys. A meeting stops
     looking for more copies once PARTNERS are confirmed, but is still compared with by a meeting that has fewer: a
-    template copied by hundreds of branches still flags each copy, with a bounded number of pairs (at most PARTNERS
+    template copied by hundreds of branches still flags each copy, with a bounded number of pairs (about PARTNERS
     per meeting) instead of hundreds each."""
     sketches = _sketches(meetings)
     count, texts = len(sketches.ids), sketches.texts
     partners = bytearray(count)
-    confirmed = set()
+    confirmed = set()  # a * count + b of the pairs found
+    found = _Pairs(sketches)
 
     @functools.lru_cache(maxsize=4096)  # a bucket's meetings are compared with their neighbours: recently shingled
     def shingled(position):
         return shingles(texts[position])
 
-    similar = []
     for keys in sketches.bands:
         order = sorted(range(count), key=keys.__getitem__)  # stable: a bucket's meetings stay in id order
         for _key, bucket in itertools.groupby(order, key=keys.__getitem__):
             bucket = list(bucket)
             for at, a in enumerate(bucket[:-1]):
                 for b in bucket[at + 1 : at + 1 + WINDOW]:
-                    if partners[a] >= PARTNERS and partners[b] >= PARTNERS or (a, b) in confirmed:
+                    if partners[a] >= PARTNERS and partners[b] >= PARTNERS or a * count + b in confirmed:
                         continue
                     mine, theirs = shingled(a), shingled(b)
                     small, large = sorted((len(mine), len(theirs)))
@@ -264,40 +284,42 @@ def _similar_pairs(meetings):
                         continue
                     score = jaccard(mine, theirs)
                     if score >= SIMILAR:
-                        confirmed.add((a, b))
+                        confirmed.add(a * count + b)
                         partners[a], partners[b] = min(partners[a] + 1, 255), min(partners[b] + 1, 255)
-                        similar.append(
-                            (
-                                sketches.ids[a],
-                                sketches.owners[a],
-                                sketches.ids[b],
-                                sketches.owners[b],
-                                Decimal(score).quantize(Decimal("0.0001")),
-                            )
-                        )
-    similar.sort()
-    return similar
+                        found.first.append(a)
+                        found.second.append(b)
+                        found.score.append(int(Decimal(score).quantize(Decimal("0.0001")) * 10000))
+    return found
 
 
 def similar_minutes(year, root=None):
     """Every organization (of the subtree under `root`) with minutes nearly identical to other minutes of the year,
-    its own or another's anywhere in the tree."""
-    similar = _similar_pairs(year_meetings(year))
+    its own or another's anywhere in the tree: its meetings with a copy, and the pairs, the closest first (the first
+    MEETINGS_KEPT, which the signal keeps)."""
+    pairs = _similar_pairs(year_meetings(year))
+    ids, owners = pairs.sketches.ids, pairs.sketches.owners
     inside = None
     if root is not None:
         inside = set(Organization.objects.filter(path__startswith=root.path).values_list("pk", flat=True))
-    by_org = {}
-    for a, a_org, b, b_org, score in similar:
-        for mine, mine_org, other, other_org in ((a, a_org, b, b_org), (b, b_org, a, a_org)):
-            if inside is None or mine_org in inside:
-                by_org.setdefault(mine_org, []).append([mine, other, other_org, str(score)])
+    by_org = {}  # organization: [(position of the meeting, of its copy, pair)]
+    for n in range(len(pairs)):
+        a, b = pairs.first[n], pairs.second[n]
+        for mine, other in ((a, b), (b, a)):
+            if inside is None or owners[mine] in inside:
+                by_org.setdefault(owners[mine], []).append((mine, other, n))
+    kept = IntegritySignal.MEETINGS_KEPT
     found = []
-    for org, pairs in sorted(by_org.items()):
-        pairs.sort(key=lambda pair: (-Decimal(pair[3]), pair[0], pair[1]))  # the closest copies first
-        meetings = sorted({pair[0] for pair in pairs})
-        best = max(Decimal(pair[3]) for pair in pairs)
-        found.append(Found(org, IntegritySignalKind.SIMILAR_MINUTES, best, meetings, pairs))
+    for org, copies in sorted(by_org.items()):
+        copies.sort(key=lambda c: (-pairs.score[c[2]], ids[c[0]], ids[c[1]]))  # the closest copies first
+        others = [[ids[mine], ids[other], owners[other], _ten_thousandths(pairs.score[n])] for mine, other, n in copies]
+        meetings = sorted({ids[mine] for mine, _other, _n in copies})
+        best = Decimal(others[0][3])
+        found.append(Found(org, IntegritySignalKind.SIMILAR_MINUTES, best, meetings, others[:kept]))
     return found
+
+
+def _ten_thousandths(n):
+    return str(Decimal(n).scaleb(-4).quantize(Decimal("0.0001")))
 
 
 def find(year, root=None) -> list[Found]:
