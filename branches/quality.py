@@ -289,6 +289,9 @@ def _similar_pairs(meetings) -> _Pairs:
                         found.first.append(a)
                         found.second.append(b)
                         found.score.append(int(Decimal(score).quantize(Decimal("0.0001")) * 10000))
+    shingled.cache_clear()
+    texts.clear()  # what follows needs only the ids and organizations: the texts and keys were most of the memory
+    sketches.bands.clear()
     return found
 
 
@@ -301,18 +304,24 @@ def similar_minutes(year, root=None):
     inside = None
     if root is not None:
         inside = set(Organization.objects.filter(path__startswith=root.path).values_list("pk", flat=True))
-    by_org = {}  # organization: [(position of the meeting, of its copy, pair)]
+    by_org = {}  # organization: [2 × pair + 0 when its meeting is the pair's first, 1 when the second]
     for n in range(len(pairs)):
-        a, b = pairs.first[n], pairs.second[n]
-        for mine, other in ((a, b), (b, a)):
+        for side, mine in enumerate((pairs.first[n], pairs.second[n])):
             if inside is None or owners[mine] in inside:
-                by_org.setdefault(owners[mine], []).append((mine, other, n))
+                by_org.setdefault(owners[mine], []).append(2 * n + side)
     kept = IntegritySignal.MEETINGS_KEPT
     found = []
-    for org, copies in sorted(by_org.items()):
-        copies.sort(key=lambda c: (-pairs.score[c[2]], ids[c[0]], ids[c[1]]))  # the closest copies first
-        others = [[ids[mine], ids[other], owners[other], _ten_thousandths(pairs.score[n])] for mine, other, n in copies]
-        meetings = sorted({ids[mine] for mine, _other, _n in copies})
+    for org, entries in sorted(by_org.items()):
+        copies = []
+        for entry in entries:
+            n, side = divmod(entry, 2)
+            mine, other = (pairs.first[n], pairs.second[n]) if side == 0 else (pairs.second[n], pairs.first[n])
+            copies.append((-pairs.score[n], ids[mine], ids[other], owners[other], n))
+        copies.sort()  # the closest copies first
+        others = [
+            [mine, other, other_org, _ten_thousandths(pairs.score[n])] for _s, mine, other, other_org, n in copies
+        ]
+        meetings = sorted({mine for _s, mine, *_rest in copies})
         best = Decimal(others[0][3])
         found.append(Found(org, IntegritySignalKind.SIMILAR_MINUTES, best, meetings, others[:kept]))
     return found
