@@ -11,6 +11,7 @@ records, a large share of the year's), not for one occurrence, and each finding 
   year's minutes of the tree are compared, within a branch and across branches.
 """
 
+import array
 import functools
 import hashlib
 import itertools
@@ -24,7 +25,14 @@ from django.db.models import Count, DateField, ExpressionWrapper, F, Q
 from django.db.models.functions import Length, TruncDate
 from django.utils import timezone
 
-from branches.models import Attendance, ComplianceSetting, IntegritySignalKind, Meeting, Organization
+from branches.models import (
+    Attendance,
+    ComplianceSetting,
+    IntegritySignal,
+    IntegritySignalKind,
+    Meeting,
+    Organization,
+)
 
 # Late logging: a record logged more than ComplianceSetting.late_log_days after the meeting. One or two late records
 # happen to any branch; three or more making up 30% of its year is a way of working worth a look.
@@ -54,6 +62,8 @@ HASHES = BANDS * ROWS
 # The meetings of one bucket are compared each with the next WINDOW of them (by id): a template copied by hundreds
 # of branches still flags each of them, without comparing every pair.
 WINDOW = 20
+# Copies confirmed per meeting, after which it looks for no more (one is enough to show it; the signal lists them).
+PARTNERS = 3
 
 CHUNK = 2000
 
@@ -200,63 +210,125 @@ def jaccard(a, b):
     return common / (len(a) + len(b) - common)
 
 
-def _candidates(meetings):
-    """{meeting: organization} of the minutes long enough, and the candidate pairs: meetings sharing a band."""
-    owner, buckets = {}, {}
+@dataclass
+class _Sketches:
+    """The year's minutes long enough to compare, by position: their meeting, organization, normalised text, and for
+    each band the key of the meeting's values in it. Compact arrays: at a province's 2.5 million minutes a dict
+    entry per band and meeting took over 14 GB before the job was stopped."""
+
+    ids: array.array = field(default_factory=lambda: array.array("q"))
+    owners: array.array = field(default_factory=lambda: array.array("q"))
+    texts: list = field(default_factory=list)
+    bands: list = field(default_factory=lambda: [array.array("q") for _ in range(BANDS)])
+
+
+def _sketches(meetings):
+    """Each minute read once, in id order, streamed: its signature's bands kept as one 64-bit key each."""
+    found = _Sketches()
     rows = meetings.annotate(length=Length("minutes")).filter(length__gte=MINUTES_MIN_CHARS)
     for pk, org, text in rows.values_list("pk", "organization_id", "minutes").order_by("pk").iterator(chunk_size=CHUNK):
         text = normalised(text)
         if len(text) < MINUTES_MIN_CHARS:
             continue
-        owner[pk] = org
         values = signature(shingles(text))
-        for band in range(BANDS):
-            buckets.setdefault((band, values[band * ROWS : (band + 1) * ROWS]), []).append(pk)
-    pairs = set()
-    for ids in buckets.values():
-        for i, pk in enumerate(ids):
-            pairs.update((pk, other) for other in ids[i + 1 : i + 1 + WINDOW])
-    return owner, pairs
+        found.ids.append(pk)
+        found.owners.append(org)
+        found.texts.append(text)
+        for band, keys in enumerate(found.bands):
+            keys.append(hash((band, values[band * ROWS : (band + 1) * ROWS])))  # ints only: the same every run
+    return found
 
 
-def _similar_pairs(meetings):
-    """[(meeting, other meeting, similarity)] of the candidates whose shingles are at least SIMILAR alike."""
-    owner, pairs = _candidates(meetings)
-    wanted = sorted({pk for pair in pairs for pk in pair})
-    sets = {}
-    for start in range(0, len(wanted), CHUNK):
-        chunk = Meeting.objects.filter(pk__in=wanted[start : start + CHUNK]).values_list("pk", "minutes")
-        sets.update((pk, shingles(normalised(text))) for pk, text in chunk)
-    similar = []
-    for a, b in sorted(pairs):
-        small, large = sorted((len(sets[a]), len(sets[b])))
-        if small < SIMILAR * large:  # the similarity is at most the ratio of the sizes
-            continue
-        score = jaccard(sets[a], sets[b])
-        if score >= SIMILAR:
-            similar.append((a, b, Decimal(score).quantize(Decimal("0.0001"))))
-    return owner, similar
+@dataclass
+class _Pairs:
+    """The similar pairs found, by position in the sketches (compact: at a province most minutes have copies)."""
+
+    sketches: _Sketches
+    first: array.array = field(default_factory=lambda: array.array("q"))
+    second: array.array = field(default_factory=lambda: array.array("q"))
+    score: array.array = field(default_factory=lambda: array.array("H"))  # the similarity in ten-thousandths
+
+    def __len__(self):
+        return len(self.first)
+
+
+def _similar_pairs(meetings) -> _Pairs:
+    """The candidates (meetings sharing a band, each compared with the next WINDOW of its bucket) whose shingles are
+    at least SIMILAR alike.
+
+    Band by band, the meetings are sorted by their key there, so a bucket is a run of equal keys. A meeting stops
+    looking for more copies once PARTNERS are confirmed, but is still compared with by a meeting that has fewer: a
+    template copied by hundreds of branches still flags each copy, with a bounded number of pairs (about PARTNERS
+    per meeting) instead of hundreds each."""
+    sketches = _sketches(meetings)
+    count, texts = len(sketches.ids), sketches.texts
+    partners = bytearray(count)
+    confirmed = set()  # a * count + b of the pairs found
+    found = _Pairs(sketches)
+
+    @functools.lru_cache(maxsize=4096)  # a bucket's meetings are compared with their neighbours: recently shingled
+    def shingled(position):
+        return shingles(texts[position])
+
+    for keys in sketches.bands:
+        order = sorted(range(count), key=keys.__getitem__)  # stable: a bucket's meetings stay in id order
+        for _key, bucket in itertools.groupby(order, key=keys.__getitem__):
+            bucket = list(bucket)
+            for at, a in enumerate(bucket[:-1]):
+                for b in bucket[at + 1 : at + 1 + WINDOW]:
+                    if partners[a] >= PARTNERS and partners[b] >= PARTNERS or a * count + b in confirmed:
+                        continue
+                    mine, theirs = shingled(a), shingled(b)
+                    small, large = sorted((len(mine), len(theirs)))
+                    if small < SIMILAR * large:  # the similarity is at most the ratio of the sizes
+                        continue
+                    score = jaccard(mine, theirs)
+                    if score >= SIMILAR:
+                        confirmed.add(a * count + b)
+                        partners[a], partners[b] = min(partners[a] + 1, 255), min(partners[b] + 1, 255)
+                        found.first.append(a)
+                        found.second.append(b)
+                        found.score.append(int(Decimal(score).quantize(Decimal("0.0001")) * 10000))
+    shingled.cache_clear()
+    texts.clear()  # what follows needs only the ids and organizations: the texts and keys were most of the memory
+    sketches.bands.clear()
+    return found
 
 
 def similar_minutes(year, root=None):
     """Every organization (of the subtree under `root`) with minutes nearly identical to other minutes of the year,
-    its own or another's anywhere in the tree."""
-    owner, similar = _similar_pairs(year_meetings(year))
+    its own or another's anywhere in the tree: its meetings with a copy, and the pairs, the closest first (the first
+    MEETINGS_KEPT, which the signal keeps)."""
+    pairs = _similar_pairs(year_meetings(year))
+    ids, owners = pairs.sketches.ids, pairs.sketches.owners
     inside = None
     if root is not None:
         inside = set(Organization.objects.filter(path__startswith=root.path).values_list("pk", flat=True))
-    by_org = {}
-    for a, b, score in similar:
-        for mine, other in ((a, b), (b, a)):
-            if inside is None or owner[mine] in inside:
-                by_org.setdefault(owner[mine], []).append([mine, other, owner[other], str(score)])
+    by_org = {}  # organization: [2 × pair + 0 when its meeting is the pair's first, 1 when the second]
+    for n in range(len(pairs)):
+        for side, mine in enumerate((pairs.first[n], pairs.second[n])):
+            if inside is None or owners[mine] in inside:
+                by_org.setdefault(owners[mine], []).append(2 * n + side)
+    kept = IntegritySignal.MEETINGS_KEPT
     found = []
-    for org, pairs in sorted(by_org.items()):
-        pairs.sort(key=lambda pair: (-Decimal(pair[3]), pair[0], pair[1]))  # the closest copies first
-        meetings = sorted({pair[0] for pair in pairs})
-        best = max(Decimal(pair[3]) for pair in pairs)
-        found.append(Found(org, IntegritySignalKind.SIMILAR_MINUTES, best, meetings, pairs))
+    for org, entries in sorted(by_org.items()):
+        copies = []
+        for entry in entries:
+            n, side = divmod(entry, 2)
+            mine, other = (pairs.first[n], pairs.second[n]) if side == 0 else (pairs.second[n], pairs.first[n])
+            copies.append((-pairs.score[n], ids[mine], ids[other], owners[other], n))
+        copies.sort()  # the closest copies first
+        others = [
+            [mine, other, other_org, _ten_thousandths(pairs.score[n])] for _s, mine, other, other_org, n in copies
+        ]
+        meetings = sorted({mine for _s, mine, *_rest in copies})
+        best = Decimal(others[0][3])
+        found.append(Found(org, IntegritySignalKind.SIMILAR_MINUTES, best, meetings, others[:kept]))
     return found
+
+
+def _ten_thousandths(n):
+    return str(Decimal(n).scaleb(-4).quantize(Decimal("0.0001")))
 
 
 def find(year, root=None) -> list[Found]:
