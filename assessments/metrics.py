@@ -180,6 +180,7 @@ class Orgs:
 
     ids: list
     filter: object
+    cache: dict = field(default_factory=dict, compare=False, repr=False)  # aggregates metrics share within a run
 
 
 def scope(organizations):
@@ -411,22 +412,40 @@ def attendance_rate(organizations, period_start, period_end, *, meeting_type=Non
     return PerOrganization(organizations.ids, values, inputs, texts=texts)
 
 
-@metric("duties_on_time", title=gettext_lazy("Duties done on time"), if_none="full")
-def duties_on_time(organizations, period_start, period_end, *, round=None):
-    """Share of the responsibility duties due in the months of the period that were done by their due date, from
-    the duty month summaries. No duty due: None (full points by default)."""
+def _duty_totals(organizations, period_start, period_end):
+    """{organization id: (due, on time, late, open, findings closed, closed late)} summed over the months of the
+    period from the duty month summaries: one aggregate that duties on time and rectifications on time share (kept
+    on `organizations` for the run, so a rubric naming both reads the summaries once)."""
     months = _months(period_start, period_end)
+    key = ("duty_totals", months)
+    if key in organizations.cache:
+        return organizations.cache[key]
     totals = {}
     if months:
         rows = (
             DutyMonthSummary.objects.filter(organization_id__in=organizations.filter, month__range=months)
             .values("organization_id")
             .annotate(
-                due=Sum("duties_due"), on_time=Sum("duties_on_time"), late=Sum("duties_late"), open=Sum("duties_open")
+                due=Sum("duties_due"),
+                on_time=Sum("duties_on_time"),
+                late=Sum("duties_late"),
+                open=Sum("duties_open"),
+                closed=Sum("findings_closed"),
+                closed_late=Sum("findings_closed_late"),
             )
         )
-        rows = rows.values_list("organization_id", "due", "on_time", "late", "open").order_by()
-        totals = {org_id: tuple(n or 0 for n in figures) for org_id, *figures in rows}
+        rows = rows.values_list("organization_id", "due", "on_time", "late", "open", "closed", "closed_late")
+        totals = {org_id: tuple(n or 0 for n in figures) for org_id, *figures in rows.order_by()}
+    organizations.cache[key] = totals
+    return totals
+
+
+@metric("duties_on_time", title=gettext_lazy("Duties done on time"), if_none="full")
+def duties_on_time(organizations, period_start, period_end, *, round=None):
+    """Share of the responsibility duties due in the months of the period that were done by their due date, from
+    the duty month summaries. No duty due: None (full points by default)."""
+    found = _duty_totals(organizations, period_start, period_end)
+    totals = {org_id: figures[:4] for org_id, figures in found.items()}
 
     def inputs(org_id):
         return dict(zip(("due", "on_time", "late", "open"), totals.get(org_id, (0, 0, 0, 0)), strict=True))
@@ -443,16 +462,8 @@ def duties_on_time(organizations, period_start, period_end, *, round=None):
 def rectifications_on_time(organizations, period_start, period_end, *, round=None):
     """Share of the findings verified and closed in the months of the period that were closed by their
     rectification deadline, from the duty month summaries. None closed: None (full points by default)."""
-    months = _months(period_start, period_end)
-    totals = {}
-    if months:
-        rows = (
-            DutyMonthSummary.objects.filter(organization_id__in=organizations.filter, month__range=months)
-            .values("organization_id")
-            .annotate(closed=Sum("findings_closed"), late=Sum("findings_closed_late"))
-        )
-        rows = rows.values_list("organization_id", "closed", "late").order_by()
-        totals = {org_id: (closed or 0, late or 0) for org_id, closed, late in rows}
+    found = _duty_totals(organizations, period_start, period_end)
+    totals = {org_id: figures[4:] for org_id, figures in found.items()}
 
     def inputs(org_id):
         closed, late = totals.get(org_id, (0, 0))
@@ -564,7 +575,8 @@ _CADRES = (
 
 
 def _cadres_in_sql(serving, period_start, period_end, need):
-    sql, params = _sql(serving.values_list("id", "organization_id", "name"))
+    # No ordering: the model's (by organization path) would join and sort the organizations, twice.
+    sql, params = _sql(serving.order_by().values_list("id", "organization_id", "name"))
     with connection.cursor() as cursor:
         cursor.execute(_CADRES.format(sql), [need, need, *params, period_start, period_end, *params])
         return {org_id: (total, trained, untrained or ()) for org_id, total, trained, untrained in cursor.fetchall()}
