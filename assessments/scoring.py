@@ -944,10 +944,16 @@ def _score_round(round_, *, through, now):
     sizes = {kind: len(group) for kind, group in peers.items()}
 
     updated = []
+    # Equal figures as one object each (no sub-organizations, the same reasons): written as JSON once (`write_rows`).
+    no_rollup, reasons = {}, {}
     for row in live:
         pk = row[0]
         _path, kind, entry = entries[pk]
         band = bands[entry.band]["name"] if bands and entry.band >= 0 else ""
+        why_given = tuple(entry.why)
+        grade_trace = reasons.get(why_given)
+        if grade_trace is None:
+            grade_trace = reasons[why_given] = {"reasons": entry.why}
         wanted = (
             entry.total,
             band,
@@ -956,8 +962,8 @@ def _score_round(round_, *, through, now):
             entry.vetoed,
             entry.bottom,
             parts[pk],
-            rolled.get(pk, {}),
-            {"reasons": entry.why},
+            rolled.get(pk, no_rollup),
+            grade_trace,
         )
         have = (stored(row[5]), row[8], row[9], row[10], row[6], *row[11:15])
         if wanted != have:
@@ -1130,12 +1136,20 @@ def write_rows(model, rows, fields):
         f"UPDATE {table} AS t SET {assignments} "  # noqa: S608 (identifiers only)
         f"FROM (SELECT unnest(%s::bigint[]) AS id, {selects}) AS v WHERE t.id = v.id"
     )
+    encoded = {}  # JSON text by object: rows often share one dict (an area's points, "no roll-up")
+
+    def as_json(value):
+        text = encoded.get(id(value))
+        if text is None:
+            text = encoded[id(value)] = _json(value)
+        return text
+
     with connection.cursor() as cursor:
         for begin in range(0, len(rows), 10000):
             chunk = rows[begin : begin + 10000]
             params = [[row[0] for row in chunk]]
             for index, column in enumerate(columns, start=1):
-                as_text = _json if isinstance(column, models.JSONField) else _as_text
+                as_text = as_json if isinstance(column, models.JSONField) else _as_text
                 params.append([None if row[index] is None else as_text(row[index]) for row in chunk])
             cursor.execute(sql, params)
 
