@@ -5,7 +5,9 @@ How a round is scored (`score_round`):
 
 1. Each distinct (metric, parameters) of the rubric runs once over all the round's organizations
    (`assessments.metrics`: aggregate queries over the period summaries), so the number of queries is the same for
-   ten organizations or a hundred thousand. Published assessments are never recomputed (nor written).
+   ten organizations or a hundred thousand; a round over a third of all organizations or more reads them over every
+   organization (cheaper than joining each summary row to the round first). Published assessments are never
+   recomputed (nor written).
 2. Each leaf gets its points:
    - computed (and survey with a metric): the metric's value mapped by the indicator's rule —
      `proportional`: value ÷ `full_at` (default 1) × maximum, at most the maximum;
@@ -80,7 +82,7 @@ from assessments.models import (
     ScoringRule,
 )
 from branches import copying
-from branches.models import MeetingType
+from branches.models import MeetingType, Organization
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
@@ -630,6 +632,11 @@ Marks = namedtuple("Marks", ["assessor_score", "adjusted", "approved_by_id"])
 COPY_SCORES = True
 
 
+# A round over at least 1/EVERYONE_FROM of all organizations reads its metrics over every organization
+# (`metrics.Orgs.everyone`): aggregating the summaries whole costs less than joining each row to the round first.
+EVERYONE_FROM = 3
+
+
 @dataclass
 class Run:
     assessments: int = 0
@@ -853,6 +860,7 @@ def _score_round(round_, *, through, now):
     orgs = metrics.Orgs(
         [row[1] for row in live],
         Assessment.objects.filter(round=round_).exclude(state=AssessmentState.PUBLISHED).values("organization_id"),
+        everyone=bool(live) and len(live) * EVERYONE_FROM >= Organization.objects.count(),
     )
     wanted = {}  # {metric: {key: params}}: each distinct (metric, parameters) once, a metric's sets together
     for tree in {id(t): t for t in own_tree.values()}.values():
