@@ -180,6 +180,15 @@ class Orgs:
 
     ids: list
     filter: object
+    cache: dict = field(default_factory=dict, compare=False, repr=False)  # aggregates metrics share within a run
+    # The answer may hold other organizations too (unread): set when `ids` are a large share of all organizations,
+    # where aggregating every row costs less than joining each row to the set first (the tables are read whole
+    # either way); a few hundred under a subtree are found through their own rows instead.
+    everyone: bool = False
+
+    def q(self, name="organization_id"):
+        """The filter on the organizations as a Q object (empty for `everyone`)."""
+        return Q() if self.everyone else Q(**{f"{name}__in": self.filter})
 
 
 def scope(organizations):
@@ -291,7 +300,7 @@ def _meetings_of(organizations, period_start, period_end, types):
     """[meetings met of each meeting type], from one aggregate over the kept results of every type."""
     years = range(period_start.year, period_end.year + 1)
     rows = ComplianceResult.objects.filter(
-        organization_id__in=organizations.filter,
+        organizations.q(),
         meeting_type__in=sorted(set(types)),
         period=Period.YEAR,
         start__in=[date(year, 1, 1) for year in years],
@@ -390,7 +399,7 @@ def attendance_rate(organizations, period_start, period_end, *, meeting_type=Non
     months = _months(period_start, period_end)
     totals = {}
     if months:
-        rows = MonthSummary.objects.filter(organization_id__in=organizations.filter, month__range=months)
+        rows = MonthSummary.objects.filter(organizations.q(), month__range=months)
         if meeting_type:
             rows = rows.filter(meeting_type=meeting_type)
         rows = rows.values("organization_id").annotate(h=Sum("held"), e=Sum("expected"), p=Sum("present"))
@@ -411,22 +420,40 @@ def attendance_rate(organizations, period_start, period_end, *, meeting_type=Non
     return PerOrganization(organizations.ids, values, inputs, texts=texts)
 
 
+def _duty_totals(organizations, period_start, period_end):
+    """{organization id: (due, on time, late, open, findings closed, closed late)} summed over the months of the
+    period from the duty month summaries: one aggregate that duties on time and rectifications on time share (kept
+    on `organizations` for the run, so a rubric naming both reads the summaries once)."""
+    months = _months(period_start, period_end)
+    key = ("duty_totals", months)
+    if key in organizations.cache:
+        return organizations.cache[key]
+    totals = {}
+    if months:
+        rows = (
+            DutyMonthSummary.objects.filter(organizations.q(), month__range=months)
+            .values("organization_id")
+            .annotate(
+                due=Sum("duties_due"),
+                on_time=Sum("duties_on_time"),
+                late=Sum("duties_late"),
+                open=Sum("duties_open"),
+                closed=Sum("findings_closed"),
+                closed_late=Sum("findings_closed_late"),
+            )
+        )
+        rows = rows.values_list("organization_id", "due", "on_time", "late", "open", "closed", "closed_late")
+        totals = {org_id: tuple(n or 0 for n in figures) for org_id, *figures in rows.order_by()}
+    organizations.cache[key] = totals
+    return totals
+
+
 @metric("duties_on_time", title=gettext_lazy("Duties done on time"), if_none="full")
 def duties_on_time(organizations, period_start, period_end, *, round=None):
     """Share of the responsibility duties due in the months of the period that were done by their due date, from
     the duty month summaries. No duty due: None (full points by default)."""
-    months = _months(period_start, period_end)
-    totals = {}
-    if months:
-        rows = (
-            DutyMonthSummary.objects.filter(organization_id__in=organizations.filter, month__range=months)
-            .values("organization_id")
-            .annotate(
-                due=Sum("duties_due"), on_time=Sum("duties_on_time"), late=Sum("duties_late"), open=Sum("duties_open")
-            )
-        )
-        rows = rows.values_list("organization_id", "due", "on_time", "late", "open").order_by()
-        totals = {org_id: tuple(n or 0 for n in figures) for org_id, *figures in rows}
+    found = _duty_totals(organizations, period_start, period_end)
+    totals = {org_id: figures[:4] for org_id, figures in found.items()}
 
     def inputs(org_id):
         return dict(zip(("due", "on_time", "late", "open"), totals.get(org_id, (0, 0, 0, 0)), strict=True))
@@ -443,16 +470,8 @@ def duties_on_time(organizations, period_start, period_end, *, round=None):
 def rectifications_on_time(organizations, period_start, period_end, *, round=None):
     """Share of the findings verified and closed in the months of the period that were closed by their
     rectification deadline, from the duty month summaries. None closed: None (full points by default)."""
-    months = _months(period_start, period_end)
-    totals = {}
-    if months:
-        rows = (
-            DutyMonthSummary.objects.filter(organization_id__in=organizations.filter, month__range=months)
-            .values("organization_id")
-            .annotate(closed=Sum("findings_closed"), late=Sum("findings_closed_late"))
-        )
-        rows = rows.values_list("organization_id", "closed", "late").order_by()
-        totals = {org_id: (closed or 0, late or 0) for org_id, closed, late in rows}
+    found = _duty_totals(organizations, period_start, period_end)
+    totals = {org_id: figures[4:] for org_id, figures in found.items()}
 
     def inputs(org_id):
         closed, late = totals.get(org_id, (0, 0))
@@ -472,7 +491,7 @@ def findings_open_past_deadline(organizations, period_start, period_end, *, roun
     rectification deadline had passed (a count; score it per occurrence). The trace lists up to 20 of them."""
     until = _end_of_day(period_end)
     rows = (
-        Finding.objects.filter(organization_id__in=organizations.filter, deadline__lt=period_end, created_at__lt=until)
+        Finding.objects.filter(organizations.q(), deadline__lt=period_end, created_at__lt=until)
         .filter(Q(closed_at__isnull=True) | Q(closed_at__gte=until))
         .values_list("organization_id", "pk", "deadline")
         .order_by("organization_id", "deadline", "pk")
@@ -512,7 +531,7 @@ def cadres_trained(organizations, period_start, period_end, *, min_hours=0, roun
     """Share of the cadres serving on the period's last day with training in the period (at least one course, and
     at least `min_hours` hours in all). The trace names up to 10 cadres without. No cadre: None."""
     need = Decimal(str(min_hours))
-    serving = Cadre.objects.filter(_serving_on(period_end), organization_id__in=organizations.filter)
+    serving = Cadre.objects.filter(_serving_on(period_end), organizations.q())
     if connection.vendor == "postgresql":
         counted = _cadres_in_sql(serving, period_start, period_end, need)
     else:
@@ -564,7 +583,8 @@ _CADRES = (
 
 
 def _cadres_in_sql(serving, period_start, period_end, need):
-    sql, params = _sql(serving.values_list("id", "organization_id", "name"))
+    # No ordering: the model's (by organization path) would join and sort the organizations, twice.
+    sql, params = _sql(serving.order_by().values_list("id", "organization_id", "name"))
     with connection.cursor() as cursor:
         cursor.execute(_CADRES.format(sql), [need, need, *params, period_start, period_end, *params])
         return {org_id: (total, trained, untrained or ()) for org_id, total, trained, untrained in cursor.fetchall()}
@@ -581,14 +601,12 @@ def staffing_ratio(organizations, period_start, period_end, *, share="0.01", rou
     number required, at most 1. No headcount recorded: None."""
     share = Decimal(str(share))
     headcounts = dict(
-        Organization.objects.filter(pk__in=organizations.filter, staff_headcount__isnull=False)
+        Organization.objects.filter(organizations.q("pk"), staff_headcount__isnull=False)
         .values_list("pk", "staff_headcount")
         .order_by()
     )
     full_time = dict(
-        Cadre.objects.filter(
-            _serving_on(period_end), organization_id__in=organizations.filter, employment=Employment.FULL_TIME
-        )
+        Cadre.objects.filter(_serving_on(period_end), organizations.q(), employment=Employment.FULL_TIME)
         .values("organization_id")
         .annotate(n=Count("pk"))
         .values_list("organization_id", "n")
@@ -634,7 +652,7 @@ def committee_term_overdue(organizations, period_start, period_end, *, round=Non
     listed = defaultdict(list)
     if months:
         rows = MonthFact.objects.filter(
-            organization_id__in=organizations.filter, month__range=months, term_state=TermState.OVERDUE
+            organizations.q(), month__range=months, term_state=TermState.OVERDUE
         ).values_list("organization_id", "month")
         for org_id, month in rows.order_by("organization_id", "month"):
             listed[org_id].append(month)
@@ -660,7 +678,7 @@ def committee_term_overdue(organizations, period_start, period_end, *, round=Non
 def survey_satisfaction(organizations, period_start, period_end, *, min_respondents=0, round=None):
     """The satisfied share of the round's survey result (群众民意测评); None when there is none, or fewer than
     `min_respondents` answered. Outside a round: the results of the rounds over exactly this period."""
-    rows = SurveyResult.objects.filter(organization_id__in=organizations.filter)
+    rows = SurveyResult.objects.filter(organizations.q())
     if round is not None:
         rows = rows.filter(round=round)
     else:

@@ -5,7 +5,9 @@ How a round is scored (`score_round`):
 
 1. Each distinct (metric, parameters) of the rubric runs once over all the round's organizations
    (`assessments.metrics`: aggregate queries over the period summaries), so the number of queries is the same for
-   ten organizations or a hundred thousand. Published assessments are never recomputed (nor written).
+   ten organizations or a hundred thousand; a round over a third of all organizations or more reads them over every
+   organization (cheaper than joining each summary row to the round first). Published assessments are never
+   recomputed (nor written).
 2. Each leaf gets its points:
    - computed (and survey with a metric): the metric's value mapped by the indicator's rule —
      `proportional`: value ÷ `full_at` (default 1) × maximum, at most the maximum;
@@ -62,7 +64,7 @@ are read back. Elsewhere the stored scores are read and compared here, then writ
 
 import ast
 import bisect
-import itertools
+import gc
 import re
 from collections import defaultdict, namedtuple
 from dataclasses import dataclass, field
@@ -80,7 +82,7 @@ from assessments.models import (
     ScoringRule,
 )
 from branches import copying
-from branches.models import MeetingType
+from branches.models import MeetingType, Organization
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
@@ -630,6 +632,11 @@ Marks = namedtuple("Marks", ["assessor_score", "adjusted", "approved_by_id"])
 COPY_SCORES = True
 
 
+# A round over at least 1/EVERYONE_FROM of all organizations reads its metrics over every organization
+# (`metrics.Orgs.everyone`): aggregating the summaries whole costs less than joining each row to the round first.
+EVERYONE_FROM = 3
+
+
 @dataclass
 class Run:
     assessments: int = 0
@@ -700,25 +707,29 @@ class Outcome:
     areas add up, whether it vetoes, and its trace — a dict, or for an outcome `shared` by every organization
     with the same metric value (no marks) a dict whose "inputs" each organization fills in (`trace_of`).
 
-    `key` tells outcomes apart for the memo of the areas' points; `fresh`: a leaf with a metric, whose score is
-    created when missing. For COPY, the line of the score but its assessment: `before` + the organization's
-    inputs as JSON text + `after` (a shared outcome with a trace), else `line` whole; what follows the trace is
-    `tails[fresh]`."""
+    `key` tells outcomes apart for the memo of the areas' points: the same number for the same (points, veto),
+    so organizations whose leaves earn the same points share their areas' figures whatever their values; `fresh`:
+    a leaf with a metric, whose score is created when missing. For COPY, the line of the score but its
+    assessment: `before` + the organization's inputs as JSON text + `after` (a shared outcome with a trace), else
+    `line` whole; what follows the trace is `tails[fresh]`. A shared outcome may be given its `head` (the trace but
+    its inputs, as COPY text open at its end) instead of the trace itself (`Leaves` with `texts`)."""
 
     __slots__ = (
         "value", "computed", "final", "points", "vetoes", "trace", "shared", "key", "fresh", "before", "after", "line"
     )  # fmt: skip
 
-    def __init__(self, code, kind, fresh, tails, value, computed, points, trace, vetoes, key=None):
+    def __init__(self, code, kind, fresh, tails, value, computed, points, trace, vetoes, keys, shared=False, head=None):
         self.value, self.computed, self.final = stored(value), stored(computed), stored(points)
         self.points, self.vetoes, self.trace, self.fresh = points, vetoes, trace, fresh
-        self.shared = key is not None
-        self.key = key if self.shared else (points, vetoes)
+        self.shared = shared
+        self.key = keys.setdefault((points, vetoes), len(keys))
         fields = "\t".join(copying.text(number) for number in (self.value, self.computed, self.final))
         start = f"\t{code}\t{kind}\t{fields}\t"
         self.after = f"}}\t{tails[fresh]}\n"
         self.before = self.line = None
-        if trace and self.shared:  # the trace but its inputs, as JSON text open at its end
+        if head is not None:
+            self.before = start + head
+        elif trace and self.shared:  # the trace but its inputs, as JSON text open at its end
             head = _json({name: item for name, item in trace.items() if name != "inputs"})
             self.before = start + copying.escaped(head[:-1] + ',"inputs":')
         else:
@@ -734,41 +745,89 @@ class Outcome:
 
 class Leaves:
     """A tree's leaves ready to score: for each, (code, kind, the metric's answer or None, its values, the value
-    of an organization without a row, the memo, the answer's inputs as JSON text). A leaf without marks (no
-    assessor's points, adjustment or approval) gives the same outcome for the same metric value, whichever
-    organization has it: memoised."""
+    of an organization without a row, the memo, the answer's inputs as JSON text, the template of its trace or
+    None). A leaf without marks (no assessor's points, adjustment or approval) gives the same outcome for the same
+    metric value, whichever organization has it: memoised.
 
-    def __init__(self, tree, through, results, serial, tails):
-        self.tree, self.through, self.serial, self.tails = tree, through, serial, tails
+    With `texts` (the COPY path, which writes traces as text and never reads them here), a computed or survey
+    leaf's shared outcomes are written from a template of its trace's text, filled with the value and the points:
+    the trace `_leaf` builds, without building it."""
+
+    def __init__(self, tree, through, results, keys, tails, texts=False):
+        self.tree, self.through, self.keys, self.tails = tree, through, keys, tails
         with_metric = set(tree.metric_leaves())
         self.steps = []
         for code in tree.leaves():
             result = results[_metric_key(tree.nodes[code])] if code in with_metric else None
             values, default = (result.values, result.default) if result is not None else ({}, None)
             text_of = result.text_of if result is not None else None
-            self.steps.append((code, tree.nodes[code]["kind"], result, values, default, {}, text_of))
+            template = self._template(code) if texts and result is not None else None
+            self.steps.append((code, tree.nodes[code]["kind"], result, values, default, {}, text_of, template))
         self.codes = [step[0] for step in self.steps]
 
+    def _template(self, code):
+        """(rule, its parameters, maximum, if_none, the trace's text up to its value) of a computed or survey leaf,
+        else None: the trace as `_leaf` writes it, in COPY text, but its value, points and inputs."""
+        node = self.tree.nodes[code]
+        if node["kind"] not in (IndicatorKind.COMPUTED, IndicatorKind.SURVEY):
+            return None
+        maximum, rule = self.tree.max[code], node.get("rule") or ScoringRule.PROPORTIONAL
+        fixed = {
+            "metric": node["metric"],
+            "through": self.through.isoformat(),
+            "rule": rule,
+            "rule_params": node.get("rule_params") or {},
+            "max": str(maximum),
+        }
+        opening = copying.escaped(_json(fixed)[:-1] + ',"value":')
+        return rule, node.get("rule_params"), maximum, metrics.get(node["metric"]).if_none, opening
+
     def shared(self, step, value):
-        code, kind, result, _values, _default, memo, _text = step
-        found = (value, None) if result is not None else None
-        _value, computed, points, trace, vetoes = _leaf(self.tree, code, None, found, self.through)
-        memo[value] = outcome = Outcome(
-            code, kind, result is not None, self.tails, value, computed, points, trace, vetoes, key=next(self.serial)
-        )
+        code, kind, result, _values, _default, memo, _text, template = step
+        if template is not None:  # computed or survey, no marks: final = the rule's points (`_leaf`)
+            rule, rule_params, maximum, if_none, opening = template
+            computed = rule_points(rule, value, maximum, rule_params, if_none)
+            shown_value = "null" if value is None else f'"{stored(value)}"'
+            head = f'{opening}{shown_value},"points":"{stored(computed)}","inputs":'
+            points = min(max(computed, ZERO), maximum)
+            outcome = Outcome(code, kind, True, self.tails, value, computed, points, None, False, self.keys, True, head)
+        else:
+            found = (value, None) if result is not None else None
+            _value, computed, points, trace, vetoes = _leaf(self.tree, code, None, found, self.through)
+            outcome = Outcome(
+                code, kind, result is not None, self.tails, value, computed, points, trace, vetoes, self.keys, True
+            )
+        memo[value] = outcome
         return outcome
 
     def marked(self, step, org_id, marks):
         code, kind, result, *_rest = step
         found = (result.value(org_id), result.inputs(org_id)) if result is not None else None
         value, computed, points, trace, vetoes = _leaf(self.tree, code, marks, found, self.through)
-        return Outcome(code, kind, result is not None, self.tails, value, computed, points, trace, vetoes)
+        return Outcome(code, kind, result is not None, self.tails, value, computed, points, trace, vetoes, self.keys)
 
 
 def score_round(round_, *, through, now):
     """Score every assessment of the round not yet published (call inside a transaction). `through`: the last day
     the period is read to (the round's last day once it is over, else the day of the run)."""
+    # A run allocates millions of small objects and frees them as it goes, with no reference cycles of its own:
+    # the cyclic collector's full passes over the whole heap cost about a fifth of its Python time for nothing.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _score_round(round_, through=through, now=now)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _score_round(round_, *, through, now):
     run = Run()
+    if connection.vendor == "postgresql":
+        # The metrics sort and hash a row per organization and indicator, and a later run joins the wanted scores
+        # to the stored ones: with the default 4 MB they spill to disk. Until the end of this transaction only.
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL work_mem = '64MB'")
     rows = list(
         Assessment.objects.filter(round=round_)
         .values_list(
@@ -801,6 +860,7 @@ def score_round(round_, *, through, now):
     orgs = metrics.Orgs(
         [row[1] for row in live],
         Assessment.objects.filter(round=round_).exclude(state=AssessmentState.PUBLISHED).values("organization_id"),
+        everyone=bool(live) and len(live) * EVERYONE_FROM >= Organization.objects.count(),
     )
     wanted = {}  # {metric: {key: params}}: each distinct (metric, parameters) once, a metric's sets together
     for tree in {id(t): t for t in own_tree.values()}.values():
@@ -827,7 +887,7 @@ def score_round(round_, *, through, now):
                 marks[assessment_id][code] = row
 
     entries, parts = {}, {}
-    leaves_of, aggregated, serial, as_stored_text = {}, {}, itertools.count(), {}
+    leaves_of, aggregated, keys, as_stored_text = {}, {}, {}, {}
     # On PostgreSQL a round's first run (no score stored) copies the new scores straight into their table, the
     # columns it does not fill given their defaults; later runs copy every leaf (marked fresh or not) to compare.
     first = by_copy and not _probe(round_, _ANY)
@@ -840,7 +900,7 @@ def score_round(round_, *, through, now):
             tree = own_tree[pk]
             leaves = leaves_of.get(id(tree))
             if leaves is None:
-                leaves = leaves_of[id(tree)] = Leaves(tree, period_end, results, serial, tails)
+                leaves = leaves_of[id(tree)] = Leaves(tree, period_end, results, keys, tails, texts=by_copy)
             marked = marks.get(pk)
             outcomes = []
             for step in leaves.steps:
@@ -868,7 +928,10 @@ def score_round(round_, *, through, now):
             yield pk, org_id, leaves, outcomes
 
     if by_copy:
-        run.scores_created, run.scores_updated = _write_by_copy(_copy_lines(scored(), direct=first), direct=first)
+        within = (live[0][0], live[-1][0]) if live else (0, 0)  # the live assessments' ids, in order
+        run.scores_created, run.scores_updated = _write_by_copy(
+            _copy_lines(scored(), direct=first), direct=first, within=within
+        )
     else:
         run.scores_created, run.scores_updated = _write_by_orm(scored(), stored_scores)
 
@@ -889,10 +952,16 @@ def score_round(round_, *, through, now):
     sizes = {kind: len(group) for kind, group in peers.items()}
 
     updated = []
+    # Equal figures as one object each (no sub-organizations, the same reasons): written as JSON once (`write_rows`).
+    no_rollup, reasons = {}, {}
     for row in live:
         pk = row[0]
         _path, kind, entry = entries[pk]
         band = bands[entry.band]["name"] if bands and entry.band >= 0 else ""
+        why_given = tuple(entry.why)
+        grade_trace = reasons.get(why_given)
+        if grade_trace is None:
+            grade_trace = reasons[why_given] = {"reasons": entry.why}
         wanted = (
             entry.total,
             band,
@@ -901,8 +970,8 @@ def score_round(round_, *, through, now):
             entry.vetoed,
             entry.bottom,
             parts[pk],
-            rolled.get(pk, {}),
-            {"reasons": entry.why},
+            rolled.get(pk, no_rollup),
+            grade_trace,
         )
         have = (stored(row[5]), row[8], row[9], row[10], row[6], *row[11:15])
         if wanted != have:
@@ -949,20 +1018,14 @@ def _copy_lines(scored, direct=False):
     written once per metric, as the metric's JSON text."""
     escaped = copying.escaped
     for pk, org_id, leaves, outcomes in scored:
-        texts = {}
-        lines = []
-        for step, outcome in zip(leaves.steps, outcomes, strict=True):
-            if direct and not outcome.fresh:
-                continue
-            if outcome.line is not None:
-                lines.append(outcome.line)
-                continue
-            text = texts.get(step[6])
-            if text is None:
-                text = texts[step[6]] = escaped(step[6](org_id))
-            lines.append(outcome.before + text + outcome.after)
+        lines = [
+            outcome.line if outcome.line is not None else outcome.before + escaped(step[6](org_id)) + outcome.after
+            for step, outcome in zip(leaves.steps, outcomes, strict=True)
+            if outcome.fresh or not direct
+        ]
         if lines:
-            yield f"{pk}" + f"{pk}".join(lines)
+            pk = str(pk)
+            yield pk + pk.join(lines)
 
 
 class _Counted:
@@ -1009,11 +1072,13 @@ _OTHERS = [f for f in Score._meta.concrete_fields if not f.primary_key and f.nam
 _DEFAULTS_TEXT = "\t".join(copying.text(f.get_default()) for f in _OTHERS)
 
 
-def _write_by_copy(lines, direct=False):
+def _write_by_copy(lines, direct=False, within=(0, 0)):
     """The wanted scores go into a temporary table by COPY; one join with the stored scores keeps what differs
     (a stored score with other figures, a missing one that has a metric), and only that is written: one UPDATE,
     one INSERT. On the round's first run (no score stored) the new scores are copied `direct`ly into their table.
-    Identifiers are the model's own; values travel by COPY or as parameters. (created, updated)."""
+    The stored scores are read only in the range of assessment ids `within` (first, last), through their key:
+    not every round's. Identifiers are the model's own; values travel by COPY or as parameters.
+    (created, updated)."""
     table = Score._meta.db_table
     columns, rest = _COLUMNS, _OTHERS
     key, figures = columns[:2], columns[2:]
@@ -1034,11 +1099,13 @@ def _write_by_copy(lines, direct=False):
             f"CREATE TEMPORARY TABLE scores_diff AS SELECT {', '.join('w.' + c for c in columns)}, s.id AS old_id "  # noqa: S608
             f"FROM scores_wanted w LEFT JOIN {table} s ON "
             + " AND ".join(f"s.{c} = w.{c}" for c in key)
+            + f" AND s.{key[0]} BETWEEN %s AND %s"
             + " WHERE CASE WHEN s.id IS NULL THEN w.fresh ELSE ("
             + ", ".join(f"s.{c}" for c in figures)
             + ") IS DISTINCT FROM ("
             + ", ".join(f"w.{c}" for c in figures)
-            + ") END"
+            + ") END",
+            list(within),
         )
         cursor.execute("SELECT count(*) FILTER (WHERE old_id IS NULL), count(old_id) FROM scores_diff")
         created, updated = cursor.fetchone()
@@ -1077,12 +1144,20 @@ def write_rows(model, rows, fields):
         f"UPDATE {table} AS t SET {assignments} "  # noqa: S608 (identifiers only)
         f"FROM (SELECT unnest(%s::bigint[]) AS id, {selects}) AS v WHERE t.id = v.id"
     )
+    encoded = {}  # JSON text by object: rows often share one dict (an area's points, "no roll-up")
+
+    def as_json(value):
+        text = encoded.get(id(value))
+        if text is None:
+            text = encoded[id(value)] = _json(value)
+        return text
+
     with connection.cursor() as cursor:
         for begin in range(0, len(rows), 10000):
             chunk = rows[begin : begin + 10000]
             params = [[row[0] for row in chunk]]
             for index, column in enumerate(columns, start=1):
-                as_text = _json if isinstance(column, models.JSONField) else _as_text
+                as_text = as_json if isinstance(column, models.JSONField) else _as_text
                 params.append([None if row[index] is None else as_text(row[index]) for row in chunk])
             cursor.execute(sql, params)
 

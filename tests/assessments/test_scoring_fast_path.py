@@ -224,3 +224,25 @@ def test_a_large_round_leaves_the_planner_statistics_of_its_assessments(tree, mo
     with connection.cursor() as cursor:
         cursor.execute("SELECT reltuples FROM pg_class WHERE relname = %s", [Assessment._meta.db_table])
         assert cursor.fetchone()[0] >= 3
+
+
+@pytest.mark.parametrize("database", ["postgres", "any"])
+def test_a_round_over_most_of_the_tree_scores_as_one_reading_only_its_own_organizations(tree, monkeypatch, database):
+    """A round over most of the organizations reads its metrics over all of them (no join of every summary row to
+    the round); a round over a small part reads only its own. The same branches score the same either way."""
+    if database == "postgres" and connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL")
+    rubric = drawn.make_rubric()
+    whole, own = drawn.open_round(rubric, tree.root), drawn.open_round(rubric, tree.town)
+    drawn.manual_scores(drawn.by_org(whole), tree)
+    drawn.manual_scores(drawn.by_org(own), tree)
+    read = {}
+    for assessment_round, share in ((whole, 3), (own, 0)):  # 3 branches of 5 organizations are a third; then never
+        monkeypatch.setattr(scoring, "EVERYONE_FROM", share)
+        with CaptureQueriesContext(connection) as queries:
+            score(assessment_round, copy=database == "postgres")
+        summaries = [q["sql"] for q in queries.captured_queries if 'FROM "branches_monthsummary"' in q["sql"]]
+        read[assessment_round.pk] = [Assessment._meta.db_table in sql for sql in summaries]
+
+    assert read == {whole.pk: [False], own.pk: [True]}
+    assert figures(whole) == figures(own)
