@@ -59,6 +59,23 @@ def system():
 
 
 @pytest.fixture(autouse=True)
+def _database_as_migrated(request, django_db_blocker):
+    """A transactional test with `serialized_rollback` leaves the database flushed without the rows migrations made
+    (content types, schedules, settings) until the next such test reloads them; on two workers stealing tests, an
+    ordinary test may run in between and fail on a content type that is gone. Reload them before it does."""
+    if not {"db", "transactional_db"} & set(request.fixturenames):
+        return
+    from django.contrib.contenttypes.models import ContentType
+    from django.db import connection
+
+    with django_db_blocker.unblock():
+        serialized = getattr(connection, "_test_serialized_contents", None)
+        if serialized and not ContentType.objects.exists():
+            connection.creation.deserialize_db_from_string(serialized)
+            ContentType.objects.clear_cache()
+
+
+@pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     # Real hashing costs ~0.2 s a user; the tests are about access, not about PBKDF2.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

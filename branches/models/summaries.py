@@ -1,3 +1,5 @@
+from datetime import date
+
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -178,6 +180,15 @@ class ComplianceResult(models.Model):
 
     def __str__(self):
         return f"{self.organization_id} {self.meeting_type} {self.period} {self.start}"
+
+    def save(self, *args, **kwargs):
+        # The engine writes the figure columns with the spans; a row saved one by one with its spans alone (a
+        # fixture, a repair by hand) gets them from its spans, so a page never shows figures its spans contradict.
+        if self.last_start is None and self.spans:
+            self.counted = sum(min(int(held), int(needed)) for _start, held, needed, *_rule in self.spans)
+            self.required = sum(int(needed) for _start, _held, needed, *_rule in self.spans)
+            self.last_start = date.fromisoformat(str(self.spans[-1][0]))
+        super().save(*args, **kwargs)
 
     KEY = ("organization_id", "meeting_type", "rule_period", "period", "start")
     VALUES = ("first_judged", "unmet_start", "unmet_end", "spans", "group_needs", "counted", "required", "last_start")

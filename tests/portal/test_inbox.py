@@ -332,6 +332,7 @@ def test_the_schedules_are_data_created_with_the_database(db):
         "portal.refresh_dashboards": True,
         "portal.take_daily_figures": True,
         "portal.refresh_integrity_signals": True,
+        "portal.prune_dashboard_reports": True,
     }
     daily = PeriodicTask.objects.get(task="portal.send_reminders").crontab
     assert (daily.hour, daily.minute, str(daily.timezone)) == ("7", "0", "Asia/Shanghai")
