@@ -354,7 +354,8 @@ def _meetings_in_python(rows, period_start, period_end):
 
 
 # The same fold in one aggregate: the spans of the rows inside the period and owed, counted and met per
-# organization; the spans missed as JSON (kept as text until a trace asks for them).
+# organization; the spans missed as JSON text (parsed only when a trace is asked for), written as the trace keeps it:
+# compact, keys in the order the Python fold gives them (jsonb's own text would differ from a trace saved again).
 _SPAN_START = "date_trunc(r.rule_period, (e.v->>0)::date)::date"
 _SPAN_AFTER = (
     f"({_SPAN_START} + CASE r.rule_period WHEN 'month' THEN interval '1 month' "
@@ -369,8 +370,9 @@ _MISSED = "(e.v->>1)::numeric < (e.v->>2)::numeric"
 _MEETINGS = (
     "SELECT r.meeting_type, r.organization_id, (array_agg(r.rule_period ORDER BY r.start DESC))[1], count(*), "  # noqa: S608
     f"count(*) FILTER (WHERE NOT {_MISSED}), "
-    f"jsonb_agg(jsonb_build_object('span', {_SPAN_KEY}, 'start', e.v->0, 'held', e.v->1, 'required', e.v->2) "
-    f"ORDER BY r.start, e.i) FILTER (WHERE {_MISSED})::text "
+    f"'[' || string_agg('{{{{\"span\":\"' || {_SPAN_KEY} || '\",\"start\":' || (e.v->0)::text || ',\"held\":' "
+    "|| (e.v->1)::text || ',\"required\":' || (e.v->2)::text || '}}', ',' "
+    f"ORDER BY r.start, e.i) FILTER (WHERE {_MISSED}) || ']' "
     "FROM ({}) AS r(meeting_type, organization_id, rule_period, start, spans) "
     "CROSS JOIN LATERAL jsonb_array_elements(r.spans) WITH ORDINALITY AS e(v, i) "
     f"WHERE {_SPAN_START} >= %s AND {_SPAN_AFTER} <= %s AND (e.v->>2)::numeric <> 0 "

@@ -89,6 +89,7 @@ ONE = Decimal(1)
 STORED = Decimal("0.000001")
 SHOWN = Decimal("0.01")
 BATCH = 2000
+CHUNK = 100000  # rows per UPDATE of `write_rows`: a round's every assessment at once (each statement scans the table)
 
 SCORED = "score"
 BONUS = IndicatorKind.BONUS.value
@@ -1070,6 +1071,9 @@ _WRITTEN = ["assessment", "code", "kind", "value", "computed", "final", "trace"]
 _COLUMNS = [Score._meta.get_field(name).column for name in _WRITTEN]
 _OTHERS = [f for f in Score._meta.concrete_fields if not f.primary_key and f.name not in _WRITTEN]
 _DEFAULTS_TEXT = "\t".join(copying.text(f.get_default()) for f in _OTHERS)
+# The trace is kept as written (`json`, which has no equality): compared as its text, which the engine and the
+# model write alike.
+_AS_TEXT = {Score._meta.get_field("trace").column: "::text"}
 
 
 def _write_by_copy(lines, direct=False, within=(0, 0)):
@@ -1101,9 +1105,9 @@ def _write_by_copy(lines, direct=False, within=(0, 0)):
             + " AND ".join(f"s.{c} = w.{c}" for c in key)
             + f" AND s.{key[0]} BETWEEN %s AND %s"
             + " WHERE CASE WHEN s.id IS NULL THEN w.fresh ELSE ("
-            + ", ".join(f"s.{c}" for c in figures)
+            + ", ".join(f"s.{c}{_AS_TEXT.get(c, '')}" for c in figures)
             + ") IS DISTINCT FROM ("
-            + ", ".join(f"w.{c}" for c in figures)
+            + ", ".join(f"w.{c}{_AS_TEXT.get(c, '')}" for c in figures)
             + ") END",
             list(within),
         )
@@ -1153,8 +1157,8 @@ def write_rows(model, rows, fields):
         return text
 
     with connection.cursor() as cursor:
-        for begin in range(0, len(rows), 10000):
-            chunk = rows[begin : begin + 10000]
+        for begin in range(0, len(rows), CHUNK):
+            chunk = rows[begin : begin + CHUNK]
             params = [[row[0] for row in chunk]]
             for index, column in enumerate(columns, start=1):
                 as_text = as_json if isinstance(column, models.JSONField) else _as_text

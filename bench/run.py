@@ -899,8 +899,9 @@ def scoring_bare_sql(start, through):
         (
             "SELECT r.organization_id, r.meeting_type, (array_agg(r.rule_period ORDER BY r.start DESC))[1], "  # noqa: S608
             "count(*), "
-            f"count(*) FILTER (WHERE NOT {missed}), jsonb_agg(jsonb_build_object('span', {key}, 'start', e->0, "
-            f"'held', e->1, 'required', e->2) ORDER BY r.start, el.i) FILTER (WHERE {missed}) "
+            f"count(*) FILTER (WHERE NOT {missed}), '[' || string_agg('{{\"span\":\"' || {key} || '\",\"start\":' "
+            "|| (e->0)::text || ',\"held\":' || (e->1)::text || ',\"required\":' || (e->2)::text || '}', ',' "
+            f"ORDER BY r.start, el.i) FILTER (WHERE {missed}) || ']' "
             "FROM branches_complianceresult r CROSS JOIN LATERAL jsonb_array_elements(r.spans) WITH ORDINALITY "
             "AS el(e, i) WHERE r.period = 'year' AND r.start = %s "
             "AND r.meeting_type IN ('committee_meeting', 'general_meeting', 'party_lecture') "

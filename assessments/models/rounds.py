@@ -12,6 +12,8 @@ round's first scoring is a job queued when it opens (`scored_at` stays empty unt
 Numbers are stored to six decimal places and shown to two.
 """
 
+import json
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -22,6 +24,29 @@ from branches.models import Attachment, Organization
 from branches.validators import reject_markup
 
 POINTS = {"max_digits": 14, "decimal_places": 6}
+_compact_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+class WrittenJSONField(models.JSONField):
+    """JSON kept as written: PostgreSQL's `json` (checked, stored as its text) instead of `jsonb` (converted to a
+    binary form on the way in). A score's trace is written once per indicator and run, half a million of them when
+    a province's round is scored, and read whole, never searched inside: converting each to jsonb cost the server
+    about as much as the rest of writing the row. Elsewhere an ordinary JSONField."""
+
+    def db_type(self, connection):
+        return "json" if connection.vendor == "postgresql" else super().db_type(connection)
+
+    def get_db_prep_value(self, value, connection, prepared=False):
+        if connection.vendor != "postgresql" or value is None:
+            return super().get_db_prep_value(value, connection, prepared)
+        # The same text as the scoring engine writes (compact, unescaped), so that comparing stored traces as text
+        # finds no difference where there is none.
+        return _compact_json(value if prepared else self.get_prep_value(value))
+
+    def from_db_value(self, value, expression, connection):
+        if value is not None and not isinstance(value, str):
+            return value  # the driver decodes `json` itself
+        return super().from_db_value(value, expression, connection)
 
 
 class RoundState(models.TextChoices):
@@ -108,7 +133,11 @@ SELF_ASSESSING = AWAITING_ORGANIZATION  # the states in which the secretary may 
 
 class Assessment(models.Model):
     round = models.ForeignKey(
-        AssessmentRound, on_delete=models.CASCADE, related_name="assessments", verbose_name=_("round")
+        AssessmentRound,
+        on_delete=models.CASCADE,
+        related_name="assessments",
+        verbose_name=_("round"),
+        db_index=False,  # the unique key (round, organization) leads with it; a scoring run updates every row
     )
     organization = models.ForeignKey(
         Organization, on_delete=models.PROTECT, related_name="assessments", verbose_name=_("organization")
@@ -172,7 +201,7 @@ class Score(models.Model):
         db_index=False,  # indexed where set (Meta.indexes)
     )
     final = models.DecimalField(_("final points"), **POINTS, null=True, blank=True)
-    trace = models.JSONField(_("why"), default=dict, blank=True)
+    trace = WrittenJSONField(_("why"), default=dict, blank=True)
     # The organization's evidence for its self-assessment: a note and/or a file.
     evidence_note = models.TextField(_("evidence"), blank=True, validators=[reject_markup])
     evidence_file = models.ForeignKey(

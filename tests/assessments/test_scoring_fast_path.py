@@ -116,6 +116,34 @@ def test_a_second_run_writes_nothing_and_a_changed_input_writes_only_what_change
 
 
 @pytest.mark.postgres
+def test_a_score_saved_through_the_model_keeps_the_trace_text_the_engine_wrote(tree):
+    """A trace is kept as written (`json`) and compared as text: a score row saved whole by the model, as the
+    self-assessment saves it with its evidence, keeps the very text the engine wrote, so the next run finds
+    nothing changed and writes nothing."""
+    assessment_round = drawn.open_round(drawn.make_rubric(), tree.root)
+    score(assessment_round)
+
+    def texts():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT s.id, s.trace::text FROM {Score._meta.db_table} s "  # noqa: S608 (the model's own table)
+                f"JOIN {Assessment._meta.db_table} a ON a.id = s.assessment_id WHERE a.round_id = %s",
+                [assessment_round.pk],
+            )
+            return dict(cursor.fetchall())
+
+    written = texts()
+    row = Score.objects.get(assessment__round=assessment_round, assessment__organization=tree.a, code="committee")
+    row.evidence_note = "支委会记录见附件"
+    row.save()
+
+    assert texts() == written
+    assert '"missing":[{"span":"2026-05"' in written[row.pk]  # compact, as the engine writes it
+    again = score(assessment_round)
+    assert (again.scores_created, again.scores_updated) == (0, 0)
+
+
+@pytest.mark.postgres
 def test_names_with_tabs_and_backslashes_reach_the_trace_intact(tree):
     """A cadre's name is the organization's text: a backslash, a tab or a quote in it goes through COPY as it
     is, and the trace reads the same as the portable path's."""
