@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods
 
 from branches import access, periods, uploads
 from branches import dashboard as branch_figures
@@ -214,12 +214,14 @@ def _trend_charts(trend, rounds):
     return data
 
 
-@require_GET
+@require_http_methods(["GET", "POST"])
 def dashboard_report(request, pk):
-    """The report of the dashboard's subtree, period and filters: an Excel workbook (one sheet a table), or a PDF to
-    print with `format=pdf`. Every sub-organization's row, not a page of them. A large subtree's (as many
-    organizations as DASHBOARD_SNAPSHOT_MIN_ORGS or more) is built by a job: on to its page, which shows the
-    progress and then the download; a smaller one is sent at once. With a period not understood, back to the
+    """The report of the dashboard's subtree, period and filters (in the query string): an Excel workbook (one
+    sheet a table), or a PDF to print with `format=pdf`. Every sub-organization's row, not a page of them. A large
+    subtree's (as many organizations as DASHBOARD_SNAPSHOT_MIN_ORGS or more) is built by a job, asked for by the
+    dashboard's buttons (a POST): on to its page, which shows the progress and then the download; a link (a GET)
+    only shows what would be made and a button to start it, so a link followed by mistake, or planted on another
+    site, starts no job. A smaller report is sent at once either way. With a period not understood, back to the
     dashboard, which says so."""
     node = access.get_scoped_or_404(request.user, Organization.objects.all(), action=access.OVERSEE, pk=pk)
     back = reverse("dashboard_organization", args=[node.pk]) + ("?" + request.GET.urlencode() if request.GET else "")
@@ -231,8 +233,15 @@ def dashboard_report(request, pk):
     chosen = filters.cleaned_data
     span = chosen.get("period") or periods.span_of(Period.YEAR, today)
     sector, kind = chosen.get("sector") or "", chosen.get("kind") or ""
-    fmt = ReportFormat.PDF if request.GET.get("format") == "pdf" else ReportFormat.XLSX
+    asked = request.POST if request.method == "POST" else request.GET
+    fmt = ReportFormat.PDF if asked.get("format") == "pdf" else ReportFormat.XLSX
     if branch_figures.subtree_reaches(node, settings.DASHBOARD_SNAPSHOT_MIN_ORGS):
+        if request.method != "POST":
+            return render(
+                request,
+                "portal/dashboard_report_ask.html",
+                {"organization": node, "span": span, "format": ReportFormat(fmt), "back": back},
+            )
         report = _build_in_background(request.user, node, span, sector, kind, fmt)
         return redirect("dashboard_report_job", pk=report.pk)
     rows = list(branch_figures.sub_organizations(node, span)) or [node]

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from html.parser import HTMLParser
+from urllib.parse import urlencode
 
 import pytest
 from django.urls import reverse
@@ -709,9 +710,16 @@ def test_the_dashboard_draws_the_days_and_the_rounds_with_their_numbers(tree, us
 # ----------------------------------------------------------------------------------------------- the report
 
 
+def press_report(client, organization, **query):
+    """Press a report button of the dashboard: a POST of the format, the period and filters in the query."""
+    data = {"format": query.pop("format")} if "format" in query else {}
+    url = reverse("dashboard_report", args=[organization.pk])
+    return client.post(f"{url}?{urlencode(query)}" if query else url, data)
+
+
 def report(client, user, organization, **query):
     client.force_login(user)
-    response = client.get(reverse("dashboard_report", args=[organization.pk]), query)
+    response = press_report(client, organization, **query)
     assert response.status_code == 200, response.status_code
     return b"".join(response.streaming_content) if response.streaming else response.content
 

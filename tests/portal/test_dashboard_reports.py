@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
@@ -21,7 +22,7 @@ from branches.models import Role
 from portal import reports, services, tasks
 from portal.models import DashboardReport, DashboardSnapshot
 from tests import snapshots
-from tests.portal.test_dashboard import build_tree, elements, get, number, url_of
+from tests.portal.test_dashboard import build_tree, elements, get, number, press_report, url_of
 from tests.portal.test_dashboard_snapshots import LARGE, live_figures, snapshot, year_of
 
 PAGE_QUERIES = 5  # the session, its user and roles, the report with its organization, the menu's unread count
@@ -76,7 +77,7 @@ def media(settings, tmp_path):
 def ask(client, user, organization, **query):
     """Click a report button of the dashboard: the response."""
     client.force_login(user)
-    return client.get(reverse("dashboard_report", args=[organization.pk]), query)
+    return press_report(client, organization, **query)
 
 
 def report_of(response):
@@ -304,6 +305,35 @@ def test_only_a_reader_who_oversees_the_organization_asks_for_its_report(tree, u
         services.dashboard_report_build(by=users["organs_reviewer"], report=report)
     report.refresh_from_db()
     assert (report.state, report.progress, report.file.name) == ("queued", 0, "")
+
+
+def test_a_link_to_a_large_subtrees_report_starts_nothing_until_its_button_is_pressed(
+    tree, users, client, large, jobs, media
+):
+    """The dashboard's report buttons are a form (POST, with its CSRF token). A link to the report — followed by
+    mistake, or planted on another site — only shows what would be made and the button; pressing it queues the
+    job. A POST without the token (another site's form) is refused and queues nothing."""
+    snapshot(tree)
+    reviewer = users["reviewer"]
+    page = get(client, reviewer, url_of(tree.root, period=tree.year))
+    [(buttons, _text)] = elements(page, data_report_buttons=None)
+    assert buttons["method"] == "post" and 'name="csrfmiddlewaretoken"' in page
+    assert {attrs["value"] for attrs, _text in elements(page, data_report=None)} == {"xlsx", "pdf"}
+
+    url = reverse("dashboard_report", args=[tree.root.pk])
+    shown = client.get(url, {"period": str(tree.year), "format": "pdf"})
+    assert shown.status_code == 200 and jobs == [] and not DashboardReport.objects.exists()
+    text = shown.content.decode()
+    [(form, _text)] = elements(text, data_report_ask=None)
+    assert form["method"] == "post" and 'name="format" value="pdf"' in text and "后台" in text
+
+    forged = Client(enforce_csrf_checks=True)
+    forged.force_login(reviewer)
+    assert forged.post(f"{url}?period={tree.year}", {"format": "pdf"}).status_code == 403
+    assert jobs == [] and not DashboardReport.objects.exists()
+
+    report = report_of(ask(client, reviewer, tree.root, period=tree.year, format="pdf"))
+    assert report.format == "pdf" and jobs == [("portal.build_dashboard_report", {"report_id": report.pk})]
 
 
 # ----------------------------------------------------------------------------------------------- small, no queue
