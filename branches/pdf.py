@@ -31,14 +31,18 @@ def _local_only():
     return URLFetcher(allowed_protocols={"data", "file"})
 
 
-def render_pdf(template_name, context, *, stylesheets=()):
-    """The template rendered to PDF bytes, with the base sheet and `stylesheets` (static file names)."""
+def render_pdf(template_name, context, *, stylesheets=(), laid_out=None):
+    """The template rendered to PDF bytes, with the base sheet and `stylesheets` (static file names). `laid_out`,
+    if given, is called between laying out the pages (most of the time) and writing them (for a job's progress)."""
     from weasyprint import CSS, HTML
 
     html = render_to_string(template_name, context)
     sheets = [CSS(filename=str(_static_path(name))) for name in (BASE_SHEET, *stylesheets)]
     base = _static_path(BASE_SHEET).parent.as_uri() + "/"
-    return HTML(string=html, base_url=base, url_fetcher=_local_only()).write_pdf(stylesheets=sheets)
+    document = HTML(string=html, base_url=base, url_fetcher=_local_only()).render(stylesheets=sheets)
+    if laid_out is not None:
+        laid_out(len(document.pages))
+    return document.write_pdf()
 
 
 def pdf_response(content, filename):

@@ -466,6 +466,7 @@ class ReportStage(models.TextChoices):
     STARTED = "started", _("reading the figures")
     FIGURES = "figures", _("figures read, making the tables")
     TABLES = "tables", _("tables made, writing the file")
+    LAID_OUT = "laid_out", _("pages laid out, writing the PDF")
     WRITTEN = "written", _("file written, saving it")
     SAVED = "saved", _("saved")
 

@@ -189,8 +189,8 @@ def write_workbook(report_tables, target):
     book.save(target)
 
 
-def write_pdf(report_tables, target, *, node, span, figures):
-    """The tables into `target` as a printable A4 PDF."""
+def write_pdf(report_tables, target, *, node, span, figures, laid_out=None):
+    """The tables into `target` as a printable A4 PDF (`laid_out`: see `pdf.render_pdf`)."""
     target.write(
         pdf.render_pdf(
             "portal/dashboard_report_pdf.html",
@@ -202,6 +202,7 @@ def write_pdf(report_tables, target, *, node, span, figures):
                 "printed_at": timezone.localtime(),
             },
             stylesheets=("portal/report_pdf.css",),
+            laid_out=laid_out,
         )
     )
 
@@ -209,10 +210,11 @@ def write_pdf(report_tables, target, *, node, span, figures):
 CONTENT_TYPES = {"xlsx": XLSX, "pdf": "application/pdf"}
 
 
-def write(report_tables, target, fmt, *, node, span, figures):
-    """The one path of a report into a file, whether it is sent at once or kept by the job: `fmt` xlsx or pdf."""
+def write(report_tables, target, fmt, *, node, span, figures, laid_out=None):
+    """The one path of a report into a file, whether it is sent at once or kept by the job: `fmt` xlsx or pdf
+    (`laid_out`: called once a PDF's pages are laid out, with their number)."""
     if fmt == "pdf":
-        write_pdf(report_tables, target, node=node, span=span, figures=figures)
+        write_pdf(report_tables, target, node=node, span=span, figures=figures, laid_out=laid_out)
     else:
         write_workbook(report_tables, target)
 

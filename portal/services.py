@@ -854,6 +854,11 @@ def dashboard_report_build(*, by, report, today=None) -> DashboardReport:
         report.refresh_from_db()
         return report
     stage, saved, storage = ReportStage.STARTED, "", report.file.storage
+
+    def laid_out(_pages):  # a PDF's pages are laid out: most of its time is behind it
+        nonlocal stage
+        stage = _report_stage(report, 75, ReportStage.LAID_OUT)
+
     try:
         node, span = report.organization, periods.parse(report.period)
         today = today or timezone.localdate()
@@ -867,7 +872,15 @@ def dashboard_report_build(*, by, report, today=None) -> DashboardReport:
         report_tables = reports.tables_of(node, span, figures, rows=rows, today=today)
         stage = _report_stage(report, 45, ReportStage.TABLES)
         with tempfile.TemporaryFile() as target:
-            reports.write(report_tables, target, report.format, node=node, span=span, figures=figures)
+            reports.write(
+                report_tables,
+                target,
+                report.format,
+                node=node,
+                span=span,
+                figures=figures,
+                laid_out=laid_out,
+            )
             stage = _report_stage(report, 90, ReportStage.WRITTEN)
             target.seek(0)
             saved = storage.save(report.file.field.generate_filename(report, ""), File(target))

@@ -12,7 +12,7 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django_celery_beat.models import PeriodicTask
 from openpyxl import load_workbook
 from pypdf import PdfReader
@@ -20,7 +20,7 @@ from pypdf import PdfReader
 from branches import periods
 from branches.models import Role
 from portal import reports, services, tasks
-from portal.models import DashboardReport, DashboardSnapshot
+from portal.models import DashboardReport, DashboardSnapshot, ReportStage
 from tests import snapshots
 from tests.portal.test_dashboard import build_tree, elements, get, number, press_report, url_of
 from tests.portal.test_dashboard_snapshots import LARGE, live_figures, snapshot, year_of
@@ -166,10 +166,29 @@ def test_a_large_subtrees_workbook_is_queued_shows_its_progress_and_downloads_wi
     assert duties["未完成且已逾期"] == number(dashboard, data_count="duties-overdue") == 2
 
 
-def test_a_large_subtrees_pdf_is_built_by_the_job_from_its_snapshot(tree, users, client, large, jobs, media):
+def test_a_large_subtrees_pdf_is_built_by_the_job_from_its_snapshot(
+    tree, users, client, large, jobs, media, monkeypatch
+):
+    """…with its progress written stage by stage, the pages laid out (most of a PDF's time) a stage of its own."""
     snapshot(tree)
     report = report_of(ask(client, users["reviewer"], tree.root, period=tree.year, format="pdf"))
+    seen = []
+    real_stage = services._report_stage
+
+    def stage(report, progress, name):
+        seen.append((progress, str(name), str(ReportStage(name).label)))
+        return real_stage(report, progress, name)
+
+    monkeypatch.setattr(services, "_report_stage", stage)
     tasks.build_dashboard_report(report_id=report.pk)
+    assert [(progress, name) for progress, name, _label in seen] == [
+        (30, "figures"),
+        (45, "tables"),
+        (75, "laid_out"),
+        (90, "written"),
+    ]
+    with translation.override("zh-hans"):
+        assert str(ReportStage.LAID_OUT.label) == "版面已排好，正在写入 PDF"
     report.refresh_from_db()
     kept = DashboardSnapshot.objects.get(organization=tree.root, period=str(tree.year))
     assert report.format == "pdf" and report.snapshot_at == kept.computed_at
