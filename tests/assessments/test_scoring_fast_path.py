@@ -47,15 +47,20 @@ def figures(assessment_round):
     return assessments, scores
 
 
-def versions(assessment_round):
-    """{score id: its row version (xmin)}: a row written again gets a new one, even with the same values."""
+def stored(assessment_round, column):
+    """{score id: a system or text column of its row, as text} for the round's scores, straight from the table."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT s.id, s.xmin::text FROM {Score._meta.db_table} s "  # noqa: S608 (the model's own table)
+            f"SELECT s.id, s.{column}::text FROM {Score._meta.db_table} s "  # noqa: S608 (the model's own names)
             f"JOIN {Assessment._meta.db_table} a ON a.id = s.assessment_id WHERE a.round_id = %s",
             [assessment_round.pk],
         )
         return dict(cursor.fetchall())
+
+
+def versions(assessment_round):
+    """{score id: its row version (xmin)}: a row written again gets a new one, even with the same values."""
+    return stored(assessment_round, "xmin")
 
 
 @pytest.mark.postgres
@@ -123,21 +128,12 @@ def test_a_score_saved_through_the_model_keeps_the_trace_text_the_engine_wrote(t
     assessment_round = drawn.open_round(drawn.make_rubric(), tree.root)
     score(assessment_round)
 
-    def texts():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT s.id, s.trace::text FROM {Score._meta.db_table} s "  # noqa: S608 (the model's own table)
-                f"JOIN {Assessment._meta.db_table} a ON a.id = s.assessment_id WHERE a.round_id = %s",
-                [assessment_round.pk],
-            )
-            return dict(cursor.fetchall())
-
-    written = texts()
+    written = stored(assessment_round, "trace")
     row = Score.objects.get(assessment__round=assessment_round, assessment__organization=tree.a, code="committee")
     row.evidence_note = "支委会记录见附件"
     row.save()
 
-    assert texts() == written
+    assert stored(assessment_round, "trace") == written
     assert '"missing":[{"span":"2026-05"' in written[row.pk]  # compact, as the engine writes it
     again = score(assessment_round)
     assert (again.scores_created, again.scores_updated) == (0, 0)
