@@ -56,10 +56,14 @@ How a round is scored (`score_round`):
 How it stays fast over 100,000 organizations: the metrics answer as aggregates (`metrics.PerOrganization`), and a
 trace's inputs are built only when written; a leaf's outcome is computed once per metric value (every
 organization with that value and no assessor's marks shares it), an area's points once per set of its children's
-points; roll-ups are running sums over the organizations in path order. On PostgreSQL the scores go in by COPY
-(each line written from the shared outcome and the organization's inputs as JSON text) into a temporary table,
-one join with the stored scores keeps what differs and only that is written; only the scores an assessor marked
-are read back. Elsewhere the stored scores are read and compared here, then written in bulk.
+points; roll-ups are running sums over the organizations in path order. What a run computes goes into one score
+sheet per assessment (`ScoreSheet`: each leaf's final points, and for a leaf with a metric its value, computed
+points and inputs; the rest of its trace is the frozen definitions', rebuilt by `trace`), not a row per leaf: a
+province's round writes 50,000 rows, not half a million. On PostgreSQL the sheets go in by COPY (each written from
+the shared outcomes and the organization's inputs as JSON text): on a round's first run straight into their table,
+later into a temporary one, from which one statement inserts the missing and updates only those that differ; only
+the scores an assessor marked are read back. Elsewhere the stored sheets are read and compared here, then written
+in bulk. `Score` rows hold only what people entered.
 """
 
 import ast
@@ -71,6 +75,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, DivisionByZero, InvalidOperation
 
 from django.db import connection, models
+from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from assessments import metrics
@@ -78,7 +83,9 @@ from assessments.models import (
     Assessment,
     AssessmentState,
     IndicatorKind,
+    LeafFigures,
     Score,
+    ScoreSheet,
     ScoringRule,
 )
 from branches import copying
@@ -461,8 +468,9 @@ def preview(definitions, organization_ids, *, period_start, period_end, through)
         leaves, leaf_points, vetoed = {}, {}, False
         for code in tree.leaves():
             result = results[_metric_key(tree.nodes[code])].get(org_id) if code in with_metric else None
-            value, computed, final, trace, vetoes = _leaf(tree, code, None, result, period_end)
-            leaves[code] = (value, computed, final, trace)
+            value, computed, final, inputs, vetoes = _leaf(tree, code, None, result)
+            why = trace(tree.nodes[code], tree.max[code], value, computed, inputs, period_end) if result else {}
+            leaves[code] = (value, computed, final, why)
             leaf_points[code] = final
             vetoed = vetoed or vetoes
         points, total = tree.aggregate(leaf_points)
@@ -622,13 +630,10 @@ def rollups(entries, pool, bands):
 # -------------------------------------------------------------------------------------------------- engine
 
 
-StoredScore = namedtuple(
-    "StoredScore", ["pk", "kind", "value", "computed", "assessor_score", "adjusted", "approved_by_id", "final", "trace"]
-)
 # What a stored score brings to the scoring besides the metrics: an assessor's points, an adjustment, an approval.
 Marks = namedtuple("Marks", ["assessor_score", "adjusted", "approved_by_id"])
 
-# On PostgreSQL the scores are written by COPY and compared in SQL (`_write_by_copy`); elsewhere, or with this
+# On PostgreSQL the score sheets are written by COPY and compared in SQL (`_write_by_copy`); elsewhere, or with this
 # off, they are read back and compared here, then written by bulk_create and `write_rows`.
 COPY_SCORES = True
 
@@ -642,8 +647,8 @@ EVERYONE_FROM = 3
 class Run:
     assessments: int = 0
     skipped_published: int = 0
-    scores_created: int = 0
-    scores_updated: int = 0
+    sheets_created: int = 0
+    sheets_updated: int = 0
     assessments_changed: int = 0
 
 
@@ -651,53 +656,82 @@ def _metric_key(node):
     return (node["metric"], tuple(sorted((k, repr(v)) for k, v in (node.get("params") or {}).items())))
 
 
-def _leaf(tree, code, row, metric_result, through):
-    """(value, computed, final, trace, vetoes) of one leaf of one assessment; `row` its stored Score (or its
-    Marks) or None."""
+def _leaf(tree, code, row, metric_result):
+    """(value, computed, final, inputs, vetoes) of one leaf of one assessment; `row` its stored Score (or its
+    Marks) or None; `metric_result` (value, inputs) or None without a metric."""
     node, maximum = tree.nodes[code], tree.max[code]
     kind = node["kind"]
     adjusted = row.adjusted if row is not None else None
     assessor = row.assessor_score if row is not None else None
     approved = row is not None and row.approved_by_id is not None
-    value = computed = None
-    trace = {}
+    value = computed = inputs = None
     if metric_result is not None:
         value, inputs = metric_result
-        found = metrics.get(node["metric"])
-        rule = node.get("rule") or ScoringRule.PROPORTIONAL
-        trace = {
-            "metric": node["metric"],
-            "inputs": inputs,
-            "value": None if value is None else str(stored(value)),
-            "through": through.isoformat(),
-        }
         if kind == VETO:
-            at_least = _d((node.get("rule_params") or {}).get("at_least"), ONE)
-            applies = value is not None and Decimal(value) >= at_least
-            trace.update({"rule": "veto", "at_least": str(at_least), "applies": applies})
-            computed = ONE if applies else ZERO
+            computed = ONE if value is not None and Decimal(value) >= _veto_threshold(node) else ZERO
         else:
-            computed = rule_points(rule, value, maximum, node.get("rule_params"), found.if_none)
-            trace.update(
-                {
-                    "rule": rule,
-                    "rule_params": node.get("rule_params") or {},
-                    "max": str(maximum),
-                    "points": str(stored(computed)),
-                }
-            )
+            rule = node.get("rule") or ScoringRule.PROPORTIONAL
+            computed = rule_points(rule, value, maximum, node.get("rule_params"), metrics.get(node["metric"]).if_none)
     if kind == VETO:
         mark = adjusted if adjusted is not None else (assessor if assessor is not None else computed)
-        return value, computed, ZERO, trace, bool(mark and mark > 0)
+        return value, computed, ZERO, inputs, bool(mark and mark > 0)
     if kind in (BONUS, DEDUCTION):
         amount = adjusted if adjusted is not None else (assessor if assessor is not None else computed)
         final = min(max(amount or ZERO, ZERO), maximum) if approved else ZERO
-        return value, computed, final, trace, False
+        return value, computed, final, inputs, False
     if metric_result is not None:
         final = adjusted if adjusted is not None else computed
     else:
         final = adjusted if adjusted is not None else (assessor if assessor is not None else ZERO)
-    return value, computed, min(max(final, ZERO), maximum), trace, False
+    return value, computed, min(max(final, ZERO), maximum), inputs, False
+
+
+def _veto_threshold(node):
+    return _d((node.get("rule_params") or {}).get("at_least"), ONE)
+
+
+def trace(node, maximum, value, computed, inputs, through):
+    """The trace of a leaf with a metric, what its "why" is told from: the metric, the day it was read through, the
+    rule with its parameters and maximum (a veto: its threshold and whether it applies), the value, the points and
+    the metric's inputs. A score sheet keeps the value, the points, the inputs and the day; the rest comes from the
+    definitions the assessment froze, so a trace read back is the one computed."""
+    shown_value = None if value is None else str(stored(value))
+    found = {"metric": node["metric"], "through": through.isoformat() if hasattr(through, "isoformat") else through}
+    if node["kind"] == VETO:
+        applies = bool(computed)
+        found.update({"value": shown_value, "rule": "veto", "at_least": str(_veto_threshold(node)), "applies": applies})
+    else:
+        found.update(
+            {
+                "rule": node.get("rule") or ScoringRule.PROPORTIONAL,
+                "rule_params": node.get("rule_params") or {},
+                "max": str(maximum),
+                "value": shown_value,
+                "points": str(stored(computed)),
+            }
+        )
+    found["inputs"] = inputs
+    return found
+
+
+def figures_of(sheet, tree):
+    """{code: LeafFigures} of every leaf of the tree as the score sheet keeps them (empty without a sheet), a leaf
+    with a metric with its trace."""
+    found = {}
+    for code in tree.leaves():
+        leaf = sheet.leaves.get(code) if sheet is not None else None
+        final = _number(sheet.finals.get(code)) if sheet is not None else None
+        if leaf is None:
+            found[code] = LeafFigures(final=final)
+            continue
+        value, computed = _number(leaf.get("value")), _number(leaf.get("computed"))
+        why = trace(tree.nodes[code], tree.max[code], value, computed, leaf.get("inputs") or {}, sheet.through)
+        found[code] = LeafFigures(value, computed, final, why)
+    return found
+
+
+def _number(text):
+    return None if text is None else Decimal(text)
 
 
 _json = metrics.ENCODE
@@ -705,107 +739,74 @@ _json = metrics.ENCODE
 
 class Outcome:
     """One leaf's result: what is stored (`value`, `computed`, `final` to six places), the exact `points` the
-    areas add up, whether it vetoes, and its trace — a dict, or for an outcome `shared` by every organization
-    with the same metric value (no marks) a dict whose "inputs" each organization fills in (`trace_of`).
+    areas add up, whether it vetoes, and the metric's `inputs` — or, for an outcome `shared` by every organization
+    with the same metric value (no marks), None: each organization's own are written.
 
     `key` tells outcomes apart for the memo of the areas' points: the same number for the same (points, veto),
     so organizations whose leaves earn the same points share their areas' figures whatever their values; `fresh`:
-    a leaf with a metric, whose score is created when missing. For COPY, the line of the score but its
-    assessment: `before` + the organization's inputs as JSON text + `after` (a shared outcome with a trace), else
-    `line` whole; what follows the trace is `tails[fresh]`. A shared outcome may be given its `head` (the trace but
-    its inputs, as COPY text open at its end) instead of the trace itself (`Leaves` with `texts`)."""
+    a leaf with a metric, whose value, computed points and inputs the sheet keeps. Its parts of the sheet's COPY
+    text (JSON, escaped for COPY): `entry` in its finals; in its leaves (fresh only) `line` whole, or (shared)
+    `before` + the organization's inputs as JSON text + "}"."""
 
     __slots__ = (
-        "value", "computed", "final", "points", "vetoes", "trace", "shared", "key", "fresh", "before", "after", "line"
+        "value", "computed", "final", "points", "vetoes", "inputs", "shared", "key", "fresh", "entry", "before", "line"
     )  # fmt: skip
 
-    def __init__(self, code, kind, fresh, tails, value, computed, points, trace, vetoes, keys, shared=False, head=None):
+    def __init__(self, code, fresh, value, computed, points, inputs, vetoes, keys, shared=False):
         self.value, self.computed, self.final = stored(value), stored(computed), stored(points)
-        self.points, self.vetoes, self.trace, self.fresh = points, vetoes, trace, fresh
+        self.points, self.vetoes, self.inputs, self.fresh = points, vetoes, inputs, fresh
         self.shared = shared
         self.key = keys.setdefault((points, vetoes), len(keys))
-        fields = "\t".join(copying.text(number) for number in (self.value, self.computed, self.final))
-        start = f"\t{code}\t{kind}\t{fields}\t"
-        self.after = f"}}\t{tails[fresh]}\n"
+        self.entry = f'"{code}":"{self.final}"'  # a code is a slug, a number has nothing to escape
         self.before = self.line = None
-        if head is not None:
-            self.before = start + head
-        elif trace and self.shared:  # the trace but its inputs, as JSON text open at its end
-            head = _json({name: item for name, item in trace.items() if name != "inputs"})
-            self.before = start + copying.escaped(head[:-1] + ',"inputs":')
-        else:
-            self.line = start + (copying.escaped(_json(trace)) if trace else "{}") + self.after[1:]
+        if fresh:
+            self.before = f'"{code}":{{"value":{_quoted(self.value)},"computed":{_quoted(self.computed)},"inputs":'
+            if not shared:
+                self.line = self.before + copying.escaped(_json(inputs)) + "}"
 
-    def trace_of(self, inputs):
-        if not self.shared or not self.trace:
-            return self.trace
-        trace = dict(self.trace)
-        trace["inputs"] = inputs
-        return trace
+    def sheet_entry(self, inputs):
+        """The leaf as the sheet keeps it (the portable path), with these inputs when it is shared."""
+        return {
+            "value": None if self.value is None else str(self.value),
+            "computed": None if self.computed is None else str(self.computed),
+            "inputs": inputs if self.shared else self.inputs,
+        }
+
+
+def _quoted(number):
+    return "null" if number is None else f'"{number}"'
 
 
 class Leaves:
     """A tree's leaves ready to score: for each, (code, kind, the metric's answer or None, its values, the value
-    of an organization without a row, the memo, the answer's inputs as JSON text, the template of its trace or
-    None). A leaf without marks (no assessor's points, adjustment or approval) gives the same outcome for the same
-    metric value, whichever organization has it: memoised.
+    of an organization without a row, the memo, the answer's inputs as JSON text). A leaf without marks (no
+    assessor's points, adjustment or approval) gives the same outcome for the same metric value, whichever
+    organization has it: memoised."""
 
-    With `texts` (the COPY path, which writes traces as text and never reads them here), a computed or survey
-    leaf's shared outcomes are written from a template of its trace's text, filled with the value and the points:
-    the trace `_leaf` builds, without building it."""
-
-    def __init__(self, tree, through, results, keys, tails, texts=False):
-        self.tree, self.through, self.keys, self.tails = tree, through, keys, tails
+    def __init__(self, tree, results, keys):
+        self.tree, self.keys = tree, keys
         with_metric = set(tree.metric_leaves())
         self.steps = []
         for code in tree.leaves():
             result = results[_metric_key(tree.nodes[code])] if code in with_metric else None
             values, default = (result.values, result.default) if result is not None else ({}, None)
             text_of = result.text_of if result is not None else None
-            template = self._template(code) if texts and result is not None else None
-            self.steps.append((code, tree.nodes[code]["kind"], result, values, default, {}, text_of, template))
+            self.steps.append((code, tree.nodes[code]["kind"], result, values, default, {}, text_of))
         self.codes = [step[0] for step in self.steps]
 
-    def _template(self, code):
-        """(rule, its parameters, maximum, if_none, the trace's text up to its value) of a computed or survey leaf,
-        else None: the trace as `_leaf` writes it, in COPY text, but its value, points and inputs."""
-        node = self.tree.nodes[code]
-        if node["kind"] not in (IndicatorKind.COMPUTED, IndicatorKind.SURVEY):
-            return None
-        maximum, rule = self.tree.max[code], node.get("rule") or ScoringRule.PROPORTIONAL
-        fixed = {
-            "metric": node["metric"],
-            "through": self.through.isoformat(),
-            "rule": rule,
-            "rule_params": node.get("rule_params") or {},
-            "max": str(maximum),
-        }
-        opening = copying.escaped(_json(fixed)[:-1] + ',"value":')
-        return rule, node.get("rule_params"), maximum, metrics.get(node["metric"]).if_none, opening
-
     def shared(self, step, value):
-        code, kind, result, _values, _default, memo, _text, template = step
-        if template is not None:  # computed or survey, no marks: final = the rule's points (`_leaf`)
-            rule, rule_params, maximum, if_none, opening = template
-            computed = rule_points(rule, value, maximum, rule_params, if_none)
-            shown_value = "null" if value is None else f'"{stored(value)}"'
-            head = f'{opening}{shown_value},"points":"{stored(computed)}","inputs":'
-            points = min(max(computed, ZERO), maximum)
-            outcome = Outcome(code, kind, True, self.tails, value, computed, points, None, False, self.keys, True, head)
-        else:
-            found = (value, None) if result is not None else None
-            _value, computed, points, trace, vetoes = _leaf(self.tree, code, None, found, self.through)
-            outcome = Outcome(
-                code, kind, result is not None, self.tails, value, computed, points, trace, vetoes, self.keys, True
-            )
-        memo[value] = outcome
+        code, _kind, result, _values, _default, memo, _text = step
+        found = (value, None) if result is not None else None
+        _value, computed, points, _inputs, vetoes = _leaf(self.tree, code, None, found)
+        fresh = result is not None
+        outcome = memo[value] = Outcome(code, fresh, value, computed, points, None, vetoes, self.keys, True)
         return outcome
 
     def marked(self, step, org_id, marks):
-        code, kind, result, *_rest = step
+        code, _kind, result, *_rest = step
         found = (result.value(org_id), result.inputs(org_id)) if result is not None else None
-        value, computed, points, trace, vetoes = _leaf(self.tree, code, marks, found, self.through)
-        return Outcome(code, kind, result is not None, self.tails, value, computed, points, trace, vetoes, self.keys)
+        value, computed, points, inputs, vetoes = _leaf(self.tree, code, marks, found)
+        return Outcome(code, result is not None, value, computed, points, inputs, vetoes, self.keys)
 
 
 def score_round(round_, *, through, now):
@@ -873,26 +874,30 @@ def _score_round(round_, *, through, now):
         answers = metrics.compute_many(name, orgs, round_.period_start, period_end, list(params.values()), round_)
         results.update(zip(params, answers, strict=True))
     by_copy = COPY_SCORES and connection.vendor == "postgresql"
-    kept = (
-        Score.objects.filter(assessment__round=round_).exclude(assessment__state=AssessmentState.PUBLISHED).order_by()
-    )
-    stored_scores, marks = defaultdict(dict), defaultdict(dict)
-    if by_copy:  # only the scores an assessor marked: the rest are compared in SQL
-        for assessment_id, code, *figures in _probe(round_, _MARKED):
-            marks[assessment_id][code] = Marks(*figures)
+    marks, stored_sheets = defaultdict(dict), {}
+    if by_copy:  # the stored sheets are compared in SQL
+        marked = _probe(round_, _MARKED)
     else:
-        kept = kept.values_list("pk", "assessment_id", "code", *StoredScore._fields[1:])
-        for pk, assessment_id, code, *figures in kept.iterator(chunk_size=20000):
-            row = stored_scores[assessment_id][code] = StoredScore(pk, *figures)
-            if row.assessor_score is not None or row.adjusted is not None or row.approved_by_id is not None:
-                marks[assessment_id][code] = row
+        of_round = {"assessment__round": round_}
+        not_published = Q(assessment__state=AssessmentState.PUBLISHED)
+        marked = (
+            Score.objects.filter(**of_round)
+            .exclude(not_published)
+            .filter(Q(assessor_score__isnull=False) | Q(adjusted__isnull=False) | Q(approved_by__isnull=False))
+            .values_list("assessment_id", "code", *Marks._fields)
+            .order_by()
+        )
+        sheets = ScoreSheet.objects.filter(**of_round).exclude(not_published).order_by()
+        for pk, *figures in sheets.values_list("pk", "through", "finals", "leaves").iterator(chunk_size=5000):
+            stored_sheets[pk] = tuple(figures)
+    for assessment_id, code, *figures in marked:
+        marks[assessment_id][code] = Marks(*figures)
 
     entries, parts = {}, {}
     leaves_of, aggregated, keys, as_stored_text = {}, {}, {}, {}
-    # On PostgreSQL a round's first run (no score stored) copies the new scores straight into their table, the
-    # columns it does not fill given their defaults; later runs copy every leaf (marked fresh or not) to compare.
+    # On PostgreSQL a round's first run (no sheet stored) copies the sheets straight into their table; later runs
+    # copy them beside it to compare.
     first = by_copy and not _probe(round_, _ANY)
-    tails = (_DEFAULTS_TEXT, _DEFAULTS_TEXT) if first else ("f", "t")
 
     def scored():
         """(assessment, organization, Leaves, outcomes) of every live assessment, in order; sets `entries` and
@@ -901,7 +906,7 @@ def _score_round(round_, *, through, now):
             tree = own_tree[pk]
             leaves = leaves_of.get(id(tree))
             if leaves is None:
-                leaves = leaves_of[id(tree)] = Leaves(tree, period_end, results, keys, tails, texts=by_copy)
+                leaves = leaves_of[id(tree)] = Leaves(tree, results, keys)
             marked = marks.get(pk)
             outcomes = []
             for step in leaves.steps:
@@ -929,12 +934,9 @@ def _score_round(round_, *, through, now):
             yield pk, org_id, leaves, outcomes
 
     if by_copy:
-        within = (live[0][0], live[-1][0]) if live else (0, 0)  # the live assessments' ids, in order
-        run.scores_created, run.scores_updated = _write_by_copy(
-            _copy_lines(scored(), direct=first), direct=first, within=within
-        )
+        run.sheets_created, run.sheets_updated = _write_by_copy(_copy_lines(scored(), period_end), direct=first)
     else:
-        run.scores_created, run.scores_updated = _write_by_orm(scored(), stored_scores)
+        run.sheets_created, run.sheets_updated = _write_by_orm(scored(), stored_sheets, period_end)
 
     # Peers include published assessments with their stored figures (read, never written).
     for pk, _org, path, kind, state, total, vetoed, *_rest in rows:
@@ -983,50 +985,42 @@ def _score_round(round_, *, through, now):
     return run
 
 
-def _write_by_orm(scored, stored_scores):
-    """Compare each leaf with its stored score here; create the missing ones that have a metric, update the ones
-    that differ. (created, updated)."""
-    new_scores, changed_scores = [], []
+def _write_by_orm(scored, stored_sheets, through):
+    """Compare each assessment's sheet with the stored one here; create the missing ones, update the ones that
+    differ. (created, updated)."""
+    new_sheets, changed_sheets = [], []
     for pk, org_id, leaves, outcomes in scored:
-        for (code, kind, result, *_memo), outcome in zip(leaves.steps, outcomes, strict=True):
-            trace = outcome.trace_of(result.inputs(org_id) if outcome.shared and result is not None else None)
-            wanted = (outcome.value, outcome.computed, outcome.final, trace)
-            row = stored_scores[pk].get(code)
-            if row is None:
-                if result is not None:
-                    new_scores.append(
-                        Score(
-                            assessment_id=pk,
-                            code=code,
-                            kind=kind,
-                            value=wanted[0],
-                            computed=wanted[1],
-                            final=wanted[2],
-                            trace=trace,
-                        )
-                    )
-            elif (row.value, row.computed, row.final, row.trace, row.kind) != (*wanted, kind):
-                changed_scores.append((row.pk, *wanted, kind))
-    Score.objects.bulk_create(new_scores, batch_size=BATCH)
-    write_rows(Score, changed_scores, SCORE_FIGURES)
-    return len(new_scores), len(changed_scores)
+        finals, computed = {}, {}
+        for (code, _kind, result, *_memo), outcome in zip(leaves.steps, outcomes, strict=True):
+            finals[code] = str(outcome.final)
+            if outcome.fresh:
+                computed[code] = outcome.sheet_entry(result.inputs(org_id) if outcome.shared else None)
+        have = stored_sheets.get(pk)
+        if have is None:
+            new_sheets.append(ScoreSheet(assessment_id=pk, through=through, finals=finals, leaves=computed))
+        elif have != (through, finals, computed):
+            changed_sheets.append((pk, through, finals, computed))
+    ScoreSheet.objects.bulk_create(new_sheets, batch_size=BATCH)
+    write_rows(ScoreSheet, changed_sheets, ("through", "finals", "leaves"))
+    return len(new_sheets), len(changed_sheets)
 
 
-def _copy_lines(scored, direct=False):
-    """The COPY text of the leaves, one chunk per assessment: assessment, code, kind, value, computed, final,
-    trace, then whether it is fresh (a leaf with a metric: created when missing), or when copied `direct`ly into
-    the scores the defaults of the other columns (and only the fresh ones). Each organization's inputs are
-    written once per metric, as the metric's JSON text."""
+def _copy_lines(scored, through):
+    """The COPY text of the sheets, one line per assessment: its id, the day read through, its finals and its
+    leaves (JSON text, in the order of the tree's leaves). Each organization's inputs are written once per metric,
+    as the metric's JSON text."""
     escaped = copying.escaped
+    through = through.isoformat()
     for pk, org_id, leaves, outcomes in scored:
-        lines = [
-            outcome.line if outcome.line is not None else outcome.before + escaped(step[6](org_id)) + outcome.after
-            for step, outcome in zip(leaves.steps, outcomes, strict=True)
-            if outcome.fresh or not direct
-        ]
-        if lines:
-            pk = str(pk)
-            yield pk + pk.join(lines)
+        finals = ",".join([outcome.entry for outcome in outcomes])
+        computed = ",".join(
+            [
+                outcome.line if outcome.line is not None else outcome.before + escaped(step[6](org_id)) + "}"
+                for step, outcome in zip(leaves.steps, outcomes, strict=True)
+                if outcome.fresh
+            ]
+        )
+        yield f"{pk}\t{through}\t{{{finals}}}\t{{{computed}}}\n"
 
 
 class _Counted:
@@ -1042,22 +1036,22 @@ class _Counted:
 
 
 # What a run reads of the stored scores on PostgreSQL, probed assessment by assessment through an index (the
-# unique key, or the partial index of the marked scores): a plan that does not hang on the table's statistics,
-# which a round that has just written a million scores does not have yet.
+# partial index of the marked scores, the sheet's key): a plan that does not hang on the table's statistics,
+# which a round that has just written its sheets does not have yet.
 _MARKED = (
     "SELECT s.assessment_id, s.code, s.assessor_score, s.adjusted, s.approved_by_id FROM {score} s "
     "WHERE s.assessment_id = a.id AND (s.assessor_score IS NOT NULL OR s.adjusted IS NOT NULL "
     "OR s.approved_by_id IS NOT NULL) OFFSET 0"
 )
-_ANY = "SELECT 1 FROM {score} s WHERE s.assessment_id = a.id LIMIT 1"
+_ANY = "SELECT 1 FROM {sheet} s WHERE s.assessment_id = a.id"
 
 
 def _probe(round_, probe):
     """The rows `probe` finds for the round's assessments not published (`_MARKED`: the marked scores; `_ANY`: one
-    row if any score is stored)."""
+    row if any sheet is stored)."""
     sql = (
         f"SELECT x.* FROM {Assessment._meta.db_table} a CROSS JOIN LATERAL ("  # noqa: S608 (identifiers only)
-        + probe.format(score=Score._meta.db_table)
+        + probe.format(score=Score._meta.db_table, sheet=ScoreSheet._meta.db_table)
         + ") x WHERE a.round_id = %s AND a.state <> %s"
         + (" LIMIT 1" if probe is _ANY else "")
     )
@@ -1066,67 +1060,41 @@ def _probe(round_, probe):
         return cursor.fetchall()
 
 
-# The columns of a score the engine writes, and the others with their defaults (as COPY text).
-_WRITTEN = ["assessment", "code", "kind", "value", "computed", "final", "trace"]
-_COLUMNS = [Score._meta.get_field(name).column for name in _WRITTEN]
-_OTHERS = [f for f in Score._meta.concrete_fields if not f.primary_key and f.name not in _WRITTEN]
-_DEFAULTS_TEXT = "\t".join(copying.text(f.get_default()) for f in _OTHERS)
-# The trace is kept as written (`json`, which has no equality): compared as its text, which the engine and the
-# model write alike.
-_AS_TEXT = {Score._meta.get_field("trace").column: "::text"}
+# The columns of a sheet, key first.
+_SHEET_COLUMNS = [ScoreSheet._meta.get_field(name).column for name in ("assessment", "through", "finals", "leaves")]
 
 
-def _write_by_copy(lines, direct=False, within=(0, 0)):
-    """The wanted scores go into a temporary table by COPY; one join with the stored scores keeps what differs
-    (a stored score with other figures, a missing one that has a metric), and only that is written: one UPDATE,
-    one INSERT. On the round's first run (no score stored) the new scores are copied `direct`ly into their table.
-    The stored scores are read only in the range of assessment ids `within` (first, last), through their key:
-    not every round's. Identifiers are the model's own; values travel by COPY or as parameters.
-    (created, updated)."""
-    table = Score._meta.db_table
-    columns, rest = _COLUMNS, _OTHERS
-    key, figures = columns[:2], columns[2:]
-    every = ", ".join(columns)
+def _write_by_copy(lines, direct=False):
+    """The wanted sheets go into a temporary table by COPY, then into theirs in one statement that inserts the
+    missing ones and updates those that differ (the leaves, kept as written, compared as text). On the round's
+    first run (no sheet stored) they are copied `direct`ly into their table. Identifiers are the model's own;
+    values travel by COPY. (created, updated)."""
+    table = ScoreSheet._meta.db_table
+    key, through, finals, leaves = _SHEET_COLUMNS
+    every = ", ".join(_SHEET_COLUMNS)
     with connection.cursor() as cursor:
         if direct:
             counted = _Counted(lines)
-            copying.copy_into(cursor, table, [*columns, *(f.column for f in rest)], counted)
+            copying.copy_into(cursor, table, _SHEET_COLUMNS, counted)
             return counted.count, 0
-        cursor.execute("DROP TABLE IF EXISTS scores_wanted, scores_diff")
+        cursor.execute("DROP TABLE IF EXISTS sheets_wanted")
+        cursor.execute(f"CREATE TEMPORARY TABLE sheets_wanted AS SELECT {every} FROM {table} LIMIT 0")  # noqa: S608
+        copying.copy_into(cursor, "sheets_wanted", _SHEET_COLUMNS, lines)
         cursor.execute(
-            f"CREATE TEMPORARY TABLE scores_wanted AS SELECT {every}, true AS fresh FROM {table} LIMIT 0"  # noqa: S608
+            f"WITH written AS (INSERT INTO {table} AS s ({every}) SELECT {every} FROM sheets_wanted "  # noqa: S608
+            f"ON CONFLICT ({key}) DO UPDATE SET "
+            + ", ".join(f"{column} = EXCLUDED.{column}" for column in (through, finals, leaves))
+            + f" WHERE s.{through} IS DISTINCT FROM EXCLUDED.{through} OR s.{finals} <> EXCLUDED.{finals} "  # noqa: S608
+            f"OR s.{leaves}::text <> EXCLUDED.{leaves}::text "
+            "RETURNING xmax = 0 AS created) "
+            "SELECT count(*) FILTER (WHERE created), count(*) FILTER (WHERE NOT created) FROM written"
         )
-        copying.copy_into(cursor, "scores_wanted", [*columns, "fresh"], lines)
-        defaults = [field.get_db_prep_save(field.get_default(), connection) for field in rest]
-        insert = f"INSERT INTO {table} ({every}{''.join(', ' + f.column for f in rest)}) SELECT {every}"  # noqa: S608
-        cursor.execute(
-            f"CREATE TEMPORARY TABLE scores_diff AS SELECT {', '.join('w.' + c for c in columns)}, s.id AS old_id "  # noqa: S608
-            f"FROM scores_wanted w LEFT JOIN {table} s ON "
-            + " AND ".join(f"s.{c} = w.{c}" for c in key)
-            + f" AND s.{key[0]} BETWEEN %s AND %s"
-            + " WHERE CASE WHEN s.id IS NULL THEN w.fresh ELSE ("
-            + ", ".join(f"s.{c}{_AS_TEXT.get(c, '')}" for c in figures)
-            + ") IS DISTINCT FROM ("
-            + ", ".join(f"w.{c}{_AS_TEXT.get(c, '')}" for c in figures)
-            + ") END",
-            list(within),
-        )
-        cursor.execute("SELECT count(*) FILTER (WHERE old_id IS NULL), count(old_id) FROM scores_diff")
         created, updated = cursor.fetchone()
-        if updated:
-            cursor.execute(
-                f"UPDATE {table} AS s SET "  # noqa: S608 (identifiers only)
-                + ", ".join(f"{c} = d.{c}" for c in figures)
-                + " FROM scores_diff d WHERE s.id = d.old_id"
-            )
-        if created:
-            cursor.execute(f"{insert}{', %s' * len(rest)} FROM scores_diff WHERE old_id IS NULL", defaults)
-        cursor.execute("DROP TABLE scores_wanted, scores_diff")
+        cursor.execute("DROP TABLE sheets_wanted")
     return created, updated
 
 
 FIGURES = ("total", "grade", "rank", "peer_size", "vetoed", "bottom", "parts", "rollup", "grade_trace")
-SCORE_FIGURES = ("value", "computed", "final", "trace", "kind")
 
 
 def write_rows(model, rows, fields):
@@ -1140,13 +1108,13 @@ def write_rows(model, rows, fields):
         objects = [model(pk=pk, **dict(zip(fields, values, strict=True))) for pk, *values in rows]
         model.objects.bulk_update(objects, fields, batch_size=BATCH)
         return
-    table = model._meta.db_table
+    table, key = model._meta.db_table, model._meta.pk.column
     columns = [model._meta.get_field(name) for name in fields]
     assignments = ", ".join(f"{c.column} = v.{c.column}::{c.db_type(connection)}" for c in columns)
     selects = ", ".join(f"unnest(%s::text[]) AS {c.column}" for c in columns)
     sql = (
         f"UPDATE {table} AS t SET {assignments} "  # noqa: S608 (identifiers only)
-        f"FROM (SELECT unnest(%s::bigint[]) AS id, {selects}) AS v WHERE t.id = v.id"
+        f"FROM (SELECT unnest(%s::bigint[]) AS {key}, {selects}) AS v WHERE t.{key} = v.{key}"
     )
     encoded = {}  # JSON text by object: rows often share one dict (an area's points, "no roll-up")
 

@@ -20,10 +20,12 @@ from assessments.models import (
     FindingState,
     IndicatorKind,
     ItemStatus,
+    LeafFigures,
     ResponsibilityItem,
     RoundState,
     Rubric,
     RubricState,
+    ScoreSheet,
     ScoringRule,
 )
 from assessments.models.inspections import AWAITING_ORGANIZATION
@@ -592,7 +594,8 @@ class ScoreLine:
     """One indicator of an assessment as its page shows it."""
 
     leaf: object
-    score: object  # Score or None
+    score: object  # Score (what people entered) or None
+    figures: object  # LeafFigures: what the engine made of it
     why: str
     records: str  # a link to the records it came from, or ""
     missing: list  # [(label, link)] of the spans a meeting requirement was not met
@@ -603,35 +606,37 @@ class ScoreLine:
         return self.leaf.code
 
 
-def _counted(leaf, score, tree):
-    """What a leaf counts now, as the engine would count it from the stored figures."""
+def _counted(leaf, score, figures):
+    """What a leaf counts now, as the engine would count it from the stored figures and marks."""
     maximum = leaf.max_points
-    if score is None:
-        return Decimal(0)
     if leaf.kind == IndicatorKind.VETO:
         return Decimal(0)
+    adjusted = score.adjusted if score is not None else None
+    assessor = score.assessor_score if score is not None else None
     if leaf.kind in (IndicatorKind.BONUS, IndicatorKind.DEDUCTION):
-        amount = score.adjusted if score.adjusted is not None else score.assessor_score
-        return min(max(amount or 0, Decimal(0)), maximum) if score.approved_by_id else Decimal(0)
+        amount = adjusted if adjusted is not None else assessor
+        return min(max(amount or 0, Decimal(0)), maximum) if score is not None and score.approved_by_id else Decimal(0)
     if leaf.computed:
-        value = score.adjusted if score.adjusted is not None else score.computed
+        value = adjusted if adjusted is not None else figures.computed
     else:
-        value = score.adjusted if score.adjusted is not None else score.assessor_score
+        value = adjusted if adjusted is not None else assessor
     return min(max(value or Decimal(0), Decimal(0)), maximum)
 
 
 def score_lines(assessment):
     """Every indicator of the assessment with its score, its "why", the records behind it, and what it counts now;
-    and the provisional total these give (the round's scoring gives the official one). Two queries."""
+    and the provisional total these give (the round's scoring gives the official one). Three queries."""
     from assessments import scoring, workflow
 
     tree = workflow.tree_of(assessment)
     scores = {score.code: score for score in assessment.scores.select_related("evidence_file", "approved_by")}
+    figures_of = scoring.figures_of(ScoreSheet.objects.filter(assessment=assessment).first(), tree)
     org = assessment.organization_id
     lines = []
     for leaf in workflow.leaves_of(assessment, tree):
         score = scores.get(leaf.code)
-        trace = score.trace if score is not None else {}
+        figures = figures_of.get(leaf.code) or LeafFigures()
+        trace = figures.trace
         node = tree.nodes[leaf.code]
         url_name = RECORDS_OF_METRIC.get(node.get("metric") or "")
         records = reverse(url_name, args=[org]) if url_name else ""
@@ -645,7 +650,8 @@ def score_lines(assessment):
             )
             for item in (trace.get("inputs") or {}).get("missing", [])
         ]
-        lines.append(ScoreLine(leaf, score, scoring.why(trace), records, missing, _counted(leaf, score, tree)))
+        why = scoring.why(trace)
+        lines.append(ScoreLine(leaf, score, figures, why, records, missing, _counted(leaf, score, figures)))
     _points, total = tree.aggregate({line.code: line.points for line in lines})
     return lines, total
 
@@ -688,12 +694,9 @@ class RubricRollup:
 
 def _rubric_leaves(rounds):
     """The indicators a roll-up counts in the rounds' rubrics (vetoes aside: the roll-up of totals counts the vetoed):
-    {(round id, code): (node, maximum, its area's node)}, and the condition on a score of meeting its indicator's
-    standard (full points; for a bonus, any given; for a deduction, any taken off, so that those without one meet
-    it), or None without any indicator."""
-    from functools import reduce
-    from operator import or_
-
+    {(round id, code): (node, maximum, its area's node)}, and each one's standard [(round id, code, the points that
+    meet it, whether any points above 0 do)]: full points; for a bonus, any given; for a deduction, any taken off,
+    so that those without one meet it."""
     from assessments import scoring
 
     leaves, standard = {}, []
@@ -704,13 +707,46 @@ def _rubric_leaves(rounds):
             if node["kind"] == IndicatorKind.VETO:
                 continue
             leaves[round_id, code] = (node, tree.max[code], tree.nodes.get(node.get("parent") or "", {}))
-            counted = Q(final__gt=0) if node["kind"] in (IndicatorKind.BONUS, IndicatorKind.DEDUCTION) else None
-            standard.append(Q(assessment__round_id=round_id, code=code) & (counted or Q(final__gte=tree.max[code])))
-    return leaves, (reduce(or_, standard) if standard else None)
+            any_points = node["kind"] in (IndicatorKind.BONUS, IndicatorKind.DEDUCTION)
+            standard.append((round_id, code, str(tree.max[code]), any_points))
+    return leaves, standard
 
 
-def _marked(standard):
-    return Count("pk", filter=standard) if standard is not None else Count("pk")
+SIX_PLACES = Decimal("0.000001")
+
+
+def _leaf_sums(assessments, standard, *, by_parent=False):
+    """[(round id, code, sum of final points, how many meet the standard)] over the score sheets of `assessments`
+    (a queryset; annotated with `parent` and each row led by it `by_parent`), for the indicators of `standard`
+    (`_rubric_leaves`). One query: each sheet's finals taken apart in SQL."""
+    from django.db import connection
+
+    if not standard:
+        return []
+    inner, params = (
+        assessments.values("pk", "round_id", *(["parent"] if by_parent else [])).order_by().query.sql_with_params()
+    )
+    if connection.vendor == "postgresql":
+        each, number = "jsonb_each_text(s.{finals}) AS f", "CAST({} AS numeric)"
+    else:
+        each, number = "json_each(s.{finals}) AS f", "CAST({} AS REAL)"
+    points = number.format("f.value")
+    sheet = ScoreSheet._meta
+    leading = "u.parent, " if by_parent else ""
+    sql = (  # identifiers are the model's own; values travel as parameters
+        f"WITH u(id, round_id{', parent' if by_parent else ''}) AS ({inner}), "  # noqa: S608
+        f"std(round_id, code, at_least, any_points) AS (VALUES {', '.join(['(%s, %s, %s, %s)'] * len(standard))}) "
+        f"SELECT {leading}u.round_id, f.key, SUM({points}), SUM(CASE WHEN (std.any_points AND {points} > 0) OR "
+        f"(NOT std.any_points AND {points} >= {number.format('std.at_least')}) THEN 1 ELSE 0 END) "
+        f"FROM u JOIN {sheet.db_table} s ON s.{sheet.pk.column} = u.id "
+        f"CROSS JOIN {each.format(finals=sheet.get_field('finals').column)} CROSS JOIN std "
+        f"WHERE std.round_id = u.round_id AND std.code = f.key GROUP BY {leading}u.round_id, f.key"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *(value for row in standard for value in row)])
+        rows = cursor.fetchall()
+    # Each final point is exact to six places, and so is their sum (SQLite adds them as floating point).
+    return [(*row[:-2], Decimal(str(row[-2] or 0)).quantize(SIX_PLACES), row[-1]) for row in rows]
 
 
 def _rubric_rollups(rounds, counts, figures, leaves):
@@ -759,10 +795,6 @@ def indicator_rollups(assessment):
     same period — in this round or another round over that period, grouped by round since each has its own rubric:
     how many, their average points (an indicator without a score counts 0), how many meet its standard. Set-based:
     three queries whatever the number of sub-organizations; [] for an organization without any."""
-    from django.db.models import Sum
-
-    from assessments.models import Score
-
     under = _assessed_in_period(assessment.round).filter(
         organization__path__startswith=assessment.organization.path,
         organization__depth__gt=assessment.organization.depth,
@@ -772,13 +804,7 @@ def indicator_rollups(assessment):
         return []
     rounds = _rounds_with_rubrics(counts)
     leaves, standard = _rubric_leaves(rounds)
-    figures = {
-        (round_id, code): (total or Decimal(0), marked)
-        for round_id, code, total, marked in Score.objects.filter(assessment__in=under)
-        .values_list("assessment__round_id", "code")
-        .annotate(total=Sum("final"), marked=_marked(standard))
-        .order_by()
-    }
+    figures = {(round_id, code): (total, marked) for round_id, code, total, marked in _leaf_sums(under, standard)}
     return _rubric_rollups(rounds, counts, figures, leaves)
 
 
@@ -791,10 +817,8 @@ def ranking_rollups(user, assessment_round, committees):
     sub-organizations. Only what the user judges is read, which holds every sub-organization of what they see."""
     from collections import Counter, defaultdict
 
-    from django.db.models import Sum
     from django.db.models.functions import Length, Substr
 
-    from assessments.models import Score
     from branches.models import Organization
 
     by_path = {path: pk for pk, path in committees}
@@ -833,13 +857,8 @@ def ranking_rollups(user, assessment_round, committees):
     rounds = _rounds_with_rubrics({round_id for found in counts.values() for round_id in found})
     leaves, standard = _rubric_leaves(rounds)
     figures = defaultdict(dict)
-    for parent, round_id, code, total, marked in (
-        Score.objects.filter(assessment__in=under.values("pk"))
-        .annotate(parent=parent_of("assessment__organization__path"))
-        .values_list("parent", "assessment__round_id", "code")
-        .annotate(total=Sum("final"), marked=_marked(standard))
-        .order_by()
-    ):
+    with_parent = under.annotate(parent=parent_of("organization__path"))
+    for parent, round_id, code, total, marked in _leaf_sums(with_parent, standard, by_parent=True):
         for pk in committees_above(parent):
             summed, counted = figures[pk].get((round_id, code), (Decimal(0), 0))
             figures[pk][round_id, code] = (summed + (total or Decimal(0)), counted + marked)

@@ -31,12 +31,14 @@ from assessments.models import (
     IndicatorKind,
     Inspection,
     ItemStatus,
+    LeafFigures,
     ResponsibilityItem,
     ResponsibilityList,
     RoundState,
     Rubric,
     RubricState,
     Score,
+    ScoreSheet,
     TemplateItem,
 )
 from assessments.models.inspections import BY_INSPECTOR, BY_ORGANIZATION, TRANSITIONS  # declared on the model
@@ -532,20 +534,26 @@ def round_score(*, round, by, today=None, only_if_waiting=False):  # noqa: A002 
 def snapshot_of(assessment_id):
     """The figures of the assessment as they stand (plain JSON): what was approved or published."""
     fresh = Assessment.objects.select_related("round").get(pk=assessment_id)
+    rows = {score.code: score for score in Score.objects.filter(assessment=fresh)}
+    tree = scoring.Tree(fresh.definitions if fresh.definitions is not None else fresh.round.definitions)
+    sheet = ScoreSheet.objects.filter(assessment=fresh).first()
+    figures_of = scoring.figures_of(sheet, tree)
     scores = {}
-    for score in Score.objects.filter(assessment=fresh).order_by("code"):
-        scores[score.code] = {
+    for code in sorted(set(rows) | set(sheet.finals if sheet is not None else ())):
+        score = rows.get(code) or Score(kind=tree.nodes.get(code, {}).get("kind", ""))
+        figures = figures_of.get(code) or LeafFigures()
+        scores[code] = {
             name: (str(value) if isinstance(value, Decimal) else value)
             for name, value in (
                 ("kind", score.kind),
-                ("computed", score.computed),
+                ("computed", figures.computed),
                 ("self_score", score.self_score),
                 ("assessor_score", score.assessor_score),
                 ("adjusted", score.adjusted),
                 ("adjustment_reason", score.adjustment_reason),
                 ("approved_by", score.approved_by_id),
-                ("final", score.final),
-                ("why", scoring.why(score.trace)),
+                ("final", figures.final),
+                ("why", scoring.why(figures.trace)),
             )
         }
     return {

@@ -24,8 +24,10 @@ from assessments.models.rounds import (
     AssessmentRound,
     AssessmentState,
     AssessmentStep,
+    LeafFigures,
     RoundState,
     Score,
+    ScoreSheet,
     SurveyResult,
 )
 from assessments.models.rubrics import (
@@ -46,6 +48,8 @@ __all__ = [
     "AssessmentStep",
     "RoundState",
     "Score",
+    "ScoreSheet",
+    "LeafFigures",
     "SurveyResult",
     "AudienceKind",
     "Grade",

@@ -13,6 +13,8 @@ Numbers are stored to six decimal places and shown to two.
 """
 
 import json
+from dataclasses import dataclass, field
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -175,8 +177,9 @@ class Assessment(models.Model):
 
 
 class Score(models.Model):
-    """One indicator of one assessment: what the engine computed (with its trace), what the organization claimed
-    (自评), what the assessor gave, an adjustment with its reason, and the final points the total adds up."""
+    """What people entered for one indicator of one assessment: what the organization claimed (自评) with its
+    evidence, what the assessor gave, an adjustment with its reason, an approval. What the engine made of it (the
+    computed points, their trace, the final points the total adds up) is in the assessment's `ScoreSheet`."""
 
     assessment = models.ForeignKey(
         Assessment,
@@ -186,8 +189,6 @@ class Score(models.Model):
     )
     code = models.SlugField(_("indicator"), max_length=40, db_index=False)  # read with its assessment only
     kind = models.CharField(_("kind"), max_length=12)
-    value = models.DecimalField(_("metric value"), **POINTS, null=True, blank=True)
-    computed = models.DecimalField(_("computed points"), **POINTS, null=True, blank=True)
     self_score = models.DecimalField(_("self-assessed points"), **POINTS, null=True, blank=True)
     assessor_score = models.DecimalField(_("assessor's points"), **POINTS, null=True, blank=True)
     adjusted = models.DecimalField(_("adjusted points"), **POINTS, null=True, blank=True)
@@ -200,8 +201,6 @@ class Score(models.Model):
         related_name="+",
         db_index=False,  # indexed where set (Meta.indexes)
     )
-    final = models.DecimalField(_("final points"), **POINTS, null=True, blank=True)
-    trace = WrittenJSONField(_("why"), default=dict, blank=True)
     # The organization's evidence for its self-assessment: a note and/or a file.
     evidence_note = models.TextField(_("evidence"), blank=True, validators=[reject_markup])
     evidence_file = models.ForeignKey(
@@ -240,7 +239,41 @@ class Score(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.assessment_id} {self.code} {self.final}"
+        return f"{self.assessment_id} {self.code}"
+
+
+@dataclass(frozen=True)
+class LeafFigures:
+    """What the engine made of one indicator (`scoring.figures_of`): its metric's value, its computed points, the
+    points it counts, and its trace (inputs and rule), or None and {} where it has none."""
+
+    value: Decimal | None = None
+    computed: Decimal | None = None
+    final: Decimal | None = None
+    trace: dict = field(default_factory=dict)
+
+
+class ScoreSheet(models.Model):
+    """What the scoring engine made of every indicator of one assessment, in one row: the points each counts
+    (`finals`: {code: points}) and, for an indicator with a metric, its value, computed points and the metric's
+    inputs (`leaves`: {code: {"value", "computed", "inputs"}}), read through the day `through`; numbers as text,
+    exact to six places. With the definitions the assessment froze they give each indicator's trace
+    (`scoring.figures_of`). One row per assessment rather than one per indicator: a province's round writes 50,000
+    rows and checks as many keys, not ten times that."""
+
+    assessment = models.OneToOneField(
+        Assessment, on_delete=models.CASCADE, primary_key=True, related_name="sheet", verbose_name=_("assessment")
+    )
+    through = models.DateField(_("read through"), null=True, blank=True)
+    finals = models.JSONField(_("final points"), default=dict)
+    leaves = WrittenJSONField(_("computed indicators"), default=dict)
+
+    class Meta:
+        verbose_name = _("score sheet")
+        verbose_name_plural = _("score sheets")
+
+    def __str__(self):
+        return f"{self.assessment_id}"
 
 
 class AssessmentStep(models.Model):

@@ -103,3 +103,24 @@ def open_rating(assessment_round, organization, *, audiences=None, questions=Non
         or [{"kind": "members", "weight": "60", "voters": 3}, {"kind": "public", "weight": "40", "voters": 2}],
     )
     return ratings.rating_save(round=assessment_round, organization=organization, setup=setup, by=by or system())
+
+
+def figures(assessment=None, code="", **lookup):
+    """What the engine made of one indicator (LeafFigures: value, computed, final, trace) of the assessment, or of
+    the one `lookup` finds (e.g. round=…, organization=…); empty figures before the round is scored."""
+    from assessments import scoring, workflow
+    from assessments.models import Assessment, LeafFigures, ScoreSheet
+
+    assessment = assessment if assessment is not None else Assessment.objects.get(**lookup)
+    sheet = ScoreSheet.objects.filter(assessment=assessment).first()
+    return scoring.figures_of(sheet, workflow.tree_of(assessment)).get(code) or LeafFigures()
+
+
+def finals(assessment):
+    """{code: final points} of every indicator of the assessment as the engine left them."""
+    from decimal import Decimal
+
+    from assessments.models import ScoreSheet
+
+    sheet = ScoreSheet.objects.filter(assessment=assessment).first()
+    return {code: Decimal(final) for code, final in sheet.finals.items()} if sheet is not None else {}

@@ -27,11 +27,10 @@ from assessments.models import (
     RatingBallot,
     RatingState,
     RatingTicket,
-    Score,
     SurveyResult,
 )
 from branches.models import SecurityEvent
-from tests.assessments.conftest import open_rating, open_workflow_round, workflow_rubric
+from tests.assessments.conftest import figures, open_rating, open_workflow_round, workflow_rubric
 from tests.conftest import system
 
 
@@ -327,9 +326,7 @@ def test_the_published_result_is_the_survey_indicators_input_with_its_why(county
     hand_checked_votes(rating)
     ratings.rating_publish(rating=ratings.rating_close(rating=rating, by=system()), by=system())
     services.round_score(round=assessment_round, by=system())
-    score = Score.objects.get(
-        assessment__round=assessment_round, assessment__organization=county.east, code="satisfaction"
-    )
+    score = figures(round=assessment_round, organization=county.east, code="satisfaction")
     assert score.final == Decimal("6.8")
     from assessments import scoring
 

@@ -19,7 +19,8 @@ from django.urls import reverse
 from django.utils import translation
 
 from assessments import services, tasks, workflow
-from assessments.models import Assessment, AssessmentRound, AssessmentState, AssessmentStep, GradeBand, Score
+from assessments.models import Assessment, AssessmentRound, AssessmentState, AssessmentStep, GradeBand, ScoreSheet
+from tests.assessments.conftest import figures as leaf
 from tests.assessments.conftest import open_workflow_round, workflow_rubric
 from tests.assessments.test_workflow import at, crew, fresh, score  # noqa: F401 (crew is a fixture)
 from tests.conftest import system
@@ -60,7 +61,7 @@ def test_approving_answers_at_once_and_the_queued_job_then_ranks_and_grades_with
     django_capture_on_commit_callbacks,
 ):
     east = east_scored(town_round, county, crew)
-    assert Score.objects.get(assessment=east, code="committee").final == 10
+    assert leaf(east, "committee").final == 10
     assert figures(town_round, county) == {"东村支部": (2, "一般"), "南村支部": (1, "好")}
     scored_at = AssessmentRound.objects.get(pk=town_round.pk).scored_at
 
@@ -208,7 +209,7 @@ def test_opening_a_round_answers_at_once_and_the_queued_job_fills_in_the_compute
     # Opened at once, with an assessment per branch, but nothing scored in the request: the job waits in the queue.
     assert queued == [("assessments.rescore_round", {"round_id": opened.pk})]
     assert opened.assessments.count() == 2 and opened.scored_at is None and opened.first_scoring_pending
-    assert not Score.objects.exists()
+    assert not ScoreSheet.objects.exists()
     assert not Assessment.objects.filter(round=opened, total__isnull=False).exists()
     page = client.get(response.url).content.decode()
     assert "考核轮次已开启。系统正在根据台账计算各项计算指标" in page  # the message after opening
@@ -249,7 +250,7 @@ def test_opening_a_round_answers_at_once_and_the_queued_job_fills_in_the_compute
     assert tasks.rescore_round(round_id=opened.pk) == 2  # the worker runs the job
     opened.refresh_from_db()
     assert opened.scored_at is not None and not opened.first_scoring_pending
-    assert Score.objects.get(assessment=east, code="committee").final == 10
+    assert leaf(east, "committee").final == 10
     assert Assessment.objects.filter(round=opened, total__isnull=False, rank__isnull=False).count() == 2
     for name in ("round", "ranking", "rounds"):
         html = client.get(pages[name]).content.decode()
@@ -329,7 +330,7 @@ def test_nothing_is_self_assessed_submitted_scored_or_published_before_the_first
     unscored,
 ):
     east = Assessment.objects.select_related("round", "organization").get(round=unscored, organization=county.east)
-    before = (list(Assessment.objects.values_list("pk", "state", "version")), Score.objects.count())
+    before = (list(Assessment.objects.values_list("pk", "state", "version")), ScoreSheet.objects.count())
     assert refused(
         lambda: workflow.self_assess(
             assessment=east, by=crew.secretary, version=east.version, entries={"work": {"points": "25", "note": "台账"}}
@@ -352,7 +353,7 @@ def test_nothing_is_self_assessed_submitted_scored_or_published_before_the_first
         Assessment.objects.filter(pk=east.pk).update(state=state)
         assert refused(lambda call=call: call(fresh(east))) == [WAIT], state
     Assessment.objects.filter(pk=east.pk).update(state=S.OPEN)
-    assert (list(Assessment.objects.values_list("pk", "state", "version")), Score.objects.count()) == before
+    assert (list(Assessment.objects.values_list("pk", "state", "version")), ScoreSheet.objects.count()) == before
     assert not AssessmentStep.objects.exists()
 
     services.round_score(round=unscored, by=system())  # the job has run: the same call is taken
@@ -379,4 +380,4 @@ def test_the_self_assessment_page_refuses_a_post_before_the_first_scoring_and_ke
     )
     html = response.content.decode()
     assert response.status_code == 200 and WAIT in html and "台账齐全" in html
-    assert not Score.objects.exists() and fresh(east).state == S.OPEN
+    assert not ScoreSheet.objects.exists() and fresh(east).state == S.OPEN

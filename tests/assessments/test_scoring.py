@@ -27,9 +27,11 @@ from assessments.models import (
     Rubric,
     RubricState,
     Score,
+    ScoreSheet,
 )
 from branches import services as branch_services
 from branches.models import ComplianceResult, MonthSummary, OrganizationKind, Role, Sector
+from tests.assessments.conftest import figures, finals
 from tests.conftest import system
 
 D = Decimal
@@ -505,7 +507,7 @@ def test_a_round_scores_every_organization_with_the_numbers_of_the_docstring(tre
 
     found = by_org(assessment_round)
     a, b, c = found[tree.a.pk], found[tree.b.pk], found[tree.c.pk]
-    points = {s.code: s.final for s in a.scores.all()}
+    points = finals(a)
     assert [two(points[k]) for k in ("committee", "attendance", "duties", "findings")] == [
         D("9.17"),
         D("10.00"),
@@ -516,7 +518,8 @@ def test_a_round_scores_every_organization_with_the_numbers_of_the_docstring(tre
     assert (two(a.total), a.grade, a.rank, a.peer_size, a.vetoed, a.bottom) == (D("92.67"), "好", 1, 3, False, False)
     assert (two(b.total), b.grade, b.rank, b.vetoed) == (D("86.00"), "较好", 2, False)
     assert (two(c.total), c.grade, c.rank, c.vetoed, c.bottom) == (D("67.00"), "差", 3, True, True)
-    assert {s.code: two(s.final) for s in c.scores.filter(kind="computed")} == {
+    computed_codes = {"committee", "attendance", "duties", "findings"}
+    assert {code: two(final) for code, final in finals(c).items() if code in computed_codes} == {
         "committee": D("5.00"),
         "attendance": D("0.00"),
         "duties": D("0.00"),
@@ -528,7 +531,7 @@ def test_each_computed_score_says_why(tree):
     """甲村's 支委会: 11 of 12 months met, missing 2026-05 → 9.17 of 10 points."""
     assessment_round = open_round(make_rubric(), tree.root)
     services.round_score(round=assessment_round, by=system(), today=AFTER)
-    score = Score.objects.get(assessment__round=assessment_round, assessment__organization=tree.a, code="committee")
+    score = figures(round=assessment_round, organization=tree.a, code="committee")
     assert score.trace["inputs"] == {
         "meeting_type": "committee_meeting",
         "unit": "month",
@@ -542,9 +545,7 @@ def test_each_computed_score_says_why(tree):
             scoring.why(score.trace)
             == "支部委员会会议：应达标 12 个月，达标 11 个，缺 2026-05 → 得 9.17 分（满分 10.00）"
         )
-        findings = Score.objects.get(
-            assessment__round=assessment_round, assessment__organization=tree.c, code="findings"
-        )
+        findings = figures(round=assessment_round, organization=tree.c, code="findings")
         assert scoring.why(findings.trace) == "逾期未整改问题数：3 → 得 4.00 分（满分 10.00）"
         assert len(findings.trace["inputs"]["findings"]) == 3
 
@@ -553,7 +554,7 @@ def test_a_round_running_counts_only_the_months_over(tree):
     """Scored on 2026-06-15, the year's round reads January–May: 甲村 met 4 of 5 (May missing) → 8 of 10."""
     assessment_round = open_round(make_rubric(), tree.root)
     services.round_score(round=assessment_round, by=system(), today=date(2026, 6, 15))
-    score = Score.objects.get(assessment__round=assessment_round, assessment__organization=tree.a, code="committee")
+    score = figures(round=assessment_round, organization=tree.a, code="committee")
     assert (score.trace["inputs"]["owed"], score.trace["inputs"]["met"], score.final) == (5, 4, D(8))
 
 
@@ -566,7 +567,7 @@ def test_re_running_gives_identical_results_and_writes_no_score(tree):
     again = services.round_score(round=assessment_round, by=system(), today=AFTER)
 
     assert snapshot(assessment_round) == before
-    assert (again.scores_created, again.scores_updated, again.assessments_changed) == (0, 0, 0)
+    assert (again.sheets_created, again.sheets_updated, again.assessments_changed) == (0, 0, 0)
 
 
 def snapshot(assessment_round):
@@ -574,9 +575,7 @@ def snapshot(assessment_round):
     return (
         list(assessments.values_list("total", "grade", "rank", "peer_size", "vetoed", "bottom", "parts", "rollup")),
         list(
-            Score.objects.filter(assessment__round=assessment_round)
-            .order_by("pk")
-            .values_list("code", "final", "trace")
+            ScoreSheet.objects.filter(assessment__round=assessment_round).order_by("pk").values_list("finals", "leaves")
         ),
     )
 
@@ -592,7 +591,7 @@ def test_a_run_killed_midway_leaves_the_previous_results(tree, monkeypatch):
     write_rows = scoring.write_rows
 
     def killed(model, objects, fields):
-        if model is Assessment:  # the scores are written by then
+        if model is Assessment:  # the score sheets are written by then
             raise RuntimeError("the database went away")
         write_rows(model, objects, fields)
 
@@ -614,7 +613,7 @@ def test_published_assessments_are_never_recomputed(tree):
 
     after = Assessment.objects.get(round=assessment_round, organization=tree.a)
     assert run.skipped_published == 1 and after.total == published.total and after.computed_at == published.computed_at
-    assert Score.objects.get(assessment=after, code="committee").final == Decimal("9.166667")
+    assert figures(after, "committee").final == Decimal("9.166667")
 
 
 def test_a_committee_is_capped_when_too_few_sub_organizations_meet_the_standard(tree):

@@ -1,4 +1,4 @@
-"""The scoring engine's PostgreSQL path: the scores go in by COPY and are compared in SQL. It must write what the
+"""The scoring engine's PostgreSQL path: the score sheets go in by COPY and are compared in SQL. It must write what the
 portable path (read back, compared in Python, bulk_create / bulk_update) writes, write nothing when nothing
 changed, and only what changed otherwise; the number of queries does not grow with the tree.
 
@@ -12,9 +12,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from assessments import metrics, scoring, services
-from assessments.models import Assessment, GradeBand, Indicator, Rubric, RubricState, Score
+from assessments.models import Assessment, GradeBand, Indicator, Rubric, RubricState, Score, ScoreSheet
 from branches.models import Cadre, Employment, MonthFact, MonthSummary, Organization, OrganizationKind, Post, TermState
 from tests.assessments import test_scoring as drawn
+from tests.assessments.conftest import figures as leaf
 from tests.conftest import system
 
 tree = drawn.tree  # the drawn tree, as a fixture of this module too
@@ -29,7 +30,7 @@ def score(assessment_round, copy=True):
 
 
 def figures(assessment_round):
-    """What a user reads of a round, by organization: the assessment's figures and every score."""
+    """What a user reads of a round, by organization: the assessment's figures and its score sheet's."""
     assessments = {
         org: (total, grade, rank, peer_size, vetoed, bottom, parts, grade_trace)
         for org, total, grade, rank, peer_size, vetoed, bottom, parts, grade_trace in Assessment.objects.filter(
@@ -38,20 +39,21 @@ def figures(assessment_round):
             "organization_id", "total", "grade", "rank", "peer_size", "vetoed", "bottom", "parts", "grade_trace"
         )
     }
-    scores = {
-        (org, code): (kind, value, computed, final, trace)
-        for org, code, kind, value, computed, final, trace in Score.objects.filter(
-            assessment__round=assessment_round
-        ).values_list("assessment__organization_id", "code", "kind", "value", "computed", "final", "trace")
+    sheets = {
+        org: (finals, leaves)
+        for org, finals, leaves in ScoreSheet.objects.filter(assessment__round=assessment_round).values_list(
+            "assessment__organization_id", "finals", "leaves"
+        )
     }
-    return assessments, scores
+    return assessments, sheets
 
 
-def stored(assessment_round, column):
-    """{score id: a system or text column of its row, as text} for the round's scores, straight from the table."""
+def stored(assessment_round, column, by="s.assessment_id"):
+    """{assessment id (or `by`): a system or text column of its score sheet, as text} for the round's sheets,
+    straight from the table."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT s.id, s.{column}::text FROM {Score._meta.db_table} s "  # noqa: S608 (the model's own names)
+            f"SELECT {by}, s.{column}::text FROM {ScoreSheet._meta.db_table} s "  # noqa: S608 (the model's own names)
             f"JOIN {Assessment._meta.db_table} a ON a.id = s.assessment_id WHERE a.round_id = %s",
             [assessment_round.pk],
         )
@@ -59,7 +61,8 @@ def stored(assessment_round, column):
 
 
 def versions(assessment_round):
-    """{score id: its row version (xmin)}: a row written again gets a new one, even with the same values."""
+    """{assessment id: its sheet's row version (xmin)}: a row written again gets a new one, even with the same
+    values."""
     return stored(assessment_round, "xmin")
 
 
@@ -67,8 +70,8 @@ def versions(assessment_round):
 @pytest.mark.parametrize("marked", [True, False], ids=["assessor-marked", "nothing-stored"])
 def test_the_copy_path_writes_the_rows_the_portable_path_writes(tree, marked):
     """The same branches scored twice under the same rubric: over the county by the portable path, over the town
-    by COPY. Every figure and every score (values, points, traces) is the same, and so are the counts — with an
-    assessor's scores stored before, or nothing (the round's first run inserts straight away)."""
+    by COPY. Every figure and every sheet (values, points, traces, to the very text) is the same, and so are the
+    counts — with an assessor's scores stored before, or nothing (the round's first run inserts straight away)."""
     rubric = drawn.make_rubric()
     portable_round = drawn.open_round(rubric, tree.root)
     copied_round = drawn.open_round(rubric, tree.town)
@@ -80,14 +83,18 @@ def test_the_copy_path_writes_the_rows_the_portable_path_writes(tree, marked):
     copied = score(copied_round)
 
     assert figures(copied_round) == figures(portable_round)
-    assert (copied.scores_created, copied.scores_updated, copied.assessments_changed) == (
-        portable.scores_created,
-        portable.scores_updated,
+    texts = [stored(each, "leaves", by="a.organization_id") for each in (copied_round, portable_round)]
+    assert texts[0] == texts[1]
+    assert (copied.sheets_created, copied.sheets_updated, copied.assessments_changed) == (
+        portable.sheets_created,
+        portable.sheets_updated,
         portable.assessments_changed,
     )
-    assert copied.scores_created == 12  # four computed indicators for each of the three branches
-    assert copied.scores_updated == (6 if marked else 0)  # the six scores an assessor gave before: final points set
-    a_committee = Score.objects.get(assessment__round=copied_round, assessment__organization=tree.a, code="committee")
+    assert (copied.sheets_created, copied.sheets_updated) == (3, 0)  # one sheet for each of the three branches
+    if marked:  # the assessor's points count: 甲村's 工作 55, 荣誉 3 (approved)
+        a = Assessment.objects.get(round=copied_round, organization=tree.a)
+        assert (leaf(a, "work").final, leaf(a, "honor").final) == (55, 3)
+    a_committee = leaf(round=copied_round, organization=tree.a, code="committee")
     assert a_committee.trace["inputs"]["missing"] == [
         {"span": "2026-05", "start": "2026-05-01", "held": 0, "required": 1}
     ]
@@ -95,8 +102,8 @@ def test_the_copy_path_writes_the_rows_the_portable_path_writes(tree, marked):
 
 @pytest.mark.postgres
 def test_a_second_run_writes_nothing_and_a_changed_input_writes_only_what_changed(tree):
-    """Nothing changed: no score row is written again (their row versions stay). 乙村's attendance then becomes
-    50 of 50 (6 → 10 points): only that score is written, and 乙村's total becomes 90."""
+    """Nothing changed: no score sheet is written again (their row versions stay). 乙村's attendance then becomes
+    50 of 50 (6 → 10 points): only 乙村's sheet is written, and 乙村's total becomes 90."""
     assessment_round = drawn.open_round(drawn.make_rubric(), tree.root)
     drawn.manual_scores(drawn.by_org(assessment_round), tree)
     score(assessment_round)
@@ -104,39 +111,38 @@ def test_a_second_run_writes_nothing_and_a_changed_input_writes_only_what_change
 
     again = score(assessment_round)
 
-    assert (again.scores_created, again.scores_updated, again.assessments_changed) == (0, 0, 0)
+    assert (again.sheets_created, again.sheets_updated, again.assessments_changed) == (0, 0, 0)
     assert versions(assessment_round) == before
 
     MonthSummary.objects.filter(organization=tree.b).update(present=25)
     changed = score(assessment_round)
 
-    attendance = Score.objects.get(
-        assessment__round=assessment_round, assessment__organization=tree.b, code="attendance"
-    )
-    assert (changed.scores_created, changed.scores_updated) == (0, 1)
+    b = Assessment.objects.get(round=assessment_round, organization=tree.b)
+    attendance = leaf(b, "attendance")
+    assert (changed.sheets_created, changed.sheets_updated) == (0, 1)
     after = versions(assessment_round)
-    assert {pk for pk in after if after[pk] != before[pk]} == {attendance.pk}
+    assert {pk for pk in after if after[pk] != before[pk]} == {b.pk}
     assert attendance.final == 10 and attendance.trace["inputs"]["present"] == 50
     assert Assessment.objects.get(round=assessment_round, organization=tree.b).total == 90
 
 
 @pytest.mark.postgres
-def test_a_score_saved_through_the_model_keeps_the_trace_text_the_engine_wrote(tree):
-    """A trace is kept as written (`json`) and compared as text: a score row saved whole by the model, as the
-    self-assessment saves it with its evidence, keeps the very text the engine wrote, so the next run finds
-    nothing changed and writes nothing."""
+def test_a_sheet_saved_through_the_model_keeps_the_text_the_engine_wrote(tree):
+    """The sheet's leaves are kept as written (`json`) and compared as text: a sheet saved whole by the model
+    keeps the very text the engine wrote, and evidence the self-assessment saves on a score changes nothing the
+    engine computes, so the next run finds nothing changed and writes nothing."""
     assessment_round = drawn.open_round(drawn.make_rubric(), tree.root)
     score(assessment_round)
 
-    written = stored(assessment_round, "trace")
-    row = Score.objects.get(assessment__round=assessment_round, assessment__organization=tree.a, code="committee")
-    row.evidence_note = "支委会记录见附件"
-    row.save()
+    written = stored(assessment_round, "leaves")
+    a = Assessment.objects.get(round=assessment_round, organization=tree.a)
+    ScoreSheet.objects.get(assessment=a).save()
+    Score.objects.create(assessment=a, code="committee", kind="computed", evidence_note="支委会记录见附件")
 
-    assert stored(assessment_round, "trace") == written
-    assert '"missing":[{"span":"2026-05"' in written[row.pk]  # compact, as the engine writes it
+    assert stored(assessment_round, "leaves") == written
+    assert '"missing":[{"span":"2026-05"' in written[a.pk]  # compact, as the engine writes it
     again = score(assessment_round)
-    assert (again.scores_created, again.scores_updated) == (0, 0)
+    assert (again.sheets_created, again.sheets_updated) == (0, 0)
 
 
 @pytest.mark.postgres
@@ -170,7 +176,7 @@ def test_names_with_tabs_and_backslashes_reach_the_trace_intact(tree):
     score(copied_round)
     score(portable_round, copy=False)
 
-    trace = Score.objects.get(assessment__round=copied_round, assessment__organization=tree.a).trace
+    trace = leaf(round=copied_round, organization=tree.a, code="trained").trace
     assert trace["inputs"]["untrained"] == [name]
     assert figures(copied_round)[1] == figures(portable_round)[1]
 

@@ -18,7 +18,7 @@ from assessments.models import Assessment, AssessmentState, AssessmentStep, Scor
 from assessments.models.rounds import MOVED_BY, TRANSITIONS
 from branches import access
 from branches.models import Attachment, Role
-from tests.assessments.conftest import open_workflow_round
+from tests.assessments.conftest import figures, finals, open_workflow_round
 from tests.conftest import system
 from tests.portal.test_hardening import PNG, upload
 
@@ -110,7 +110,7 @@ def test_the_whole_path_from_self_assessment_to_publication_scores_the_round_aga
     with django_capture_on_commit_callbacks(execute=True):  # the round is scored again once the approval commits
         a = workflow.approve(assessment=a, by=crew.town_assessor, version=a.version, comment="同意")
     a = fresh(a)
-    committee = Score.objects.get(assessment=a, code="committee").final
+    committee = figures(a, "committee").final
     # org = committee + 28 (≤ 40); + service 50; + approved bonus 3.
     assert a.total == min(committee + 28, 40) + 50 + 3
     approved = AssessmentStep.objects.get(assessment=a, to_state=S.APPROVED)
@@ -230,7 +230,7 @@ def test_adjusting_a_computed_indicator_needs_a_written_reason(assessed, crew):
     row = Score.objects.get(assessment=a, code="committee")
     assert (row.adjusted, row.adjustment_reason) == (8, "5月支委会记录经核实为补录")
     services.round_score(round=a.round, by=system())
-    assert Score.objects.get(assessment=a, code="committee").final == 8
+    assert figures(a, "committee").final == 8
 
 
 def test_a_bonus_counts_only_once_a_reviewer_approves_it(assessed, crew):
@@ -242,11 +242,11 @@ def test_a_bonus_counts_only_once_a_reviewer_approves_it(assessed, crew):
     with pytest.raises(ValidationError):
         workflow.approve(assessment=a, by=crew.town_assessor, version=a.version)
     services.round_score(round=a.round, by=system())
-    assert Score.objects.get(assessment=a, code="honor").final == 0
+    assert figures(a, "honor").final == 0
     a = workflow.adjustments_approve(assessment=a, by=crew.town_reviewer, version=a.version, codes=["honor"])
     assert Score.objects.get(assessment=a, code="honor").approved_by == crew.town_reviewer
     services.round_score(round=a.round, by=system())
-    assert Score.objects.get(assessment=a, code="honor").final == 4
+    assert figures(a, "honor").final == 4
     # Changing the bonus withdraws its approval.
     a = score(fresh(a), crew.town_assessor, honor={"points": "5"})
     assert Score.objects.get(assessment=a, code="honor").approved_by is None
@@ -258,11 +258,11 @@ def test_a_bonus_counts_only_once_a_reviewer_approves_it(assessed, crew):
 def test_a_published_assessment_is_locked_and_never_recomputed(assessed, crew):
     a = at(assessed, S.APPROVED, work=30, service=60)
     a = workflow.publish(assessment=a, by=crew.town_reviewer, version=a.version)
-    total, scores = a.total, list(Score.objects.filter(assessment=a).values_list("code", "final"))
+    total, scores = a.total, finals(a)
     Score.objects.filter(assessment=a, code="service").update(assessor_score=1)  # behind the services' back
     services.round_score(round=a.round, by=system())
     assert fresh(a).total == total
-    assert list(Score.objects.filter(assessment=a).values_list("code", "final")) == scores
+    assert finals(a) == scores
     before = written(a)
     with translation.override("zh-hans"):
         for attempt in (
