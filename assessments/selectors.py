@@ -812,8 +812,8 @@ def ranking_rollups(user, assessment_round, committees):
     """`indicator_rollups` of many assessments of the ranking at once (its export): {assessment id: [RubricRollup]}
     for `committees` [(assessment id, organization path)], only those with sub-organizations assessed.
 
-    The sub-organizations' assessments and scores are summed in SQL by their parent's path, and each sum is added in
-    Python to the committees whose path it starts with: three queries whatever the number of committees and
+    The sub-organizations' assessments and score sheets are summed in SQL by their parent's path, and each sum is
+    added in Python to the committees whose path it starts with: three queries whatever the number of committees and
     sub-organizations. Only what the user judges is read, which holds every sub-organization of what they see."""
     from collections import Counter, defaultdict
 
