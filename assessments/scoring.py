@@ -96,7 +96,6 @@ ONE = Decimal(1)
 STORED = Decimal("0.000001")
 SHOWN = Decimal("0.01")
 BATCH = 2000
-CHUNK = 100000  # rows per UPDATE of `write_rows`: a round's every assessment at once (each statement scans the table)
 
 SCORED = "score"
 BONUS = IndicatorKind.BONUS.value
@@ -1098,10 +1097,11 @@ FIGURES = ("total", "grade", "rank", "peer_size", "vetoed", "bottom", "parts", "
 
 
 def write_rows(model, rows, fields):
-    """Write `fields` of these rows, each (primary key, *values in the order of `fields`). On PostgreSQL one
-    UPDATE … FROM unnest(arrays) per 10,000 rows (Django's bulk_update builds a CASE per field and row, which
-    costs more than the scoring itself); elsewhere Django's bulk_update. Column names come from the model; values
-    travel as parameters."""
+    """Write `fields` of these rows, each (primary key, *values in the order of `fields`). On PostgreSQL the rows
+    go by COPY into a temporary table of the same columns, then one UPDATE … FROM it (Django's bulk_update builds a
+    CASE per field and row, which costs more than the scoring itself; values as array parameters cost the driver
+    and the server the parsing of array literals); elsewhere Django's bulk_update. Column names come from the
+    model; values travel by COPY."""
     if not rows:
         return
     if connection.vendor != "postgresql":
@@ -1109,29 +1109,41 @@ def write_rows(model, rows, fields):
         model.objects.bulk_update(objects, fields, batch_size=BATCH)
         return
     table, key = model._meta.db_table, model._meta.pk.column
-    columns = [model._meta.get_field(name) for name in fields]
-    assignments = ", ".join(f"{c.column} = v.{c.column}::{c.db_type(connection)}" for c in columns)
-    selects = ", ".join(f"unnest(%s::text[]) AS {c.column}" for c in columns)
-    sql = (
-        f"UPDATE {table} AS t SET {assignments} "  # noqa: S608 (identifiers only)
-        f"FROM (SELECT unnest(%s::bigint[]) AS {key}, {selects}) AS v WHERE t.{key} = v.{key}"
-    )
-    encoded = {}  # JSON text by object: rows often share one dict (an area's points, "no roll-up")
+    columns = [model._meta.get_field(name).column for name in fields]
+    texts = [_json_text if isinstance(model._meta.get_field(name), models.JSONField) else _as_text for name in fields]
+    encoded = {}  # COPY text by object: rows often share one dict (an area's points, "no roll-up")
 
-    def as_json(value):
-        text = encoded.get(id(value))
-        if text is None:
-            text = encoded[id(value)] = _json(value)
-        return text
+    def lines():
+        escaped = copying.escaped
+        for pk, *values in rows:
+            fields_text = []
+            for value, text in zip(values, texts, strict=True):
+                if value is None:
+                    fields_text.append("\\N")
+                elif text is _json_text:
+                    found = encoded.get(id(value))
+                    if found is None:
+                        found = encoded[id(value)] = escaped(_json(value))
+                    fields_text.append(found)
+                else:
+                    fields_text.append(escaped(text(value)))
+            yield f"{pk}\t" + "\t".join(fields_text) + "\n"
 
+    every = ", ".join([key, *columns])
     with connection.cursor() as cursor:
-        for begin in range(0, len(rows), CHUNK):
-            chunk = rows[begin : begin + CHUNK]
-            params = [[row[0] for row in chunk]]
-            for index, column in enumerate(columns, start=1):
-                as_text = as_json if isinstance(column, models.JSONField) else _as_text
-                params.append([None if row[index] is None else as_text(row[index]) for row in chunk])
-            cursor.execute(sql, params)
+        cursor.execute("DROP TABLE IF EXISTS rows_written")
+        cursor.execute(f"CREATE TEMPORARY TABLE rows_written AS SELECT {every} FROM {table} LIMIT 0")  # noqa: S608
+        copying.copy_into(cursor, "rows_written", [key, *columns], lines())
+        cursor.execute(
+            f"UPDATE {table} AS t SET "  # noqa: S608 (identifiers only)
+            + ", ".join(f"{column} = v.{column}" for column in columns)
+            + f" FROM rows_written v WHERE t.{key} = v.{key}"
+        )
+        cursor.execute("DROP TABLE rows_written")
+
+
+def _json_text(value):
+    return _json(value)
 
 
 def _as_text(value):
