@@ -1110,24 +1110,20 @@ def write_rows(model, rows, fields):
         return
     table, key = model._meta.db_table, model._meta.pk.column
     columns = [model._meta.get_field(name).column for name in fields]
-    texts = [_json_text if isinstance(model._meta.get_field(name), models.JSONField) else _as_text for name in fields]
+    as_json = [isinstance(model._meta.get_field(name), models.JSONField) for name in fields]
     encoded = {}  # COPY text by object: rows often share one dict (an area's points, "no roll-up")
 
+    def text(value, json_column):
+        if value is None or not json_column:
+            return copying.text(value)
+        found = encoded.get(id(value))
+        if found is None:
+            found = encoded[id(value)] = copying.escaped(_json(value))
+        return found
+
     def lines():
-        escaped = copying.escaped
         for pk, *values in rows:
-            fields_text = []
-            for value, text in zip(values, texts, strict=True):
-                if value is None:
-                    fields_text.append("\\N")
-                elif text is _json_text:
-                    found = encoded.get(id(value))
-                    if found is None:
-                        found = encoded[id(value)] = escaped(_json(value))
-                    fields_text.append(found)
-                else:
-                    fields_text.append(escaped(text(value)))
-            yield f"{pk}\t" + "\t".join(fields_text) + "\n"
+            yield f"{pk}\t" + "\t".join([text(value, json) for value, json in zip(values, as_json, strict=True)]) + "\n"
 
     every = ", ".join([key, *columns])
     with connection.cursor() as cursor:
@@ -1140,18 +1136,6 @@ def write_rows(model, rows, fields):
             + f" FROM rows_written v WHERE t.{key} = v.{key}"
         )
         cursor.execute("DROP TABLE rows_written")
-
-
-def _json_text(value):
-    return _json(value)
-
-
-def _as_text(value):
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return str(value)
 
 
 def _pool(round_, entries):
